@@ -1,0 +1,262 @@
+"""`heara`: one command-line entry point, a subcommand per step. Commands parse options and call
+the step functions in the training/ modules; they hold no logic of their own."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from training.config import ConfigError, Params, load_params, parse_overrides
+from training.errors import DataError
+from training.logs import setup_logging
+from training.paths import state
+
+app = typer.Typer(help="Heara: Korean utterance classification, from labeled data to a served model.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+data_app = typer.Typer(help="Data steps: ingest -> validate -> preprocess -> split -> augment.",
+                       no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks that print their figures (a JSON line last).", no_args_is_help=True)
+config_app = typer.Typer(help="Show the resolved configuration.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(bench_app, name="bench")
+app.add_typer(config_app, name="config")
+console = Console(stderr=True)
+
+ParamsOpt = Annotated[Optional[Path], typer.Option("--params", help="params.yaml to use (default: the repo's, or $HEARA_PARAMS).")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a value for this run, e.g. --set split.seed=7 (repeatable).")]
+
+
+def _params(params_file: Optional[Path], overrides: Optional[list[str]], extra: dict | None = None) -> Params:
+    merged = parse_overrides(overrides or [])
+    for key, value in (extra or {}).items():
+        node = merged
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return load_params(params_file, merged)
+
+
+def _fail(err: Exception) -> None:
+    console.print(f"[bold red]error:[/] {err}")
+    raise typer.Exit(code=2)
+
+
+def _run(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except (DataError, ConfigError) as e:
+        _fail(e)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    setup_logging("DEBUG" if verbose else "INFO")
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+def _labels_arg(labels: Optional[str]) -> list[str] | None:
+    if labels is None:
+        return None
+    return [x for x in re.split(r"[,\s]+", labels.strip()) if x]
+
+
+@data_app.command("ingest")
+def data_ingest(
+    source: Annotated[Optional[Path], typer.Option(help="Labeled file (default: params data.source).")] = None,
+    out: Annotated[Path, typer.Option(help="Raw table (parquet).")] = state().raw,
+    incoming: Annotated[bool, typer.Option(help="Also ingest new files from the incoming folder.")] = True,
+    params_file: ParamsOpt = None, overrides: SetOpt = None,
+) -> None:
+    """Read the source file and every new labeled batch in the incoming folder into one raw table."""
+    from training.data import run_ingest
+
+    st = state()
+    p = _params(params_file, overrides)
+    report = _run(run_ingest, p.data, out, st.quarantine, st.reports / "ingest.json", source=source,
+                  state=st if incoming else None)
+    _print_json(report, keys=("rows_read", "rows", "unparseable"))
+
+
+@data_app.command("validate")
+def data_validate(
+    raw: Annotated[Path, typer.Option(help="Raw table from `heara data ingest`.")] = state().raw,
+    out: Annotated[Path, typer.Option(help="Valid rows (parquet).")] = state().valid,
+    params_file: ParamsOpt = None, overrides: SetOpt = None,
+) -> None:
+    """Trim labels, quarantine empty/unknown/conflicting/too-long rows, write a report."""
+    from training.data import run_validate
+
+    st = state()
+    report = _run(run_validate, _params(params_file, overrides), raw, out, st.quarantine,
+                  st.reports / "validate.json")
+    _print_json(report, keys=("rows_read", "rows_valid", "rows_quarantined", "quarantine_reasons", "per_class"))
+
+
+@data_app.command("preprocess")
+def data_preprocess(
+    valid: Annotated[Path, typer.Option(help="Valid rows from `heara data validate`.")] = state().valid,
+    out: Annotated[Path, typer.Option(help="Preprocessed, deduplicated rows (parquet).")] = state().clean,
+    params_file: ParamsOpt = None, overrides: SetOpt = None,
+) -> None:
+    """NFC, whitespace, personal-data masking, repeats, regex rules, spacing correction, dedup."""
+    from training.data import run_preprocess
+
+    st = state()
+    report = _run(run_preprocess, _params(params_file, overrides), valid, out, st.quarantine,
+                  st.reports / "preprocess.json")
+    _print_json(report)
+
+
+@data_app.command("split")
+def data_split(
+    clean: Annotated[Path, typer.Option(help="Preprocessed rows.")] = state().clean,
+    out_dir: Annotated[Path, typer.Option(help="Folder for train/val/test parquet.")] = state().split_dir,
+    resplit: Annotated[bool, typer.Option(help="Re-draw the frozen test split.")] = False,
+    params_file: ParamsOpt = None, overrides: SetOpt = None,
+) -> None:
+    """Stratified train/val/test; an existing test split stays frozen unless --resplit."""
+    from training.data import run_split
+
+    p = _params(params_file, overrides, {"split.resplit": True} if resplit else None)
+    report = _run(run_split, p, clean, out_dir, state().reports / "split.json")
+    _print_json({k: v for k, v in report.items() if k in ("train", "val", "test", "test_frozen")})
+
+
+@data_app.command("augment")
+def data_augment(
+    train: Annotated[Path, typer.Option(help="Train split.")] = state().split_dir / "train.parquet",
+    out: Annotated[Path, typer.Option(help="Augmented train split.")] = state().prepared / "train.parquet",
+    params_file: ParamsOpt = None, overrides: SetOpt = None,
+) -> None:
+    """EDA and AEDA on the train split only, with per-class multipliers; deterministic."""
+    from training.data import run_augment
+
+    report = _run(run_augment, _params(params_file, overrides), train, out, state().reports / "augment.json")
+    _print_json(report, keys=("per_class_before", "per_class_after", "added", "by_method"))
+
+
+@data_app.command("prepare")
+def data_prepare(
+    source: Annotated[Path, typer.Option(help="Labeled file: CSV, TSV, JSONL, Excel or AI Hub JSON.")],
+    out: Annotated[Path, typer.Option(help="Output folder: train/val/test parquet, quarantine, report.json.")],
+    text_col: Annotated[Optional[str], typer.Option(help="Text column.")] = None,
+    label_col: Annotated[Optional[str], typer.Option(help="Label column.")] = None,
+    id_col: Annotated[str, typer.Option(help="Id column ('' numbers the rows).")] = "",
+    labels: Annotated[Optional[str], typer.Option(help="Allowed labels, comma-separated (default: inferred from the data).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="auto, csv, tsv, jsonl, excel, aihub.")] = "auto",
+    resplit: Annotated[bool, typer.Option(help="Re-draw the frozen test split in OUT.")] = False,
+    params_file: ParamsOpt = None, overrides: SetOpt = None,
+) -> None:
+    """Bring your own data: run ingest through augmentation on any file in one command."""
+    from training.data import prepare
+    from training.ingest import AIHUB_LABELS
+
+    label_list = _labels_arg(labels)
+    if label_list is None:
+        label_list = list(AIHUB_LABELS) if fmt == "aihub" or source.suffix.lower() == ".json" else []
+    base = _params(params_file, overrides)
+    # The task's per-class multipliers apply only to labels of this file; without any, balance
+    # every class up to the largest one (augment.target_balance=1.0) unless a balance is configured.
+    multipliers = {k: v for k, v in base.augment.multipliers.items() if k in label_list} if label_list \
+        else {}
+    extra = {"labels": label_list, "data.format": fmt, "data.id_col": id_col or None,
+             "split.resplit": resplit, "augment.multipliers": multipliers}
+    if not multipliers and base.augment.target_balance is None:
+        extra["augment.target_balance"] = 1.0
+    if text_col:
+        extra["data.text_col"] = text_col
+    if label_col:
+        extra["data.label_col"] = label_col
+    p = _params(params_file, overrides, extra)
+    from training.progress import step_progress
+
+    with step_progress("data prepare") as progress:
+        report = _run(progress.wrap(prepare), p, source, out)
+    print_summary(report)
+    print(json.dumps({"out": str(out), "rows_read": report["ingest"]["rows_read"],
+                      "train": report["split"]["train"]["rows"], "train_augmented": sum(report["augment"]["per_class_after"].values()),
+                      "val": report["split"]["val"]["rows"], "test": report["split"]["test"]["rows"],
+                      "quarantined": report["quarantine"]["rows"], "balanced": report["accounting"]["balanced"]},
+                     ensure_ascii=False))
+
+
+@data_app.command("ledger")
+def data_ledger() -> None:
+    """List the incoming files already ingested (name, hash, rows, time)."""
+    from training.ingest import Ledger
+
+    entries = Ledger(state().ledger).entries()
+    table = Table("ingested at", "name", "rows", "rejected", "sha256")
+    for e in entries:
+        table.add_row(e["ingested_at"], e["name"], str(e["rows"]), str(e["rejected"]), e["sha256"][:12])
+    Console().print(table)
+
+
+# --- bench, config --------------------------------------------------------------------------------
+
+@bench_app.command("preprocess")
+def bench_preprocess(
+    source: Annotated[Path, typer.Option(help="Labeled file to read texts from.")],
+    text_col: Annotated[str, typer.Option(help="Text column.")] = "text",
+    label_col: Annotated[str, typer.Option(help="Label column.")] = "label",
+    repeat: Annotated[int, typer.Option(help="Timed passes (the best is reported).")] = 3,
+    params_file: ParamsOpt = None, overrides: SetOpt = None,
+) -> None:
+    """Sentences per second of the full preprocessing (spacing included) and of each step."""
+    from training.bench import bench_preprocess as run
+
+    result = _run(run, _params(params_file, overrides), source, text_col, label_col, repeat)
+    print(json.dumps(result, ensure_ascii=False))
+
+
+@config_app.command("show")
+def config_show(params_file: ParamsOpt = None, overrides: SetOpt = None) -> None:
+    """Print the resolved configuration (params.yaml plus overrides) as JSON."""
+    try:
+        print(json.dumps(_params(params_file, overrides).to_dict(), ensure_ascii=False, indent=2))
+    except ConfigError as e:
+        _fail(e)
+
+
+# --- output helpers ----------------------------------------------------------------------------------
+
+def _print_json(report: dict, keys: tuple[str, ...] | None = None) -> None:
+    shown = {k: report[k] for k in keys if k in report} if keys else report
+    print(json.dumps(shown, ensure_ascii=False, default=str))
+
+
+def print_summary(report: dict) -> None:
+    """A readable summary of a `prepare` report on the console."""
+    c = Console(stderr=True)
+    v, pre, aug, sp = report["validate"], report["preprocess"], report["augment"], report["split"]
+    t = Table(title=f"Heara data report: {Path(report['source']).name}", show_header=False)
+    t.add_row("rows read", str(report["ingest"]["rows_read"]))
+    t.add_row("labels", f"{v['label_set']['labels']} ({'inferred' if v['label_set']['inferred'] else 'configured'})")
+    t.add_row("labels trimmed", str(v["labels_trimmed"]["rows"]) + "".join(
+        f"  {e['from']!r} -> {e['to']!r}" for e in v["labels_trimmed"]["examples"][:3]))
+    t.add_row("empty texts / labels", f"{v['empty_texts']} / {v['empty_labels']}")
+    t.add_row("unknown labels", json.dumps(v["unknown_labels"], ensure_ascii=False))
+    t.add_row("conflicting texts", f"{v['conflicts']['texts']} texts, {v['conflicts']['rows']} rows "
+              f"-> {v['conflicts']['quarantined_rows']} quarantined ({v['conflicts']['policy']})")
+    t.add_row("length outliers (kept)", f"{v['length']['outliers']} above {v['length']['outlier_threshold']} chars")
+    t.add_row("duplicates removed", str(pre["duplicates_removed"]))
+    t.add_row("split", f"train {sp['train']['rows']}, val {sp['val']['rows']}, test {sp['test']['rows']}"
+              f"{' (frozen)' if sp.get('test_frozen') else ''}")
+    t.add_row("per class before aug", json.dumps(aug["per_class_before"], ensure_ascii=False))
+    t.add_row("per class after aug", json.dumps(aug["per_class_after"], ensure_ascii=False))
+    t.add_row("quarantined", f"{report['quarantine']['rows']} {report['quarantine']['by_stage']}")
+    t.add_row("nothing lost", str(report["accounting"]["balanced"]))
+    c.print(t)
+
+
+if __name__ == "__main__":
+    sys.exit(app())

@@ -1,0 +1,171 @@
+"""Typed view of params.yaml, the single source of tunable values.
+
+Every section is a pydantic model with `extra="forbid"`, so a typo such as `preprocess.spacng`
+fails loudly with the full dotted key instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from training.paths import params_path
+
+
+class ConfigError(ValueError):
+    """params.yaml (or an override) is invalid; the message names the offending key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    source: str = "data/sample/utterances.csv"
+    format: Literal["auto", "csv", "tsv", "jsonl", "excel", "aihub"] = "auto"
+    text_col: str = "text"
+    label_col: str = "label"
+    id_col: str | None = "id"
+    encoding: str = "auto"
+    sheet: str | int | None = None
+
+
+class ValidateConfig(_Section):
+    conflicts: Literal["quarantine", "majority"] = "quarantine"
+    max_chars: int = Field(500, gt=0)
+    outlier_iqr_k: float = Field(3.0, gt=0)
+    min_rows_per_class: int = Field(10, ge=3)
+
+
+class RegexRule(_Section):
+    pattern: str
+    replace: str = ""
+
+
+class PreprocessConfig(_Section):
+    nfc: bool = True
+    clean_whitespace: bool = True
+    mask_pii: bool = True
+    squeeze_repeats: bool = True
+    max_repeat: int = Field(2, ge=1)
+    regex_rules: tuple[RegexRule, ...] = ()
+    spacing: Literal["kiwi", "pykospacing", "none"] = "kiwi"
+    spacing_reset: bool = True
+    dedup: bool = True
+
+
+class SplitConfig(_Section):
+    seed: int = 42
+    val_ratio: float = Field(0.1, gt=0, lt=0.5)
+    test_ratio: float = Field(0.15, gt=0, lt=0.5)
+    resplit: bool = False
+
+
+class EdaConfig(_Section):
+    alpha_sr: float = Field(0.15, ge=0, le=1)
+    alpha_ri: float = Field(0.1, ge=0, le=1)
+    alpha_rs: float = Field(0.1, ge=0, le=1)
+    p_rd: float = Field(0.1, ge=0, le=1)
+
+
+class AugmentConfig(_Section):
+    enabled: bool = True
+    seed: int = 13
+    methods: tuple[Literal["eda_sr", "eda_ri", "eda_rs", "eda_rd", "aeda"], ...] = (
+        "eda_sr",
+        "eda_ri",
+        "eda_rs",
+        "eda_rd",
+        "aeda",
+    )
+    multipliers: dict[str, float] = Field(default_factory=dict)
+    target_balance: float | None = Field(None, gt=0, le=1)
+    eda: EdaConfig = EdaConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> "AugmentConfig":
+        for label, m in self.multipliers.items():
+            if m < 1:
+                raise ValueError(f"augment.multipliers.{label} is {m}; a multiplier must be >= 1")
+        return self
+
+
+class Params(_Section):
+    task: str = "danger"
+    labels: tuple[str, ...] = ("normal", "emergency", "confusion", "distress")
+    data: DataConfig = DataConfig()
+    validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
+    preprocess: PreprocessConfig = PreprocessConfig()
+    split: SplitConfig = SplitConfig()
+    augment: AugmentConfig = AugmentConfig()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _labels(self) -> "Params":
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels has duplicates: {list(self.labels)}")
+        unknown = set(self.augment.multipliers) - set(self.labels)
+        if self.labels and unknown:
+            raise ValueError(f"augment.multipliers names labels not in `labels`: {sorted(unknown)}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved configuration, as logged (and as params.yaml spells it)."""
+        return json.loads(self.model_dump_json(by_alias=True))
+
+
+def _format_error(err: ValidationError, origin: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        key = key.replace("validate_", "validate")
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{origin}: unknown key '{key}'")
+        else:
+            lines.append(f"{origin}: '{key}': {e['msg']}")
+    return "\n".join(lines)
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """`["split.seed=7", "labels=[a,b]"]` -> nested dict; values are parsed as YAML scalars."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"override '{pair}' is not KEY=VALUE")
+        key, raw = pair.split("=", 1)
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(raw)
+    return out
+
+
+def load_params(path: Path | str | None = None, overrides: dict[str, Any] | None = None) -> Params:
+    """Read params.yaml (default: `paths.params_path()`), apply overrides, validate strictly."""
+    p = Path(path) if path else params_path()
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: file not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping of sections")
+    merged = _deep_merge(raw, overrides or {})
+    try:
+        return Params.model_validate(merged)
+    except ValidationError as e:
+        raise ConfigError(_format_error(e, str(p))) from None

@@ -1,0 +1,114 @@
+"""Every filesystem location and environment variable Heara reads, in one place.
+
+Nothing here touches the disk at import time: callers ask for a `StatePaths` and call
+`ensure()` when they are about to write.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PARAMS = PROJECT_ROOT / "params.yaml"
+
+
+def heara_home() -> Path:
+    """The single git-ignored folder that holds all local state (`HEARA_HOME`, default `.heara/`)."""
+    return Path(os.environ.get("HEARA_HOME", PROJECT_ROOT / ".heara")).resolve()
+
+
+def params_path() -> Path:
+    """`HEARA_PARAMS` when set (a per-environment copy), else the repository's params.yaml."""
+    return Path(os.environ.get("HEARA_PARAMS", DEFAULT_PARAMS)).resolve()
+
+
+def store_raw_text() -> bool:
+    """Raw utterances reach logs and stores only when the operator opts in (`HEARA_STORE_RAW_TEXT=1`)."""
+    return os.environ.get("HEARA_STORE_RAW_TEXT", "").lower() in {"1", "true", "yes"}
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    """Locations under the state folder. Data paths match the outs declared in dvc.yaml."""
+
+    home: Path
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def raw(self) -> Path:
+        return self.data / "raw.parquet"
+
+    @property
+    def valid(self) -> Path:
+        return self.data / "valid.parquet"
+
+    @property
+    def clean(self) -> Path:
+        return self.data / "clean.parquet"
+
+    @property
+    def split_dir(self) -> Path:
+        return self.data / "split"
+
+    @property
+    def prepared(self) -> Path:
+        """Final train (augmented) / val / test parquet files, the input of training."""
+        return self.data / "prepared"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.data / "quarantine"
+
+    @property
+    def reports(self) -> Path:
+        return self.data / "reports"
+
+    @property
+    def incoming(self) -> Path:
+        """Labelers drop new labeled batches here; each file is ingested once."""
+        return Path(os.environ.get("HEARA_INCOMING", self.home / "incoming")).resolve()
+
+    @property
+    def batches(self) -> Path:
+        return self.data / "batches"
+
+    @property
+    def ledger(self) -> Path:
+        return self.home / "ledger.sqlite"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def mlflow(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def airflow(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def bentoml(self) -> Path:
+        return self.home / "bentoml"
+
+    @property
+    def dvc_cache(self) -> Path:
+        return self.home / "dvc-cache"
+
+    @property
+    def dvc_remote(self) -> Path:
+        return self.home / "dvc-remote"
+
+    def ensure(self, *dirs: Path) -> None:
+        for d in dirs or (self.home, self.data, self.incoming, self.logs):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+def state() -> StatePaths:
+    return StatePaths(heara_home())

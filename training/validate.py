@@ -1,0 +1,156 @@
+"""Validate the raw table: trim labels, reject what cannot be trained on, report everything.
+
+Nothing is dropped silently: every rejected row goes to the quarantine table with a reason.
+Only problems that make the whole run meaningless raise DataError (too few rows for a class).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+
+import pandas as pd
+
+from training.config import ValidateConfig
+from training.errors import DataError
+
+QUARANTINE_COLUMNS = ["id", "text", "label", "source_file", "source_row", "stage", "reason"]
+
+
+def comparison_key(text: str) -> str:
+    """What makes two texts 'the same' for conflict detection: NFC, whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def _quarantine(rows: pd.DataFrame, reason: str | list[str], stage: str = "validate") -> pd.DataFrame:
+    out = rows.reindex(columns=QUARANTINE_COLUMNS[:5]).copy()
+    out["stage"] = stage
+    out["reason"] = reason
+    return out
+
+
+def validate(raw: pd.DataFrame, labels: tuple[str, ...] | list[str] | None, cfg: ValidateConfig,
+             *, source: str = "input") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """raw table -> (valid rows, quarantined rows, report).
+
+    `labels`: the allowed label set; empty or None infers it from the data (after trimming).
+    """
+    report: dict = {"rows_read": int(len(raw))}
+    quarantined: list[pd.DataFrame] = []
+    df = raw.copy()
+    df["text"] = df["text"].astype(object)
+
+    # Labels: trim, then count what trimming changed so the report can show it.
+    original = df["label"].fillna("").astype(str)
+    trimmed = original.str.strip()
+    changed = original != trimmed
+    report["labels_trimmed"] = {
+        "rows": int(changed.sum()),
+        "examples": [{"id": i, "from": f, "to": t} for i, f, t in
+                     zip(df.loc[changed, "id"][:5], original[changed][:5], trimmed[changed][:5])],
+    }
+    df["label"] = trimmed
+
+    # Empty texts and labels.
+    text = df["text"].fillna("").astype(str)
+    empty_text = text.str.strip() == ""
+    empty_label = df["label"] == ""
+    report["empty_texts"] = int(empty_text.sum())
+    report["empty_labels"] = int((empty_label & ~empty_text).sum())
+    quarantined.append(_quarantine(df[empty_text], "empty or whitespace-only text"))
+    quarantined.append(_quarantine(df[empty_label & ~empty_text], "empty label"))
+    df = df[~empty_text & ~empty_label]
+
+    # Label set.
+    if labels:
+        allowed = list(labels)
+        unknown = ~df["label"].isin(allowed)
+        counts = Counter(df.loc[unknown, "label"])
+        report["unknown_labels"] = {k: int(v) for k, v in counts.most_common()}
+        quarantined.append(_quarantine(
+            df[unknown], [f"label '{v}' is not in the label set {allowed}" for v in df.loc[unknown, "label"]]))
+        df = df[~unknown]
+        report["label_set"] = {"labels": allowed, "inferred": False}
+    else:
+        allowed = sorted(df["label"].unique().tolist())
+        report["unknown_labels"] = {}
+        report["label_set"] = {"labels": allowed, "inferred": True}
+
+    # Too long to be an utterance.
+    lengths = df["text"].str.len()
+    too_long = lengths > cfg.max_chars
+    report["too_long"] = int(too_long.sum())
+    quarantined.append(_quarantine(df[too_long], f"text longer than validate.max_chars={cfg.max_chars}"))
+    df = df[~too_long]
+
+    # Duplicate ids: the first occurrence wins, later ones are quarantined.
+    dup_id = df["id"].duplicated(keep="first")
+    report["duplicate_ids"] = int(dup_id.sum())
+    quarantined.append(_quarantine(df[dup_id], "duplicate id (an earlier row has the same id)"))
+    df = df[~dup_id]
+
+    # Same text, conflicting labels.
+    keys = df["text"].map(comparison_key)
+    groups = df.groupby(keys)["label"]
+    n_labels = groups.transform("nunique")
+    n_rows = groups.transform("size")
+    repeated = n_rows > 1
+    conflict = n_labels > 1
+    conflict_keys = keys[conflict].unique()
+    report["repeated_texts"] = int(keys[repeated].nunique())
+    conf = {"texts": int(len(conflict_keys)), "rows": int(conflict.sum()), "policy": cfg.conflicts}
+    if cfg.conflicts == "quarantine":
+        quarantined.append(_quarantine(
+            df[conflict], [f"conflicting labels for the same text: {sorted(set(df.loc[keys == k, 'label']))}"
+                           for k in keys[conflict]]))
+        conf["quarantined_rows"] = conf["rows"]
+        conf["kept_rows"] = 0
+        df = df[~conflict]
+    else:
+        drop = pd.Series(False, index=df.index)
+        for k in conflict_keys:
+            sub = df[keys == k]
+            votes = Counter(sub["label"]).most_common()
+            tie = len(votes) > 1 and votes[0][1] == votes[1][1]
+            loser = sub.index if tie else sub.index[sub["label"] != votes[0][0]]
+            drop[loser] = True
+        reasons = ["conflicting labels, no majority" if n_labels[i] > 1 and
+                   Counter(df.loc[keys == keys[i], "label"]).most_common(2)[0][1] ==
+                   Counter(df.loc[keys == keys[i], "label"]).most_common(2)[-1][1]
+                   else "conflicting labels, outvoted by the majority label" for i in df.index[drop]]
+        quarantined.append(_quarantine(df[drop], reasons))
+        conf["quarantined_rows"] = int(drop.sum())
+        conf["kept_rows"] = int(conflict.sum() - drop.sum())
+        df = df[~drop]
+    conf["examples"] = [str(k) for k in conflict_keys[:5]]
+    report["conflicts"] = conf
+
+    # Length outliers are reported, not rejected: a long utterance is unusual, not wrong.
+    lengths = df["text"].str.len()
+    q1, q3 = (lengths.quantile(0.25), lengths.quantile(0.75)) if len(df) else (0, 0)
+    hi = q3 + cfg.outlier_iqr_k * (q3 - q1)
+    outliers = df[lengths > hi]
+    report["length"] = {
+        "min": int(lengths.min()) if len(df) else 0, "median": float(lengths.median()) if len(df) else 0,
+        "mean": round(float(lengths.mean()), 2) if len(df) else 0, "max": int(lengths.max()) if len(df) else 0,
+        "outlier_threshold": round(float(hi), 1), "outliers": int(len(outliers)),
+        "outlier_ids": outliers["id"].head(20).tolist(),
+    }
+
+    per_class = df["label"].value_counts()
+    report["per_class"] = {lab: int(per_class.get(lab, 0)) for lab in allowed}
+    qt = pd.concat([q for q in quarantined if len(q)], ignore_index=True) if any(len(q) for q in quarantined) \
+        else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    report["rows_valid"] = int(len(df))
+    report["rows_quarantined"] = int(len(qt))
+    report["quarantine_reasons"] = {k: int(v) for k, v in Counter(
+        r.split(":")[0] if r.startswith("conflicting") else r for r in qt["reason"]).most_common()} if len(qt) else {}
+
+    if len(df) == 0:
+        raise DataError(f"no valid rows remain after validation ({len(qt)} quarantined)", file=source)
+    thin = {lab: n for lab, n in report["per_class"].items() if n < cfg.min_rows_per_class}
+    if thin:
+        detail = ", ".join(f"'{lab}' has {n}" for lab, n in thin.items())
+        raise DataError(f"too few rows to split into train/val/test: {detail} "
+                        f"(validate.min_rows_per_class={cfg.min_rows_per_class})", file=source, field="label")
+    return df.reset_index(drop=True), qt, report

@@ -72,7 +72,7 @@ def _labels_arg(labels: Optional[str]) -> list[str] | None:
 @data_app.command("ingest")
 def data_ingest(
     source: Annotated[Optional[Path], typer.Option(help="Labeled file (default: params data.source).")] = None,
-    out: Annotated[Path, typer.Option(help="Raw table (parquet).")] = state().raw,
+    out: Annotated[Optional[Path], typer.Option(help="Raw table (parquet). [default: $HEARA_HOME/data/raw.parquet]")] = None,
     incoming: Annotated[bool, typer.Option(help="Also ingest new files from the incoming folder.")] = True,
     params_file: ParamsOpt = None, overrides: SetOpt = None,
 ) -> None:
@@ -81,45 +81,45 @@ def data_ingest(
 
     st = state()
     p = _params(params_file, overrides)
-    report = _run(run_ingest, p.data, out, st.quarantine, st.reports / "ingest.json", source=source,
+    report = _run(run_ingest, p.data, out or st.raw, st.quarantine, st.reports / "ingest.json", source=source,
                   state=st if incoming else None)
     _print_json(report, keys=("rows_read", "rows", "unparseable"))
 
 
 @data_app.command("validate")
 def data_validate(
-    raw: Annotated[Path, typer.Option(help="Raw table from `heara data ingest`.")] = state().raw,
-    out: Annotated[Path, typer.Option(help="Valid rows (parquet).")] = state().valid,
+    raw: Annotated[Optional[Path], typer.Option(help="Raw table from `heara data ingest`. [default: $HEARA_HOME/data/raw.parquet]")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Valid rows (parquet). [default: $HEARA_HOME/data/valid.parquet]")] = None,
     params_file: ParamsOpt = None, overrides: SetOpt = None,
 ) -> None:
     """Trim labels, quarantine empty/unknown/conflicting/too-long rows, write a report."""
     from training.data import run_validate
 
     st = state()
-    report = _run(run_validate, _params(params_file, overrides), raw, out, st.quarantine,
+    report = _run(run_validate, _params(params_file, overrides), raw or st.raw, out or st.valid, st.quarantine,
                   st.reports / "validate.json")
     _print_json(report, keys=("rows_read", "rows_valid", "rows_quarantined", "quarantine_reasons", "per_class"))
 
 
 @data_app.command("preprocess")
 def data_preprocess(
-    valid: Annotated[Path, typer.Option(help="Valid rows from `heara data validate`.")] = state().valid,
-    out: Annotated[Path, typer.Option(help="Preprocessed, deduplicated rows (parquet).")] = state().clean,
+    valid: Annotated[Optional[Path], typer.Option(help="Valid rows from `heara data validate`. [default: $HEARA_HOME/data/valid.parquet]")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Preprocessed, deduplicated rows (parquet). [default: $HEARA_HOME/data/clean.parquet]")] = None,
     params_file: ParamsOpt = None, overrides: SetOpt = None,
 ) -> None:
     """NFC, whitespace, personal-data masking, repeats, regex rules, spacing correction, dedup."""
     from training.data import run_preprocess
 
     st = state()
-    report = _run(run_preprocess, _params(params_file, overrides), valid, out, st.quarantine,
+    report = _run(run_preprocess, _params(params_file, overrides), valid or st.valid, out or st.clean, st.quarantine,
                   st.reports / "preprocess.json")
     _print_json(report)
 
 
 @data_app.command("split")
 def data_split(
-    clean: Annotated[Path, typer.Option(help="Preprocessed rows.")] = state().clean,
-    out_dir: Annotated[Path, typer.Option(help="Folder for train/val/test parquet.")] = state().split_dir,
+    clean: Annotated[Optional[Path], typer.Option(help="Preprocessed rows. [default: $HEARA_HOME/data/clean.parquet]")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option(help="Folder for train/val/test parquet. [default: $HEARA_HOME/data/split]")] = None,
     resplit: Annotated[bool, typer.Option(help="Re-draw the frozen test split.")] = False,
     params_file: ParamsOpt = None, overrides: SetOpt = None,
 ) -> None:
@@ -127,20 +127,23 @@ def data_split(
     from training.data import run_split
 
     p = _params(params_file, overrides, {"split.resplit": True} if resplit else None)
-    report = _run(run_split, p, clean, out_dir, state().reports / "split.json")
+    st = state()
+    report = _run(run_split, p, clean or st.clean, out_dir or st.split_dir, st.reports / "split.json")
     _print_json({k: v for k, v in report.items() if k in ("train", "val", "test", "test_frozen")})
 
 
 @data_app.command("augment")
 def data_augment(
-    train: Annotated[Path, typer.Option(help="Train split.")] = state().split_dir / "train.parquet",
-    out: Annotated[Path, typer.Option(help="Augmented train split.")] = state().prepared / "train.parquet",
+    train: Annotated[Optional[Path], typer.Option(help="Train split. [default: $HEARA_HOME/data/split/train.parquet]")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Augmented train split. [default: $HEARA_HOME/data/prepared/train.parquet]")] = None,
     params_file: ParamsOpt = None, overrides: SetOpt = None,
 ) -> None:
     """EDA and AEDA on the train split only, with per-class multipliers; deterministic."""
     from training.data import run_augment
 
-    report = _run(run_augment, _params(params_file, overrides), train, out, state().reports / "augment.json")
+    st = state()
+    report = _run(run_augment, _params(params_file, overrides), train or st.split_dir / "train.parquet",
+                  out or st.prepared / "train.parquet", st.reports / "augment.json")
     _print_json(report, keys=("per_class_before", "per_class_after", "added", "by_method"))
 
 
@@ -187,6 +190,40 @@ def data_prepare(
                       "val": report["split"]["val"]["rows"], "test": report["split"]["test"]["rows"],
                       "quarantined": report["quarantine"]["rows"], "balanced": report["accounting"]["balanced"]},
                      ensure_ascii=False))
+
+
+@data_app.command("report")
+def data_report(
+    out: Annotated[Optional[Path], typer.Option(help="Also write the combined report here (JSON).")] = None,
+) -> None:
+    """Summarise the last pipeline run in the state folder (the reports of every step)."""
+    from training.data import combine_reports
+
+    st = state()
+    try:
+        report = combine_reports(st.reports, st.quarantine, task=_params(None, None).task, source="state folder")
+    except FileNotFoundError as e:
+        _fail(e)
+    print_summary(report)
+    target = out or st.reports / "report.json"
+    target.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({"report": str(target), "balanced": report["accounting"]["balanced"]}))
+
+
+@data_app.command("card")
+def data_card(
+    source: Annotated[Path, typer.Option(help="Labeled file.")] = Path("data/sample/utterances.csv"),
+    text_col: Annotated[str, typer.Option(help="Text column.")] = "text",
+    label_col: Annotated[str, typer.Option(help="Label column.")] = "label",
+    id_col: Annotated[str, typer.Option(help="Id column.")] = "id",
+    threshold: Annotated[float, typer.Option(help="Near-duplicate: character 3-gram Jaccard at or above.")] = 0.7,
+) -> None:
+    """Figures for a dataset card: rows, classes, lengths, exact and near duplicates."""
+    from training.card import dataset_card
+    from training.ingest import read_source
+
+    rows = _run(read_source, source, text_col=text_col, label_col=label_col, id_col=id_col or None).rows
+    print(json.dumps(dataset_card(rows, threshold), ensure_ascii=False))
 
 
 @data_app.command("ledger")
@@ -238,7 +275,7 @@ def print_summary(report: dict) -> None:
     """A readable summary of a `prepare` report on the console."""
     c = Console(stderr=True)
     v, pre, aug, sp = report["validate"], report["preprocess"], report["augment"], report["split"]
-    t = Table(title=f"Heara data report: {Path(report['source']).name}", show_header=False)
+    t = Table(title=f"Heara data report: {report.get('task', '')} <- {report['source']}", show_header=False)
     t.add_row("rows read", str(report["ingest"]["rows_read"]))
     t.add_row("labels", f"{v['label_set']['labels']} ({'inferred' if v['label_set']['inferred'] else 'configured'})")
     t.add_row("labels trimmed", str(v["labels_trimmed"]["rows"]) + "".join(
@@ -254,6 +291,8 @@ def print_summary(report: dict) -> None:
     t.add_row("per class before aug", json.dumps(aug["per_class_before"], ensure_ascii=False))
     t.add_row("per class after aug", json.dumps(aug["per_class_after"], ensure_ascii=False))
     t.add_row("quarantined", f"{report['quarantine']['rows']} {report['quarantine']['by_stage']}")
+    for reason, n in report["quarantine"].get("by_reason", {}).items():
+        t.add_row("  reason", f"{n:>6}  {reason}")
     t.add_row("nothing lost", str(report["accounting"]["balanced"]))
     c.print(t)
 

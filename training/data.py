@@ -15,8 +15,9 @@ import pandas as pd
 from training.augment import augment_frame
 from training.config import DataConfig, Params
 from training.ingest import Ledger, ingest_incoming, load_batches, read_source, sha256_file
-from training.paths import PROJECT_ROOT, StatePaths
-from training.preprocess import Preprocessor, mask_pii, preprocess_frame
+from training.paths import PROJECT_ROOT, StatePaths, display_path
+from training.pii import mask_pii
+from training.preprocess import Preprocessor, preprocess_frame
 from training.split import read_frozen_test, split_frame
 from training.validate import QUARANTINE_COLUMNS, validate
 
@@ -57,7 +58,7 @@ def run_ingest(data: DataConfig, out: Path, quarantine_dir: Path, report_path: P
                   encoding=data.encoding)
     result = read_source(src, fmt=data.format, sheet=data.sheet, **kwargs)
     tables, rejects = [result.rows], [result.rejects]
-    report: dict = {"sources": [{"file": str(src), "sha256": sha256_file(src), "encoding": result.encoding,
+    report: dict = {"sources": [{"file": display_path(src), "sha256": sha256_file(src), "encoding": result.encoding,
                                  "rows": int(len(result.rows)), "unparseable": int(len(result.rejects)),
                                  "notes": result.notes}]}
     if state is not None:
@@ -66,7 +67,7 @@ def run_ingest(data: DataConfig, out: Path, quarantine_dir: Path, report_path: P
         batch_rows, batch_rejects = load_batches(ledger)
         tables.append(batch_rows)
         rejects.append(batch_rejects)
-        report["incoming"] = {"folder": str(state.incoming), "new_files": new,
+        report["incoming"] = {"folder": display_path(state.incoming), "new_files": new,
                               "files_total": len(ledger.entries()), "rows": int(len(batch_rows))}
     raw = pd.concat([t for t in tables if len(t)], ignore_index=True)
     rej = pd.concat([r for r in rejects if len(r)], ignore_index=True) if any(len(r) for r in rejects) \
@@ -84,7 +85,7 @@ def run_ingest(data: DataConfig, out: Path, quarantine_dir: Path, report_path: P
 
 def run_validate(params: Params, raw_path: Path, out: Path, quarantine_dir: Path, report_path: Path) -> dict:
     raw = pd.read_parquet(raw_path)
-    valid, quarantined, report = validate(raw, params.labels, params.validate_, source=str(raw_path))
+    valid, quarantined, report = validate(raw, params.labels, params.validate_, source=display_path(raw_path))
     report["conflicts"]["examples"] = _masked(report["conflicts"]["examples"])
     _write_table(valid, out)
     _write_quarantine(quarantined, quarantine_dir, "validate")
@@ -133,7 +134,7 @@ def prepare(params: Params, source: Path, out_dir: Path, *, state: StatePaths | 
     out_dir.mkdir(parents=True, exist_ok=True)
     work = work_dir or out_dir / ".work"
     qdir, rdir = work / "quarantine", work / "reports"
-    report: dict = {"task": params.task, "source": str(source)}
+    report: dict = {}
     report["ingest"] = run_ingest(params.data, work / "raw.parquet", qdir, rdir / "ingest.json",
                                   source=source, state=state)
     report["validate"] = run_validate(params, work / "raw.parquet", work / "valid.parquet", qdir,
@@ -150,14 +151,34 @@ def prepare(params: Params, source: Path, out_dir: Path, *, state: StatePaths | 
                                     rdir / "augment.json")
     for name in ("val", "test"):
         (out_dir / f"{name}.parquet").write_bytes((split_dir / f"{name}.parquet").read_bytes())
+    combined = combine_reports(rdir, qdir, task=params.task, source=display_path(source))
     quarantine = collect_quarantine(qdir)
     quarantine.to_parquet(out_dir / "quarantine.parquet", index=False)
     quarantine.to_csv(out_dir / "quarantine.csv", index=False, encoding="utf-8-sig")
+    _write_json(out_dir / "report.json", combined)
+    return combined
+
+
+def combine_reports(reports_dir: Path, quarantine_dir: Path, **header) -> dict:
+    """One report from the per-step reports and quarantine files (what `report.json` holds)."""
+    report: dict = dict(header)
+    for step in STEPS:
+        path = reports_dir / f"{step}.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{display_path(path)} is missing: run the '{step}' step first")
+        report[step] = json.loads(path.read_text(encoding="utf-8"))
+    quarantine = collect_quarantine(quarantine_dir)
     report["quarantine"] = {"rows": int(len(quarantine)),
-                            "by_stage": {k: int(v) for k, v in quarantine["stage"].value_counts().items()}}
+                            "by_stage": {k: int(v) for k, v in quarantine["stage"].value_counts().items()},
+                            "by_reason": _reason_counts(quarantine)}
     report["accounting"] = account(report, quarantine)
-    _write_json(out_dir / "report.json", report)
     return report
+
+
+def _reason_counts(quarantine: pd.DataFrame) -> dict[str, int]:
+    # "conflicting labels ...: ['0', '1']" and "duplicate of X" vary per row; count by their stem.
+    stems = quarantine["reason"].astype(str).str.replace(r"(:| of ).*$", "", regex=True)
+    return {k: int(v) for k, v in stems.value_counts().items()}
 
 
 def collect_quarantine(quarantine_dir: Path) -> pd.DataFrame:

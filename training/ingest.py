@@ -21,6 +21,7 @@ import pandas as pd
 from charset_normalizer import from_bytes
 
 from training.errors import DataError
+from training.paths import display_path
 
 RAW_COLUMNS = ["id", "text", "label", "source_file", "source_row"]
 SUPPORTED = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
@@ -82,7 +83,7 @@ def decode_bytes(data: bytes, path: Path, declared: str = "auto") -> tuple[str, 
 
 def _frame(records: list[dict], path: Path) -> pd.DataFrame:
     df = pd.DataFrame.from_records(records, columns=RAW_COLUMNS)
-    df["source_file"] = str(path)
+    df["source_file"] = display_path(path)
     return df
 
 

@@ -6,7 +6,7 @@ import logging
 
 from rich.logging import RichHandler
 
-from training.preprocess import mask_pii
+from training.pii import mask_pii
 
 
 class MaskPIIFilter(logging.Filter):

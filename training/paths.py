@@ -14,6 +14,16 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PARAMS = PROJECT_ROOT / "params.yaml"
 
 
+def display_path(path: Path | str) -> str:
+    """A path as reports and tables record it: relative to the repository when inside it, so that
+    outputs (and the hashes DVC keeps of them) do not depend on where the checkout lives."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(p)
+
+
 def heara_home() -> Path:
     """The single git-ignored folder that holds all local state (`HEARA_HOME`, default `.heara/`)."""
     return Path(os.environ.get("HEARA_HOME", PROJECT_ROOT / ".heara")).resolve()

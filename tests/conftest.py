@@ -1,0 +1,57 @@
+"""Shared test set-up.
+
+`pytest_configure` points HEARA_HOME at a throw-away folder before any test module imports
+`training`, so no test can write into the repository's `.heara/`. Telemetry of the tools in the
+stack is switched off for the same reason (they write under the home directory otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CHATBOT_CSV = REPO_ROOT.parent / "shared" / "data" / "chatbot" / "ChatbotData.csv"
+
+_session_home: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _session_home
+    _session_home = tempfile.mkdtemp(prefix="heara-test-home-")
+    os.environ["HEARA_HOME"] = _session_home
+    os.environ.pop("HEARA_INCOMING", None)  # incoming would otherwise default to a real folder
+    os.environ["DVC_NO_ANALYTICS"] = "1"
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    os.environ["BENTOML_DO_NOT_TRACK"] = "True"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _session_home:
+        shutil.rmtree(_session_home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def chatbot_csv() -> Path:
+    """The public ChatbotData.csv shared beside the checkout (read-only); skipped when absent."""
+    if not CHATBOT_CSV.exists():
+        pytest.skip(f"real data not available: {CHATBOT_CSV} is missing")
+    return CHATBOT_CSV
+
+
+@pytest.fixture(scope="session")
+def kiwi_preprocessor():
+    """The default preprocessor (all steps on, Kiwi spacing), built once: Kiwi takes ~1 s to load."""
+    from training.config import PreprocessConfig
+    from training.preprocess import Preprocessor
+
+    return Preprocessor(PreprocessConfig())

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from training.config import ConfigError, Params, load_params, parse_overrides
@@ -45,7 +46,7 @@ def _params(params_file: Optional[Path], overrides: Optional[list[str]], extra: 
 
 
 def _fail(err: Exception) -> None:
-    console.print(f"[bold red]error:[/] {err}")
+    console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True, highlight=False)
     raise typer.Exit(code=2)
 
 

@@ -54,7 +54,8 @@ def split_frame(df: pd.DataFrame, cfg: SplitConfig, frozen_test: pd.DataFrame | 
     df = df.copy()
     df["text_hash"] = df["text"].map(text_hash)
     # Sort by hash first: the split then depends only on content and seed, not on row order.
-    df = df.sort_values(["label", "text_hash"]).reset_index(drop=True)
+    # The id breaks ties between repeated texts (possible with preprocess.dedup=false).
+    df = df.sort_values(["label", "text_hash", "id"]).reset_index(drop=True)
     rng = np.random.default_rng(cfg.seed)
     report: dict = {"seed": cfg.seed, "val_ratio": cfg.val_ratio, "test_ratio": cfg.test_ratio}
 

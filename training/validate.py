@@ -40,9 +40,10 @@ def validate(raw: pd.DataFrame, labels: tuple[str, ...] | list[str] | None, cfg:
     df = raw.copy()
     df["text"] = df["text"].astype(object)
 
-    # Labels: trim, then count what trimming changed so the report can show it.
+    # Labels: trim, then count what trimming changed so the report can show it. NFC as well, so that
+    # a decomposed Korean label (macOS exports) matches the label set instead of becoming "unknown".
     original = df["label"].fillna("").astype(str)
-    trimmed = original.str.strip()
+    trimmed = original.map(lambda s: unicodedata.normalize("NFC", s)).str.strip()
     changed = original != trimmed
     report["labels_trimmed"] = {
         "rows": int(changed.sum()),

@@ -1,0 +1,165 @@
+"""The Rust (`tokenizers`) twin of the KoBERT SentencePiece path, and the guard that keeps it exact.
+
+`build_fast_tokenizer` turns a KoBERT `spiece.model` into a `tokenizers.Tokenizer`: the XLNet
+preprocessing and SentencePiece's own normalisation as one normalizer, a Metaspace pre-tokenizer,
+the Unigram vocabulary with its scores, the BERT template and right padding with [PAD].
+
+Why it is not simply what transformers' converter builds (NFKD, StripAccents, Precompiled):
+- Precompiled looks up whole grapheme clusters under 6 bytes and otherwise single characters, so
+  the conjoining jamo that NFKD makes of every Hangul syllable (3 x 3 bytes) are never recomposed:
+  nearly every Korean token came out as [UNK]. An NFKC step before the charsmap recomposes them,
+  which is what SentencePiece's charsmap does to NFKD text.
+- StripAccents drops Unicode category Mn; XLNet drops what `unicodedata.combining` flags (a
+  non-zero combining class). They differ, e.g. on the Hangul tone marks U+302E/U+302F (kept by
+  StripAccents) and variation selectors (dropped by it). The class is taken from Python here.
+- Python's `str.split()` whitespace is wider than Rust's (U+001C..U+001F), so it is spelled out.
+
+What the Rust side cannot express, `FastEncoder` detects per text and hands back to the
+SentencePiece path (the caller re-encodes those texts slowly):
+- XLNet splits a piece that ends in digit + comma ("▁1," -> "▁1", ","): any such piece id.
+- SentencePiece never emits control, unused or user-defined pieces from text, nor matches the
+  literal "[UNK]"; Unigram in Rust would. Any such id, or an unknown id in a text that holds a
+  character that can normalise into the first character of such a piece (or into a comma when the
+  comma is not in the vocabulary), goes to the slow path. Texts with "[" are therefore often slow.
+Everything else was checked identical on the Chatbot corpus and on random Unicode strings
+(tests/code/test_tokenizer.py). Residual risk: the Unicode version of Rust's NFKD/NFKC differs
+from Python's for characters assigned after Python's unicodedata (none of them Hangul).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+
+from sentencepiece import sentencepiece_model_pb2 as spm_pb
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+from tokenizers.models import Unigram
+
+from training.tokenizer import is_digit_comma_piece
+
+UNDERLINE = "▁"
+_NORMAL, _UNKNOWN, _CONTROL, _USER_DEFINED, _UNUSED = 1, 2, 3, 4, 6
+# Every code point with a combining class or a compatibility decomposition lies below U+30000
+# (planes 2-3 hold only the CJK compatibility ideographs); scanning further only costs start-up time.
+_SCAN_LIMIT = 0x30000
+
+
+@lru_cache(maxsize=1)
+def _unicode_tables() -> tuple[str, str, dict[str, str]]:
+    """(whitespace class, combining class, char -> NFKD) from Python's unicodedata, as the slow path uses."""
+    space, combining, decomposed = [], [], {}
+    for cp in range(_SCAN_LIMIT):
+        ch = chr(cp)
+        if ch.isspace():
+            space.append(cp)
+        if unicodedata.combining(ch):
+            combining.append(cp)
+        if unicodedata.decomposition(ch):
+            decomposed[ch] = unicodedata.normalize("NFKD", ch)
+    return _char_class(space), _char_class(combining), decomposed
+
+
+def _char_class(cps: list[int]) -> str:
+    """An Oniguruma character class of code point ranges."""
+    ranges: list[tuple[int, int]] = []
+    for cp in sorted(cps):
+        if ranges and cp == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], cp)
+        else:
+            ranges.append((cp, cp))
+    return "[" + "".join(f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges) + "]"
+
+
+def _chars_normalising_into(targets: set[str]) -> set[str]:
+    """The targets plus every character whose NFKD contains one of them."""
+    _, _, decomposed = _unicode_tables()
+    return set(targets) | {ch for ch, nfkd in decomposed.items() if any(t in nfkd for t in targets)}
+
+
+def fast_path_blockers(proto: spm_pb.ModelProto) -> list[str]:
+    """Reasons why `proto` cannot get an exact Rust twin (empty: it can)."""
+    spec, norm = proto.trainer_spec, proto.normalizer_spec
+    reasons = []
+    if spec.model_type != spm_pb.TrainerSpec.UNIGRAM:
+        reasons.append("not a unigram model")
+    if norm.name not in {"nmt_nfkc", "nfkc"} or not norm.precompiled_charsmap:
+        reasons.append(f"normalizer '{norm.name}' (only NFKC-based charsmaps are verified)")
+    if not (norm.add_dummy_prefix and norm.remove_extra_whitespaces and norm.escape_whitespaces):
+        reasons.append("non-default whitespace handling in the normalizer spec")
+    if spec.treat_whitespace_as_suffix or spec.byte_fallback:
+        reasons.append("treat_whitespace_as_suffix or byte_fallback")
+    if any(UNDERLINE in p.piece[1:] for p in proto.pieces if p.type == _NORMAL):
+        reasons.append("pieces spanning a word boundary (Metaspace splits words)")
+    return reasons
+
+
+def build_fast_tokenizer(proto: spm_pb.ModelProto, special_ids: dict[str, int], *,
+                         padding: bool = True) -> Tokenizer:
+    """A `tokenizers.Tokenizer` for a KoBERT spiece.model (KoBERT defaults: no lowercasing, accents removed).
+
+    `special_ids` maps "[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]" to ids. With `padding`, batches
+    are padded on the right with [PAD] (type id 0), as KoBERTTokenizer does.
+    """
+    space, combining, _ = _unicode_tables()
+    unk_id = proto.trainer_spec.unk_id
+    tok = Tokenizer(Unigram([(p.piece, p.score) for p in proto.pieces], unk_id=unk_id, byte_fallback=False))
+    tok.normalizer = normalizers.Sequence([
+        # XLNetTokenizer.preprocess_text: " ".join(text.strip().split()), quotes, NFKD, no combining marks
+        normalizers.Replace(Regex(space + "+"), " "),
+        normalizers.Strip(),
+        normalizers.Replace("``", '"'),
+        normalizers.Replace("''", '"'),
+        normalizers.NFKD(),
+        normalizers.Replace(Regex(combining), ""),
+        # SentencePiece: charsmap (after NFKC, see module doc), then remove_extra_whitespaces
+        normalizers.NFKC(),
+        normalizers.Precompiled(proto.normalizer_spec.precompiled_charsmap),
+        normalizers.Replace(Regex(" {2,}"), " "),
+        normalizers.Strip(),
+    ])
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=UNDERLINE, prepend_scheme="always", split=True)
+    tok.decoder = decoders.Metaspace(replacement=UNDERLINE, prepend_scheme="always", split=True)
+    # KoBERTTokenizer splits raw text on its special tokens first; [MASK] swallows the space before it.
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False, lstrip=(t == "[MASK]"))
+                            for t in special_ids])
+    cls, sep = special_ids["[CLS]"], special_ids["[SEP]"]
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    if padding:
+        tok.enable_padding(direction="right", pad_id=special_ids["[PAD]"], pad_type_id=0, pad_token="[PAD]")
+    return tok
+
+
+class FastEncoder:
+    """Encodes batches in Rust and says which texts must be re-encoded by SentencePiece."""
+
+    def __init__(self, proto: spm_pb.ModelProto, special_ids: dict[str, int]) -> None:
+        # No padding here: the caller lays out and pads both paths with the same code.
+        self.tokenizer = build_fast_tokenizer(proto, special_ids, padding=False)
+        self.unk_id = proto.trainer_spec.unk_id
+        odd = [p for p in proto.pieces if p.type in (_UNKNOWN, _CONTROL, _USER_DEFINED, _UNUSED)]
+        self.suspicious_ids = {i for i, p in enumerate(proto.pieces)
+                               if (p.type != _NORMAL and p.type != _UNKNOWN)
+                               or (p.type == _NORMAL and is_digit_comma_piece(p.piece))}
+        targets = {p.piece[0] for p in odd if p.piece}
+        if not any(p.piece == "," and p.type == _NORMAL for p in proto.pieces):
+            targets.add(",")  # an unknown run could then end in digit + comma
+        self.trigger_chars = frozenset(_chars_normalising_into(targets))
+        # User-defined pieces win over everything in SentencePiece, whether or not an [UNK] shows up.
+        self.always_check = any(p.type == _USER_DEFINED for p in proto.pieces)
+
+    def encode(self, texts: list[str]) -> list[list[int] | None]:
+        """Piece ids without special tokens per text, or None where only the slow path is exact."""
+        out: list[list[int] | None] = []
+        for text, enc in zip(texts, self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)):
+            ids = enc.ids
+            if self.suspicious_ids.intersection(ids) or (
+                (self.always_check or self.unk_id in ids) and not self.trigger_chars.isdisjoint(text)
+            ):
+                out.append(None)
+            else:
+                out.append(ids)
+        return out
+

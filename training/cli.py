@@ -239,6 +239,105 @@ def data_ledger() -> None:
     Console().print(table)
 
 
+# --- training, registry, promotion ---------------------------------------------------------------
+
+DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="A `heara data prepare --out` folder (default: the DVC pipeline's outputs in the state folder).")]
+
+
+def _files(data_dir: Optional[Path]):
+    from training.pipeline import DataFiles
+
+    return DataFiles.from_dir(data_dir) if data_dir else DataFiles.default()
+
+
+def _run_step(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except (DataError, ConfigError, FileNotFoundError, ValueError) as e:
+        _fail(e)
+
+
+@app.command("train")
+def train_cmd(data_dir: DataDirOpt = None, params_file: ParamsOpt = None, overrides: SetOpt = None) -> None:
+    """Fine-tune the configured model (tiny profile by default) and log the run to MLflow."""
+    from training.pipeline import train_step
+
+    cand = _run_step(train_step, _params(params_file, overrides), _files(data_dir))
+    _print_json({k: v for k, v in cand.items() if k != "history"})
+
+
+@app.command("evaluate")
+def evaluate_cmd(data_dir: DataDirOpt = None, params_file: ParamsOpt = None, overrides: SetOpt = None) -> None:
+    """Score the latest trained model on the frozen test split; plots and metrics go to its MLflow run."""
+    from training.pipeline import evaluate_step
+
+    _print_json(_run_step(evaluate_step, _params(params_file, overrides), _files(data_dir)))
+
+
+@app.command("register")
+def register_cmd(params_file: ParamsOpt = None, overrides: SetOpt = None) -> None:
+    """Register the latest trained model as heara-<task> (alias: challenger)."""
+    from training.pipeline import register_step
+
+    print(json.dumps({"version": _run_step(register_step, _params(params_file, overrides))}))
+
+
+@app.command("promote")
+def promote_cmd(
+    version: Annotated[Optional[int], typer.Option(help="Version to promote (default: the latest registered).")] = None,
+    force: Annotated[bool, typer.Option(help="Promote even if the gate refuses (logged as forced).")] = False,
+    data_dir: DataDirOpt = None, params_file: ParamsOpt = None, overrides: SetOpt = None,
+) -> None:
+    """Champion/challenger gate on the frozen test set; moves the champion alias only if it passes."""
+    from training.promote import promote_step
+
+    record = _run_step(promote_step, _params(params_file, overrides), version, force=force,
+                       test_path=_files(data_dir).test)
+    console.print(("[green]PROMOTED[/] " if record["promote"] else "[yellow]REFUSED[/] ") + escape(record["reason"]),
+                  soft_wrap=True)
+    _print_json(record)
+
+
+@app.command("rollback")
+def rollback_cmd(
+    to: Annotated[Optional[int], typer.Option("--to", help="Version to restore (default: the previous champion).")] = None,
+    params_file: ParamsOpt = None, overrides: SetOpt = None,
+) -> None:
+    """Restore the previous champion (or --to VERSION); recorded in the audit ledger."""
+    from training.promote import rollback_step
+
+    _print_json(_run_step(rollback_step, _params(params_file, overrides).task, to))
+
+
+@app.command("audit")
+def audit_cmd(params_file: ParamsOpt = None, overrides: SetOpt = None) -> None:
+    """The audit ledger of champion changes: who, when, from which version to which, and why."""
+    from training.registry import AuditLedger, model_name
+
+    table = Table("at", "who", "action", "from", "to", "changed", "reason")
+    for e in AuditLedger().entries(model_name(_params(params_file, overrides).task)):
+        table.add_row(e["at"], e["who"], e["action"], str(e["from_version"]), str(e["to_version"]),
+                      str(e["champion_changed"]), e["reason"][:80])
+    Console().print(table)
+
+
+@app.command("mlflow-ui")
+def mlflow_ui(port: Annotated[int, typer.Option(help="Port.")] = 5000,
+              host: Annotated[str, typer.Option(help="Interface.")] = "127.0.0.1") -> None:
+    """Start the MLflow UI on the local tracking store (runs, plots, the registry and its aliases)."""
+    import os
+
+    from training.paths import state
+    from training.tracking import tracking_uri
+
+    st = state()
+    cmd = ["mlflow", "server", "--backend-store-uri", tracking_uri(), "--host", host, "--port", str(port)]
+    if tracking_uri().startswith("sqlite:///"):
+        cmd += ["--default-artifact-root", (st.mlflow / "artifacts").as_uri()]
+    console.print("running: " + " ".join(cmd), soft_wrap=True)
+    os.execvp(cmd[0], cmd)
+
+
 # --- bench, config --------------------------------------------------------------------------------
 
 @bench_app.command("preprocess")
@@ -254,6 +353,30 @@ def bench_preprocess(
 
     result = _run(run, _params(params_file, overrides), source, text_col, label_col, repeat)
     print(json.dumps(result, ensure_ascii=False))
+
+
+@bench_app.command("baseline")
+def bench_baseline(data_dir: DataDirOpt = None) -> None:
+    """Macro-F1 of a character n-gram TF-IDF + logistic regression baseline on the same frozen test split."""
+    from training.baseline import tfidf_baseline
+
+    splits = _run_step(_files(data_dir).load)
+    print(json.dumps(tfidf_baseline(splits["train"], splits["test"]), ensure_ascii=False))
+
+
+@bench_app.command("train")
+def bench_train_cmd(
+    model_size: Annotated[str, typer.Option(help="tiny or base (BERT-base shape, KoBERT vocabulary 8002).")] = "tiny",
+    seq_len: Annotated[int, typer.Option(help="Maximum sequence length.")] = 64,
+    steps: Annotated[int, typer.Option(help="Timed training steps per configuration.")] = 30,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 32,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Training throughput of Heara's trainer vs the seed notebooks' configuration, same model and data."""
+    from training.bench_train import bench_train
+
+    print(json.dumps(bench_train(model_size=model_size, seq_len=seq_len, steps=steps, batch_size=batch_size,
+                                 device=device), ensure_ascii=False))
 
 
 @config_app.command("show")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from training.paths import params_path
 
@@ -94,6 +94,51 @@ class AugmentConfig(_Section):
         return self
 
 
+class ModelConfig(_Section):
+    family: Literal["kobert", "hf"] = "kobert"
+    name: str = "skt/kobert-base-v1"
+    profile: Literal["tiny", "full"] = "tiny"
+    max_length: int = Field(64, ge=8, le=512)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    tiny_vocab_size: int = Field(1000, ge=100)
+
+
+class TrainConfig(_Section):
+    seed: int = 42
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(5e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    grad_accum: int = Field(1, ge=1)
+    class_weights: bool = True
+    early_stopping_patience: int = Field(2, ge=1)
+    compile: bool = False
+    length_grouping: bool = True
+    max_steps: int | None = Field(None, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    num_workers: int = Field(0, ge=0)
+    log_every: int = Field(10, ge=1)
+
+
+class EvaluateConfig(_Section):
+    short_max_chars: int = Field(8, ge=1)
+    typo_rate: float = Field(0.15, ge=0, le=1)
+    latency_samples: int = Field(200, ge=1)
+    seed: int = 0
+
+
+class PromoteConfig(_Section):
+    min_delta: float = Field(0.005, ge=0)
+    min_f1: float = Field(0.5, ge=0, le=1)
+    require_ci: bool = True
+    ci_level: float = Field(0.95, gt=0, lt=1)
+    bootstrap_samples: int = Field(1000, ge=100)
+    max_class_drop: float = Field(0.05, ge=0, le=1)
+    latency_budget_ms: float = Field(50.0, gt=0)
+
+
 class Params(_Section):
     task: str = "danger"
     labels: tuple[str, ...] = ("normal", "emergency", "confusion", "distress")
@@ -102,8 +147,19 @@ class Params(_Section):
     preprocess: PreprocessConfig = PreprocessConfig()
     split: SplitConfig = SplitConfig()
     augment: AugmentConfig = AugmentConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    promote: PromoteConfig = PromoteConfig()
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # "model" would otherwise clash with pydantic's protected "model_" namespace warnings.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, protected_namespaces=())
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_as_text(cls, v: Any) -> Any:
+        # `labels: [0, 1, 2]` in YAML reads as integers; labels are compared as text everywhere.
+        return [str(x) for x in v] if isinstance(v, (list, tuple)) else v
 
     @model_validator(mode="after")
     def _labels(self) -> "Params":

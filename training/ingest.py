@@ -61,6 +61,11 @@ def detect_format(path: Path, declared: str = "auto") -> str:
 
 def decode_bytes(data: bytes, path: Path, declared: str = "auto") -> tuple[str, str]:
     """Bytes -> (text, encoding). Tries UTF-8 (with or without BOM), then CP949 (a superset of EUC-KR)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" export is UTF-16 with a BOM
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as e:
+            raise DataError(f"cannot decode as UTF-16: {e}", file=str(path)) from None
     if b"\x00" in data[:8192]:
         raise DataError("looks like a binary file (NUL bytes), not UTF-8 or CP949 text", file=str(path))
     if declared != "auto":

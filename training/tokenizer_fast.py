@@ -149,13 +149,14 @@ class FastEncoder:
         self.trigger_chars = frozenset(_chars_normalising_into(targets))
         # User-defined pieces win over everything in SentencePiece, whether or not an [UNK] shows up.
         self.always_check = any(p.type == _USER_DEFINED for p in proto.pieces)
+        self.repeat_group = _repeat_groups(proto)
 
     def encode(self, texts: list[str]) -> list[list[int] | None]:
         """Piece ids without special tokens per text, or None where only the slow path is exact."""
         out: list[list[int] | None] = []
         for text, enc in zip(texts, self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)):
             ids = enc.ids
-            if self.suspicious_ids.intersection(ids) or (
+            if self.suspicious_ids.intersection(ids) or self._has_tie(ids) or (
                 (self.always_check or self.unk_id in ids) and not self.trigger_chars.isdisjoint(text)
             ):
                 out.append(None)
@@ -163,3 +164,32 @@ class FastEncoder:
                 out.append(ids)
         return out
 
+
+    def _has_tie(self, ids: list[int]) -> bool:
+        """Two neighbouring pieces that commute ("7" "77" vs "77" "7") score the same in exact arithmetic.
+
+        SentencePiece sums scores in float32 and Rust in float64, so which order wins such a tie
+        comes down to rounding and differs between them (seen on "62,777" and runs like ㅋㅋㅋ).
+        """
+        group = self.repeat_group
+        if group.keys().isdisjoint(ids):
+            return False
+        return any(a != b and group.get(a, -1) == group.get(b, -2) for a, b in zip(ids, ids[1:]))
+
+
+def _repeat_groups(proto: spm_pb.ModelProto) -> dict[int, int]:
+    """Piece id -> group id for pieces that are repetitions of one root ("7", "77"), groups of 2 or more.
+
+    Two strings commute (p + q == q + p) exactly when they are powers of the same root.
+    """
+    by_root: dict[str, list[int]] = {}
+    for i, p in enumerate(proto.pieces):
+        if p.type == _NORMAL and p.piece:
+            by_root.setdefault(_primitive_root(p.piece), []).append(i)
+    return {i: ids[0] for ids in by_root.values() if len(ids) > 1 for i in ids}
+
+
+def _primitive_root(s: str) -> str:
+    """The shortest r with s == r * k ("ㅋㅋㅋ" -> "ㅋ", "abab" -> "ab", "abc" -> "abc")."""
+    n = len(s)
+    return next(s[:k] for k in range(1, n + 1) if n % k == 0 and s[:k] * (n // k) == s)

@@ -8,9 +8,16 @@ import pytest
 import yaml
 
 from training import paths
-from training.config import ConfigError, Params, load_params, parse_overrides
+from training.config import AugmentConfig, ConfigError, Params, load_params, parse_overrides
 
 MINIMAL = {"task": "t", "labels": ["a", "b"], "augment": {"multipliers": {"b": 2.0}}}
+
+
+def merged(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def write_params(tmp_path: Path, data: dict) -> Path:
@@ -40,8 +47,7 @@ def test_repository_params_yaml_loads(repo_root):
     ({"augment": {"eda": {"alpha_xx": 0.1}}}, "'augment.eda.alpha_xx'"),
 ])
 def test_unknown_keys_are_rejected_with_the_full_dotted_key(tmp_path, data, key):
-    p = write_params(tmp_path, {**MINIMAL, **data} if "augment" not in data else
-                     {**MINIMAL, "augment": {**MINIMAL["augment"], **data["augment"]}})
+    p = write_params(tmp_path, merged(MINIMAL, data))
     with pytest.raises(ConfigError) as err:
         load_params(p)
     assert f"unknown key {key}" in str(err.value)
@@ -124,3 +130,11 @@ def test_missing_and_malformed_files(tmp_path):
     listed.write_text("- a\n- b\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="mapping"):
         load_params(listed)
+
+
+def test_an_empty_mapping_override_clears_the_section(tmp_path):
+    # `labels=[x,y]` with the file's multipliers naming old labels must be fixable in one command.
+    p = write_params(tmp_path, MINIMAL)
+    params = load_params(p, overrides=parse_overrides(["labels=[x, y]", "augment.multipliers={}"]))
+    assert params.labels == ("x", "y") and params.augment.multipliers == {}
+    assert params.augment.seed == AugmentConfig().seed  # the rest of the section is kept

@@ -31,7 +31,7 @@ ROWS = [
     ("u2", "오늘 날씨가 참 좋네요", "normal"),
     ("u3", "여기가 어디예요, 집에 가고 싶어요", "confusion"),
 ]
-CSV_TEXT = "id,text,label\n" + "".join(f"{i},{t!r},{lab}\n".replace("'", '"') for i, t, lab in ROWS)
+CSV_TEXT = "id,text,label\n" + "".join(f'{i},"{t}",{lab}\n' for i, t, lab in ROWS)  # u3 has a comma
 
 
 def write(path: Path, content: str | bytes, encoding: str = "utf-8") -> Path:
@@ -230,7 +230,7 @@ def test_unknown_label_is_quarantined_by_validate_with_the_label_named(tmp_path)
 
 @pytest.mark.parametrize("name, content, message", [
     ("zero.csv", b"", "empty"),
-    ("header_only.csv", "id,text,label\n".encode(), "header but no data rows"),
+    ("header_only.csv", b"id,text,label\n", "header but no data rows"),
     ("blank.csv", b"\n \n", "empty"),
     ("zero.jsonl", b"", "empty"),
     ("blank.jsonl", b"\n\n", "empty"),

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from training.config import PreprocessConfig, RegexRule
-from training.pii import PLACEHOLDERS, mask_pii
+from training.pii import mask_pii
 from training.preprocess import (
     Preprocessor,
     Spacer,
@@ -20,8 +20,8 @@ from training.preprocess import (
 )
 from training.validate import QUARANTINE_COLUMNS
 
-ALL_OFF = dict(nfc=False, clean_whitespace=False, mask_pii=False, squeeze_repeats=False,
-               regex_rules=(), spacing="none")
+ALL_OFF = {"nfc": False, "clean_whitespace": False, "mask_pii": False, "squeeze_repeats": False,
+           "regex_rules": (), "spacing": "none"}
 
 
 def only(**steps) -> Preprocessor:

@@ -212,7 +212,7 @@ def test_no_valid_rows_is_a_data_error():
 
 def test_label_set_is_inferred_when_none_is_given():
     rows = base_rows() + [(f"d{k}", f"배가 아파요 {k}", "distress") for k in range(3)]
-    valid, quarantined, report = run(rows, labels=())
+    _, quarantined, report = run(rows, labels=())
     assert quarantined.empty
     assert report["label_set"] == {"labels": ["distress", "emergency", "normal"], "inferred": True}
     assert report["per_class"] == {"distress": 3, "emergency": 3, "normal": 3}

@@ -1,0 +1,141 @@
+"""Batches for training: tokenise once, group by length, pad each batch only to its longest row.
+
+Why: utterances are short (median ~14-18 tokens) but a few run to max_length. Padding every batch to
+max_length, as the seed notebooks did, spends most of the compute on [PAD]. Sorting by length inside
+shuffled mega-chunks keeps batches random enough for SGD while rows in a batch have similar lengths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+MEGA_CHUNK_BATCHES = 50  # rows sorted by length within chunks of this many batches
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Token ids of every row (with [CLS]/[SEP], truncated, unpadded) and label indices."""
+
+    ids: list[list[int]]
+    labels: np.ndarray  # int64 [n]
+    pad_id: int
+    type_ids: bool  # whether the model takes token_type_ids (BERT does, RoBERTa-style models do not)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(r) for r in self.ids), dtype=np.int64, count=len(self.ids))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def encode(tokenizer, texts: Sequence[str], labels: Sequence[str] | None, label_names: Sequence[str],
+           max_length: int) -> Encoded:
+    """Tokenise `texts` once (no padding); labels (strings) become indices into `label_names`.
+
+    Raises ValueError naming a label that is not in `label_names`.
+    """
+    enc = tokenizer(list(texts), max_length=max_length, padding=False, truncation=True)
+    index = {name: i for i, name in enumerate(label_names)}
+    if labels is None:
+        y = np.zeros(len(texts), dtype=np.int64)
+    else:
+        unknown = sorted({lab for lab in labels if lab not in index})
+        if unknown:
+            raise ValueError(f"labels {unknown} are not among the model's labels {list(label_names)}")
+        y = np.array([index[lab] for lab in labels], dtype=np.int64)
+    pad_id = tokenizer.pad_token_id
+    if pad_id is None:
+        raise ValueError("the tokenizer has no pad token")
+    return Encoded([list(r) for r in enc["input_ids"]], y, int(pad_id), "token_type_ids" in enc)
+
+
+def length_grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
+                           mega_chunk: int = MEGA_CHUNK_BATCHES) -> list[np.ndarray]:
+    """Every index exactly once, in batches of similar length, in random batch order.
+
+    Indices are shuffled, cut into chunks of `mega_chunk * batch_size`, sorted by length inside each
+    chunk (so the grouping never sees the whole data set's order), cut into batches, and the batch
+    order is shuffled again so that long and short batches alternate across the epoch.
+    """
+    order = rng.permutation(len(lengths))
+    chunk = batch_size * mega_chunk
+    batches: list[np.ndarray] = []
+    for start in range(0, len(order), chunk):
+        part = order[start:start + chunk]
+        part = part[np.argsort(-lengths[part], kind="stable")]
+        batches.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def random_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Every index exactly once in shuffled batches, no grouping (the reference behaviour)."""
+    order = rng.permutation(n)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def epoch_batches(data: Encoded, batch_size: int, seed: int, epoch: int, grouped: bool) -> list[np.ndarray]:
+    """The batches of one epoch. The order depends only on (seed, epoch), so a resumed run sees the
+    same batches as an uninterrupted one."""
+    rng = np.random.default_rng([seed, epoch])
+    if grouped:
+        return length_grouped_batches(data.lengths, batch_size, rng)
+    return random_batches(len(data), batch_size, rng)
+
+
+def shard(batches: list[np.ndarray], rank: int, world_size: int) -> list[np.ndarray]:
+    """This rank's share of the batches. Every rank gets the same count (DDP steps in lockstep), so
+    up to world_size - 1 batches are left out of the epoch; they differ from epoch to epoch."""
+    if world_size <= 1:
+        return batches
+    usable = len(batches) - len(batches) % world_size
+    return batches[rank:usable:world_size]
+
+
+def collate(data: Encoded, index: np.ndarray, pad_to: int | None = None,
+            multiple_of: int = 1) -> dict[str, torch.Tensor]:
+    """Tensors for the rows `index`: right-padded with data.pad_id to the longest row, rounded up to
+    `multiple_of` (or to exactly `pad_to`, the reference padding to max_length).
+
+    The attention mask comes from the row lengths, never from comparing ids with 0: KoBERT's [PAD]
+    is 1 and 0 is [UNK], a real token.
+    """
+    rows = [data.ids[i] for i in index]
+    width = pad_to if pad_to is not None else -(-max(len(r) for r in rows) // multiple_of) * multiple_of
+    input_ids = torch.full((len(rows), width), data.pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for j, row in enumerate(rows):
+        n = min(len(row), width)
+        input_ids[j, :n] = torch.tensor(row[:n], dtype=torch.long)
+        attention_mask[j, :n] = 1
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask,
+             "labels": torch.from_numpy(data.labels[index])}
+    if data.type_ids:
+        batch["token_type_ids"] = torch.zeros_like(input_ids)  # single sentences: segment 0 throughout
+    return batch
+
+
+def padding_share(data: Encoded, batches: list[np.ndarray], pad_to: int | None = None) -> float:
+    """Share of [PAD] positions over all positions fed to the model for these batches."""
+    lengths = data.lengths
+    real = sum(int(lengths[b].sum()) for b in batches)
+    total = sum(len(b) * (pad_to or int(lengths[b].max())) for b in batches)
+    return 1.0 - real / total if total else 0.0
+
+
+def class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
+    """Inverse-frequency weights n / (k * n_c), the "balanced" heuristic.
+
+    Normalised so that the average weight over the training rows is 1: the loss keeps the scale of
+    an unweighted loss and the learning rate means the same with or without weights. A class with
+    no training rows gets weight 0 (it never appears as a target).
+    """
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.zeros(n_classes, dtype=np.float64)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return torch.tensor(weights, dtype=torch.float32)

@@ -119,11 +119,11 @@ def collate(data: Encoded, index: np.ndarray, pad_to: int | None = None,
     return batch
 
 
-def padding_share(data: Encoded, batches: list[np.ndarray], pad_to: int | None = None) -> float:
-    """Share of [PAD] positions over all positions fed to the model for these batches."""
+def padding_share(data: Encoded, batches: list[np.ndarray], pad_to: int | None = None, multiple: int = 1) -> float:
+    """Share of [PAD] positions over all positions fed to the model (padded as `collate` pads)."""
     lengths = data.lengths
     real = sum(int(lengths[b].sum()) for b in batches)
-    total = sum(len(b) * (pad_to or int(lengths[b].max())) for b in batches)
+    total = sum(len(b) * (pad_to or -(-int(lengths[b].max()) // multiple) * multiple) for b in batches)
     return 1.0 - real / total if total else 0.0
 
 

@@ -69,8 +69,12 @@ def load_classifier(source: str | Path, family: str, labels: Sequence[str], drop
     The head is new (randomly initialised); `seed` fixes that initialisation.
     """
     import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification, BertConfig, \
-        BertForSequenceClassification
+    from transformers import (
+        AutoConfig,
+        AutoModelForSequenceClassification,
+        BertConfig,
+        BertForSequenceClassification,
+    )
 
     config_cls, model_cls = ((BertConfig, BertForSequenceClassification) if family == "kobert"
                              else (AutoConfig, AutoModelForSequenceClassification))

@@ -119,6 +119,7 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
                  "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **summary,
                  "history": result.history}
     _write_json(candidate_file(params.task), candidate)
+    _write_json(task_dir(params.task) / "train" / "history.json", {"history": result.history})
     log.info("train: run %s, best val macro-F1 %.4f", run.info.run_id, result.best_val_macro_f1)
     return candidate
 

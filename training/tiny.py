@@ -83,7 +83,8 @@ def build_tiny_kobert(texts: Sequence[str], out_dir: Path, vocab_size: int = 100
     tokenizer = KoBertTokenizer(out / SPIECE_FILE)
     tokenizer.save_pretrained(out)
     extra = {"num_labels": num_labels} if num_labels is not None else {}
-    config = BertConfig(vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id, **TINY_BERT, **extra)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id,
+                        **TINY_BERT, **extra)
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(out)
     return out

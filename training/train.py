@@ -28,8 +28,17 @@ from training.batching import Encoded, class_weights, collate, encode, epoch_bat
 from training.checkpoint import Checkpoints, Progress, cpu_state_dict, set_rng_state
 from training.config import ModelConfig, TrainConfig
 from training.distributed import DistInfo, all_reduce_sum, barrier, broadcast, init_distributed, shutdown
-from training.steps import (Runtime, forward_loss, make_optimizer, optimizer_step, resolve_runtime, set_seed,
-                            to_device, warmup_linear_schedule, warmup_steps_for)
+from training.steps import (
+    Runtime,
+    forward_loss,
+    make_optimizer,
+    optimizer_step,
+    resolve_runtime,
+    set_seed,
+    to_device,
+    warmup_linear_schedule,
+    warmup_steps_for,
+)
 
 log = logging.getLogger("heara.train")
 

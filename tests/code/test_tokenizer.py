@@ -32,13 +32,23 @@ SAMPLE_CSV = ROOT / "data" / "sample" / "utterances.csv"
 CHATBOT_CSV = ROOT.parent / "shared" / "data" / "chatbot" / "ChatbotData.csv"
 KOBERT_HUB_ID = "skt/kobert-base-v1"
 
+# Fullwidth and other look-alike characters are written as escapes so that a reader sees them.
 ODD_INPUTS = [
-    "", "   ", "\t\n", "1,000,000원", "가격은 1,200,000원, 2,000원 입니다", "12, 34,", "３,５００원", "²,",
-    "Hello World! KoBERT's test", "😀😀 좋아요 👍🏻", "👨‍👩‍👧 가족", "❤️", "ㅋㅋㅋㅋ ㅎㅎ", "ㅎㅏㄴ", "ᄀᄀ가",
-    unicodedata.normalize("NFD", "한국어 모델을 공유합니다."), "  여러   공백이\u3000있는   문장  ", "a\x1cb",
-    "café naïve", "x\u302ey", "``인용''", "①②③ ｆｕｌｌ ﬁ", "\u200b가\u200d나", "\x00\x01가", "A\u0301´",
-    "[MASK] 가", "가 [MASK]", "가[MASK]나", "[CLS] 안녕 [SEP] 잘가 [SEP]", "[UNK]", "［SEP］ 안녕", "[ＭＡＳＫ]",
-    "[PAD][PAD]", "제 번호는 [PHONE] 이에요", "\r\n가\r\n", "한국어 " * 80,
+    # empty and whitespace
+    "", "   ", "\t\n", "  여러   공백이\u3000있는   문장  ", "a\x1cb", "\r\n가\r\n", "한국어 " * 80,
+    # digits with commas (XLNet's re-split), fullwidth digits, superscripts
+    "1,000,000원", "가격은 1,200,000원, 2,000원 입니다", "12, 34,", "\uff13,\uff15\uff10\uff10원", "\u00b2,",
+    # English, accents, quotes, compatibility characters
+    "Hello World! KoBERT's test", "café naïve", "A\u0301\u00b4", "``인용''",
+    "①②③ \uff46\uff55\uff4c\uff4c \ufb01",
+    # emoji, zero-width and control characters
+    "😀😀 좋아요 👍🏻", "👨\u200d👩\u200d👧 가족", "❤\ufe0f", "\u200b가\u200d나", "\x00\x01가",
+    # jamo, NFD Hangul, Hangul tone marks
+    "ㅋㅋㅋㅋ ㅎㅎ", "ㅎㅏㄴ", "ᄀᄀ가", "x\u302ey",
+    unicodedata.normalize("NFD", "한국어 모델을 공유합니다."),
+    # special tokens written in the text, and look-alikes of them
+    "[MASK] 가", "가 [MASK]", "가[MASK]나", "[CLS] 안녕 [SEP] 잘가 [SEP]", "[UNK]", "[PAD][PAD]",
+    "\uff3bSEP\uff3d 안녕", "[\uff2d\uff21\uff33\uff2b]", "제 번호는 [PHONE] 이에요",
 ]
 
 
@@ -158,12 +168,14 @@ def test_right_padding_with_pad_id_1_and_mask_from_lengths(slow):
 
 
 def test_padding_modes_and_tensors(slow):
+    import torch
+
     texts = ["짧은 말", "조금 더 긴 문장입니다"]
     assert {len(r) for r in slow(texts, padding="max_length", max_length=32)["input_ids"]} == {32}
     ragged = slow(texts, padding=False)["input_ids"]
     assert [len(r) for r in ragged] == [len(slow.encode(t)) for t in texts]
     pt = slow(texts, return_tensors="pt")
-    assert pt["input_ids"].dtype.is_floating_point is False and tuple(pt["input_ids"].shape) == (2, len(ragged[1]))
+    assert pt["input_ids"].dtype == torch.long and tuple(pt["input_ids"].shape) == (2, len(ragged[1]))
     assert pt["attention_mask"].sum().item() == sum(len(r) for r in ragged)
     with pytest.raises(ValueError):
         slow(texts, padding=False, return_tensors="pt")
@@ -200,7 +212,8 @@ def test_digit_comma_pieces_are_resplit(slow):
         pieces = slow.tokenize(text)
         assert not any(is_digit_comma_piece(p) for p in pieces)
         # the re-split loses no character (SentencePiece's NFKC aside)
-        assert "".join(pieces).replace("▁", " ").strip() == unicodedata.normalize("NFKC", " ".join(text.split()))
+        expected = unicodedata.normalize("NFKC", " ".join(text.split()))
+        assert "".join(pieces).replace("▁", " ").strip() == expected
     raw = slow.sp.encode(preprocess_text("1,000,000원"), out_type=str)
     assert any(is_digit_comma_piece(p) for p in raw) and "," in slow.tokenize("1,000,000원")
 
@@ -210,11 +223,21 @@ def test_slow_path_matches_reference(slow, sample_texts):
     assert slow.piece_ids(texts) == [_reference_ids(slow, t) for t in texts]
 
 
+def test_decode_inverts_encode(slow, sample_texts):
+    known = [t for t in sample_texts[:300] if slow.unk_token_id not in slow.piece_ids([t])[0]]
+    assert len(known) > 100
+    for text in known:
+        assert slow.decode(slow.encode(text), skip_special_tokens=True) == " ".join(text.split())
+    ids = slow.encode(known[0])
+    assert slow.decode(ids) == "[CLS]" + " ".join(known[0].split()) + "[SEP]"
+
+
 def test_special_tokens_written_in_text_stay_whole(slow):
     assert slow.piece_ids(["가 [MASK] 나"])[0] == [*slow.piece_ids(["가"])[0], 4, *slow.piece_ids(["나"])[0]]
     # Fullwidth brackets become "[" only after the split; with "SEP" unknown too, the unknown run's
     # surface "[SEP]" is looked up as a piece (id 3), exactly as KoBERTTokenizer does.
-    assert slow.piece_ids(["［SEP］"])[0] == _reference_ids(slow, "［SEP］")
+    fullwidth = "\uff3bSEP\uff3d"
+    assert slow.piece_ids([fullwidth])[0] == _reference_ids(slow, fullwidth)
 
 
 # --- fast (Rust) path --------------------------------------------------------------------------------
@@ -222,7 +245,7 @@ def _assert_fast_equals_slow(fast, slow, texts, min_fast_share):
     assert fast.fast and not slow.fast
     assert fast.piece_ids(texts) == slow.piece_ids(texts)
     handled = sum(ids is not None for ids in fast._fast.encode(texts))
-    assert handled >= min_fast_share * len(texts), f"only {handled}/{len(texts)} texts stayed on the Rust path"
+    assert handled >= min_fast_share * len(texts), f"only {handled}/{len(texts)} texts stayed in Rust"
     batch = texts[:200]
     assert fast(batch, max_length=64) == slow(batch, max_length=64)
 
@@ -253,6 +276,14 @@ def test_rust_tokenizer_alone_has_bert_layout_and_right_padding(fast, slow, samp
     assert pair.type_ids == slow([texts[0]], text_pair=[texts[1]])["token_type_ids"][0]
 
 
+def test_unicode_scan_limit_covers_this_python():
+    import training.tokenizer_fast as tf
+
+    beyond = [cp for cp in range(tf._SCAN_LIMIT, 0x110000)
+              if unicodedata.combining(chr(cp)) or unicodedata.decomposition(chr(cp)) or chr(cp).isspace()]
+    assert beyond == [], "characters past _SCAN_LIMIT would escape the Rust normalizer's tables"
+
+
 def test_fast_is_refused_when_it_cannot_be_exact(model_dir):
     with pytest.raises(ValueError, match="keep_accents"):
         KoBertTokenizer(model_dir / "spiece.model", keep_accents=True, fast=True)
@@ -261,9 +292,14 @@ def test_fast_is_refused_when_it_cannot_be_exact(model_dir):
 
 # --- the original package and the published vectors ---------------------------------------------------
 def test_matches_kobert_tokenizer_package(model_dir, slow, sample_texts):
-    kobert = pytest.importorskip(
-        "kobert_tokenizer", reason="kobert_tokenizer (SKTBrain/KoBERT kobert_hf) is not on PyPI; install it from git")
-    original = kobert.KoBERTTokenizer(str(model_dir / "spiece.model"))
+    kobert = pytest.importorskip("kobert_tokenizer", reason="kobert_tokenizer (SKTBrain/KoBERT kobert_hf) "
+                                 "is not installed: it is not on PyPI, only in the KoBERT git repository")
+    import transformers
+
+    if int(transformers.__version__.split(".")[0]) >= 5:
+        pytest.skip(f"kobert_tokenizer subclasses transformers 4's slow XLNetTokenizer, which transformers "
+                    f"{transformers.__version__} no longer has")
+    original = kobert.KoBERTTokenizer.from_pretrained(str(model_dir))
     texts = sample_texts[:200] + _number_texts(50) + ODD_INPUTS
     for text in texts:
         assert original.encode(text) == slow.encode(text)
@@ -315,7 +351,7 @@ def test_hf_family_wraps_autotokenizer_and_refuses_the_kobert_trap(tmp_path, mod
 
     vocab = tmp_path / "bert" / "vocab.txt"
     vocab.parent.mkdir()
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world"]), encoding="utf-8")
+    vocab.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\nworld\n")
     BertTokenizer(str(vocab)).save_pretrained(str(vocab.parent))
     hf = load_tokenizer(vocab.parent, family="hf")
     enc = hf(["hello world", "hello"], max_length=8)
@@ -324,9 +360,9 @@ def test_hf_family_wraps_autotokenizer_and_refuses_the_kobert_trap(tmp_path, mod
     trap = tmp_path / "trap"
     trap.mkdir()
     (trap / "spiece.model").write_bytes((model_dir / "spiece.model").read_bytes())
-    (trap / "tokenizer_config.json").write_text(json.dumps(
-        {"tokenizer_class": "XLNetTokenizer", "cls_token": "[CLS]", "sep_token": "[SEP]", "unk_token": "[UNK]",
-         "pad_token": "[PAD]", "mask_token": "[MASK]", "bos_token": "[CLS]", "eos_token": "[SEP]"}))
+    (trap / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "XLNetTokenizer", "cls_token": "[CLS]", "sep_token": "[SEP]", "unk_token": "[UNK]",
+        "pad_token": "[PAD]", "mask_token": "[MASK]", "bos_token": "[CLS]", "eos_token": "[SEP]"}))
     with pytest.raises(ValueError, match="family 'kobert'"):
         load_tokenizer(trap, family="hf")
 

@@ -13,8 +13,9 @@ trainer. Differences, and only these:
 
 Token lengths follow a log-normal fitted to short Korean utterances (median ~14 tokens with
 [CLS]/[SEP], 99th percentile ~40), capped at seq_len. Warm-up steps are not timed; on a GPU the
-clock is read after torch.cuda.synchronize. The two set-ups alternate in rounds so that a busy
-machine slows both alike.
+clock is read after torch.cuda.synchronize. The two set-ups alternate in short rounds, and each
+set-up's figure is the median of its per-round throughputs: on a shared machine a burst of load
+from another process then slows one round, not the result (the plain totals are reported too).
 
     python -m training.bench_train --model-size tiny --steps 40
 """
@@ -89,6 +90,7 @@ class _Setup:
         self.loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
         self.batches = epoch_batches(data, batch_size, seed, 1, grouped)[:total_steps]
         self.next, self.seconds, self.samples, self.loss = 0, 0.0, 0, float("nan")
+        self.round_rates: list[float] = []  # samples/s of each timed round
 
     def run(self, n_steps: int, timed: bool) -> None:
         torch.set_float32_matmul_precision("high" if self.tf32 else "highest")
@@ -96,29 +98,33 @@ class _Setup:
         if cuda:
             torch.cuda.synchronize()
         start = time.perf_counter()
-        loss = None
+        loss, samples = None, 0
         for index in self.batches[self.next:self.next + n_steps]:
             batch = collate(self.data, index, pad_to=self.pad_to, multiple_of=self.runtime.pad_multiple)
             loss = forward_loss(self.step_model, to_device(batch, self.runtime.device), self.loss_fn, self.runtime)
             loss.backward()
             optimizer_step(self.model, self.optimizer, self.scheduler)
-            self.samples += len(index) if timed else 0
+            samples += len(index)
         if cuda:
             torch.cuda.synchronize()
-        self.seconds += time.perf_counter() - start if timed else 0.0
+        seconds = time.perf_counter() - start
+        if timed:
+            self.seconds, self.samples = self.seconds + seconds, self.samples + samples
+            self.round_rates.append(samples / seconds)
         self.next += n_steps
         if loss is not None:
             self.loss = float(loss.item())
 
 
 def bench_train(model_size: str = "tiny", seq_len: int = 64, steps: int = 30, batch_size: int = 32,
-                device: str = "auto", seed: int = 0, warmup_steps: int = 5, rounds: int = 3,
+                device: str = "auto", seed: int = 0, warmup_steps: int = 5, rounds: int = 10,
                 compile: bool = False) -> dict:
     """Samples/s of the project's training set-up and of the reference, and their ratio.
 
     model_size: "tiny" (the tiny profile's shape and vocabulary size) or "base" (BERT-base: 12 layers,
     768 hidden, 12 heads, 3072 intermediate, KoBERT's vocabulary of 8002), randomly initialised. steps: timed
-    optimizer steps per set-up (after warmup_steps untimed ones), split into `rounds` alternating rounds.
+    optimizer steps per set-up (after warmup_steps untimed ones), split into `rounds` alternating
+    rounds (at most one per step). samples_per_s is the median of the per-round throughputs.
     """
     from transformers import BertForSequenceClassification
 
@@ -144,13 +150,14 @@ def bench_train(model_size: str = "tiny", seq_len: int = 64, steps: int = 30, ba
                        grouped=False, pad_to=seq_len, fused=False, compile_model=False, total_steps=total, tf32=False)
     for setup in (project, reference):
         setup.run(warmup_steps, timed=False)
+    rounds = min(rounds, steps)
     per_round = [steps // rounds + (1 if r < steps % rounds else 0) for r in range(rounds)]
     for n in per_round:
         for setup in (project, reference):
             setup.run(n, timed=True)
     torch.set_float32_matmul_precision("high" if runtime.device.type == "cuda" else "highest")
 
-    fast, ref = project.samples / project.seconds, reference.samples / reference.seconds
+    fast, ref = float(np.median(project.round_rates)), float(np.median(reference.round_rates))
     return {
         "benchmark": "train", "model_size": model_size, "device": str(runtime.device),
         "device_name": torch.cuda.get_device_name(runtime.device) if runtime.device.type == "cuda"
@@ -162,7 +169,9 @@ def bench_train(model_size: str = "tiny", seq_len: int = 64, steps: int = 30, ba
         "padding_share": round(padding_share(data, project.batches[warmup_steps:], multiple=runtime.pad_multiple), 4),
         "reference_padding_share": round(padding_share(data, reference.batches[warmup_steps:], pad_to=seq_len), 4),
         "median_tokens": float(np.median(data.lengths)),
-        "seconds": round(project.seconds, 3), "reference_seconds": round(reference.seconds, 3),
+        "rounds": rounds, "seconds": round(project.seconds, 3), "reference_seconds": round(reference.seconds, 3),
+        "total_samples_per_s": round(project.samples / project.seconds, 2),
+        "total_reference_samples_per_s": round(reference.samples / reference.seconds, 2),
         "final_loss": round(project.loss, 4), "reference_final_loss": round(reference.loss, 4),
         "params": sum(p.numel() for p in project.model.parameters()), "seed": seed,
         "torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
@@ -178,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--warmup-steps", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--compile", action="store_true")
     args = parser.parse_args(argv)
     print(json.dumps(bench_train(args.model_size, args.seq_len, args.steps, args.batch_size, args.device,

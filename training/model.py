@@ -88,12 +88,13 @@ def load_classifier(source: str | Path, family: str, labels: Sequence[str], drop
 
 
 def build_model(model_cfg: ModelConfig, labels: Sequence[str], train_texts: Sequence[str], work_dir: Path,
-                *, seed: int | None = None):
+                *, seed: int = 0):
     """(model, tokenizer, base_model) ready for `train`.
 
     model_cfg.profile "tiny" (family kobert only) builds a tiny KoBERT-format model from
     `train_texts` under `work_dir`; "full" loads `model_cfg.name` (hub id or local folder).
-    base_model is what the model directory records as its origin. `seed` fixes the new head.
+    base_model is what the model directory records as its origin. `seed` fixes the randomly
+    initialised head (pass train.seed, so that another seed also draws another head).
     Raises ValueError for a combination that cannot work (tiny hf, max_length beyond the model).
     """
     labels = list(labels)

@@ -85,10 +85,19 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
     from training.predictor import save_model_dir
     from training.train import train
 
+    from training.distributed import is_main_process
+
     splits = (files or DataFiles.default()).load()
     labels = list(params.labels) or sorted(splits["train"]["label"].unique())
-    exp_id = tracking.setup(params.task)
     key = run_key(params, splits)
+    if not is_main_process():
+        # Under torchrun every rank trains; only rank 0 talks to MLflow and writes files.
+        model, tokenizer, _ = build_model(params.model, labels, splits["train"]["text"].tolist(),
+                                          state().home / "runs" / params.task / key / "base", seed=params.train.seed)
+        train(model, tokenizer, splits["train"], splits["val"], labels, params.model, params.train,
+              state().home / "runs" / params.task / key, resume=True)
+        return {}
+    exp_id = tracking.setup(params.task)
     work = state().home / "runs" / params.task / key
     attempt = work / "attempt.json"
     if (work / "DONE").exists():
@@ -101,7 +110,7 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
         if not resume_run:
             _log_run_inputs(params, splits, labels)
         model, tokenizer, base_model = build_model(params.model, labels, splits["train"]["text"].tolist(),
-                                                   work / "base")
+                                                   work / "base", seed=params.train.seed)
         result = train(model, tokenizer, splits["train"], splits["val"], labels, params.model, params.train,
                        work, on_epoch=lambda epoch, m: mlflow.log_metrics(m, step=epoch), resume=True)
         model_dir = save_model_dir(model, tokenizer, work / "model", task=params.task, family=params.model.family,

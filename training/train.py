@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 
-from training.batching import Encoded, class_weights, collate, encode, epoch_batches, shard
+from training.batching import Encoded, batch_iterator, class_weights, collate, encode, epoch_batches, shard
 from training.checkpoint import Checkpoints, Progress, cpu_state_dict, set_rng_state
 from training.config import ModelConfig, TrainConfig
 from training.distributed import DistInfo, all_reduce_sum, barrier, broadcast, init_distributed, shutdown
@@ -247,10 +247,12 @@ def _run_epoch(step_model, model, train_data: Encoded, val_data: Encoded, cfg: T
     if runtime.device.type == "cuda":
         torch.cuda.synchronize(runtime.device)
     start = time.perf_counter()
+    loader = batch_iterator(train_data, batches, runtime.pad_multiple, cfg.num_workers,
+                            pin_memory=runtime.device.type == "cuda")
     for group_start in range(0, len(batches), cfg.grad_accum):
         group = batches[group_start:group_start + cfg.grad_accum]
         for j, index in enumerate(group):
-            batch = to_device(collate(train_data, index, multiple_of=runtime.pad_multiple), runtime.device)
+            batch = to_device(next(loader), runtime.device)
             # Under DDP, gradients are all-reduced only on the last micro-batch of an accumulation group.
             sync = contextlib.nullcontext() if j == len(group) - 1 or not dist_info.enabled else step_model.no_sync()
             with sync:
@@ -269,6 +271,7 @@ def _run_epoch(step_model, model, train_data: Encoded, val_data: Encoded, cfg: T
         torch.cuda.synchronize(runtime.device)
     seconds = time.perf_counter() - start
     bar.close()
+    del loader  # stops DataLoader workers when max_steps ended the epoch early
     total_loss = all_reduce_sum(loss_sum.item(), dist_info)
     total_micro = all_reduce_sum(float(micro), dist_info)
     total_samples = all_reduce_sum(float(samples), dist_info)

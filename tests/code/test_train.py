@@ -5,9 +5,11 @@ Tiny models only (hidden 64, 2 layers), built offline; toy data that a tiny mode
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +21,7 @@ import torch
 
 from training.batching import (
     Encoded,
+    batch_iterator,
     class_weights,
     collate,
     encode,
@@ -149,7 +152,7 @@ def test_shard_gives_each_rank_disjoint_equal_shares():
 
 
 def test_dynamic_padding_uses_pad_id_one_and_masks_by_length(toy, work_dir):
-    model, tok, _ = build_model(TOY_MODEL, LABELS, toy[0]["text"].tolist(), work_dir)
+    _, tok, _ = build_model(TOY_MODEL, LABELS, toy[0]["text"].tolist(), work_dir)
     texts = ["불이야", "오늘 날씨가 좋네 밥 먹었어", "가나다라 ☃"]  # unseen characters -> [UNK], id 0
     data = encode(tok, texts, ["emergency", "normal", "normal"], LABELS, max_length=32)
     assert 0 in data.ids[2]  # an [UNK]: must stay inside the attention mask
@@ -169,7 +172,7 @@ def test_dynamic_padding_uses_pad_id_one_and_masks_by_length(toy, work_dir):
 # --- the training loop --------------------------------------------------------------------------
 
 def test_training_learns_a_separable_toy_set(toy, work_dir, tmp_path):
-    model, tok, result = _toy_run(toy, work_dir, tmp_path, _cfg(epochs=4, early_stopping_patience=4))
+    _, _, result = _toy_run(toy, work_dir, tmp_path, _cfg(epochs=4, early_stopping_patience=4))
     losses = [h["train_loss"] for h in result.history]
     assert result.epochs_run == 4 and losses[-1] < losses[0]
     assert result.best_val_macro_f1 >= 0.9
@@ -245,11 +248,21 @@ def test_resume_with_more_epochs_and_ignores_a_foreign_checkpoint(toy, work_dir,
 
 
 def test_max_steps_and_gradient_accumulation_count_optimizer_steps(toy, work_dir, tmp_path):
-    _, _, result = _toy_run(toy, work_dir, tmp_path / "a", _cfg(epochs=3, max_steps=2))
+    _, _, result = _toy_run(toy, work_dir, tmp_path / "a", _cfg(epochs=3, max_steps=2, num_workers=1))
     assert result.steps == 2 and result.epochs_run == 1 and result.stop_reason == "max_steps"
     assert result.history[0]["train_samples"] == 2 * 16
     _, _, accum = _toy_run(toy, work_dir, tmp_path / "b", _cfg(epochs=1, batch_size=8, grad_accum=3))
     assert accum.steps == math.ceil(96 / 8 / 3) and accum.history[0]["train_samples"] == 96
+
+
+def test_dataloader_workers_feed_the_same_batches(toy, work_dir):
+    _, tok, _ = build_model(TOY_MODEL, LABELS, toy[0]["text"].tolist(), work_dir)
+    data = encode(tok, toy[0]["text"].tolist(), toy[0]["label"].tolist(), LABELS, 32)
+    batches = epoch_batches(data, 16, 0, 1, True)
+    inline = list(batch_iterator(data, batches, multiple_of=8))
+    workers = list(batch_iterator(data, batches, multiple_of=8, num_workers=2))
+    assert len(inline) == len(workers) == len(batches)
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(inline, workers) for k in a)
 
 
 def test_same_seed_same_history(toy, work_dir, tmp_path):
@@ -257,6 +270,19 @@ def test_same_seed_same_history(toy, work_dir, tmp_path):
     assert _without_timing(runs[0][2].history) == _without_timing(runs[1][2].history)
     other = _toy_run(toy, work_dir, tmp_path / "other", _cfg(epochs=2, seed=12))
     assert _without_timing(other[2].history) != _without_timing(runs[0][2].history)
+
+
+def test_progress_bar_shows_live_loss_and_last_val_f1(toy, work_dir, tmp_path, monkeypatch):
+    class _Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    _toy_run(toy, work_dir, tmp_path, _cfg(epochs=2, log_every=1))
+    shown = terminal.getvalue()
+    assert "epoch 2/2" in shown and re.search(r"loss=\d\.\d{4}", shown)
+    assert "val_f1=-" in shown and re.search(r"val_f1=\d\.\d{4}", shown)  # none yet in epoch 1, then epoch 1's
 
 
 # --- benchmark and multi-process ----------------------------------------------------------------
@@ -280,7 +306,7 @@ def test_torchrun_two_cpu_processes(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "training.ddp_smoke",
                            "--out", str(tmp_path), "--steps", "3"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=220)
+                          text=True, timeout=220, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert [r["world_size"] for r in ranks] == [2, 2] and [r["steps"] for r in ranks] == [3, 3]

@@ -28,9 +28,23 @@ _HANGUL_FONTS = ("Noto Sans CJK KR", "Noto Sans KR", "NanumGothic", "NanumBarunG
                  "Apple SD Gothic Neo", "AppleGothic", "UnDotum", "Baekmuk Gulim", "Source Han Sans KR")
 
 
+def _register_bundled_nanum() -> None:
+    """NanumGothic ships inside the koreanize-matplotlib wheel (a dependency), so plots have Hangul
+    without a system font package. Its files are registered directly: importing that package would
+    change matplotlib's global settings as a side effect."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("koreanize_matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    for ttf in sorted((Path(next(iter(spec.submodule_search_locations))) / "fonts").glob("NanumGothic*.ttf")):
+        font_manager.fontManager.addfont(str(ttf))
+
+
 @functools.lru_cache(maxsize=1)
 def hangul_font() -> str | None:
     """Name of an installed font with Hangul glyphs, or None."""
+    _register_bundled_nanum()
     installed = {f.name for f in font_manager.fontManager.ttflist}
     for name in _HANGUL_FONTS:
         if name in installed:

@@ -139,6 +139,21 @@ class PromoteConfig(_Section):
     latency_budget_ms: float = Field(50.0, gt=0)
 
 
+class ServeConfig(_Section):
+    """The BentoML service (serving/): danger flag, input limits, adaptive batching."""
+
+    danger_labels: tuple[str, ...] = ("emergency", "distress")
+    danger_threshold: float = Field(0.5, ge=0, le=1)
+    max_texts: int = Field(64, ge=1)
+    max_chars: int = Field(500, ge=1)
+    max_batch_size: int = Field(64, ge=2)  # BentoML requires > 1
+    max_latency_ms: int = Field(1000, ge=1)
+    max_tokens_per_batch: int = Field(8192, ge=8)
+    concurrency: int = Field(32, ge=1)
+    workers: int = Field(1, ge=1)
+    timeout_s: float = Field(30.0, gt=0)
+
+
 class Params(_Section):
     task: str = "danger"
     labels: tuple[str, ...] = ("normal", "emergency", "confusion", "distress")
@@ -151,6 +166,7 @@ class Params(_Section):
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     promote: PromoteConfig = PromoteConfig()
+    serve: ServeConfig = ServeConfig()
 
     # "model" would otherwise clash with pydantic's protected "model_" namespace warnings.
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, protected_namespaces=())

@@ -55,6 +55,19 @@ def candidate_file(task: str) -> Path:
     return task_dir(task) / "candidate.json"
 
 
+def registered_file(task: str) -> Path:
+    return task_dir(task) / "registered.json"
+
+
+def registered_version(task: str) -> int | None:
+    """The registry version of the current candidate, if `heara register` has run for it."""
+    path, cand = registered_file(task), read_candidate(task)
+    if not path.exists():
+        return None
+    reg = json.loads(path.read_text(encoding="utf-8"))
+    return int(reg["version"]) if reg.get("run_id") == cand["run_id"] else None
+
+
 def read_candidate(task: str) -> dict:
     path = candidate_file(task)
     if not path.exists():
@@ -217,6 +230,7 @@ def register_step(params: Params) -> int:
     for key, value in run.data.tags.items():
         if key.startswith("heara.data.") or key in ("heara.git_commit", "heara.base_model"):
             client.set_model_version_tag(name, str(version), key, value)
-    _write_json(candidate_file(params.task), {**cand, "version": version, "model_uri": model_uri})
+    # Its own file: candidate.json is the train stage's output and must not change after training.
+    _write_json(registered_file(params.task), {"run_id": cand["run_id"], "version": version, "model_uri": model_uri})
     log.info("register: %s version %d (alias challenger)", name, version)
     return version

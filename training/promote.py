@@ -108,12 +108,12 @@ def promote_step(params, version: int | None = None, *, force: bool = False, tes
     from mlflow import MlflowClient
 
     from training import tracking
-    from training.pipeline import DataFiles, _write_json, read_candidate, task_dir
+    from training.pipeline import DataFiles, _write_json, registered_version, task_dir
     from training.registry import CHALLENGER, CHAMPION, AuditLedger, alias_version, model_name
 
     exp_id = tracking.setup(params.task)
     client, name = MlflowClient(), model_name(params.task)
-    challenger_v = version or read_candidate(params.task).get("version") or alias_version(client, name, CHALLENGER)
+    challenger_v = version or registered_version(params.task) or alias_version(client, name, CHALLENGER)
     if challenger_v is None:
         raise ValueError(f"no version to promote: register one first (`heara register`) for {name}")
     challenger_v = int(challenger_v)

@@ -35,38 +35,58 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
         shutil.copy(REPO / name, root / name)
     shutil.copytree(REPO / ".dvc", root / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
     shutil.copytree(REPO / "training", root / "training", ignore=shutil.ignore_patterns("__pycache__"))
+    env_mlflow = {"MLFLOW_TRACKING_URI": f"sqlite:///{root / '.heara' / 'mlflow' / 'mlflow.db'}"}
     (root / "data" / "sample").mkdir(parents=True)
     # A smaller sample keeps the test quick; the pipeline is the same.
     sample = pd.read_csv(REPO / "data" / "sample" / "utterances.csv", dtype=str)
     sample.groupby("label").head(40).to_csv(root / "data" / "sample" / "utterances.csv", index=False)
     (root / ".heara" / "incoming").mkdir(parents=True)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HEARA_HOME": str(root / ".heara"),
-           "DVC_NO_ANALYTICS": "1"}
+           "DVC_NO_ANALYTICS": "1", **env_mlflow}
     _run(["git", "init", "-q"], root, env)
     return root, env
 
 
+DATA_STAGES = {"ingest", "validate", "preprocess", "split", "augment"}
+ALL_STAGES = DATA_STAGES | {"train", "evaluate", "promote"}
+
+
+def _set_param(root: Path, section: str, key: str, value) -> None:
+    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    params[section][key] = value
+    (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
 def test_repro_runs_all_stages_then_only_what_changed(project: tuple[Path, dict]) -> None:
     root, env = project
-    out = _run(["dvc", "repro"], root, env)
-    assert _ran(out) == {"ingest", "validate", "preprocess", "split", "augment"}
+    _set_param(root, "train", "epochs", 2)  # the pipeline, not the model quality, is under test here
+    _set_param(root, "promote", "min_f1", 0.0)
+    _set_param(root, "promote", "latency_budget_ms", 5000.0)
+    _set_param(root, "promote", "bootstrap_samples", 200)
+    _set_param(root, "evaluate", "latency_samples", 10)
+    assert _ran(_run(["dvc", "repro"], root, env)) == ALL_STAGES
     data = root / ".heara" / "data"
     train = pd.read_parquet(data / "prepared" / "train.parquet")
     assert (train["aug_method"] != "original").any()
     test_before = pd.read_parquet(data / "split" / "test.parquet")
+    assert "test_macro_f1" in _run(["dvc", "metrics", "show"], root, env)
+    _run(["dvc", "plots", "show", "-o", str(root / "plots")], root, env)
+    assert (root / "plots" / "index.html").exists()
 
     assert _ran(_run(["dvc", "repro"], root, env)) == set()
 
-    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
-    params["augment"]["seed"] = 99
-    (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
-    assert _ran(_run(["dvc", "repro"], root, env)) == {"augment"}
+    # Only the gate's parameters changed: only the gate runs again.
+    _set_param(root, "promote", "min_delta", 0.01)
+    assert _ran(_run(["dvc", "repro"], root, env)) == {"promote"}
+
+    _set_param(root, "augment", "seed", 99)
+    assert _ran(_run(["dvc", "repro", "augment"], root, env)) == {"augment"}
 
     # A new labeled batch lands: ingest and everything after it re-run, the test split stays frozen.
     new = pd.DataFrame({"id": [f"new-{i}" for i in range(8)],
                         "text": [f"새로 들어온 일상 대화 문장 {i}번" for i in range(8)], "label": ["normal"] * 8})
     new.to_csv(root / ".heara" / "incoming" / "batch-001.csv", index=False)
-    assert _ran(_run(["dvc", "repro"], root, env)) == {"ingest", "validate", "preprocess", "split", "augment"}
+    assert _ran(_run(["dvc", "repro", "augment"], root, env)) == DATA_STAGES
     pd.testing.assert_frame_equal(pd.read_parquet(data / "split" / "test.parquet"), test_before)
     clean = pd.read_parquet(data / "clean.parquet")
     assert clean["id"].str.startswith("new-").sum() == 8

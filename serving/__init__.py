@@ -1,0 +1,1 @@
+"""The BentoML service and what it needs at request time."""

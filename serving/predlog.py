@@ -1,0 +1,449 @@
+"""The prediction log: every prediction the service makes, written to a store off the request path.
+
+The service creates one `PredictionLog` at start-up and calls `log(make_records(...))` on every
+request. `log()` only puts the records on a bounded in-memory queue (never blocking); a daemon
+thread writes them in batches, one transaction per batch. A full queue drops records and a failing
+store loses the batch it was writing; both are counted (`stats()`, exported as metrics by the
+service) and neither ever reaches the request.
+
+Stores: SQLite by default (`<HEARA_HOME>/predictions.sqlite`), `sqlite:///path`, or PostgreSQL by
+URL (`postgresql://user:pass@host:5432/db`, psycopg 3). The caller reads `HEARA_PREDICTION_DB` and
+`HEARA_STORE_RAW_TEXT` (`training.paths.store_raw_text()`) and passes them in.
+
+Privacy: rows hold a hash and the PII-masked text; the raw utterance is stored only when both the
+records and the log were made with `store_raw=True`. Error messages are masked before they are logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from training.paths import state
+from training.pii import mask_pii
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = ("request_id", "ts", "model_name", "model_version", "label", "score", "latency_ms",
+           "text_hash", "masked_text", "raw_text", "danger", "scores_json")
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_ERROR_LOG_EVERY_S = 60.0  # a dead store fails every batch: log the first failure, then once a minute
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRecord:
+    """One prediction, as it is stored (one row of the `predictions` table)."""
+
+    request_id: str
+    ts: datetime  # UTC
+    model_name: str
+    model_version: str
+    label: str
+    score: float
+    latency_ms: float
+    text_hash: str  # sha256 of the raw text, first 16 hex digits: joins repeats without the text
+    masked_text: str
+    raw_text: str | None
+    danger: bool
+    scores_json: str  # {"label": probability, ...}
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _label_scores(prediction: Any) -> tuple[str, float, dict[str, float]]:
+    """(label, score, scores) from a `training.predictor.Prediction` or a pyfunc output row
+    (`label`, `score`, `prob_<label>` columns)."""
+    if isinstance(prediction, Mapping):
+        scores = prediction.get("scores")
+        if scores is None:
+            scores = {k.removeprefix("prob_"): v for k, v in prediction.items() if k.startswith("prob_")}
+        label, score = prediction["label"], prediction["score"]
+    else:
+        label, score, scores = prediction.label, prediction.score, prediction.scores
+    return str(label), float(score), {str(k): float(v) for k, v in (scores or {}).items()}
+
+
+def make_records(request_id: str, texts: Sequence[str], predictions: Sequence[Any], model_name: str,
+                 version: str, latency_ms: float, store_raw: bool = False,
+                 danger_flags: Sequence[bool] | None = None) -> list[PredictionRecord]:
+    """One record per text of a request: texts[i] was predicted as predictions[i].
+
+    `predictions` are `Prediction` objects or mappings with `label`, `score` and `scores` (or
+    `prob_<label>` keys). `latency_ms` is the request's model latency, shared by its records.
+    The raw text is kept only when `store_raw` is true. Raises ValueError on mismatched lengths.
+    """
+    if len(texts) != len(predictions) or (danger_flags is not None and len(danger_flags) != len(texts)):
+        raise ValueError(f"make_records: {len(texts)} texts, {len(predictions)} predictions and "
+                         f"{'no' if danger_flags is None else len(danger_flags)} danger flags do not match")
+    ts = datetime.now(UTC)
+    records = []
+    for i, (text, prediction) in enumerate(zip(texts, predictions)):
+        label, score, scores = _label_scores(prediction)
+        records.append(PredictionRecord(
+            request_id=str(request_id), ts=ts, model_name=str(model_name), model_version=str(version),
+            label=label, score=score, latency_ms=float(latency_ms), text_hash=text_hash(text),
+            masked_text=mask_pii(text), raw_text=text if store_raw else None,
+            danger=bool(danger_flags[i]) if danger_flags is not None else False,
+            scores_json=json.dumps(scores, ensure_ascii=False)))
+    return records
+
+
+def _as_utc(ts: datetime) -> datetime:
+    """Aware UTC; a naive datetime is taken to be UTC already."""
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _utc_iso(ts: datetime) -> str:
+    """Fixed-width UTC ISO-8601, so that SQLite orders and compares timestamps as text correctly."""
+    return _as_utc(ts).isoformat(timespec="microseconds")
+
+
+def _hide_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def _safe_message(exc: BaseException, url: str, password: str | None = None) -> str:
+    """An exception as a log line: PII masked, the store's password hidden, bounded length."""
+    text = f"{type(exc).__name__}: {exc}".replace(url, _hide_password(url))
+    if password:
+        text = text.replace(password, "***")
+    return mask_pii(" ".join(text.split()))[:500]
+
+
+class _Store:
+    """SQL for one backend. `connect()` gives a fresh DB-API connection; the writer owns its own."""
+
+    def __init__(self, url: str | None, table: str) -> None:
+        if not _TABLE_NAME.fullmatch(table):
+            raise ValueError(f"prediction log: invalid table name {table!r}")
+        self.table = table
+        if url is None or url.startswith("sqlite:///"):
+            self.kind = "sqlite"
+            path = Path(url.removeprefix("sqlite:///")) if url else state().home / "predictions.sqlite"
+            self.path = path.resolve()
+            self.url, self.password = f"sqlite:///{self.path}", None
+        elif re.match(r"postgres(ql)?(\+psycopg2?)?://", url):
+            from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+            self.kind = "postgresql"
+            self.url = url
+            # SQLAlchemy-style `postgresql+psycopg://` (MLflow's spelling) is accepted as well.
+            params = conninfo_to_dict(re.sub(r"^postgres(ql)?(\+psycopg2?)?://", "postgresql://", url))
+            params.setdefault("connect_timeout", "5")  # a store that does not answer must not hang the writer
+            self.password = params.get("password")
+            self.conninfo = make_conninfo(**params)
+        else:
+            raise ValueError(f"prediction log: unsupported store URL {_hide_password(url)!r} "
+                             "(use sqlite:///path or postgresql://user@host/db)")
+        ph = "?" if self.kind == "sqlite" else "%s"
+        self.insert_sql = f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({', '.join([ph] * len(COLUMNS))})"
+        self.ph = ph
+
+    def connect(self, *, create: bool = True) -> Any:
+        if self.kind == "sqlite":
+            if not create:  # mode=rw: a reader never creates the file just to find it empty
+                return sqlite3.connect(f"{self.path.as_uri()}?mode=rw", uri=True, timeout=5)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+            # WAL: the try-it page reads while the writer writes; several service workers share the file.
+            con.execute("PRAGMA journal_mode=WAL")
+            return con
+        import psycopg
+
+        return psycopg.connect(self.conninfo, autocommit=True)
+
+    def create_table(self, con: Any) -> None:
+        if self.kind == "sqlite":
+            cols = ("id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, ts TEXT NOT NULL, model_name TEXT, "
+                    "model_version TEXT, label TEXT, score REAL, latency_ms REAL, text_hash TEXT, "
+                    "masked_text TEXT, raw_text TEXT, danger INTEGER NOT NULL, scores_json TEXT")
+        else:
+            cols = ("id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, request_id TEXT NOT NULL, "
+                    "ts TIMESTAMPTZ NOT NULL, model_name TEXT, model_version TEXT, label TEXT, "
+                    "score DOUBLE PRECISION, latency_ms DOUBLE PRECISION, text_hash TEXT, masked_text TEXT, "
+                    "raw_text TEXT, danger BOOLEAN NOT NULL, scores_json TEXT")
+        statements = [f"CREATE TABLE IF NOT EXISTS {self.table} ({cols})",
+                      f"CREATE INDEX IF NOT EXISTS {self.table}_ts_idx ON {self.table} (ts)",
+                      f"CREATE INDEX IF NOT EXISTS {self.table}_version_idx ON {self.table} (model_version)"]
+        self.run_in_transaction(con, lambda cur: [cur.execute(s) for s in statements])
+
+    def insert(self, con: Any, rows: list[tuple]) -> None:
+        self.run_in_transaction(con, lambda cur: cur.executemany(self.insert_sql, rows))
+
+    def run_in_transaction(self, con: Any, work: Any) -> None:
+        if self.kind == "sqlite":
+            with con:  # commits, or rolls back on an exception
+                work(con.cursor())
+        else:
+            with con.transaction(), con.cursor() as cur:
+                work(cur)
+
+    def row(self, rec: PredictionRecord, store_raw: bool) -> tuple:
+        sqlite = self.kind == "sqlite"
+        ts = _utc_iso(rec.ts) if sqlite else _as_utc(rec.ts)
+        return (rec.request_id, ts, rec.model_name, rec.model_version, rec.label, rec.score, rec.latency_ms,
+                rec.text_hash, rec.masked_text, rec.raw_text if store_raw else None,
+                int(rec.danger) if sqlite else rec.danger, rec.scores_json)
+
+    def is_missing_table(self, exc: Exception) -> bool:
+        return f"{self.table}" in str(exc) and ("no such table" in str(exc) or "does not exist" in str(exc))
+
+
+class PredictionLog:
+    """Writes `PredictionRecord`s to a store in a background thread; `log()` never blocks or raises.
+
+    url: None (SQLite in the state folder), `sqlite:///path` or `postgresql://...`.
+    max_queue: records held in memory while the store catches up; beyond it records are dropped.
+    batch_size / flush_interval_s: a batch is written when it is full or its oldest record has
+    waited this long. store_raw: write `raw_text` (off by default). table: the table name.
+    """
+
+    def __init__(self, url: str | None = None, *, max_queue: int = 10000, batch_size: int = 200,
+                 flush_interval_s: float = 0.5, store_raw: bool = False, table: str = "predictions") -> None:
+        self._store = _Store(url, table)
+        self.store_raw = store_raw
+        self.batch_size, self.flush_interval_s = max(1, batch_size), flush_interval_s
+        self._queue: queue.Queue[PredictionRecord] = queue.Queue(maxsize=max_queue)
+        self._lock = threading.Condition()  # guards the counters; notified when records are settled
+        self._pending = 0  # accepted, not yet written or failed
+        self.written = self.dropped = self.failed_batches = self.failed_records = 0
+        self.last_error: str | None = None
+        self._failing, self._last_error_logged = False, 0.0  # the writer's own: for rate-limited warnings
+        self._hurry = threading.Event()  # flush() waiting: write what is there without waiting for more
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heara-predlog", daemon=True)
+        self._thread.start()
+
+    def __repr__(self) -> str:
+        return f"PredictionLog({_hide_password(self._store.url)!r}, table={self._store.table!r})"
+
+    @property
+    def url(self) -> str:
+        """The store URL with its password hidden (safe to log and to show)."""
+        return _hide_password(self._store.url)
+
+    @property
+    def queued(self) -> int:
+        """Records accepted but not yet written or failed (queued or in the batch being written)."""
+        return self._pending
+
+    # The request path -------------------------------------------------------------------------
+
+    def log(self, records: Iterable[PredictionRecord]) -> None:
+        """Queue records for writing. Never blocks and never raises: what does not fit (or is not a
+        `PredictionRecord`) is counted as dropped."""
+        try:
+            items = list(records or ())
+        except Exception:  # noqa: BLE001  not even iterable: a caller's bug must still not fail the request
+            logger.warning("prediction log: log() expects PredictionRecords, got %s", type(records).__name__)
+            return
+        records = [r for r in items if isinstance(r, PredictionRecord)]
+        if len(records) < len(items):
+            with self._lock:
+                self.dropped += len(items) - len(records)
+        if not records:
+            return
+        with self._lock:
+            self._pending += len(records)  # before the put, so the writer never settles more than this
+        accepted = 0
+        if not self._stop.is_set():
+            try:
+                for rec in records:
+                    self._queue.put_nowait(rec)
+                    accepted += 1
+            except queue.Full:
+                pass
+        if accepted < len(records):
+            with self._lock:
+                self.dropped += len(records) - accepted
+                self._pending -= len(records) - accepted
+                self._lock.notify_all()
+
+    # The writer thread ------------------------------------------------------------------------
+
+    def _next_batch(self) -> list[PredictionRecord]:
+        try:
+            batch = [self._queue.get(timeout=0.1)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self.flush_interval_s
+        while len(batch) < self.batch_size:
+            try:
+                batch.append(self._queue.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._hurry.is_set() or self._stop.is_set():
+                break
+            try:  # short waits, so that flush() and close() are noticed promptly
+                batch.append(self._queue.get(timeout=min(remaining, 0.05)))
+            except queue.Empty:
+                pass
+        return batch
+
+    def _run(self) -> None:
+        con = None
+        while True:
+            batch: list[PredictionRecord] = []
+            try:
+                batch = self._next_batch()
+                if not batch:
+                    if self._stop.is_set():
+                        break
+                    continue
+                if con is None:
+                    con = self._store.connect()
+                    self._store.create_table(con)
+                self._store.insert(con, [self._store.row(r, self.store_raw) for r in batch])
+                with self._lock:
+                    self.written += len(batch)
+                    self._pending -= len(batch)
+                    self._lock.notify_all()
+                if self._failing:
+                    self._failing = False
+                    logger.info("prediction log: %s is writable again", self.url)
+            except Exception as exc:  # noqa: BLE001  a failing store never stops the writer
+                self._failed(batch, exc)
+                self._close_quietly(con)
+                con = None  # reconnect (and re-create the table if it went) on the next batch
+                if self._stop.is_set():  # closing and the store is failing: give up on the rest
+                    self._failed(self._drain(), None)
+        self._close_quietly(con)
+        leftover = self._drain()  # put by a log() that raced with close()
+        if leftover:
+            with self._lock:
+                self.dropped += len(leftover)
+                self._pending -= len(leftover)
+                self._lock.notify_all()
+
+    def _failed(self, batch: list[PredictionRecord], exc: Exception | None) -> None:
+        if not batch:
+            return
+        with self._lock:
+            if exc is not None:
+                self.failed_batches += 1
+                self.last_error = _safe_message(exc, self._store.url, self._store.password)
+            self.failed_records += len(batch)
+            self._pending -= len(batch)
+            self._lock.notify_all()
+        now = time.monotonic()
+        if exc is not None and (not self._failing or now - self._last_error_logged >= _ERROR_LOG_EVERY_S):
+            self._failing, self._last_error_logged = True, now
+            logger.warning("prediction log: %d records not written to %s (%d failed batches so far): %s",
+                           len(batch), self.url, self.failed_batches, self.last_error)
+
+    def _drain(self) -> list[PredictionRecord]:
+        rest = []
+        while True:
+            try:
+                rest.append(self._queue.get_nowait())
+            except queue.Empty:
+                return rest
+
+    @staticmethod
+    def _close_quietly(con: Any) -> None:
+        if con is None:
+            return
+        try:
+            con.close()
+        except Exception as exc:  # noqa: BLE001  the connection is dropped either way
+            logger.debug("prediction log: closing a broken connection: %s", type(exc).__name__)
+
+    # Control ----------------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Wait until every record logged so far is written or counted as failed. True if it was."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._hurry.set()
+        try:
+            with self._lock:
+                while self._pending > 0 and self._thread.is_alive():
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    self._lock.wait(0.1 if remaining is None else min(remaining, 0.1))
+                return self._pending <= 0
+        finally:
+            self._hurry.clear()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush (up to `timeout`), then stop the writer. Records logged afterwards are dropped."""
+        start = time.monotonic()
+        self.flush(timeout)
+        self._stop.set()
+        self._thread.join(max(0.0, timeout - (time.monotonic() - start)) + 0.5)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for metrics: written, dropped, failed_batches, failed_records (monotonic
+        counters), queued (a gauge: records waiting) and last_error (masked, or None)."""
+        with self._lock:
+            return {"queued": self._pending, "written": self.written, "dropped": self.dropped,
+                    "failed_batches": self.failed_batches, "failed_records": self.failed_records,
+                    "last_error": self.last_error}
+
+    # Reading (the try-it page) ------------------------------------------------------------------
+
+    def _query(self, sql: str, params: tuple) -> list[tuple]:
+        """Rows from a short-lived connection of its own; [] when nothing was written yet.
+        An unreachable store raises its own error: the caller (the try-it page) shows it."""
+        store = self._store
+        if store.kind == "sqlite" and not store.path.exists():
+            return []
+        con = store.connect(create=False)
+        try:
+            cur = con.cursor()
+            cur.execute(sql.replace("?", store.ph), params)
+            return list(cur.fetchall())
+        except Exception as exc:
+            if store.is_missing_table(exc):
+                return []
+            raise
+        finally:
+            con.close()
+
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest predictions first, masked text only (never the raw text), JSON-ready: ts as
+        ISO-8601 UTC, scores as a dict. Raises the store's error when it cannot be read."""
+        rows = self._query(
+            "SELECT request_id, ts, model_name, model_version, label, score, latency_ms, danger, text_hash, "
+            f"masked_text, scores_json FROM {self._store.table} ORDER BY ts DESC, id DESC LIMIT ?",
+            (int(limit),))
+        out = []
+        for (request_id, ts, model_name, version, label, score, latency_ms, danger, hash_, masked,
+             scores_json) in rows:
+            out.append({"request_id": request_id,
+                        "ts": ts if isinstance(ts, str) else _utc_iso(ts),
+                        "model_name": model_name, "model_version": version, "label": label, "score": score,
+                        "latency_ms": latency_ms, "danger": bool(danger), "text_hash": hash_,
+                        "masked_text": masked, "scores": json.loads(scores_json or "{}")})
+        return out
+
+    def label_counts(self, since: datetime | None = None) -> dict[str, int]:
+        """Predictions per label, optionally only those at or after `since` (naive means UTC)."""
+        where, params = "", ()
+        if since is not None:
+            where = " WHERE ts >= ?"
+            params = (_utc_iso(since) if self._store.kind == "sqlite" else _as_utc(since),)
+        rows = self._query(f"SELECT label, COUNT(*) FROM {self._store.table}{where} GROUP BY label "
+                           "ORDER BY COUNT(*) DESC, label", params)
+        return {label: int(n) for label, n in rows}

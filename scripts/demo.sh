@@ -8,15 +8,15 @@ export HEARA_HOME
 
 step() { printf '\n\033[1;36m== %s\033[0m\n' "$*"; }
 
-step "1/3 pipeline: dvc repro (ingest -> validate -> preprocess -> split -> augment -> train -> evaluate -> promote)"
+step "1/4 pipeline: dvc repro (ingest -> validate -> preprocess -> split -> augment -> train -> evaluate -> promote)"
 mkdir -p "$HEARA_HOME/incoming"
 dvc repro
 dvc push -q
 
-step "2/3 what the data steps did"
+step "2/4 what the data steps did"
 heara data report
 
-step "3/3 the model registry"
+step "3/4 the model registry"
 heara audit
 python - <<'PY'
 import json, os
@@ -29,5 +29,39 @@ print(f"test macro-F1 {metrics['test_macro_f1']:.4f}, accuracy {metrics['test_ac
 print(("PROMOTED" if decision["promote"] else "REFUSED") + ": " + decision["reason"])
 print(f"champion of {decision['model']}: version {decision['champion_after']}")
 PY
+
+step "4/4 serve the champion (BentoML) and call it over HTTP"
+PORT="${HEARA_DEMO_PORT:-3000}"
+LOG="$HEARA_HOME/logs/demo-serve.log"
+mkdir -p "$(dirname "$LOG")"
+# Its own process group, so that stopping it stops BentoML's worker processes too.
+setsid heara serve --port "$PORT" > "$LOG" 2>&1 &
+SERVER=$!
+stop_server() { kill -TERM -- "-$SERVER" 2>/dev/null || true; for _ in $(seq 20); do kill -0 "$SERVER" 2>/dev/null || return 0; sleep 0.5; done; kill -KILL -- "-$SERVER" 2>/dev/null || true; }
+trap stop_server EXIT
+python - "$PORT" <<'PY'
+import json, sys, time, urllib.request
+base = f"http://127.0.0.1:{sys.argv[1]}"
+for _ in range(240):
+    try:
+        if urllib.request.urlopen(base + "/readyz", timeout=2).status == 200:
+            break
+    except OSError:
+        time.sleep(0.5)
+else:
+    sys.exit("the service did not become ready; see " + "$HEARA_HOME/logs/demo-serve.log")
+texts = ["아이고 화장실에서 넘어졌는데 못 일어나겠어 도와줘", "오늘 점심은 뭐 먹을까 국수 먹고 싶네",
+         "여기가 어디야 우리 집에 가야 되는데 길을 모르겠어", "요즘은 그냥 다 귀찮고 살기 싫어"]
+req = urllib.request.Request(base + "/classify", data=json.dumps({"texts": texts}).encode(),
+                             headers={"Content-Type": "application/json"})
+body = json.loads(urllib.request.urlopen(req, timeout=30).read())
+print("POST /classify ->")
+for text, p in zip(texts, body["predictions"]):
+    print(f"  {p['label']:<10} {p['score']:.2f} danger={str(p['danger']):<5} v{p['model_version']}  {text}")
+print("GET /model ->", json.dumps(json.loads(urllib.request.urlopen(base + "/model").read()), ensure_ascii=False)[:300])
+PY
+stop_server
+trap - EXIT
 echo
 echo "Browse runs, plots and the registry (champion alias):  .venv/bin/heara mlflow-ui   -> http://127.0.0.1:5000"
+echo "Serve the champion yourself:                          .venv/bin/heara serve        -> http://127.0.0.1:3000"

@@ -321,6 +321,39 @@ def audit_cmd(params_file: ParamsOpt = None, overrides: SetOpt = None) -> None:
     Console().print(table)
 
 
+@app.command("predict")
+def predict_cmd(
+    input_path: Annotated[Path, typer.Option("--input", help="CSV, TSV, JSONL or Excel file with a text column.")],
+    output_path: Annotated[Path, typer.Option("--output", help="Where to write predictions (.csv or .jsonl).")],
+    text_col: Annotated[str, typer.Option(help="Text column.")] = "text",
+    params_file: ParamsOpt = None, overrides: SetOpt = None,
+) -> None:
+    """Batch prediction with the served model (the champion, or HEARA_MODEL_DIR)."""
+    from serving.batch import predict_file
+
+    p = _params(params_file, overrides)
+    try:
+        result = predict_file(input_path, output_path, task=p.task, serve=p.serve, text_col=text_col)
+    except (DataError, ConfigError, FileNotFoundError, RuntimeError) as e:
+        _fail(e)
+    _print_json(result)
+
+
+@app.command("serve")
+def serve_cmd(
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 3000,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+) -> None:
+    """Serve the champion with BentoML (POST /classify, GET /model, /readyz, /metrics, /docs)."""
+    from serving.model_source import NoChampionError
+    from serving.run import serve
+
+    try:
+        serve(port, host)
+    except (NoChampionError, FileNotFoundError, RuntimeError) as e:
+        _fail(e)
+
+
 @app.command("mlflow-ui")
 def mlflow_ui(port: Annotated[int, typer.Option(help="Port.")] = 5000,
               host: Annotated[str, typer.Option(help="Interface.")] = "127.0.0.1") -> None:

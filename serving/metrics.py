@@ -1,0 +1,75 @@
+"""Heara's own Prometheus metrics, served with BentoML's at /metrics.
+
+Created on first use inside a service's `__init__`, never at import: `bentoml serve` runs several
+processes that share one multiprocess metrics folder, and prometheus_client picks its storage mode
+when it is first imported (BentoML 1.4 deprecates `bentoml.metrics` in favour of this).
+
+- heara_predictions_total{label, danger}: predictions per label (inference service)
+- heara_prediction_confidence: the top label's probability (inference service)
+- heara_batch_texts: texts per adaptive batch, i.e. per call of the batched method (inference service)
+- heara_prediction_log_dropped_total / _failed_total: prediction-log records dropped (queue full)
+  or lost to a failing store (API service)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+CONFIDENCE_BUCKETS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+@dataclass(frozen=True)
+class Instruments:
+    predictions: Any
+    confidence: Any
+    batch_texts: Any
+    predlog_dropped: Any
+    predlog_failed: Any
+
+
+@cache
+def instruments() -> Instruments:
+    """The metric objects (one set per process)."""
+    import prometheus_client as prom
+
+    return Instruments(
+        predictions=prom.Counter("heara_predictions", "Predictions per label", ["label", "danger"]),
+        confidence=prom.Histogram("heara_prediction_confidence", "Probability of the predicted label",
+                                  buckets=CONFIDENCE_BUCKETS),
+        batch_texts=prom.Histogram("heara_batch_texts", "Texts per adaptive batch (one model call)",
+                                   buckets=BATCH_BUCKETS),
+        predlog_dropped=prom.Counter("heara_prediction_log_dropped",
+                                     "Prediction-log records dropped because the queue was full"),
+        predlog_failed=prom.Counter("heara_prediction_log_failed",
+                                    "Prediction-log records lost because the store failed"),
+    )
+
+
+def observe_predictions(predictions: list[dict[str, Any]]) -> None:
+    m = instruments()
+    m.batch_texts.observe(len(predictions))
+    for p in predictions:
+        m.predictions.labels(label=p["label"], danger=str(p["danger"]).lower()).inc()
+        m.confidence.observe(p["score"])
+
+
+class PredictionLogCounters:
+    """Mirrors the prediction log's own counters (`stats()`) into Prometheus counters.
+
+    The log counts in its writer thread; `sync()` adds what changed since the last call. The
+    service calls it after every request, so a store failure shows at the latest one request later.
+    """
+
+    def __init__(self) -> None:
+        self._seen = {"dropped": 0, "failed_records": 0}
+
+    def sync(self, stats: dict[str, Any]) -> None:
+        m = instruments()
+        for key, counter in (("dropped", m.predlog_dropped), ("failed_records", m.predlog_failed)):
+            delta = int(stats.get(key, 0)) - self._seen[key]
+            if delta > 0:
+                counter.inc(delta)
+                self._seen[key] += delta

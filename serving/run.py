@@ -1,0 +1,43 @@
+"""Start the service: what `heara serve` calls.
+
+`bentoml serve` restarts a worker whose start-up fails, forever, so a missing champion would only
+show as a server that never gets ready. `serve()` therefore resolves the model first (downloading
+the champion into the cache, which the worker then reuses) and fails fast with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from training.paths import PROJECT_ROOT, state
+
+SERVICE = "serving.service:HearaService"
+log = logging.getLogger("heara.serve")
+
+
+def serve_command(port: int, host: str) -> tuple[list[str], dict[str, str]]:
+    """(argv, environment) of `bentoml serve` for this checkout: BentoML's home inside the state
+    folder, usage tracking off."""
+    env = {**os.environ, "BENTOML_HOME": str(state().bentoml), "BENTOML_DO_NOT_TRACK": "True",
+           "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true")}
+    argv = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port),
+            "--working-dir", str(PROJECT_ROOT)]
+    return argv, env
+
+
+def serve(port: int, host: str) -> None:
+    """Check that there is a model to serve, then replace this process with `bentoml serve`.
+
+    Raises NoChampionError (or FileNotFoundError for a bad HEARA_MODEL_DIR) before starting anything.
+    """
+    from serving.model_source import resolve_model
+    from training.config import load_params
+
+    source = resolve_model(load_params().task)
+    log.info("serving %s version %s (%s) on http://%s:%d", source.name, source.version_label, source.uri,
+             host, port)
+    argv, env = serve_command(port, host)
+    state().bentoml.mkdir(parents=True, exist_ok=True)
+    os.execve(argv[0], argv, env)

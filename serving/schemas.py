@@ -1,0 +1,90 @@
+"""The HTTP API's request and response shapes, and the pure helpers that fill them.
+
+Input safety lives in the request model: BentoML validates the body against it before any service
+code runs and answers 400 with pydantic's error list (`detail[].loc` names the field and the text's
+index, `detail[].msg` the problem) for invalid JSON, a missing or unknown key, wrong types, too
+many or too few texts, empty or blank texts and texts over the character limit. The limits also
+appear in the OpenAPI schema (maxItems, maxLength).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, create_model
+
+EXAMPLE_TEXTS = ["할머니가 쓰러지셨어요 빨리 와주세요", "오늘 점심은 맛있었어요"]
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("text is blank (only whitespace)")
+    return text
+
+
+def request_model(max_texts: int, max_chars: int) -> type[BaseModel]:
+    """The /classify body `{"texts": [...]}`: 1..max_texts non-blank strings of 1..max_chars
+    characters; unknown keys are rejected."""
+    text = Annotated[str, StringConstraints(min_length=1, max_length=max_chars), AfterValidator(_not_blank)]
+    texts = Annotated[list[text], Field(min_length=1, max_length=max_texts, examples=[EXAMPLE_TEXTS],
+                                        description=f"1 to {max_texts} utterances, each 1 to {max_chars} "
+                                                    "characters")]
+    return create_model("ClassifyRequest", __config__=ConfigDict(extra="forbid"), texts=(texts, ...))
+
+
+def max_body_bytes(max_texts: int, max_chars: int) -> int:
+    """The largest body a valid request can need: every character JSON-escaped as a surrogate pair
+    (12 bytes), plus quotes, commas and the envelope. Bigger bodies are refused (413) unread."""
+    return max_texts * (max_chars * 12 + 4) + 1024
+
+
+class TextPrediction(BaseModel):
+    label: str = Field(description="the most probable label")
+    score: float = Field(description="its probability")
+    scores: dict[str, float] = Field(description="probability of every label")
+    danger: bool = Field(description="label is a danger label and score reaches the danger threshold")
+    model_version: str = Field(description="registry version of the model that predicted this")
+
+
+class ClassifyResponse(BaseModel):
+    request_id: str
+    predictions: list[TextPrediction] = Field(description="one per input text, in input order")
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str
+    version: str | None
+    run_id: str | None
+    uri: str
+    metrics: dict[str, float]
+    trained_at: str | None
+    registered_at: str | None
+    labels: list[str]
+    danger_labels: list[str]
+    danger_threshold: float
+    device: str
+    dtype: str
+
+
+def is_danger(label: str, score: float, danger_labels: Iterable[str], threshold: float) -> bool:
+    return label in set(danger_labels) and score >= threshold
+
+
+def to_predictions(scored: Sequence[dict[str, Any]], *, danger_labels: Sequence[str], threshold: float,
+                   model_version: str) -> list[dict[str, Any]]:
+    """Classifier output ({label, score, scores}) -> TextPrediction fields, danger flag added."""
+    return [{**s, "danger": is_danger(s["label"], s["score"], danger_labels, threshold),
+             "model_version": model_version} for s in scored]
+
+
+def request_id(header: str | None) -> str:
+    """The caller's X-Request-ID when it is a sane token (so logs join across systems), else a new one."""
+    if header and _REQUEST_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex

@@ -1,0 +1,161 @@
+"""Heara's BentoML service: `bentoml serve serving.service:HearaService` (or `heara serve`).
+
+Routes: POST /classify, GET /model, /healthz, /readyz, /metrics, OpenAPI docs at / (BentoML's).
+
+Two services, because adaptive batching needs a batchable method that returns one item per input
+text, while /classify answers one envelope per request (request id, predictions):
+- `HearaService`, the HTTP front: validates the body (serving.schemas), checks the API key and the
+  body size (serving.guard), gives each request an id and hands the predictions to the prediction
+  log after the response is sent;
+- `HearaInference` holds the model and the one batchable method; BentoML merges concurrent
+  /classify calls into its batches. Under `bentoml serve` it is its own process (the one that needs
+  the GPU) behind a local socket; in-process (`to_asgi()`, tests) it is a plain object.
+
+Batching, limits and the danger rule come from params.yaml `serve`, read when this module is
+imported because BentoML takes them in the decorators. Nothing else happens at import.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import bentoml
+from fastapi import FastAPI
+from starlette.responses import JSONResponse
+
+from serving import schemas
+from serving.guard import RequestGuard
+from training.config import load_params
+
+log = logging.getLogger("heara.serve")
+PARAMS = load_params()
+SERVE = PARAMS.serve
+ClassifyRequest = schemas.request_model(SERVE.max_texts, SERVE.max_chars)
+EXAMPLE_INPUT = {"texts": schemas.EXAMPLE_TEXTS}
+TRAFFIC = {"timeout": SERVE.timeout_s, "concurrency": SERVE.concurrency}
+
+
+# BentoML 1.4.39 closes the front's client session to this service every 100 requests even while
+# requests are in flight (they fail with "Server disconnected", upstream issues #5540, #4971):
+# never rotate it, and retry a call that lost its connection once (see `_predict`).
+NO_ROTATION = {"max_requests": 2**31 - 1, "max_age": 10.0**9}
+
+
+@bentoml.service(workers=SERVE.workers, traffic=TRAFFIC, runner_connection=NO_ROTATION)
+class HearaInference:
+    """The model: loaded and warmed up in __init__, so that /readyz turns 200 only after both."""
+
+    def __init__(self) -> None:
+        from serving import metrics
+        from serving.inference import Classifier
+        from serving.model_source import resolve_model
+
+        self.source = resolve_model(PARAMS.task)
+        self.classifier = Classifier.load(self.source.model_dir, SERVE.max_tokens_per_batch)
+        missing = set(SERVE.danger_labels) - set(self.classifier.labels)
+        if missing:
+            raise ValueError(f"serve.danger_labels names labels the model does not have: {sorted(missing)} "
+                             f"(model labels: {self.classifier.labels})")
+        self.classifier.warm_up()
+        metrics.instruments()
+        self.ready = True
+        log.info("serving %s version %s from %s on %s", self.source.name, self.source.version_label,
+                 self.source.model_dir, self.classifier.predictor.device)
+
+    def __is_ready__(self) -> bool:
+        return getattr(self, "ready", False)
+
+    @bentoml.api(batchable=True, max_batch_size=SERVE.max_batch_size, max_latency_ms=SERVE.max_latency_ms)
+    def predict(self, texts: list[str]) -> list[dict]:
+        """One adaptive batch: the texts of every request BentoML merged into it."""
+        from serving import metrics
+
+        out = schemas.to_predictions(self.classifier.predict(texts), danger_labels=SERVE.danger_labels,
+                                     threshold=SERVE.danger_threshold, model_version=self.source.version_label)
+        metrics.observe_predictions(out)
+        return out
+
+    @bentoml.api
+    def model_info(self) -> dict:
+        p = self.classifier.predictor
+        return {**self.source.to_dict(), "labels": list(self.classifier.labels),
+                "danger_labels": list(SERVE.danger_labels), "danger_threshold": SERVE.danger_threshold,
+                "device": p.device, "dtype": str(p.dtype).removeprefix("torch.")}
+
+
+app = FastAPI(title="Heara", docs_url=None, redoc_url=None, openapi_url=None)  # GET routes; BentoML has the docs
+
+
+@bentoml.service(traffic=TRAFFIC)
+@bentoml.asgi_app(app, path="/")
+class HearaService:
+    """Classify Korean utterances (dementia patients' cries for help, emotions, counselling topics)."""
+
+    inference = bentoml.depends(HearaInference)
+
+    def __init__(self) -> None:
+        from serving import metrics, settings
+        from serving.predlog import PredictionLog
+        from training.paths import store_raw_text
+
+        self.model_name: str | None = None  # asked from the inference service once (no MLflow import here)
+        self.store_raw = store_raw_text()
+        self.predlog = PredictionLog(settings.prediction_db(), store_raw=self.store_raw)
+        self.predlog_counters = metrics.PredictionLogCounters()
+        metrics.instruments()  # registered now, so that /metrics lists the counters from the start
+
+    @bentoml.on_shutdown
+    def close_prediction_log(self) -> None:
+        self.predlog.close()
+
+    @bentoml.api(input_spec=ClassifyRequest)
+    async def classify(self, texts: list[str], ctx: bentoml.Context) -> schemas.ClassifyResponse:
+        """Classify 1 to `serve.max_texts` utterances. Per text: label, score, scores, danger, model_version."""
+        from bentoml.exceptions import ServiceUnavailable
+
+        rid = schemas.request_id(ctx.request.headers.get("x-request-id"))
+        ctx.response.headers["X-Request-ID"] = rid
+        start = time.perf_counter()
+        try:
+            predictions = await self._predict(texts)
+        except ServiceUnavailable:  # the batch queue would exceed serve.max_latency_ms: shed load
+            ctx.response.status_code = 503
+            ctx.response.headers["Retry-After"] = "1"
+            return JSONResponse({"error": "overloaded: the model cannot answer within serve.max_latency_ms; "
+                                          "retry later", "request_id": rid}, status_code=503)
+        latency_ms = (time.perf_counter() - start) * 1000
+        if self.model_name is None:
+            self.model_name = (await self.inference.to_async.model_info())["name"]
+        ctx.response.background.add_task(self._log, rid, texts, predictions, latency_ms)
+        return schemas.ClassifyResponse(request_id=rid, predictions=predictions)
+
+    async def _predict(self, texts: list[str]) -> list[dict]:
+        """The inference call, retried once when the connection to it broke (predicting is idempotent)."""
+        import aiohttp
+
+        try:
+            return await self.inference.to_async.predict(texts=texts)
+        except aiohttp.ClientConnectionError as exc:
+            log.warning("inference call lost its connection (%s); retrying once", type(exc).__name__)
+            return await self.inference.to_async.predict(texts=texts)
+
+    def _log(self, rid: str, texts: list[str], predictions: list[dict], latency_ms: float) -> None:
+        """After the response is sent: PII masking and hashing, then a non-blocking queue put."""
+        from serving.predlog import make_records
+
+        try:
+            self.predlog.log(make_records(rid, texts, predictions, self.model_name, predictions[0]["model_version"],
+                                          latency_ms, store_raw=self.store_raw,
+                                          danger_flags=[p["danger"] for p in predictions]))
+            self.predlog_counters.sync(self.predlog.stats())
+        except Exception:  # the response is already sent; a logging bug must not surface as an error there
+            log.exception("prediction log: request %s not logged", rid)
+
+    @app.get("/model")
+    async def model(self) -> schemas.ModelInfo:
+        """The model being served: registry name, version, run, metrics, training time."""
+        return schemas.ModelInfo(**await self.inference.to_async.model_info())
+
+
+HearaService.add_asgi_middleware(RequestGuard, max_body_bytes=schemas.max_body_bytes(SERVE.max_texts, SERVE.max_chars))

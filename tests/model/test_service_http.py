@@ -1,0 +1,345 @@
+"""The service over real HTTP: `bentoml serve` subprocesses on free ports, tiny models.
+
+Server A serves a model folder (HEARA_MODEL_DIR) with an API key set for the whole module; server B
+has no key and loads the champion from a throw-away MLflow registry (SQLite). Both are started
+together (the slow part is importing torch in four processes) and stopped as a process group:
+SIGTERM, then SIGKILL after a grace period. The tests share server A and run in file order: the
+prediction-log and no-5xx checks look at what the earlier tests sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from serving.run import serve_command
+from training.paths import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+SAMPLE = PROJECT_ROOT / "data" / "sample" / "utterances.csv"
+LABELS = ["normal", "emergency", "confusion", "distress"]
+API_KEY = "heara-test-key"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+READY_TIMEOUT_S = 240
+CUSTOM_METRICS = ("heara_predictions_total", "heara_prediction_confidence_bucket", "heara_batch_texts_bucket",
+                  "heara_prediction_log_dropped_total", "heara_prediction_log_failed_total")
+
+
+def build_tiny_model_dir(out: Path) -> Path:
+    """A tiny, untrained KoBERT-format classifier saved as a Heara model folder."""
+    from training.config import ModelConfig, PreprocessConfig
+    from training.model import build_model
+    from training.predictor import save_model_dir
+
+    texts = pd.read_csv(SAMPLE)["text"].head(120).tolist()
+    model, tokenizer, base = build_model(ModelConfig(profile="tiny", tiny_vocab_size=300), LABELS, texts,
+                                         out.parent / "tiny-base")
+    return save_model_dir(model, tokenizer, out, task="danger", family="kobert", labels=LABELS, max_length=64,
+                          preprocess=PreprocessConfig(), base_model=base)
+
+
+def register_champion(model_dir: Path, tracking_uri: str, artifacts: Path) -> tuple[int, str]:
+    """Log the folder as the pyfunc model of a run, register it and give it the champion alias."""
+    import mlflow
+    from mlflow import MlflowClient
+    from serving.model_source import NoChampionError, from_registry
+    from training.pyfunc import log_pyfunc
+    from training.registry import CHAMPION, model_name, register
+
+    mlflow.set_tracking_uri(tracking_uri)
+    exp = mlflow.create_experiment("heara-danger", artifact_location=artifacts.as_uri())
+    with mlflow.start_run(experiment_id=exp) as run:
+        mlflow.log_metrics({"test_macro_f1": 0.42, "test_accuracy": 0.5, "best_val_macro_f1": 0.4, "loss": 1.0})
+        info = log_pyfunc(model_dir, LABELS, ["안녕하세요"])
+    client = MlflowClient(tracking_uri)
+    version = register(client, model_name("danger"), run.info.run_id, info.model_uri)
+    with pytest.raises(NoChampionError, match="no version with the alias 'champion'"):
+        from_registry("danger")  # registered as challenger only: nothing to serve yet
+    client.set_registered_model_alias(model_name("danger"), CHAMPION, str(version))
+    return version, run.info.run_id
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen
+    log_path: Path
+    home: Path
+
+    def log_tail(self, n: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+
+def start_server(home: Path, env_overrides: dict[str, str]) -> Server:
+    port = free_port()
+    argv, env = serve_command(port, "127.0.0.1")
+    env.update({"HEARA_HOME": str(home), "BENTOML_HOME": str(home / "bentoml"),
+                "HEARA_PREDICTION_DB": f"sqlite:///{home / 'predictions.sqlite'}", **env_overrides})
+    for key in ("HEARA_MODEL_DIR", "HEARA_API_KEY", "MLFLOW_TRACKING_URI"):
+        if key not in env_overrides:
+            env.pop(key, None)
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    return Server(f"http://127.0.0.1:{port}", proc, log_path, home)
+
+
+def wait_ready(server: Server) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            pytest.fail(f"bentoml serve exited with {server.proc.returncode}:\n{server.log_tail()}")
+        try:  # /readyz waits for the inference service's model and warm-up; keep each probe short
+            if httpx.get(f"{server.url}/readyz", timeout=3).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"not ready after {READY_TIMEOUT_S} s:\n{server.log_tail()}")
+
+
+def stop_servers(servers: list[Server], grace_s: float = 20) -> None:
+    """SIGTERM to every server's process group, then SIGKILL to those still running after grace_s."""
+    for s in servers:
+        with suppress(ProcessLookupError):
+            os.killpg(s.proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for s in servers:
+        try:
+            s.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(s.proc.pid, signal.SIGKILL)
+            s.proc.wait(timeout=10)
+
+
+@contextmanager
+def serving(servers: list[Server]) -> Iterator[list[Server]]:
+    try:
+        for s in servers:
+            wait_ready(s)
+        yield servers
+    finally:
+        stop_servers(servers)
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server, dict]]:
+    root = tmp_path_factory.mktemp("http")
+    model_dir = build_tiny_model_dir(root / "model")
+    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:  # mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI
+        mp.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+        version, run_id = register_champion(model_dir, tracking_uri, root / "mlflow-artifacts")
+    a = start_server(root / "home-a", {"HEARA_MODEL_DIR": str(model_dir), "HEARA_API_KEY": API_KEY})
+    b = start_server(root / "home-b", {"MLFLOW_TRACKING_URI": tracking_uri})
+    with serving([a, b]):
+        yield a, b, {"version": version, "run_id": run_id, "model_dir": model_dir}
+
+
+@pytest.fixture(scope="module")
+def server(servers) -> Server:
+    return servers[0]
+
+
+def classify(server: Server, body, **kw) -> httpx.Response:
+    content = body if isinstance(body, (str, bytes)) else json.dumps(body, ensure_ascii=False)
+    headers = {"Content-Type": "application/json", **AUTH, **kw.pop("headers", {})}
+    return httpx.post(f"{server.url}/classify", content=content, headers=headers, timeout=30, **kw)
+
+
+def metric_values(server: Server, name: str) -> dict[str, float]:
+    """{label set: value} of every sample of `name` on /metrics."""
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    out = {}
+    for m in re.finditer(rf"^{re.escape(name)}(\{{[^}}]*\}})? ([0-9.e+-]+)$", text, re.MULTILINE):
+        out[m.group(1) or ""] = out.get(m.group(1) or "", 0.0) + float(m.group(2))
+    return out
+
+
+def batches_over_one(server: Server, name: str, label_filter: str = "") -> float:
+    """How many observations of histogram `name` were above 1 (count minus the le=1 bucket)."""
+    count = sum(v for k, v in metric_values(server, f"{name}_count").items() if label_filter in k)
+    le1 = sum(v for k, v in metric_values(server, f"{name}_bucket").items()
+              if 'le="1.0"' in k and label_filter in k)
+    return count - le1
+
+
+# --- happy path -----------------------------------------------------------------------------------
+
+def test_classify_happy_path(server: Server) -> None:
+    texts = ["할머니가 쓰러지셨어요 도와주세요", "오늘 점심 맛있었어요", "여기가 어디야 집에 갈래"]
+    r = classify(server, {"texts": texts}, headers={"X-Request-ID": "happy-1"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["request_id"] == "happy-1" == r.headers["x-request-id"]
+    assert len(body["predictions"]) == 3
+    for p in body["predictions"]:
+        assert p["label"] in LABELS and set(p["scores"]) == set(LABELS)
+        assert p["score"] == pytest.approx(max(p["scores"].values()))
+        assert isinstance(p["danger"], bool) and p["model_version"] == "local"
+
+
+def test_model_endpoint(server: Server) -> None:
+    r = httpx.get(f"{server.url}/model", headers=AUTH, timeout=10)
+    assert r.status_code == 200, r.text
+    info = r.json()
+    assert info["name"] == "heara-danger" and info["labels"] == LABELS and info["version"] is None
+    assert info["danger_labels"] == ["emergency", "distress"] and info["device"] in ("cpu", "cuda")
+
+
+def test_docs_and_probes_are_open(server: Server) -> None:
+    for path in ("/healthz", "/readyz", "/metrics", "/docs.json", "/"):
+        assert httpx.get(f"{server.url}{path}", timeout=10).status_code == 200, path
+    spec = httpx.get(f"{server.url}/docs.json", timeout=10).json()
+    assert "/classify" in spec["paths"] and "/model" in spec["paths"]
+
+
+# --- bad input: always a 4xx that names the problem, never a 5xx -------------------------------------
+
+def detail(r: httpx.Response) -> tuple[list, str, str]:
+    d = r.json()["detail"][0]
+    return d["loc"], d["type"], d["msg"]
+
+
+@pytest.mark.parametrize("case, body, loc, kind, words", [
+    ("empty list", {"texts": []}, ["texts"], "too_short", "at least 1 item"),
+    ("empty string", {"texts": ["괜찮아요", ""]}, ["texts", 1], "string_too_short", "at least 1 character"),
+    ("blank string", {"texts": ["   "]}, ["texts", 0], "value_error", "blank"),
+    ("10,000 texts", {"texts": ["짧은 문장"] * 10_000}, ["texts"], "too_long", "at most 64 items"),
+    ("text over max_chars", {"texts": ["가" * 501]}, ["texts", 0], "string_too_long", "at most 500 characters"),
+    ("number instead of string", {"texts": ["ok", 42]}, ["texts", 1], "string_type", "valid string"),
+    ("string instead of list", {"texts": "도와주세요"}, ["texts"], "list_type", "valid array"),
+    ("null", {"texts": None}, ["texts"], "list_type", "valid array"),
+    ("missing key", {"text": ["도와주세요"]}, ["texts"], "missing", "Field required"),
+    ("unknown key", {"texts": ["도와주세요"], "lang": "ko"}, ["lang"], "extra_forbidden", "not permitted"),
+    ("invalid JSON", '{"texts": ["도와주세요"', [], "json_invalid", "Invalid JSON"),
+    ("empty body", "", ["texts"], "missing", "Field required"),
+    ("not an object", '["도와주세요"]', [], "model_type", "object"),
+])
+def test_bad_input_is_400_naming_the_problem(server: Server, case, body, loc, kind, words) -> None:
+    r = classify(server, body)
+    assert r.status_code == 400, (case, r.status_code, r.text[:300])
+    assert detail(r)[:2] == (loc, kind) and words in detail(r)[2], (case, r.text[:300])
+    assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data", "application/x-www-form-urlencoded"])
+def test_not_json_is_415(server: Server, content_type: str) -> None:
+    r = classify(server, '{"texts": ["도와주세요"]}', headers={"Content-Type": content_type})
+    assert r.status_code == 415 and "application/json" in r.json()["error"], r.text[:300]
+
+
+def test_one_megabyte_text_is_413_unread(server: Server) -> None:
+    r = classify(server, {"texts": ["a" * 1_000_000]})
+    assert r.status_code == 413 and "over the limit" in r.json()["error"], r.text[:300]
+    assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("headers, words", [
+    ({"Authorization": "Bearer wrong-key"}, "wrong API key"),
+    ({"Authorization": API_KEY}, "wrong API key"),  # no "Bearer"
+    ({"Authorization": ""}, "wrong API key"),
+])
+def test_wrong_api_key_is_401(server: Server, headers: dict, words: str) -> None:
+    r = httpx.post(f"{server.url}/classify", json={"texts": ["도와주세요"]}, headers=headers, timeout=10)
+    assert r.status_code == 401 and words in r.json()["error"] and r.headers["www-authenticate"] == "Bearer"
+
+
+def test_missing_api_key_is_401(server: Server) -> None:
+    for method, path in (("POST", "/classify"), ("GET", "/model")):
+        r = httpx.request(method, f"{server.url}{path}", json={"texts": ["x"]}, timeout=10)
+        assert r.status_code == 401 and "missing API key" in r.json()["error"], (path, r.text)
+
+
+def test_wrong_method_is_405(server: Server) -> None:
+    assert httpx.get(f"{server.url}/classify", headers=AUTH, timeout=10).status_code == 405
+
+
+# --- batching and metrics ------------------------------------------------------------------------
+
+def test_concurrent_requests_are_batched(server: Server) -> None:
+    before_texts = batches_over_one(server, "heara_batch_texts")
+    before_reqs = batches_over_one(server, "bentoml_service_adaptive_batch_size", 'method_name="predict"')
+    texts = pd.read_csv(SAMPLE)["text"].iloc[300:428].tolist()
+
+    def one(i: int) -> tuple[int, str]:
+        r = classify(server, {"texts": [texts[i]]}, headers={"X-Request-ID": f"burst-{i}"})
+        return r.status_code, r.text
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        results = list(pool.map(one, range(len(texts))))
+    assert all(status == 200 for status, _ in results), [r for r in results if r[0] != 200][:3]
+    # single-text requests: a batch holding more than one text merged several requests
+    assert batches_over_one(server, "heara_batch_texts") > before_texts
+    assert batches_over_one(server, "bentoml_service_adaptive_batch_size", 'method_name="predict"') > before_reqs
+
+
+def test_metrics_list_custom_metrics(server: Server) -> None:
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    missing = [name for name in CUSTOM_METRICS if name not in text]
+    assert not missing, missing
+    assert "bentoml_service_request_total" in text
+    predicted = metric_values(server, "heara_predictions_total")
+    assert sum(predicted.values()) >= 3 and all('label="' in k for k in predicted)
+
+
+def test_prediction_log_holds_every_request(server: Server) -> None:
+    sent = {"happy-1"} | {f"burst-{i}" for i in range(128)}
+    db = server.home / "predictions.sqlite"
+    deadline, found = time.monotonic() + 20, set()
+    while time.monotonic() < deadline and not sent <= found:  # the writer flushes every 0.5 s
+        if db.exists():
+            with sqlite3.connect(db) as con:
+                found = {r[0] for r in con.execute("SELECT DISTINCT request_id FROM predictions")}
+        time.sleep(0.2)
+    assert sent <= found, sorted(sent - found)[:5]
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT model_name, model_version, raw_text, masked_text FROM predictions "
+                           "WHERE request_id = 'happy-1'").fetchall()
+    assert len(rows) == 3 and {(r[0], r[1]) for r in rows} == {("heara-danger", "local")}
+    assert all(r[2] is None and r[3] for r in rows)  # masked text only; raw text needs HEARA_STORE_RAW_TEXT=1
+
+
+def test_no_server_errors(server: Server) -> None:
+    """Every request of this module got a 2xx or 4xx: nothing reached BentoML's 500 handler."""
+    totals = metric_values(server, "bentoml_service_request_total")
+    errors = {k: v for k, v in totals.items() if re.search(r'http_response_code="5\d\d"', k) and v > 0}
+    assert not errors, errors
+
+
+# --- the champion from MLflow ----------------------------------------------------------------------
+
+def test_champion_loaded_from_mlflow(servers) -> None:
+    _, b, registered = servers
+    info = httpx.get(f"{b.url}/model", timeout=10).json()  # server B has no API key
+    assert info["version"] == str(registered["version"]) and info["run_id"] == registered["run_id"]
+    assert info["metrics"] == {"test_macro_f1": 0.42, "test_accuracy": 0.5, "best_val_macro_f1": 0.4}
+    assert info["trained_at"] and info["uri"] == f"models:/heara-danger/{registered['version']}"
+    cached = b.home / "serving" / "models"
+    assert [p.name for p in cached.iterdir()] == [f"heara-danger-v{registered['version']}-{registered['run_id'][:8]}"]
+    r = httpx.post(f"{b.url}/classify", json={"texts": ["살려주세요"]}, timeout=30)
+    assert r.status_code == 200 and r.json()["predictions"][0]["model_version"] == str(registered["version"])

@@ -7,6 +7,8 @@ when it is first imported (BentoML 1.4 deprecates `bentoml.metrics` in favour of
 - heara_predictions_total{label, danger}: predictions per label (inference service)
 - heara_prediction_confidence: the top label's probability (inference service)
 - heara_batch_texts: texts per adaptive batch, i.e. per call of the batched method (inference service)
+- heara_model_reloads_total{result="ok|failed"}: hot reloads of the model that swapped in a new
+  version, or failed and kept the old one (inference service)
 - heara_prediction_log_dropped_total / _failed_total: prediction-log records dropped (queue full)
   or lost to a failing store (API service)
 """
@@ -28,6 +30,7 @@ class Instruments:
     batch_texts: Any
     predlog_dropped: Any
     predlog_failed: Any
+    reloads: Any
 
 
 @cache
@@ -45,6 +48,8 @@ def instruments() -> Instruments:
                                      "Prediction-log records dropped because the queue was full"),
         predlog_failed=prom.Counter("heara_prediction_log_failed",
                                     "Prediction-log records lost because the store failed"),
+        reloads=prom.Counter("heara_model_reloads", "Hot reloads of the served model (ok: swapped in, "
+                             "failed: the old model kept serving)", ["result"]),
     )
 
 

@@ -81,6 +81,27 @@ def from_dir(folder: Path) -> ModelSource:
                        uri=str(folder), trained_at=trained)
 
 
+def champion_version(task: str) -> str | None:
+    """The registry version the champion alias points at now (a cheap look-up, nothing downloaded):
+    what the hot reload polls. None when there is no store or no champion."""
+    from mlflow.exceptions import MlflowException
+
+    from mlflow import MlflowClient
+    from training.registry import CHAMPION, model_name
+    from training.tracking import tracking_uri
+
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return None
+    try:
+        mv = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias(model_name(task), CHAMPION)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+    return str(mv.version)
+
+
 def from_registry(task: str) -> ModelSource:
     """The champion of `heara-<task>` in the tracking store of `training.tracking.tracking_uri()`."""
     from mlflow.exceptions import MlflowException

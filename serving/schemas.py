@@ -9,12 +9,22 @@ appear in the OpenAPI schema (maxItems, maxLength).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    create_model,
+    model_serializer,
+)
 
 EXAMPLE_TEXTS = ["할머니가 쓰러지셨어요 빨리 와주세요", "오늘 점심은 맛있었어요"]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -48,6 +58,16 @@ class TextPrediction(BaseModel):
     scores: dict[str, float] = Field(description="probability of every label")
     danger: bool = Field(description="label is a danger label and score reaches the danger threshold")
     model_version: str = Field(description="registry version of the model that predicted this")
+    reply: str | None = Field(None, description="a reply for the label from `serve.responses` (the same text "
+                                                "always gets the same one); null when the label has none, "
+                                                "absent when no replies are configured")
+
+    @model_serializer(mode="wrap")
+    def _reply_only_when_configured(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out = handler(self)
+        if "reply" not in self.model_fields_set:  # no `serve.responses`: the field is left out, not null
+            out.pop("reply", None)
+        return out
 
 
 class ClassifyResponse(BaseModel):
@@ -76,11 +96,28 @@ def is_danger(label: str, score: float, danger_labels: Iterable[str], threshold:
     return label in set(danger_labels) and score >= threshold
 
 
+def choose_reply(text: str, candidates: Sequence[str]) -> str | None:
+    """One of `candidates`, picked by the text's SHA-256: the same text always gets the same reply
+    (across processes and restarts, unlike `hash()`); None when there are no candidates."""
+    if not candidates:
+        return None
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return candidates[int.from_bytes(digest[:8], "big") % len(candidates)]
+
+
 def to_predictions(scored: Sequence[dict[str, Any]], *, danger_labels: Sequence[str], threshold: float,
-                   model_version: str) -> list[dict[str, Any]]:
-    """Classifier output ({label, score, scores}) -> TextPrediction fields, danger flag added."""
-    return [{**s, "danger": is_danger(s["label"], s["score"], danger_labels, threshold),
-             "model_version": model_version} for s in scored]
+                   model_version: str, texts: Sequence[str] | None = None,
+                   responses: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
+    """Classifier output ({label, score, scores}) -> TextPrediction fields, danger flag added; with a
+    non-empty `responses` table ({label: reply candidates}) and the `texts`, a `reply` per text too."""
+    out = [{**s, "danger": is_danger(s["label"], s["score"], danger_labels, threshold),
+            "model_version": model_version} for s in scored]
+    if responses:
+        if texts is None or len(texts) != len(out):
+            raise ValueError("to_predictions: replies need the texts, one per prediction")
+        for p, text in zip(out, texts):
+            p["reply"] = choose_reply(text, responses.get(p["label"], ()))
+    return out
 
 
 def request_id(header: str | None) -> str:

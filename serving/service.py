@@ -1,6 +1,6 @@
 """Heara's BentoML service: `bentoml serve serving.service:HearaService` (or `heara serve`).
 
-Routes: POST /classify, GET /model, /healthz, /readyz, /metrics, OpenAPI docs at / (BentoML's).
+Routes: POST /classify, POST /reload, GET /model, /healthz, /readyz, /metrics, OpenAPI docs at / (BentoML's).
 
 Two services, because adaptive batching needs a batchable method that returns one item per input
 text, while /classify answers one envelope per request (request id, predictions):
@@ -8,8 +8,10 @@ text, while /classify answers one envelope per request (request id, predictions)
   body size (serving.guard), gives each request an id and hands the predictions to the prediction
   log after the response is sent;
 - `HearaInference` holds the model and the one batchable method; BentoML merges concurrent
-  /classify calls into its batches. Under `bentoml serve` it is its own process (the one that needs
-  the GPU) behind a local socket; in-process (`to_asgi()`, tests) it is a plain object.
+  /classify calls into its batches. It polls the registry's champion and swaps in a new version
+  without downtime (serving.reload; `POST /reload` checks at once). Under `bentoml serve` it is its
+  own process (the one that needs the GPU) behind a local socket; in-process (`to_asgi()`, tests)
+  it is a plain object.
 
 Batching, limits and the danger rule come from params.yaml `serve`, read when this module is
 imported because BentoML takes them in the decorators. Nothing else happens at import.
@@ -47,21 +49,43 @@ class HearaInference:
     """The model: loaded and warmed up in __init__, so that /readyz turns 200 only after both."""
 
     def __init__(self) -> None:
-        from serving import metrics
-        from serving.inference import Classifier
-        from serving.model_source import resolve_model
+        from functools import partial
 
-        self.source = resolve_model(PARAMS.task)
-        self.classifier = Classifier.load(self.source.model_dir, SERVE.max_tokens_per_batch)
-        missing = set(SERVE.danger_labels) - set(self.classifier.labels)
-        if missing:
-            raise ValueError(f"serve.danger_labels names labels the model does not have: {sorted(missing)} "
-                             f"(model labels: {self.classifier.labels})")
-        self.classifier.warm_up()
+        from serving import metrics, settings
+        from serving.model_source import champion_version, from_registry, resolve_model
+        from serving.reload import HotModel, load_served
+
+        def load(source, previous=None):
+            return load_served(source, SERVE.max_tokens_per_batch, SERVE.danger_labels, previous)
+
         metrics.instruments()
+        source = resolve_model(PARAMS.task)
+        served = load(source)
+        served.classifier.warm_up()
+        unknown = set(SERVE.responses) - set(served.classifier.labels)
+        if unknown:
+            log.warning("serve.responses names labels the model does not have: %s", sorted(unknown))
+        from_folder = settings.model_dir() is not None  # HEARA_MODEL_DIR: a fixed model, nothing to poll
+        latest = (lambda: None) if from_folder else partial(champion_version, PARAMS.task)
+        self.model = HotModel(served, latest_version=latest, fetch=partial(from_registry, PARAMS.task), load=load)
         self.ready = True
-        log.info("serving %s version %s from %s on %s", self.source.name, self.source.version_label,
-                 self.source.model_dir, self.classifier.predictor.device)
+        log.info("serving %s version %s from %s on %s", source.name, source.version_label,
+                 source.model_dir, served.classifier.predictor.device)
+        if not from_folder:
+            self.model.start_polling(SERVE.reload_poll_s)
+
+    @property
+    def source(self):  # the served model's origin (it changes on a hot reload)
+        return self.model.current.source
+
+    @property
+    def classifier(self):
+        return self.model.current.classifier
+
+    @bentoml.on_shutdown
+    def stop_polling(self) -> None:
+        if hasattr(self, "model"):
+            self.model.stop()
 
     def __is_ready__(self) -> bool:
         return getattr(self, "ready", False)
@@ -71,17 +95,27 @@ class HearaInference:
         """One adaptive batch: the texts of every request BentoML merged into it."""
         from serving import metrics
 
-        out = schemas.to_predictions(self.classifier.predict(texts), danger_labels=SERVE.danger_labels,
-                                     threshold=SERVE.danger_threshold, model_version=self.source.version_label)
+        served = self.model.current  # one reference for the whole batch: a hot reload does not change it midway
+        with self.model.compute_lock:  # a new model's warm-up waits for this batch (see serving.reload)
+            scored = served.classifier.predict(texts)
+        out = schemas.to_predictions(scored, danger_labels=SERVE.danger_labels,
+                                     threshold=SERVE.danger_threshold, model_version=served.source.version_label,
+                                     texts=texts, responses=SERVE.responses)
         metrics.observe_predictions(out)
         return out
 
     @bentoml.api
     def model_info(self) -> dict:
-        p = self.classifier.predictor
-        return {**self.source.to_dict(), "labels": list(self.classifier.labels),
+        served = self.model.current
+        p = served.classifier.predictor
+        return {**served.source.to_dict(), "labels": list(served.classifier.labels),
                 "danger_labels": list(SERVE.danger_labels), "danger_threshold": SERVE.danger_threshold,
                 "device": p.device, "dtype": str(p.dtype).removeprefix("torch.")}
+
+    @bentoml.api
+    def reload(self) -> dict:
+        """Check the registry's champion now and swap it in when it is a new version (see serving.reload)."""
+        return self.model.check()
 
 
 app = FastAPI(title="Heara", docs_url=None, redoc_url=None, openapi_url=None)  # GET routes; BentoML has the docs
@@ -151,6 +185,15 @@ class HearaService:
             self.predlog_counters.sync(self.predlog.stats())
         except Exception:  # the response is already sent; a logging bug must not surface as an error there
             log.exception("prediction log: request %s not logged", rid)
+
+    @app.post("/reload")
+    async def reload(self) -> dict:
+        """Check the registry's champion now; a new version is loaded, warmed up and swapped in while
+        the old one keeps answering. `{"reloaded": bool, "version": <served version>}`, plus `error`
+        when the reload failed (the old model keeps serving). Needs the API key when one is set."""
+        result = await self.inference.to_async.reload()
+        log.info("POST /reload: %s", result)
+        return result
 
     @app.get("/model")
     async def model(self) -> schemas.ModelInfo:

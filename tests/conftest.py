@@ -55,3 +55,28 @@ def kiwi_preprocessor():
     from training.preprocess import Preprocessor
 
     return Preprocessor(PreprocessConfig())
+
+
+SAMPLE_CSV = REPO_ROOT / "data" / "sample" / "utterances.csv"
+DANGER_LABELS = ["normal", "emergency", "confusion", "distress"]
+
+
+def _build_tiny_model_dir(out: Path, n_texts: int = 120) -> Path:
+    """A tiny, untrained KoBERT-format classifier saved as a Heara model folder (a few seconds)."""
+    import pandas as pd
+
+    from training.config import ModelConfig, PreprocessConfig
+    from training.model import build_model
+    from training.predictor import save_model_dir
+
+    texts = pd.read_csv(SAMPLE_CSV)["text"].head(n_texts).tolist()
+    model, tokenizer, base = build_model(ModelConfig(profile="tiny", tiny_vocab_size=300), DANGER_LABELS, texts,
+                                         out.parent / "tiny-base")
+    return save_model_dir(model, tokenizer, out, task="danger", family="kobert", labels=DANGER_LABELS,
+                          max_length=64, preprocess=PreprocessConfig(), base_model=base)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_factory():
+    """Builds a tiny model folder at a given path: for tests that serve or score a model."""
+    return _build_tiny_model_dir

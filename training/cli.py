@@ -412,6 +412,22 @@ def bench_train_cmd(
                                  device=device), ensure_ascii=False))
 
 
+@bench_app.command("serve")
+def bench_serve_cmd(
+    concurrency: Annotated[int, typer.Option(help="Concurrent clients (closed loop).")] = 32,
+    duration: Annotated[float, typer.Option(help="Seconds of load per server, after a warm-up.")] = 20.0,
+    model_dir: Annotated[Optional[Path], typer.Option(help="A Heara model folder (default: the champion).")] = None,
+) -> None:
+    """Requests/s and latency of `bentoml serve` against a Flask baseline (one model call per request)."""
+    from serving.bench import bench_serve
+
+    try:
+        result = bench_serve(model_dir, concurrency=concurrency, duration_s=duration)
+    except (FileNotFoundError, RuntimeError) as e:
+        _fail(e)
+    print(json.dumps(result, ensure_ascii=False))
+
+
 @config_app.command("show")
 def config_show(params_file: ParamsOpt = None, overrides: SetOpt = None) -> None:
     """Print the resolved configuration (params.yaml plus overrides) as JSON."""

@@ -140,7 +140,7 @@ class PromoteConfig(_Section):
 
 
 class ServeConfig(_Section):
-    """The BentoML service (serving/): danger flag, input limits, adaptive batching."""
+    """The BentoML service (serving/): danger flag, input limits, adaptive batching, hot reload, replies."""
 
     danger_labels: tuple[str, ...] = ("emergency", "distress")
     danger_threshold: float = Field(0.5, ge=0, le=1)
@@ -152,6 +152,10 @@ class ServeConfig(_Section):
     concurrency: int = Field(32, ge=1)
     workers: int = Field(1, ge=1)
     timeout_s: float = Field(30.0, gt=0)
+    # Hot reload: seconds between checks of the registry's champion (0: never; never with HEARA_MODEL_DIR).
+    reload_poll_s: float = Field(30.0, ge=0)
+    # Reply candidates per label: each prediction gets one, chosen from the text's hash (empty: no replies).
+    responses: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
 
 class Params(_Section):

@@ -92,13 +92,11 @@ def run_key(params: Params, splits: dict[str, pd.DataFrame]) -> str:
 def train_step(params: Params, files: DataFiles | None = None) -> dict:
     """Train a model, log it to MLflow, save the model folder and record it as the candidate."""
     import mlflow
-
     from training import plots, tracking
+    from training.distributed import is_main_process
     from training.model import build_model
     from training.predictor import save_model_dir
     from training.train import train
-
-    from training.distributed import is_main_process
 
     splits = (files or DataFiles.default()).load()
     labels = list(params.labels) or sorted(splits["train"]["label"].unique())
@@ -149,7 +147,6 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
 def _log_run_inputs(params: Params, splits: dict[str, pd.DataFrame], labels: list[str]) -> None:
     """Parameters, tags (commit, data hashes, base model), datasets and data artifacts of a run."""
     import mlflow
-
     from training import plots, tracking
 
     flat = tracking.flatten(params.to_dict())
@@ -177,7 +174,6 @@ def _log_run_inputs(params: Params, splits: dict[str, pd.DataFrame], labels: lis
 def evaluate_step(params: Params, files: DataFiles | None = None, out_dir: Path | None = None) -> dict:
     """Score the candidate on the frozen test split; log metrics and plots to its MLflow run."""
     import mlflow
-
     from training import tracking
     from training.evaluate import evaluate, flat_metrics, write_artifacts
     from training.predictor import Predictor
@@ -203,7 +199,6 @@ def register_step(params: Params) -> int:
     """Log the candidate as a pyfunc model and register it as `heara-<task>` (alias challenger)."""
     import mlflow
     from mlflow import MlflowClient
-
     from training import tracking
     from training.pyfunc import log_pyfunc
     from training.registry import model_name, register

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import pandas as pd
 
+import mlflow
 from training.paths import PROJECT_ROOT
 from training.tracking import package_versions
 
@@ -29,7 +29,9 @@ class HearaModel(mlflow.pyfunc.PythonModel):
 
         self.predictor = Predictor.load(context.artifacts["model_dir"])
 
-    def predict(self, context: Any, model_input: Any, params: dict | None = None) -> pd.DataFrame:
+    # No type hints on model_input: MLflow would try (and fail) to derive a schema from them; the
+    # signature logged with the model describes the input instead.
+    def predict(self, context, model_input, params=None):
         if isinstance(model_input, pd.DataFrame):
             texts = model_input["text" if "text" in model_input else model_input.columns[0]].astype(str).tolist()
         else:

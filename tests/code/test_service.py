@@ -25,19 +25,6 @@ SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "utterances.c
 LABELS = ["normal", "emergency", "confusion", "distress"]
 
 
-def build_tiny_model_dir(out: Path, n_texts: int = 120) -> Path:
-    """A tiny, untrained KoBERT-format classifier saved as a Heara model folder (a few seconds)."""
-    from training.config import ModelConfig, PreprocessConfig
-    from training.model import build_model
-    from training.predictor import save_model_dir
-
-    texts = pd.read_csv(SAMPLE)["text"].head(n_texts).tolist()
-    model, tokenizer, base = build_model(ModelConfig(profile="tiny", tiny_vocab_size=300), LABELS, texts,
-                                         out.parent / "tiny-base")
-    return save_model_dir(model, tokenizer, out, task="danger", family="kobert", labels=LABELS, max_length=64,
-                          preprocess=PreprocessConfig(), base_model=base)
-
-
 # --- validation --------------------------------------------------------------------------------
 
 Request = schemas.request_model(max_texts=3, max_chars=10)
@@ -194,8 +181,8 @@ def test_guard_accepts_only_json_on_classify(monkeypatch: pytest.MonkeyPatch, co
 # --- the service in-process ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model_dir(tmp_path_factory.mktemp("svc") / "model")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_factory) -> Path:
+    return tiny_model_factory(tmp_path_factory.mktemp("svc") / "model")
 
 
 def test_classifier_matches_predictor(tiny_model_dir: Path) -> None:
@@ -334,3 +321,112 @@ def test_model_dir_that_is_not_a_model_folder(tmp_path: Path, monkeypatch) -> No
     monkeypatch.setenv("HEARA_MODEL_DIR", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="heara.json is missing"):
         resolve_model("danger")
+
+
+# --- replies (serve.responses) -------------------------------------------------------------------------
+
+def test_reply_is_chosen_deterministically_from_the_text() -> None:
+    candidates = ["하나", "둘", "셋", "넷"]
+    texts = [f"문장 {i}" for i in range(40)]
+    first = [schemas.choose_reply(t, candidates) for t in texts]
+    assert first == [schemas.choose_reply(t, tuple(candidates)) for t in texts]  # same text, same reply
+    assert set(first) <= set(candidates) and len(set(first)) > 1  # the hash spreads texts over the candidates
+    assert schemas.choose_reply("아무 말", []) is None
+
+
+def test_predictions_get_a_reply_only_when_replies_are_configured() -> None:
+    scored = [{"label": "emergency", "score": 0.8, "scores": {"emergency": 0.8, "normal": 0.2}},
+              {"label": "normal", "score": 0.6, "scores": {"emergency": 0.4, "normal": 0.6}}]
+    texts = ["도와주세요", "안녕하세요"]
+    kw = {"danger_labels": ["emergency"], "threshold": 0.5, "model_version": "1", "texts": texts}
+    responses = {"emergency": ["지금 도움을 요청할게요", "괜찮으세요?"]}
+    out = schemas.to_predictions(scored, responses=responses, **kw)
+    assert out[0]["reply"] == schemas.choose_reply("도와주세요", responses["emergency"])
+    assert out[0]["reply"] in responses["emergency"] and out[1]["reply"] is None  # no candidates for "normal"
+    assert out == schemas.to_predictions(scored, responses=responses, **kw)  # deterministic
+    body = json.loads(schemas.ClassifyResponse(request_id="r", predictions=out).model_dump_json())
+    assert body["predictions"][1] == {**out[1], "reply": None}
+    plain = schemas.to_predictions(scored, responses={}, **kw)
+    assert all("reply" not in p for p in plain)
+    body = json.loads(schemas.ClassifyResponse(request_id="r", predictions=plain).model_dump_json())
+    assert all("reply" not in p for p in body["predictions"])  # absent, not null, when none are configured
+
+
+# --- hot reload -----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_versions(tiny_model_dir: Path, tiny_model_factory, tmp_path_factory: pytest.TempPathFactory):
+    """Version 1 (the module's tiny model) and version 2 (another tiny model), as registry cache folders."""
+    import shutil
+
+    from serving.model_source import REGISTRY_FILE, from_dir
+
+    root = tmp_path_factory.mktemp("versions")
+    v1 = root / "v1"
+    shutil.copytree(tiny_model_dir, v1)
+    v2 = tiny_model_factory(root / "v2")
+    for folder, version in ((v1, "1"), (v2, "2")):
+        (folder / REGISTRY_FILE).write_text(json.dumps({
+            "name": "heara-danger", "version": version, "run_id": f"run{version}",
+            "uri": f"models:/heara-danger/{version}"}), encoding="utf-8")
+    return from_dir(v1), from_dir(v2)
+
+
+def reload_count(result: str) -> float:
+    from serving import metrics
+
+    return metrics.instruments().reloads.labels(result=result)._value.get()
+
+
+def test_hot_reload_swaps_in_the_new_version(two_versions) -> None:
+    from serving.reload import HotModel, load_served
+
+    v1, v2 = two_versions
+    load = lambda source, previous=None: load_served(source, 256, ("emergency", "distress"), previous)  # noqa: E731
+    champion = {"version": "1"}
+    hot = HotModel(load(v1), latest_version=lambda: champion["version"], fetch=lambda: v2, load=load)
+    old = hot.current
+    assert hot.check() == {"reloaded": False, "version": "1"}  # the champion did not move
+    ok_before = reload_count("ok")
+    champion["version"] = "2"
+    assert hot.check() == {"reloaded": True, "version": "2", "previous_version": "1"}
+    assert hot.current is not old and hot.version == "2" and hot.current.source.model_dir == v2.model_dir
+    assert reload_count("ok") == ok_before + 1
+    texts = ["할머니 도와주세요", "오늘 날씨가 좋네요"]
+    # a batch that took its reference before the swap still predicts with the old model
+    np.testing.assert_allclose(old.classifier.predict_proba(texts),
+                               old.classifier.predictor.predict_proba(texts), atol=1e-5)
+    assert hot.current.classifier is not old.classifier and hot.current.classifier.labels == LABELS
+    # same preprocessing: the new model shares the old one's warm preprocessor (no second Kiwi load)
+    assert hot.current.classifier.predictor.preprocessor is old.classifier.predictor.preprocessor
+    assert hot.check() == {"reloaded": False, "version": "2"}  # nothing new: no second load
+
+
+def test_failed_hot_reload_keeps_the_old_model(two_versions, tmp_path: Path) -> None:
+    from serving.model_source import ModelSource
+    from serving.reload import HotModel, load_served
+
+    v1, _ = two_versions
+    load = lambda source, previous=None: load_served(source, 256, ("emergency", "distress"), previous)  # noqa: E731
+    broken = ModelSource(model_dir=tmp_path / "missing", name="heara-danger", version="3", run_id=None,
+                         uri="models:/heara-danger/3")
+    hot = HotModel(load(v1), latest_version=lambda: "3", fetch=lambda: broken, load=load)
+    old, failed_before = hot.current, reload_count("failed")
+    result = hot.check()  # the load fails: no model folder
+    assert result["reloaded"] is False and result["version"] == "1" and result["error"]
+    assert hot.current is old and reload_count("failed") == failed_before + 1
+
+    def bad_download():
+        raise OSError("download interrupted")
+
+    hot = HotModel(old, latest_version=lambda: "3", fetch=bad_download, load=load)
+    result = hot.check()
+    assert result["reloaded"] is False and "download interrupted" in result["error"] and hot.current is old
+    assert reload_count("failed") == failed_before + 2
+
+
+def test_reload_endpoint_with_a_model_folder_changes_nothing(client) -> None:
+    r = client.post("/reload")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"reloaded": False, "version": "local"}
+    assert client.get("/model").json()["version"] is None

@@ -40,19 +40,6 @@ CUSTOM_METRICS = ("heara_predictions_total", "heara_prediction_confidence_bucket
                   "heara_prediction_log_dropped_total", "heara_prediction_log_failed_total")
 
 
-def build_tiny_model_dir(out: Path) -> Path:
-    """A tiny, untrained KoBERT-format classifier saved as a Heara model folder."""
-    from training.config import ModelConfig, PreprocessConfig
-    from training.model import build_model
-    from training.predictor import save_model_dir
-
-    texts = pd.read_csv(SAMPLE)["text"].head(120).tolist()
-    model, tokenizer, base = build_model(ModelConfig(profile="tiny", tiny_vocab_size=300), LABELS, texts,
-                                         out.parent / "tiny-base")
-    return save_model_dir(model, tokenizer, out, task="danger", family="kobert", labels=LABELS, max_length=64,
-                          preprocess=PreprocessConfig(), base_model=base)
-
-
 def register_champion(model_dir: Path, tracking_uri: str, artifacts: Path) -> tuple[int, str]:
     """Log the folder as the pyfunc model of a run, register it and give it the champion alias."""
     import mlflow
@@ -147,9 +134,9 @@ def serving(servers: list[Server]) -> Iterator[list[Server]]:
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server, dict]]:
+def servers(tmp_path_factory: pytest.TempPathFactory, tiny_model_factory) -> Iterator[tuple[Server, Server, dict]]:
     root = tmp_path_factory.mktemp("http")
-    model_dir = build_tiny_model_dir(root / "model")
+    model_dir = tiny_model_factory(root / "model")
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:  # mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI
         mp.setenv("MLFLOW_TRACKING_URI", tracking_uri)
@@ -157,7 +144,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, 
     a = start_server(root / "home-a", {"HEARA_MODEL_DIR": str(model_dir), "HEARA_API_KEY": API_KEY})
     b = start_server(root / "home-b", {"MLFLOW_TRACKING_URI": tracking_uri})
     with serving([a, b]):
-        yield a, b, {"version": version, "run_id": run_id, "model_dir": model_dir}
+        yield a, b, {"version": version, "run_id": run_id, "model_dir": model_dir, "tracking_uri": tracking_uri}
 
 
 @pytest.fixture(scope="module")
@@ -343,3 +330,67 @@ def test_champion_loaded_from_mlflow(servers) -> None:
     assert [p.name for p in cached.iterdir()] == [f"heara-danger-v{registered['version']}-{registered['run_id'][:8]}"]
     r = httpx.post(f"{b.url}/classify", json={"texts": ["살려주세요"]}, timeout=30)
     assert r.status_code == 200 and r.json()["predictions"][0]["model_version"] == str(registered["version"])
+
+
+# --- hot reload ----------------------------------------------------------------------------------------------
+
+def register_new_champion(model_dir: Path, tracking_uri: str) -> int:
+    """Log the folder in a new run, register it as the next version and move the champion alias to it."""
+    import mlflow
+    from mlflow import MlflowClient
+    from training.pyfunc import log_pyfunc
+    from training.registry import CHAMPION, model_name, register
+
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name("heara-danger").experiment_id) as run:
+        mlflow.log_metrics({"test_macro_f1": 0.5, "test_accuracy": 0.6, "best_val_macro_f1": 0.45})
+        info = log_pyfunc(model_dir, LABELS, ["안녕하세요"])
+    client = MlflowClient(tracking_uri)
+    version = register(client, model_name("danger"), run.info.run_id, info.model_uri)
+    client.set_registered_model_alias(model_name("danger"), CHAMPION, str(version))
+    return version
+
+
+def test_reload_needs_the_api_key(server: Server) -> None:
+    r = httpx.post(f"{server.url}/reload", timeout=10)
+    assert r.status_code == 401 and "missing API key" in r.json()["error"]
+    r = httpx.post(f"{server.url}/reload", headers=AUTH, timeout=30)  # HEARA_MODEL_DIR: nothing to reload
+    assert r.status_code == 200 and r.json() == {"reloaded": False, "version": "local"}, r.text
+
+
+def test_reload_swaps_the_champion_without_downtime(servers, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    _, b, registered = servers
+    old = str(registered["version"])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registered["tracking_uri"])
+    new = str(register_new_champion(registered["model_dir"], registered["tracking_uri"]))
+    assert new != old
+    stop, results = threading.Event(), []
+
+    def keep_classifying(i: int) -> None:
+        while not stop.is_set():
+            r = httpx.post(f"{b.url}/classify", json={"texts": [f"도와주세요 {i}", "괜찮아요"]}, timeout=30)
+            results.append((r.status_code, [p["model_version"] for p in r.json().get("predictions", [])]
+                            if r.status_code == 200 else r.text[:200]))
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for i in range(6):
+            pool.submit(keep_classifying, i)
+        time.sleep(0.5)
+        r = httpx.post(f"{b.url}/reload", timeout=60)
+        time.sleep(0.5)
+        stop.set()
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["version"] == new and "error" not in body, body  # reloaded now, or the poller was first
+    assert results and all(status == 200 for status, _ in results), [x for x in results if x[0] != 200][:3]
+    assert {v for _, versions in results for v in versions} <= {old, new}
+    info = httpx.get(f"{b.url}/model", timeout=10).json()
+    assert info["version"] == new and info["uri"] == f"models:/heara-danger/{new}"
+    r = httpx.post(f"{b.url}/classify", json={"texts": ["살려주세요"]}, timeout=30)
+    assert r.status_code == 200 and r.json()["predictions"][0]["model_version"] == new
+    assert metric_values(b, "heara_model_reloads_total").get('{result="ok"}', 0) >= 1
+    assert httpx.post(f"{b.url}/reload", timeout=30).json() == {"reloaded": False, "version": new}
+    totals = metric_values(b, "bentoml_service_request_total")
+    assert not {k: v for k, v in totals.items() if re.search(r'http_response_code="5\d\d"', k) and v > 0}

@@ -147,8 +147,8 @@ def stop(server: Server, grace_s: float = STOP_GRACE_S) -> None:
 
 # --- memory ---------------------------------------------------------------------------------------
 
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) used so far by a process and its live descendants."""
+def _tree_sum(pid: int, measure) -> float:
+    """Sum `measure(process)` over a process and its live descendants (0 when it is gone)."""
     import psutil
 
     try:
@@ -159,25 +159,18 @@ def tree_cpu_s(pid: int) -> float:
     total = 0.0
     for p in procs:
         with suppress(psutil.Error):
-            t = p.cpu_times()
-            total += t.user + t.system
+            total += measure(p)
     return total
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its live descendants."""
+    return _tree_sum(pid, lambda p: p.cpu_times().user + p.cpu_times().system)
 
 
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants, in MiB (0 when it is gone)."""
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    total = 0
-    for p in procs:
-        with suppress(psutil.Error):
-            total += p.memory_info().rss
-    return total / 2**20
+    return _tree_sum(pid, lambda p: p.memory_info().rss) / 2**20
 
 
 class MemorySampler(threading.Thread):

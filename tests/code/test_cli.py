@@ -111,3 +111,17 @@ def test_bench_preprocess_prints_json_last(tmp_path: Path) -> None:
     figures = json.loads(result.output.strip().splitlines()[-1])
     assert figures["sentences"] == 46 and figures["sentences_per_s"] > 0
     assert set(figures["per_step_seconds"]) == set(figures["steps"]) and "spacing_kiwi" in figures["steps"]
+
+
+def test_ledger_and_audit_commands_show_what_was_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from training.ingest import Ledger
+    from training.registry import AuditLedger
+
+    monkeypatch.setenv("HEARA_HOME", str(tmp_path / "home"))
+    Ledger(tmp_path / "home" / "ledger.sqlite").record("ab" * 32, "batch-007.csv", 12, 1, tmp_path / "b.parquet")
+    AuditLedger().append({"model": "heara-danger", "action": "rollback", "from_version": 3, "to_version": 2,
+                          "champion_changed": True, "reason": "rollback from 3 to 2"})
+    ledger = runner.invoke(app, ["data", "ledger"])
+    assert ledger.exit_code == 0 and "batch-007.csv" in ledger.output and "abababababab" in ledger.output
+    audit = runner.invoke(app, ["audit"], env={"COLUMNS": "200"})
+    assert audit.exit_code == 0 and "rollback" in audit.output and "rollback from 3 to 2" in audit.output

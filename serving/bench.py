@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,16 +89,20 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], home: Path, port: in
     return Server(name, port, proc, home, log_path)
 
 
-def start_service(model_dir: Path, home: Path) -> Server:
-    """The real `bentoml serve` (as `heara serve` starts it) on a free port, serving `model_dir`."""
+def start_service(model_dir: Path | None, home: Path, env: Mapping[str, str] | None = None) -> Server:
+    """The real `bentoml serve` (as `heara serve` starts it) on a free port, serving `model_dir`
+    (None: the registry's champion, MLFLOW_TRACKING_URI in `env`). `env` adds variables (HEARA_API_KEY)."""
     from serving.run import serve_command
 
     port = free_port()
     argv, _ = serve_command(port, "127.0.0.1")
-    env = _clean_env(home)
-    env.update({"BENTOML_HOME": str(home / "bentoml"), "HEARA_MODEL_DIR": str(model_dir),
-                "HEARA_PREDICTION_DB": f"sqlite:///{home / 'predictions.sqlite'}"})
-    return _spawn("bentoml", argv, env, home, port)
+    full_env = _clean_env(home)
+    full_env.update({"BENTOML_HOME": str(home / "bentoml"),
+                     "HEARA_PREDICTION_DB": f"sqlite:///{home / 'predictions.sqlite'}"})
+    if model_dir is not None:
+        full_env["HEARA_MODEL_DIR"] = str(model_dir)
+    full_env.update(env or {})
+    return _spawn("bentoml", argv, full_env, home, port)
 
 
 def start_baseline(model_dir: Path, home: Path) -> Server:
@@ -131,18 +136,21 @@ def wait_ready(server: Server, timeout_s: float = READY_TIMEOUT_S) -> None:
     raise TimeoutError(f"{server.name} not ready after {timeout_s:.0f} s:\n{server.log_tail()}")
 
 
-def stop(server: Server, grace_s: float = STOP_GRACE_S) -> None:
-    """SIGTERM to the server's process group, SIGKILL when it still runs after grace_s."""
-    with suppress(ProcessLookupError):
-        os.killpg(server.proc.pid, signal.SIGTERM)
-    try:
-        server.proc.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
+def stop(*servers: Server, grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM to each server's process group (all at once), SIGKILL to those still running after grace_s."""
+    for server in servers:
         with suppress(ProcessLookupError):
+            os.killpg(server.proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for server in servers:
+        try:
+            server.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(server.proc.pid, signal.SIGKILL)
+            server.proc.wait(timeout=10)
+        with suppress(ProcessLookupError):  # children that outlived the group leader
             os.killpg(server.proc.pid, signal.SIGKILL)
-        server.proc.wait(timeout=10)
-    with suppress(ProcessLookupError):  # children that outlived the group leader
-        os.killpg(server.proc.pid, signal.SIGKILL)
 
 
 # --- memory ---------------------------------------------------------------------------------------

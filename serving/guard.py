@@ -1,7 +1,9 @@
 """An ASGI middleware in front of every route: the optional API key and a cap on the body size.
 
 - API key (`HEARA_API_KEY`): without `Authorization: Bearer <key>` a request gets 401, except the
-  probes and the docs (OPEN_PATHS), which load balancers and Prometheus call without credentials.
+  probes and the docs (OPEN_PATHS), which load balancers and Prometheus call without credentials,
+  and the try-it page `/try` (static: a browser cannot send the header when it opens a page; the
+  page sends the key it is given on its own calls, so `/recent`, which shows utterances, stays closed).
   Deny by default, so a route added later is protected too.
 - Body cap: a POST body beyond what any valid request needs gets 413 before it is read into memory
   (a declared Content-Length is checked first; a chunked body is counted while it arrives).
@@ -21,7 +23,7 @@ from typing import Any
 
 from serving import settings
 
-OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json", "/schema.json"})
+OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json", "/schema.json", "/try"})
 OPEN_PREFIXES = ("/static_content/", "/assets/")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 

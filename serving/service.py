@@ -1,6 +1,7 @@
 """Heara's BentoML service: `bentoml serve serving.service:HearaService` (or `heara serve`).
 
-Routes: POST /classify, POST /reload, GET /model, /healthz, /readyz, /metrics, OpenAPI docs at / (BentoML's).
+Routes: POST /classify, POST /reload, GET /model, GET /recent, GET /try (the try-it page), /healthz,
+/readyz, /metrics, OpenAPI docs at / (BentoML's).
 
 Two services, because adaptive batching needs a batchable method that returns one item per input
 text, while /classify answers one envelope per request (request id, predictions):
@@ -21,10 +22,11 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import bentoml
-from fastapi import FastAPI
-from starlette.responses import JSONResponse
+from fastapi import FastAPI, Query
+from starlette.responses import HTMLResponse, JSONResponse
 
 from serving import schemas
 from serving.guard import RequestGuard
@@ -36,6 +38,11 @@ SERVE = PARAMS.serve
 ClassifyRequest = schemas.request_model(SERVE.max_texts, SERVE.max_chars)
 EXAMPLE_INPUT = {"texts": schemas.EXAMPLE_TEXTS}
 TRAFFIC = {"timeout": SERVE.timeout_s, "concurrency": SERVE.concurrency}
+TRY_PAGE = Path(__file__).resolve().parent / "static" / "try.html"
+# The page is one file with inline CSS and JS that talks only to this service: the policy holds it to that.
+TRY_PAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
+                                               "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+                    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 
 # BentoML 1.4.39 closes the front's client session to this service every 100 requests even while
@@ -131,12 +138,14 @@ class HearaService:
     def __init__(self) -> None:
         from serving import metrics, settings
         from serving.predlog import PredictionLog
+        from serving.recent import RecentPredictions
         from training.paths import store_raw_text
 
         self.model_name: str | None = None  # asked from the inference service once (no MLflow import here)
         self.store_raw = store_raw_text()
         self.predlog = PredictionLog(settings.prediction_db(), store_raw=self.store_raw)
         self.predlog_counters = metrics.PredictionLogCounters()
+        self.recent = RecentPredictions(settings.recent_size())  # GET /recent: masked text only
         metrics.instruments()  # registered now, so that /metrics lists the counters from the start
 
     @bentoml.on_shutdown
@@ -175,13 +184,16 @@ class HearaService:
             return await self.inference.to_async.predict(texts=texts)
 
     def _log(self, rid: str, texts: list[str], predictions: list[dict], latency_ms: float) -> None:
-        """After the response is sent: PII masking and hashing, then a non-blocking queue put."""
+        """After the response is sent: PII masking and hashing, then the recent-predictions buffer and a
+        non-blocking queue put."""
         from serving.predlog import make_records
 
         try:
-            self.predlog.log(make_records(rid, texts, predictions, self.model_name, predictions[0]["model_version"],
-                                          latency_ms, store_raw=self.store_raw,
-                                          danger_flags=[p["danger"] for p in predictions]))
+            records = make_records(rid, texts, predictions, self.model_name, predictions[0]["model_version"],
+                                   latency_ms, store_raw=self.store_raw,
+                                   danger_flags=[p["danger"] for p in predictions])
+            self.recent.add(records)
+            self.predlog.log(records)
             self.predlog_counters.sync(self.predlog.stats())
         except Exception:  # the response is already sent; a logging bug must not surface as an error there
             log.exception("prediction log: request %s not logged", rid)
@@ -199,6 +211,18 @@ class HearaService:
     async def model(self) -> schemas.ModelInfo:
         """The model being served: registry name, version, run, metrics, training time."""
         return schemas.ModelInfo(**await self.inference.to_async.model_info())
+
+    @app.get("/recent")
+    async def recent(self, limit: int | None = Query(None, ge=1, description="at most this many")) -> dict:
+        """The last predictions of this process, newest first (`HEARA_RECENT_SIZE`, default 50): time,
+        PII-masked text, label, score, danger; and the count per label since the process started.
+        Shows users' utterances (masked), so it needs the API key when one is set."""
+        return self.recent.snapshot(limit)
+
+    @app.get("/try", response_class=HTMLResponse)
+    async def try_page(self) -> HTMLResponse:
+        """The try-it page (Korean): classify an utterance, see scores, the danger flag, recent predictions."""
+        return HTMLResponse(TRY_PAGE.read_text(encoding="utf-8"), headers=TRY_PAGE_HEADERS)
 
 
 HearaService.add_asgi_middleware(RequestGuard, max_body_bytes=schemas.max_body_bytes(SERVE.max_texts, SERVE.max_chars))

@@ -147,8 +147,9 @@ def test_guard_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     status, body = run_guard(monkeypatch, "s3cret", "/classify", {"Authorization": "Bearer nope"})
     assert status == 401 and "wrong API key" in body["error"]
     assert run_guard(monkeypatch, "s3cret", "/classify", {"Authorization": "Bearer s3cret"})[0] == 200
-    assert run_guard(monkeypatch, "s3cret", "/model", {}, method="GET")[0] == 401
-    for open_path in ("/healthz", "/readyz", "/metrics", "/"):
+    for closed_path in ("/model", "/recent", "/try/x", "/recent/"):  # /recent shows (masked) utterances
+        assert run_guard(monkeypatch, "s3cret", closed_path, {}, method="GET")[0] == 401, closed_path
+    for open_path in ("/healthz", "/readyz", "/metrics", "/", "/try"):  # /try: a static page
         assert run_guard(monkeypatch, "s3cret", open_path, {}, method="GET")[0] == 200
     assert run_guard(monkeypatch, None, "/classify", {})[0] == 200  # no key configured: open
 

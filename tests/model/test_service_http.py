@@ -1,155 +1,32 @@
 """The service over real HTTP: `bentoml serve` subprocesses on free ports, tiny models.
 
-Server A serves a model folder (HEARA_MODEL_DIR) with an API key set for the whole module; server B
-has no key and loads the champion from a throw-away MLflow registry (SQLite). Both are started
-together (the slow part is importing torch in four processes) and stopped as a process group:
-SIGTERM, then SIGKILL after a grace period. The tests share server A and run in file order: the
-prediction-log and no-5xx checks look at what the earlier tests sent.
+The servers come from tests/model/conftest.py (started once per session): server A serves a model
+folder with an API key; server B has no key and loads the champion from a throw-away MLflow
+registry. The tests share server A and run in file order: the prediction-log and no-5xx checks
+look at what the earlier tests sent.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
 import sqlite3
-import subprocess
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
+from live_service import API_KEY, AUTH, LABELS
 
-from serving.run import serve_command
+from serving.bench import Server
 from training.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 SAMPLE = PROJECT_ROOT / "data" / "sample" / "utterances.csv"
-LABELS = ["normal", "emergency", "confusion", "distress"]
-API_KEY = "heara-test-key"
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
-READY_TIMEOUT_S = 240
 CUSTOM_METRICS = ("heara_predictions_total", "heara_prediction_confidence_bucket", "heara_batch_texts_bucket",
                   "heara_prediction_log_dropped_total", "heara_prediction_log_failed_total")
-
-
-def register_champion(model_dir: Path, tracking_uri: str, artifacts: Path) -> tuple[int, str]:
-    """Log the folder as the pyfunc model of a run, register it and give it the champion alias."""
-    import mlflow
-    from mlflow import MlflowClient
-    from serving.model_source import NoChampionError, from_registry
-    from training.pyfunc import log_pyfunc
-    from training.registry import CHAMPION, model_name, register
-
-    mlflow.set_tracking_uri(tracking_uri)
-    exp = mlflow.create_experiment("heara-danger", artifact_location=artifacts.as_uri())
-    with mlflow.start_run(experiment_id=exp) as run:
-        mlflow.log_metrics({"test_macro_f1": 0.42, "test_accuracy": 0.5, "best_val_macro_f1": 0.4, "loss": 1.0})
-        info = log_pyfunc(model_dir, LABELS, ["안녕하세요"])
-    client = MlflowClient(tracking_uri)
-    version = register(client, model_name("danger"), run.info.run_id, info.model_uri)
-    with pytest.raises(NoChampionError, match="no version with the alias 'champion'"):
-        from_registry("danger")  # registered as challenger only: nothing to serve yet
-    client.set_registered_model_alias(model_name("danger"), CHAMPION, str(version))
-    return version, run.info.run_id
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    url: str
-    proc: subprocess.Popen
-    log_path: Path
-    home: Path
-
-    def log_tail(self, n: int = 60) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-
-
-def start_server(home: Path, env_overrides: dict[str, str]) -> Server:
-    port = free_port()
-    argv, env = serve_command(port, "127.0.0.1")
-    env.update({"HEARA_HOME": str(home), "BENTOML_HOME": str(home / "bentoml"),
-                "HEARA_PREDICTION_DB": f"sqlite:///{home / 'predictions.sqlite'}", **env_overrides})
-    for key in ("HEARA_MODEL_DIR", "HEARA_API_KEY", "MLFLOW_TRACKING_URI"):
-        if key not in env_overrides:
-            env.pop(key, None)
-    home.mkdir(parents=True, exist_ok=True)
-    log_path = home / "server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    return Server(f"http://127.0.0.1:{port}", proc, log_path, home)
-
-
-def wait_ready(server: Server) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            pytest.fail(f"bentoml serve exited with {server.proc.returncode}:\n{server.log_tail()}")
-        try:  # /readyz waits for the inference service's model and warm-up; keep each probe short
-            if httpx.get(f"{server.url}/readyz", timeout=3).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"not ready after {READY_TIMEOUT_S} s:\n{server.log_tail()}")
-
-
-def stop_servers(servers: list[Server], grace_s: float = 20) -> None:
-    """SIGTERM to every server's process group, then SIGKILL to those still running after grace_s."""
-    for s in servers:
-        with suppress(ProcessLookupError):
-            os.killpg(s.proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    for s in servers:
-        try:
-            s.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(s.proc.pid, signal.SIGKILL)
-            s.proc.wait(timeout=10)
-
-
-@contextmanager
-def serving(servers: list[Server]) -> Iterator[list[Server]]:
-    try:
-        for s in servers:
-            wait_ready(s)
-        yield servers
-    finally:
-        stop_servers(servers)
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory, tiny_model_factory) -> Iterator[tuple[Server, Server, dict]]:
-    root = tmp_path_factory.mktemp("http")
-    model_dir = tiny_model_factory(root / "model")
-    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as mp:  # mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI
-        mp.setenv("MLFLOW_TRACKING_URI", tracking_uri)
-        version, run_id = register_champion(model_dir, tracking_uri, root / "mlflow-artifacts")
-    a = start_server(root / "home-a", {"HEARA_MODEL_DIR": str(model_dir), "HEARA_API_KEY": API_KEY})
-    b = start_server(root / "home-b", {"MLFLOW_TRACKING_URI": tracking_uri})
-    with serving([a, b]):
-        yield a, b, {"version": version, "run_id": run_id, "model_dir": model_dir, "tracking_uri": tracking_uri}
-
-
-@pytest.fixture(scope="module")
-def server(servers) -> Server:
-    return servers[0]
 
 
 def classify(server: Server, body, **kw) -> httpx.Response:
@@ -338,6 +215,7 @@ def register_new_champion(model_dir: Path, tracking_uri: str) -> int:
     """Log the folder in a new run, register it as the next version and move the champion alias to it."""
     import mlflow
     from mlflow import MlflowClient
+
     from training.pyfunc import log_pyfunc
     from training.registry import CHAMPION, model_name, register
 

@@ -1,0 +1,46 @@
+"""Two real `bentoml serve` subprocesses on free ports, tiny models, shared by every test module
+here that talks to the service over HTTP (test_service_http.py, test_try_page.py) for the whole
+session: starting them is the slow part (importing torch in four processes).
+
+Server A serves a model folder (HEARA_MODEL_DIR) with an API key set; server B has no key and loads
+the champion from a throw-away MLflow registry (SQLite). Both start together and are stopped as
+process groups (serving.bench: SIGTERM, then SIGKILL after a grace period).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from live_service import API_KEY, register_champion
+
+from serving.bench import Server, start_service, stop, wait_ready
+
+READY_TIMEOUT_S = 240
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory, tiny_model_factory) -> Iterator[tuple[Server, Server, dict]]:
+    root = tmp_path_factory.mktemp("http")
+    model_dir = tiny_model_factory(root / "model")
+    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:  # mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI
+        mp.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+        version, run_id = register_champion(model_dir, tracking_uri, root / "mlflow-artifacts")
+    a = start_service(model_dir, root / "home-a", {"HEARA_API_KEY": API_KEY})
+    b = start_service(None, root / "home-b", {"MLFLOW_TRACKING_URI": tracking_uri})
+    try:
+        for s in (a, b):
+            try:
+                wait_ready(s, READY_TIMEOUT_S)
+            except (RuntimeError, TimeoutError) as exc:  # exited, or never ready: the reason and its log
+                pytest.fail(str(exc))
+        yield a, b, {"version": version, "run_id": run_id, "model_dir": model_dir, "tracking_uri": tracking_uri}
+    finally:
+        stop(a, b)
+
+
+@pytest.fixture(scope="session")
+def server(servers) -> Server:
+    """Server A: a model folder, API key `live_service.API_KEY`."""
+    return servers[0]

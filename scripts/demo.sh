@@ -8,10 +8,15 @@ export HEARA_HOME
 
 step() { printf '\n\033[1;36m== %s\033[0m\n' "$*"; }
 
-step "1/4 pipeline: dvc repro (ingest -> validate -> preprocess -> split -> augment -> train -> evaluate -> promote)"
-mkdir -p "$HEARA_HOME/incoming"
-dvc repro
-dvc push -q
+step "1/4 the retrain DAG through Airflow (airflow dags test on SQLite): ingest -> validate -> preprocess -> split -> augment -> train -> evaluate -> register -> promote"
+mkdir -p "$HEARA_HOME/incoming" "$HEARA_HOME/logs"
+# The same DAG the Airflow UI triggers (`make airflow`), run once in this process without a scheduler.
+set +e
+heara airflow test heara_retrain 2>&1 | tee "$HEARA_HOME/logs/demo-airflow.log" \
+  | grep -E --line-buffered "\[heara\.|DagRun Finished" | sed -E 's/ +\[heara\.[a-z]+\] loc=[^ ]+//; s/^[0-9T:.-]+Z //'
+rc=${PIPESTATUS[0]}
+set -e
+[ "$rc" -eq 0 ] || { echo "the DAG run failed (exit $rc); see $HEARA_HOME/logs/demo-airflow.log"; exit 1; }
 
 step "2/4 what the data steps did"
 heara data report
@@ -64,4 +69,5 @@ stop_server
 trap - EXIT
 echo
 echo "Browse runs, plots and the registry (champion alias):  .venv/bin/heara mlflow-ui   -> http://127.0.0.1:5000"
-echo "Serve the champion yourself:                          .venv/bin/heara serve        -> http://127.0.0.1:3000"
+echo "Serve the champion yourself:                          .venv/bin/heara serve        -> http://127.0.0.1:3000/try (try-it page)"
+echo "Airflow UI with the retrain DAG:                      make airflow                 -> http://127.0.0.1:8080"

@@ -70,3 +70,21 @@ def predict_file(input_path: Path, output_path: Path, *, task: str, serve: Serve
             "model": source.name, "model_version": source.version_label,
             "per_label": {k: int(v) for k, v in out["label"].value_counts().items()},
             "danger": int(out["danger"].sum())}
+
+
+def predict_job(input_path: str, output_path: str | None, *, task: str, text_col: str, run_id: str) -> dict:
+    """The batch-predict DAG's step: `predict_file` with the champion; the default output goes under
+    $HEARA_HOME/predictions/<input stem>.<run id>.csv."""
+    import re
+
+    from training.config import load_params
+    from training.flow import StepFailed
+    from training.paths import state
+
+    src = Path(input_path).expanduser()
+    if not src.is_file():
+        raise StepFailed(f"input file not found: {src}")
+    out = Path(output_path) if output_path else \
+        state().home / "predictions" / f"{src.stem}.{re.sub(r'[^A-Za-z0-9_.-]+', '_', run_id)}.csv"
+    params = load_params(overrides={"task": task})
+    return predict_file(src, out, task=params.task, serve=params.serve, text_col=text_col)

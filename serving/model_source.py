@@ -84,9 +84,9 @@ def from_dir(folder: Path) -> ModelSource:
 def champion_version(task: str) -> str | None:
     """The registry version the champion alias points at now (a cheap look-up, nothing downloaded):
     what the hot reload polls. None when there is no store or no champion."""
+    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from mlflow import MlflowClient
     from training.registry import CHAMPION, model_name
     from training.tracking import tracking_uri
 
@@ -104,9 +104,9 @@ def champion_version(task: str) -> str | None:
 
 def from_registry(task: str) -> ModelSource:
     """The champion of `heara-<task>` in the tracking store of `training.tracking.tracking_uri()`."""
+    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from mlflow import MlflowClient
     from training.registry import CHAMPION, model_name
     from training.tracking import tracking_uri
 
@@ -146,9 +146,8 @@ def _download(source: ModelSource, uri: str) -> None:
     Downloads into a private temporary folder and renames it into place, so a crash or a second
     worker starting at the same time never sees half a model.
     """
-    from mlflow.models import Model
-
     import mlflow
+    from mlflow.models import Model
 
     final = source.model_dir
     final.parent.mkdir(parents=True, exist_ok=True)

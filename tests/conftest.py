@@ -28,6 +28,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["DVC_NO_ANALYTICS"] = "1"
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     os.environ["BENTOML_DO_NOT_TRACK"] = "True"
+    # Airflow reads its home and DAG folder when first imported (and creates ~/airflow without them).
+    from training.airflow_local import env as airflow_env
+
+    keep = ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__LOAD_EXAMPLES")  # not the ports
+    os.environ.update({k: v for k, v in airflow_env({}).items() if k in keep})
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from training.cli_airflow import airflow_app
 from training.config import ConfigError, Params, load_params, parse_overrides
 from training.errors import DataError
 from training.logs import setup_logging
@@ -28,6 +29,7 @@ config_app = typer.Typer(help="Show the resolved configuration.", no_args_is_hel
 app.add_typer(data_app, name="data")
 app.add_typer(bench_app, name="bench")
 app.add_typer(config_app, name="config")
+app.add_typer(airflow_app, name="airflow")
 console = Console(stderr=True)
 
 ParamsOpt = Annotated[Optional[Path], typer.Option("--params", help="params.yaml to use (default: the repo's, or $HEARA_PARAMS).")]

@@ -147,7 +147,7 @@ class ServeConfig(_Section):
     max_texts: int = Field(64, ge=1)
     max_chars: int = Field(500, ge=1)
     max_batch_size: int = Field(64, ge=2)  # BentoML requires > 1
-    max_latency_ms: int = Field(1000, ge=1)
+    max_latency_ms: int = Field(5000, ge=1)
     max_tokens_per_batch: int = Field(8192, ge=8)
     concurrency: int = Field(32, ge=1)
     workers: int = Field(1, ge=1)
@@ -156,6 +156,20 @@ class ServeConfig(_Section):
     reload_poll_s: float = Field(30.0, ge=0)
     # Reply candidates per label: each prediction gets one, chosen from the text's hash (empty: no replies).
     responses: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+
+class OrchestrateConfig(_Section):
+    """The Airflow DAGs (dags/): schedule, retries, where training runs, whom to tell after a promotion."""
+
+    schedule: str | None = "@weekly"  # cron or preset; null: only manual and data-triggered runs
+    retries: int = Field(2, ge=0)  # tasks where a retry can help (never after a validation failure)
+    retry_delay_s: float = Field(60.0, ge=0)  # the first retry's delay; it doubles each time
+    max_retry_delay_s: float = Field(900.0, ge=0)
+    train_timeout_min: float = Field(360.0, gt=0)
+    gpu_pool: str = "gpu"  # training takes a slot of this pool (slots = GPUs)
+    train_queue: str = "default"  # Celery queue of the training task (HEARA_TRAIN_QUEUE overrides)
+    serve_url: str | None = "http://127.0.0.1:3000"  # POST /reload here after a promotion (HEARA_SERVE_URL)
+    watch_every_min: float = Field(5.0, gt=0)  # the incoming-folder watcher's period
 
 
 class Params(_Section):
@@ -171,6 +185,7 @@ class Params(_Section):
     evaluate: EvaluateConfig = EvaluateConfig()
     promote: PromoteConfig = PromoteConfig()
     serve: ServeConfig = ServeConfig()
+    orchestrate: OrchestrateConfig = OrchestrateConfig()
 
     # "model" would otherwise clash with pydantic's protected "model_" namespace warnings.
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, protected_namespaces=())

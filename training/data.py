@@ -14,6 +14,7 @@ import pandas as pd
 
 from training.augment import augment_frame
 from training.config import DataConfig, Params
+from training.errors import DataError
 from training.ingest import Ledger, ingest_incoming, load_batches, read_source, sha256_file
 from training.paths import PROJECT_ROOT, StatePaths, display_path
 from training.pii import mask_pii
@@ -85,7 +86,16 @@ def run_ingest(data: DataConfig, out: Path, quarantine_dir: Path, report_path: P
 
 def run_validate(params: Params, raw_path: Path, out: Path, quarantine_dir: Path, report_path: Path) -> dict:
     raw = pd.read_parquet(raw_path)
-    valid, quarantined, report = validate(raw, params.labels, params.validate_, source=display_path(raw_path))
+    try:
+        valid, quarantined, report = validate(raw, params.labels, params.validate_, source=display_path(raw_path))
+    except DataError as e:
+        if e.report is not None:  # the run stops here, but its report and quarantine are kept for the reader
+            report = {k: v for k, v in e.report.items() if k != "quarantined"}
+            report["conflicts"]["examples"] = _masked(report["conflicts"]["examples"])
+            _write_quarantine(e.report["quarantined"], quarantine_dir, "validate")
+            _write_json(report_path, {**report, "failed": str(e)})
+            e.report = report
+        raise
     report["conflicts"]["examples"] = _masked(report["conflicts"]["examples"])
     _write_table(valid, out)
     _write_quarantine(quarantined, quarantine_dir, "validate")

@@ -7,8 +7,9 @@ class DataError(Exception):
     """A fatal data problem (unreadable file, missing column, too few rows to split)."""
 
     def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
-                 field: str | None = None) -> None:
+                 field: str | None = None, report: dict | None = None) -> None:
         self.file, self.row, self.field, self.reason = file, row, field, message
+        self.report = report  # what the step found before it gave up (written out by the caller)
         where = ", ".join(
             part for part in (
                 f"file {file}" if file else "",

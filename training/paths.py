@@ -39,6 +39,30 @@ def store_raw_text() -> bool:
     return os.environ.get("HEARA_STORE_RAW_TEXT", "").lower() in {"1", "true", "yes"}
 
 
+def run_tags() -> dict[str, str]:
+    """Extra MLflow tags for the next training run (`HEARA_RUN_TAGS`, a JSON object): the Airflow DAG
+    passes its run id and the files that triggered it, so a run can be found from either side."""
+    import json
+
+    raw = os.environ.get("HEARA_RUN_TAGS", "")
+    return {str(k): str(v)[:5000] for k, v in json.loads(raw).items()} if raw else {}
+
+
+def serve_url(default: str | None) -> str | None:
+    """Where the running service listens (`HEARA_SERVE_URL`), for `POST /reload` after a promotion."""
+    return os.environ.get("HEARA_SERVE_URL", default) or None
+
+
+def api_key() -> str | None:
+    """The service's API key (`HEARA_API_KEY`): required by the service when set, sent by its callers."""
+    return os.environ.get("HEARA_API_KEY", "").strip() or None
+
+
+def train_queue(default: str) -> str:
+    """The Celery queue of the training task (`HEARA_TRAIN_QUEUE`; the compose stack's GPU worker: `gpu`)."""
+    return os.environ.get("HEARA_TRAIN_QUEUE", default)
+
+
 @dataclass(frozen=True)
 class StatePaths:
     """Locations under the state folder. Data paths match the outs declared in dvc.yaml."""

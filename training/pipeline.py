@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from training.config import Params
-from training.paths import PROJECT_ROOT, state
+from training.paths import PROJECT_ROOT, run_tags, state
 from training.split import content_hash
 
 log = logging.getLogger("heara.pipeline")
@@ -92,6 +92,7 @@ def run_key(params: Params, splits: dict[str, pd.DataFrame]) -> str:
 def train_step(params: Params, files: DataFiles | None = None) -> dict:
     """Train a model, log it to MLflow, save the model folder and record it as the candidate."""
     import mlflow
+
     from training import plots, tracking
     from training.distributed import is_main_process
     from training.model import build_model
@@ -120,6 +121,7 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
         _write_json(attempt, {"run_id": run.info.run_id, "key": key})
         if not resume_run:
             _log_run_inputs(params, splits, labels)
+        mlflow.set_tags(run_tags())  # e.g. the Airflow DAG run and the files that triggered it
         model, tokenizer, base_model = build_model(params.model, labels, splits["train"]["text"].tolist(),
                                                    work / "base", seed=params.train.seed)
         result = train(model, tokenizer, splits["train"], splits["val"], labels, params.model, params.train,
@@ -130,7 +132,8 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
         curves = plots.training_curves_png(result.history, work / "training_curves.png")
         mlflow.log_artifact(str(curves), "plots")
         summary = {"best_val_macro_f1": result.best_val_macro_f1, "epochs_run": result.epochs_run,
-                   "steps": result.steps, "train_samples_per_s": result.samples_per_s}
+                   "steps": result.steps, "train_samples_per_s": result.samples_per_s,
+                   "resumed_from_epoch": result.resumed_from_epoch}
         mlflow.log_metrics(summary)
         mlflow.set_tags({"heara.device": result.device, "heara.precision": result.precision,
                          "heara.stopped_early": str(result.stopped_early)})
@@ -147,6 +150,7 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
 def _log_run_inputs(params: Params, splits: dict[str, pd.DataFrame], labels: list[str]) -> None:
     """Parameters, tags (commit, data hashes, base model), datasets and data artifacts of a run."""
     import mlflow
+
     from training import plots, tracking
 
     flat = tracking.flatten(params.to_dict())
@@ -174,6 +178,7 @@ def _log_run_inputs(params: Params, splits: dict[str, pd.DataFrame], labels: lis
 def evaluate_step(params: Params, files: DataFiles | None = None, out_dir: Path | None = None) -> dict:
     """Score the candidate on the frozen test split; log metrics and plots to its MLflow run."""
     import mlflow
+
     from training import tracking
     from training.evaluate import evaluate, flat_metrics, write_artifacts
     from training.predictor import Predictor
@@ -199,6 +204,7 @@ def register_step(params: Params) -> int:
     """Log the candidate as a pyfunc model and register it as `heara-<task>` (alias challenger)."""
     import mlflow
     from mlflow import MlflowClient
+
     from training import tracking
     from training.pyfunc import log_pyfunc
     from training.registry import model_name, register

@@ -106,6 +106,7 @@ def promote_step(params, version: int | None = None, *, force: bool = False, tes
 
     import mlflow
     from mlflow import MlflowClient
+
     from training import tracking
     from training.pipeline import DataFiles, _write_json, registered_version, task_dir
     from training.registry import CHALLENGER, CHAMPION, AuditLedger, alias_version, model_name
@@ -153,6 +154,7 @@ def rollback_step(task: str, to_version: int | None = None) -> dict:
     """Give `champion` back to `to_version`, or to the champion before the current one."""
     import mlflow
     from mlflow import MlflowClient
+
     from training import tracking
     from training.registry import CHAMPION, AuditLedger, alias_version, model_name
 

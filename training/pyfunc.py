@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pandas as pd
 
-import mlflow
 from training.paths import PROJECT_ROOT
 from training.tracking import package_versions
 

@@ -13,9 +13,9 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from mlflow import MlflowClient
 from training.paths import state
 
 CHAMPION, CHALLENGER = "champion", "challenger"

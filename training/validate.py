@@ -148,10 +148,12 @@ def validate(raw: pd.DataFrame, labels: tuple[str, ...] | list[str] | None, cfg:
         r.split(":")[0] if r.startswith("conflicting") else r for r in qt["reason"]).most_common()} if len(qt) else {}
 
     if len(df) == 0:
-        raise DataError(f"no valid rows remain after validation ({len(qt)} quarantined)", file=source)
+        raise DataError(f"no valid rows remain after validation ({len(qt)} quarantined)", file=source,
+                        report={**report, "quarantined": qt})
     thin = {lab: n for lab, n in report["per_class"].items() if n < cfg.min_rows_per_class}
     if thin:
         detail = ", ".join(f"'{lab}' has {n}" for lab, n in thin.items())
         raise DataError(f"too few rows to split into train/val/test: {detail} "
-                        f"(validate.min_rows_per_class={cfg.min_rows_per_class})", file=source, field="label")
+                        f"(validate.min_rows_per_class={cfg.min_rows_per_class})", file=source, field="label",
+                        report={**report, "quarantined": qt})
     return df.reset_index(drop=True), qt, report

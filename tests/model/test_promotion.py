@@ -55,12 +55,14 @@ def _train_and_register(data_dir: Path, *extra: str) -> int:
 
 def _champion() -> int | None:
     from mlflow import MlflowClient
+
     from training.registry import alias_version
     return alias_version(MlflowClient(), "heara-danger", "champion")
 
 
 def test_gate_scenarios(env: Path) -> None:
     from mlflow import MlflowClient
+
     from training.promote import promote_step, rollback_step
     from training.registry import AuditLedger
 

@@ -1,0 +1,49 @@
+"""What Heara's DAGs share: the incoming-data Asset, default task arguments, the failure callback and
+the call wrapper that turns a non-retryable step failure into an Airflow failure without retries.
+
+Wiring only: the work is in `training/` (training.flow), imported inside the tasks.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Asset
+
+from training.config import OrchestrateConfig
+
+# New labeled files in $HEARA_HOME/incoming/: the watcher DAG emits an event, the retrain DAG runs.
+INCOMING = Asset(name="heara_incoming_labeled_data", uri="file:///heara/incoming")
+
+
+def default_args(orch: OrchestrateConfig) -> dict:
+    """Retries with exponential backoff (validation and form errors fail at once: see `call`)."""
+    return {
+        "owner": "heara",
+        "retries": orch.retries,
+        "retry_delay": timedelta(seconds=orch.retry_delay_s),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(seconds=orch.max_retry_delay_s),
+        "on_failure_callback": on_task_failure,
+    }
+
+
+def call(fn, *args, **kwargs):
+    """Run a step; a `StepFailed` (bad data, bad form values) fails the task without retrying."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from training.flow import StepFailed
+
+    try:
+        return fn(*args, **kwargs)
+    except StepFailed as e:
+        raise AirflowFailException(str(e)) from None
+
+
+def on_task_failure(context) -> None:
+    """Write the run's FAILED.md (task, error, what to do next, the validation report when it applies)."""
+    from training.flow import write_failure_summary
+
+    ti = context["ti"]
+    write_failure_summary(ti.dag_id, context["run_id"], ti.task_id, context.get("exception"),
+                          try_number=getattr(ti, "try_number", None), log_url=getattr(ti, "log_url", None))

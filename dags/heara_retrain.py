@@ -1,0 +1,159 @@
+"""
+### heara_retrain: retrain, evaluate and (maybe) promote the classifier
+
+`resolve_run -> ingest -> validate -> preprocess -> split -> augment -> train -> evaluate -> register
+-> promote -> promoted? -> reload_serving`
+
+**When it runs**: on the schedule in `params.yaml` (`orchestrate.schedule`, weekly by default), when the
+watcher DAG (`heara_incoming_watch`) sees new labeled files in `$HEARA_HOME/incoming/` (an Asset event;
+the run records which files), or when you press **Trigger** and fill in the form.
+
+**The form** overrides `params.yaml` for this run only: task, model family/name/profile, epochs,
+learning rate, dropout, augmentation on/off, force promote, and `overrides` for any other key
+(`{"train.batch_size": 16}`). The resolved values are written to the run's folder
+(`$HEARA_HOME/airflow/runs/<run id>/params.yaml`) and logged to MLflow with the training run.
+
+**What to expect**: a validation failure stops the run before training (the report is in the
+`validate` log and in the run's `FAILED.md`); training runs in the `gpu` pool as a subprocess and a
+re-run resumes from its checkpoint; the champion alias only moves in `promote`, in one call, so a
+failed run never replaces it. The MLflow run id is in the `train` task's return value and the run
+carries the tag `heara.airflow.run_id`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+from heara_common import INCOMING, call, default_args
+
+from training.config import load_params
+from training.paths import train_queue
+
+PARAMS = load_params()
+ORCH = PARAMS.orchestrate
+SCHEDULE = (AssetOrTimeSchedule(timetable=CronTriggerTimetable(ORCH.schedule, timezone="UTC"), assets=INCOMING)
+            if ORCH.schedule else INCOMING)
+
+FORM = {
+    "task": Param(PARAMS.task, type="string", minLength=1, title="Task",
+                  description="One MLflow experiment and registered model (heara-<task>) per task."),
+    "model_family": Param(PARAMS.model.family, type="string", enum=["kobert", "hf"], title="Model family"),
+    "model_name": Param(PARAMS.model.name, type="string", minLength=1, title="Model name",
+                        description="Hub id or local folder, e.g. skt/kobert-base-v1 (used by the full profile)."),
+    "model_profile": Param(PARAMS.model.profile, type="string", enum=["tiny", "full"], title="Model profile",
+                           description="tiny: a small model built offline (CPU demo); full: the pretrained model."),
+    "epochs": Param(PARAMS.train.epochs, type="integer", minimum=1, maximum=200, title="Epochs"),
+    "learning_rate": Param(PARAMS.train.lr, type="number", exclusiveMinimum=0, maximum=1, title="Learning rate"),
+    "dropout": Param(PARAMS.model.dropout, type="number", minimum=0, exclusiveMaximum=1, title="Dropout"),
+    "augment": Param(PARAMS.augment.enabled, type="boolean", title="Augmentation",
+                     description="EDA/AEDA on the train split (params.yaml augment.*)."),
+    "force_promote": Param(False, type="boolean", title="Force promote",
+                           description="Make the new model champion even if the gate refuses it (logged as forced)."),
+    "overrides": Param({}, type="object", title="Other params.yaml keys",
+                       description='For this run only, e.g. {"train.batch_size": 16, "promote.min_delta": 0.01}.'),
+}
+
+
+@dag(
+    dag_id="heara_retrain",
+    schedule=SCHEDULE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(ORCH),
+    params=FORM,
+    tags=["heara", "training"],
+    doc_md=__doc__,
+)
+def heara_retrain():
+    @task(retries=0)
+    def resolve_run(**context) -> dict:
+        """Validate the form, write the run's params file; record what triggered the run."""
+        from training import flow
+
+        files = [f for events in (context.get("triggering_asset_events") or {}).values()
+                 for event in events for f in (event.extra or {}).get("files", [])]
+        run_type = str(getattr(context["dag_run"], "run_type", "manual")).lower()
+        trigger = "asset" if files or "asset" in run_type else ("scheduled" if "scheduled" in run_type else "manual")
+        return call(flow.resolve_run, dict(context["params"]), context["run_id"], trigger=trigger, trigger_files=files)
+
+    @task
+    def ingest(run: dict) -> dict:
+        from training import flow
+
+        return call(flow.ingest, run["params_file"])
+
+    @task(retries=0)  # a validation failure is about the data: retrying cannot help
+    def validate(run: dict, _ingested: dict) -> dict:
+        from training import flow
+
+        return call(flow.validate, run["params_file"])
+
+    @task
+    def preprocess(run: dict, _valid: dict) -> dict:
+        from training import flow
+
+        return call(flow.preprocess, run["params_file"])
+
+    @task
+    def split(run: dict, _clean: dict) -> dict:
+        from training import flow
+
+        return call(flow.split, run["params_file"])
+
+    @task
+    def augment(run: dict, _split: dict) -> dict:
+        from training import flow
+
+        return call(flow.augment, run["params_file"])
+
+    @task(pool=ORCH.gpu_pool, queue=train_queue(ORCH.train_queue),
+          execution_timeout=timedelta(minutes=ORCH.train_timeout_min))
+    def train(run: dict, _augmented: dict, **context) -> dict:
+        """`heara train` in a subprocess (one GPU-pool slot); a retry resumes from the checkpoint."""
+        from training import flow
+
+        tags = {"heara.airflow.dag_id": context["dag"].dag_id, "heara.airflow.run_id": context["run_id"],
+                "heara.airflow.trigger": run["trigger"]}
+        if run["trigger_files"]:
+            tags["heara.airflow.trigger_files"] = ", ".join(run["trigger_files"])
+        return call(flow.train, run["params_file"], tags)
+
+    @task
+    def evaluate(run: dict, trained: dict) -> dict:
+        from training import flow
+
+        return {**call(flow.evaluate, run["params_file"]), "run_id": trained["run_id"]}
+
+    @task
+    def register(run: dict, _evaluated: dict) -> int:
+        from training import flow
+
+        return call(flow.register, run["params_file"])
+
+    @task(retries=0)  # the gate decides once per version; re-run it by clearing the task
+    def promote(run: dict, version: int) -> dict:
+        from training import flow
+
+        return call(flow.promote, run["params_file"], version, force=run["force_promote"])
+
+    @task.short_circuit
+    def promoted(decision: dict) -> bool:
+        """Only a promotion tells serving to reload."""
+        return bool(decision["promote"])
+
+    @task(retries=1)
+    def reload_serving(run: dict, _decision: dict) -> dict:
+        from training import flow
+
+        return call(flow.notify_serving, run["params_file"])
+
+    run = resolve_run()
+    prepared = augment(run, split(run, preprocess(run, validate(run, ingest(run)))))
+    evaluated = evaluate(run, train(run, prepared))
+    decision = promote(run, register(run, evaluated))
+    go = promoted(decision)
+    go >> reload_serving(run, decision)
+
+
+heara_retrain()

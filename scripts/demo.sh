@@ -13,7 +13,7 @@ mkdir -p "$HEARA_HOME/incoming" "$HEARA_HOME/logs"
 # The same DAG the Airflow UI triggers (`make airflow`), run once in this process without a scheduler.
 set +e
 heara airflow test heara_retrain 2>&1 | tee "$HEARA_HOME/logs/demo-airflow.log" \
-  | grep -E --line-buffered "\[heara\.|DagRun Finished" | sed -E 's/ +\[heara\.[a-z]+\] loc=[^ ]+//; s/^[0-9T:.-]+Z //'
+  | grep -E --line-buffered "\[heara\.|DagRun Finished" | sed -u -E 's/ +\[heara\.[a-z]+\] loc=[^ ]+//; s/^[0-9T:.-]+Z //'
 rc=${PIPESTATUS[0]}
 set -e
 [ "$rc" -eq 0 ] || { echo "the DAG run failed (exit $rc); see $HEARA_HOME/logs/demo-airflow.log"; exit 1; }

@@ -19,10 +19,11 @@ export PYTHONUNBUFFERED := 1
 
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint lock clean-state help
+.PHONY: install browser demo test test-fast lint lock clean-state help airflow airflow-down
 help:
 	@echo "make demo    install and run the pipeline end to end on the sample data"
 	@echo "make test    install and run the tests"
+	@echo "make airflow Airflow UI on :8080 with the project's DAGs (make airflow-down stops it)"
 	@echo "make lint    ruff"
 	@echo "make lock    re-resolve requirements.lock from pyproject.toml"
 
@@ -30,7 +31,9 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip install --python $(VENV)/bin/python $(FIND_LINKS) -r requirements.lock
+	# With the local CPU build of torch, torch's CUDA libraries (several GB) are not needed.
+	$(if $(FIND_LINKS),grep -Ev '^(nvidia-(c|nccl|nvjit|nvshmem|nvtx)|cuda-|triton==)' requirements.lock > $(VENV)/requirements.txt,cp requirements.lock $(VENV)/requirements.txt)
+	$(VENV)/bin/uv pip install --python $(VENV)/bin/python $(FIND_LINKS) -r $(VENV)/requirements.txt
 	$(VENV)/bin/uv pip install --python $(VENV)/bin/python --no-deps -e .
 	touch $@
 
@@ -39,9 +42,42 @@ install: $(STAMP)
 demo: install
 	bash scripts/demo.sh
 
-test: install
+# Airflow on this machine (standalone, SQLite, the project's DAGs); prints the UI's URL and password.
+airflow: install
+	$(BIN)/heara airflow up
+
+airflow-down: install
+	$(BIN)/heara airflow down
+
+# Debian's Chromium for the browser test of the try-it page (tests/model/test_try_page.py): Playwright
+# drives /usr/bin/chromium and never downloads a browser of its own. If it cannot be installed here,
+# the rest of the suite still runs and that test fails saying why (HEARA_SKIP_BROWSER=1 skips it).
+browser:
+	@if [ -x /usr/bin/chromium ] || [ "$${HEARA_SKIP_BROWSER:-}" = 1 ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then echo "warning: no apt-get: install Chromium as /usr/bin/chromium"; exit 0; fi; \
+	sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-nanum \
+	  || echo "warning: could not install Debian's chromium (the browser test will fail)"
+
+# docker-compose (v1, Debian's package) validates docker-compose.yml in tests/code/test_compose.py;
+# `config` needs no Docker engine. Without it that test fails saying why (HEARA_SKIP_COMPOSE=1 skips it).
+.PHONY: compose-tool
+compose-tool:
+	@command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 \
+	  || [ "$${HEARA_SKIP_COMPOSE:-}" = 1 ] || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null \
+	  || { export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q --no-install-recommends docker-compose; } \
+	  || echo "warning: could not install docker-compose (the compose test will fail)"
+
+test: install browser compose-tool
 	$(VENV)/bin/python -m pytest -q --timeout=900 $(PYTEST_ARGS) || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc; }
+
+# The compose topology without containers: MLflow and Airflow (LocalExecutor) on the local PostgreSQL,
+# a DAG run through Airflow's REST API, the service with its prediction log on PostgreSQL (docs/deploy.md).
+.PHONY: stack-test
+stack-test: install
+	$(BIN)/python scripts/stack_test.py $(STACK_TEST_ARGS)
 
 test-fast: install
 	$(VENV)/bin/python -m pytest -q -m "not slow" $(PYTEST_ARGS)

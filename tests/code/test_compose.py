@@ -46,6 +46,7 @@ NOT_FOR_THE_STACK = {
     "HEARA_MODEL_DIR": "offline bentos only; the stack serves the registry's champion",
     "HEARA_ACTOR": "who promoted: set per task from the DAG run, else the container's user",
     "HEARA_RUN_TAGS": "set per training run by training.flow for its `heara train` subprocess",
+    "HEARA_GPU_SLOTS": "read by `heara airflow init` (local standalone); in the stack airflow-init sizes the pool",
 }
 # Read by training/ (which the service imports) for the Airflow side only.
 NOT_FOR_THE_SERVICE = {

@@ -74,11 +74,23 @@ def gpu_slots() -> int:
     return 1
 
 
-def init(pool: str = "gpu") -> None:
-    """Create or upgrade the metadata database and the training pool (idempotent)."""
+def init(pool: str = "gpu", *, force: bool = False) -> None:
+    """Create or upgrade the metadata database and the training pool (idempotent). Each `airflow`
+    command costs ~10 s of start-up on a small machine, so a marker records what was done for which
+    Airflow version, database and pool size, and a repeated call with the same values does nothing."""
+    from importlib.metadata import version
+
     home().mkdir(parents=True, exist_ok=True)
+    e = env()
+    key = json.dumps({"airflow": version("apache-airflow"), "pool": pool, "slots": gpu_slots(),
+                      "db": e.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "sqlite (default)")}, sort_keys=True)
+    marker = home() / ".heara-init.json"
+    db_present = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" in e or (home() / "airflow.db").exists()
+    if not force and db_present and marker.exists() and marker.read_text() == key:
+        return
     run(["db", "migrate"], capture=True)
     run(["pools", "set", pool, str(gpu_slots()), "Heara training: one slot per GPU"], capture=True)
+    marker.write_text(key)
 
 
 def _pid_file() -> Path:

@@ -47,7 +47,7 @@ def status(port: int = 8080) -> None:
 @airflow_app.command("init")
 def init() -> None:
     """Create or upgrade the metadata database and the `gpu` pool."""
-    airflow_local.init()
+    airflow_local.init(force=True)
     console.print(f"Airflow home: {airflow_local.home()} (gpu pool: {airflow_local.gpu_slots()} slot(s))")
 
 

@@ -6,7 +6,8 @@ One sequence, because each step needs the state the previous one left:
    and the service told to reload (a stand-in HTTP server records the POST /reload);
 2. a fault: the training process is killed after its first epoch -> the run fails, FAILED.md names
    `train`, no new version is registered and the champion alias has not moved;
-3. the next run with the same form succeeds, and its training resumes from the killed run's checkpoint.
+3. the next run with the same form succeeds, and its training resumes from the killed run's checkpoint;
+4. `heara_rollback` moves the champion alias, `heara_batch_predict` scores a file with the champion.
 """
 
 from __future__ import annotations
@@ -74,10 +75,11 @@ def _trainers(pid: int) -> list[psutil.Process]:
     return found
 
 
-def dags_test(env: dict, conf: dict, *, kill_training_after_epoch: int | None = None) -> subprocess.CompletedProcess:
+def dags_test(env: dict, conf: dict, *, kill_training_after_epoch: int | None = None,
+              dag_id: str = "heara_retrain") -> subprocess.CompletedProcess:
     """`heara airflow test heara_retrain --conf ...`; optionally kill the training subprocess once its
     checkpoint of `kill_training_after_epoch` exists (a crash: OOM killer, preempted node)."""
-    cmd = [sys.executable, "-m", "training.cli", "airflow", "test", "heara_retrain", "--conf", json.dumps(conf)]
+    cmd = [sys.executable, "-m", "training.cli", "airflow", "test", dag_id, "--conf", json.dumps(conf)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out: list[str] = []
     reader = threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True)
@@ -88,12 +90,11 @@ def dags_test(env: dict, conf: dict, *, kill_training_after_epoch: int | None = 
         if kill_training_after_epoch and not killed:
             done = any(f"epoch {kill_training_after_epoch}/" in line for line in list(out))
             trainer = _trainers(proc.pid)
-            if done and trainer:
-                time.sleep(1.0)  # the epoch's checkpoint is written right after its log line
+            if done and trainer:  # the epoch's checkpoint is saved before its log line
                 for p in trainer:
                     p.send_signal(signal.SIGKILL)
                 killed = True
-        time.sleep(0.5)
+        time.sleep(0.1 if kill_training_after_epoch and not killed else 0.5)
     if proc.poll() is None:
         proc.kill()
     proc.wait()
@@ -142,7 +143,8 @@ def test_retrain_dag_end_to_end_with_fault_and_resume(airflow_env):
     assert yaml.safe_load((run_dirs[0] / "params.yaml").read_text())["train"]["epochs"] == 2
 
     # 2. Training crashes after its first epoch: the run fails, the champion stays.
-    form = {"epochs": 3, "learning_rate": 0.003, "overrides": FAST}
+    # Enough epochs that the kill lands mid-training (a tiny-model epoch takes well under a second).
+    form = {"epochs": 40, "learning_rate": 0.003, "overrides": {**FAST, "train.early_stopping_patience": 40}}
     crashed = dags_test(airflow_env, form, kill_training_after_epoch=1)
     assert crashed.returncode != 0
     failed = [d / "FAILED.md" for d in (state().airflow / "runs").iterdir() if (d / "FAILED.md").exists()]
@@ -154,13 +156,32 @@ def test_retrain_dag_end_to_end_with_fault_and_resume(airflow_env):
     # 3. The next run succeeds; its training continues from the crashed run's checkpoint.
     again = dags_test(airflow_env, form)
     assert again.returncode == 0, again.stdout[-4000:]
-    assert "resuming from" in again.stdout
+    trainer_lines = "\n".join(line[-160:] for line in (crashed.stdout + again.stdout).splitlines() if "train |" in line)
+    assert "resuming from" in again.stdout, trainer_lines[-6000:]
     assert read_candidate("danger")["resumed_from_epoch"] >= 1
     current, versions = champion()
     assert versions == [1, 2] and current in (1, 2)  # the gate decided; either way the run succeeded
     decision = json.loads((state().home / "models" / "danger" / "promote" / "decision.json").read_text())
     assert decision["champion_after"] == current
     assert len(ReloadRecorder.calls) == (2 if current == 2 else 1)
+
+    # 4. The other two DAGs on the same registry: a rollback, then a batch scoring with the champion.
+    target = 1 if current == 2 else 2
+    rolled = dags_test(airflow_env, {"version": target}, dag_id="heara_rollback")
+    assert rolled.returncode == 0, rolled.stdout[-4000:]
+    assert champion()[0] == target
+    entry = json.loads((state().home / "audit" / "promotions.jsonl").read_text().splitlines()[-1])
+    assert entry["action"] == "rollback" and entry["to_version"] == target
+    texts = state().home / "to-score.csv"
+    texts.write_text("text\n넘어져서 못 일어나겠어요\n오늘 날씨가 좋네요\n", encoding="utf-8")
+    out = state().home / "scored.csv"
+    scored = dags_test(airflow_env, {"input": str(texts), "output": str(out)}, dag_id="heara_batch_predict")
+    assert scored.returncode == 0, scored.stdout[-4000:]
+    import pandas as pd
+
+    table = pd.read_csv(out)
+    assert len(table) == 2 and {"label", "score", "danger", "model_version"} <= set(table.columns)
+    assert set(table["model_version"].astype(str)) == {str(target)}
 
 
 def test_validation_failure_stops_before_training(airflow_env, tmp_path):

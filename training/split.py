@@ -67,6 +67,9 @@ def split_frame(df: pd.DataFrame, cfg: SplitConfig, frozen_test: pd.DataFrame | 
         if unknown:
             raise DataError(f"the frozen test split has labels {unknown} that the data no longer has; "
                             "re-split explicitly (split.resplit=true / --resplit)", field="label")
+        # Draw (and drop) the test selection anyway, so that the generator reaches the val draw in the
+        # same state as on the first run: unchanged data then gives the same train/val split again.
+        _stratified_take(df, cfg.test_ratio, rng)
         in_test = df["text_hash"].isin(set(test["text_hash"]))
         report["test_frozen"] = True
         report["rows_held_out_as_test_duplicates"] = int(in_test.sum())

@@ -152,3 +152,13 @@ def test_three_rows_per_class_is_enough():
 
 def test_read_frozen_test_is_none_when_absent(tmp_path):
     assert read_frozen_test(tmp_path / "test.parquet") is None
+
+
+def test_rerun_with_its_own_frozen_test_reproduces_train_and_val():
+    """A retrain on unchanged data (the test split now frozen) trains on the same rows as before."""
+    df = clean()
+    first, _ = split_frame(df, CFG)
+    again, report = split_frame(df, CFG, frozen_test=first["test"])
+    assert report["test_frozen"] is True
+    for name in ("train", "val", "test"):
+        assert content_hash(again[name]) == content_hash(first[name]), name

@@ -101,26 +101,22 @@ def _params(params_file: str) -> Params:
     return load_params(params_file)
 
 
-def _data_step(fn, *args) -> dict:
+def _data_step(fn, *args, **kwargs) -> dict:
     from training.errors import DataError
 
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except DataError as e:
         raise StepFailed(str(e)) from None
 
 
-def _ingest_with_incoming(data, out, quarantine, report_path):  # run_ingest, incoming folder included
-    from training.data import run_ingest
-
-    return run_ingest(data, out, quarantine, report_path, state=state())
-
-
 def ingest(params_file: str) -> dict:
     """Ingest the configured source and every new file of the incoming folder (the ledger knows which)."""
+    from training.data import run_ingest
+
     st = state()
-    report = _data_step(_ingest_with_incoming, _params(params_file).data, st.raw, st.quarantine,
-                        st.reports / "ingest.json")
+    report = _data_step(run_ingest, _params(params_file).data, st.raw, st.quarantine, st.reports / "ingest.json",
+                        state=st)
     return {"rows": report["rows"], "unparseable": report["unparseable"], "report": str(st.reports / "ingest.json"),
             "new_files": [f["name"] for f in report.get("incoming", {}).get("new_files", [])]}
 

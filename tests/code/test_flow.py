@@ -133,3 +133,21 @@ def test_incoming_files_are_announced_once_and_ingested_ones_skipped(home):
     fresh.write_text("id,text,label\n3,어디야,confusion\n", encoding="utf-8")
     assert incoming.new_files() == []  # still being copied (modified just now): next look
     assert [f["name"] for f in incoming.new_files(min_age_s=0)] == ["batch-c.csv"]
+
+
+def test_airflow_env_and_status_commands(home, monkeypatch):
+    """`heara airflow env` prints the project's Airflow settings as exports; `status` exits 1 when
+    nothing listens (the README documents both)."""
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    monkeypatch.delenv("AIRFLOW_HOME", raising=False)
+    out = CliRunner().invoke(app, ["airflow", "env"])
+    assert out.exit_code == 0
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in out.stdout.splitlines())
+    assert exports["AIRFLOW_HOME"] == str(home / "airflow" / "home")
+    assert exports["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert exports["AIRFLOW__CORE__DAGS_FOLDER"].endswith("/dags")
+    down = CliRunner().invoke(app, ["airflow", "status", "--port", "9"])
+    assert down.exit_code == 1 and '"running": false' in down.stdout

@@ -38,7 +38,7 @@ PARAMS = load_params()
 def heara_batch_predict():
     @task
     def predict(**context) -> dict:
-        from serving.batch import predict_job
+        from training.steps.predict import predict_job
 
         p = context["params"]
         return call(predict_job, p["input"], p["output"] or None, task=p["task"], text_col=p["text_col"],

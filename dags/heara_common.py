@@ -1,7 +1,7 @@
 """What Heara's DAGs share: the incoming-data Asset, default task arguments, the failure callback and
 the call wrapper that turns a non-retryable step failure into an Airflow failure without retries.
 
-Wiring only: the work is in `training/` (training.flow), imported inside the tasks.
+Wiring only: the work is in `training/` (training.orchestration.tasks), imported inside the tasks.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def call(fn, *args, **kwargs):
     """Run a step; a `StepFailed` (bad data, bad form values) fails the task without retrying."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from training.flow import StepFailed
+    from training.orchestration.tasks import StepFailed
 
     try:
         return fn(*args, **kwargs)
@@ -42,7 +42,7 @@ def call(fn, *args, **kwargs):
 
 def on_task_failure(context) -> None:
     """Write the run's FAILED.md (task, error, what to do next, the validation report when it applies)."""
-    from training.flow import write_failure_summary
+    from training.orchestration.tasks import write_failure_summary
 
     ti = context["ti"]
     write_failure_summary(ti.dag_id, context["run_id"], ti.task_id, context.get("exception"),

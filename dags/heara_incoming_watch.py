@@ -33,7 +33,7 @@ ORCH = load_params().orchestrate
 def heara_incoming_watch():
     @task
     def look() -> list[dict]:
-        from training.incoming import new_files
+        from training.data.incoming import new_files
 
         return new_files()
 
@@ -41,7 +41,7 @@ def heara_incoming_watch():
     def announce(files: list[dict], **context) -> list[str]:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from training.incoming import mark_announced
+        from training.data.incoming import mark_announced
 
         if not files:
             raise AirflowSkipException("no new labeled files")

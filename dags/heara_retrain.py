@@ -69,73 +69,73 @@ def heara_retrain():
     @task(retries=0)
     def resolve_run(**context) -> dict:
         """Validate the form, write the run's params file; record what triggered the run."""
-        from training import flow
+        from training.orchestration import tasks
 
         files = [f for events in (context.get("triggering_asset_events") or {}).values()
                  for event in events for f in (event.extra or {}).get("files", [])]
         run_type = str(getattr(context["dag_run"], "run_type", "manual")).lower()
         trigger = "asset" if files or "asset" in run_type else ("scheduled" if "scheduled" in run_type else "manual")
-        return call(flow.resolve_run, dict(context["params"]), context["run_id"], trigger=trigger, trigger_files=files)
+        return call(tasks.resolve_run, dict(context["params"]), context["run_id"], trigger=trigger, trigger_files=files)
 
     @task
     def ingest(run: dict) -> dict:
-        from training import flow
+        from training.orchestration import tasks
 
-        return call(flow.ingest, run["params_file"])
+        return call(tasks.ingest, run["params_file"])
 
     @task(retries=0)  # a validation failure is about the data: retrying cannot help
     def validate(run: dict, _ingested: dict) -> dict:
-        from training import flow
+        from training.orchestration import tasks
 
-        return call(flow.validate, run["params_file"])
+        return call(tasks.validate, run["params_file"])
 
     @task
     def preprocess(run: dict, _valid: dict) -> dict:
-        from training import flow
+        from training.orchestration import tasks
 
-        return call(flow.preprocess, run["params_file"])
+        return call(tasks.preprocess, run["params_file"])
 
     @task
     def split(run: dict, _clean: dict) -> dict:
-        from training import flow
+        from training.orchestration import tasks
 
-        return call(flow.split, run["params_file"])
+        return call(tasks.split, run["params_file"])
 
     @task
     def augment(run: dict, _split: dict) -> dict:
-        from training import flow
+        from training.orchestration import tasks
 
-        return call(flow.augment, run["params_file"])
+        return call(tasks.augment, run["params_file"])
 
     @task(pool=ORCH.gpu_pool, queue=train_queue(ORCH.train_queue),
           execution_timeout=timedelta(minutes=ORCH.train_timeout_min))
     def train(run: dict, _augmented: dict, **context) -> dict:
         """`heara train` in a subprocess (one GPU-pool slot); a retry resumes from the checkpoint."""
-        from training import flow
+        from training.orchestration import tasks
 
         tags = {"heara.airflow.dag_id": context["dag"].dag_id, "heara.airflow.run_id": context["run_id"],
                 "heara.airflow.trigger": run["trigger"]}
         if run["trigger_files"]:
             tags["heara.airflow.trigger_files"] = ", ".join(run["trigger_files"])
-        return call(flow.train, run["params_file"], tags)
+        return call(tasks.train, run["params_file"], tags)
 
     @task
     def evaluate(run: dict, trained: dict) -> dict:
-        from training import flow
+        from training.orchestration import tasks
 
-        return {**call(flow.evaluate, run["params_file"]), "run_id": trained["run_id"]}
+        return {**call(tasks.evaluate, run["params_file"]), "run_id": trained["run_id"]}
 
     @task
     def register(run: dict, _evaluated: dict) -> int:
-        from training import flow
+        from training.orchestration import tasks
 
-        return call(flow.register, run["params_file"])
+        return call(tasks.register, run["params_file"])
 
     @task(retries=0)  # the gate decides once per version; re-run it by clearing the task
     def promote(run: dict, version: int) -> dict:
-        from training import flow
+        from training.orchestration import tasks
 
-        return call(flow.promote, run["params_file"], version, force=run["force_promote"])
+        return call(tasks.promote, run["params_file"], version, force=run["force_promote"])
 
     @task.short_circuit
     def promoted(decision: dict) -> bool:
@@ -144,9 +144,9 @@ def heara_retrain():
 
     @task(retries=1)
     def reload_serving(run: dict, _decision: dict) -> dict:
-        from training import flow
+        from training.orchestration import tasks
 
-        return call(flow.notify_serving, run["params_file"])
+        return call(tasks.notify_serving, run["params_file"])
 
     run = resolve_run()
     prepared = augment(run, split(run, preprocess(run, validate(run, ingest(run)))))

@@ -37,16 +37,16 @@ PARAMS = load_params()
 def heara_rollback():
     @task
     def rollback(**context) -> dict:
-        from training.promote import rollback_step
+        from training.steps.promote import rollback_step
 
         p = context["params"]
         return call(rollback_step, p["task"], p["version"])
 
     @task(retries=1)
     def reload_serving(_entry: dict) -> dict:
-        from training import flow
+        from training.orchestration import tasks
 
-        return call(flow.notify_serving)
+        return call(tasks.notify_serving)
 
     reload_serving(rollback())
 

@@ -237,7 +237,7 @@ class Stack:
         self.phase("mlflow", t)
 
     def airflow_env(self) -> dict[str, str]:
-        from training.airflow_local import env as airflow_env
+        from training.orchestration.airflow_local import env as airflow_env
 
         home = self.dir / "airflow"
         passwords = home / "simple_auth_manager_passwords.json"
@@ -390,7 +390,7 @@ class Stack:
     def registry(self, run_id: str) -> dict:
         t = time.monotonic()
         from training.config import load_params
-        from training.registry import model_name
+        from training.registry.aliases import model_name
 
         name = model_name(load_params(self.dir / "params.yaml").task)
         api = f"{self.url('mlflow')}/api/2.0/mlflow"

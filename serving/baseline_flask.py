@@ -19,7 +19,7 @@ from flask import Flask, jsonify, request
 
 def create_app(model_dir: Path | str):
     """The Flask app with the model of `model_dir` loaded on the CPU in fp32."""
-    from training.predictor import Predictor
+    from training.model.predictor import Predictor
 
     predictor = Predictor.load(model_dir, device="cpu")
     labels = predictor.labels

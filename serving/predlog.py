@@ -64,7 +64,7 @@ def text_hash(text: str) -> str:
 
 
 def _label_scores(prediction: Any) -> tuple[str, float, dict[str, float]]:
-    """(label, score, scores) from a `training.predictor.Prediction` or a pyfunc output row
+    """(label, score, scores) from a `training.model.predictor.Prediction` or a pyfunc output row
     (`label`, `score`, `prob_<label>` columns)."""
     if isinstance(prediction, Mapping):
         scores = prediction.get("scores")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from serving.inference import Classifier
-from serving.model_source import ModelSource
+from training.registry.champion import ModelSource
 
 log = logging.getLogger("heara.serve")
 

@@ -32,7 +32,7 @@ def serve(port: int, host: str) -> None:
 
     Raises NoChampionError (or FileNotFoundError for a bad HEARA_MODEL_DIR) before starting anything.
     """
-    from serving.model_source import resolve_model
+    from training.registry.champion import resolve_model
     from training.config import load_params
 
     source = resolve_model(load_params().task)

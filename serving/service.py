@@ -59,7 +59,7 @@ class HearaInference:
         from functools import partial
 
         from serving import metrics, settings
-        from serving.model_source import champion_version, from_registry, resolve_model
+        from training.registry.champion import champion_version, from_registry, resolve_model
         from serving.reload import HotModel, load_served
 
         def load(source, previous=None):

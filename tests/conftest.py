@@ -29,7 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     os.environ["BENTOML_DO_NOT_TRACK"] = "True"
     # Airflow reads its home and DAG folder when first imported (and creates ~/airflow without them).
-    from training.airflow_local import env as airflow_env
+    from training.orchestration.airflow_local import env as airflow_env
 
     keep = ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__LOAD_EXAMPLES")  # not the ports
     os.environ.update({k: v for k, v in airflow_env({}).items() if k in keep})
@@ -57,7 +57,7 @@ def chatbot_csv() -> Path:
 def kiwi_preprocessor():
     """The default preprocessor (all steps on, Kiwi spacing), built once: Kiwi takes ~1 s to load."""
     from training.config import PreprocessConfig
-    from training.preprocess import Preprocessor
+    from training.data.preprocess import Preprocessor
 
     return Preprocessor(PreprocessConfig())
 
@@ -71,8 +71,8 @@ def _build_tiny_model_dir(out: Path, n_texts: int = 120) -> Path:
     import pandas as pd
 
     from training.config import ModelConfig, PreprocessConfig
-    from training.model import build_model
-    from training.predictor import save_model_dir
+    from training.model.build import build_model
+    from training.model.predictor import save_model_dir
 
     texts = pd.read_csv(SAMPLE_CSV)["text"].head(n_texts).tolist()
     model, tokenizer, base = build_model(ModelConfig(profile="tiny", tiny_vocab_size=300), DANGER_LABELS, texts,

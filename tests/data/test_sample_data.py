@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from training.card import dataset_card
+from training.data.card import dataset_card
 from training.config import load_params
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"

@@ -1,0 +1,225 @@
+"""The validator: every row read is either valid or quarantined with a reason."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pandas as pd
+import pytest
+
+from training.config import ValidateConfig
+from training.errors import DataError
+from training.data.validate import QUARANTINE_COLUMNS, comparison_key, validate
+
+LABELS = ("normal", "emergency")
+CFG = ValidateConfig(min_rows_per_class=3)
+
+
+def raw(rows: list[tuple]) -> pd.DataFrame:
+    """(id, text, label) tuples -> the raw table as ingest writes it."""
+    df = pd.DataFrame(rows, columns=["id", "text", "label"])
+    return df.assign(source_file="batch.csv", source_row=range(1, len(df) + 1))
+
+
+def base_rows() -> list[tuple]:
+    """Three clean rows per label, enough to pass min_rows_per_class=3."""
+    texts = {"normal": ["오늘 점심 뭐 먹을까", "날씨가 좋네요", "텔레비전 좀 켜 줘"],
+             "emergency": ["할머니가 쓰러지셨어요", "불이 났어요 도와주세요", "숨을 못 쉬겠어요"]}
+    return [(f"{lab[0]}{k}", t, lab) for lab in LABELS for k, t in enumerate(texts[lab])]
+
+
+def run(rows: list[tuple], labels=LABELS, cfg: ValidateConfig = CFG):
+    df = raw(rows)
+    valid, quarantined, report = validate(df, labels, cfg)
+    # The invariant every test relies on: nothing is dropped silently.
+    assert len(valid) + len(quarantined) == len(df) == report["rows_read"]
+    assert report["rows_valid"] == len(valid) and report["rows_quarantined"] == len(quarantined)
+    assert list(quarantined.columns) == QUARANTINE_COLUMNS
+    # ... and each row lands exactly once (source_row is unique in these inputs).
+    assert sorted([*valid["source_row"], *quarantined["source_row"]]) == list(range(1, len(df) + 1))
+    assert (quarantined["stage"] == "validate").all()
+    assert quarantined["reason"].map(lambda r: isinstance(r, str) and r != "").all()
+    return valid, quarantined, report
+
+
+def reasons(quarantined: pd.DataFrame) -> dict[str, str]:
+    return dict(zip(quarantined["id"], quarantined["reason"]))
+
+
+def test_clean_input_passes_unchanged():
+    valid, quarantined, report = run(base_rows())
+    assert quarantined.empty
+    assert list(zip(valid["id"], valid["text"], valid["label"])) == base_rows()
+    assert report["per_class"] == {"normal": 3, "emergency": 3}
+    assert report["label_set"] == {"labels": list(LABELS), "inferred": False}
+
+
+def test_labels_are_trimmed_and_the_change_is_reported():
+    rows = base_rows()
+    rows[0] = (rows[0][0], rows[0][1], "normal   ")
+    rows[3] = (rows[3][0], rows[3][1], "\temergency")
+    valid, quarantined, report = run(rows)
+    assert quarantined.empty
+    assert set(valid["label"]) == set(LABELS)
+    assert report["labels_trimmed"]["rows"] == 2
+    assert report["labels_trimmed"]["examples"][0] == {"id": "n0", "from": "normal   ", "to": "normal"}
+
+
+def test_numeric_label_with_trailing_spaces_is_trimmed():
+    rows = [(f"r{k}", f"문장 {k}", lab) for k, lab in enumerate(["0", "0", "0", "2   ", "2", "2"])]
+    valid, _, report = run(rows, labels=("0", "2"))
+    assert valid["label"].tolist() == ["0", "0", "0", "2", "2", "2"]
+    assert report["labels_trimmed"]["examples"] == [{"id": "r3", "from": "2   ", "to": "2"}]
+
+
+def test_nfd_labels_match_the_nfc_label_set():
+    # Labels exported on macOS can arrive decomposed; they must not become unknown (or a new class).
+    rows = [(f"r{k}", f"문장 {k}", unicodedata.normalize("NFD" if k % 2 else "NFC", lab))
+            for k, lab in enumerate(["분노"] * 3 + ["기쁨"] * 3)]
+    valid, quarantined, _ = run(rows, labels=("분노", "기쁨"))
+    assert quarantined.empty
+    assert valid["label"].tolist() == ["분노"] * 3 + ["기쁨"] * 3
+    _, _, inferred = run(rows, labels=None)
+    assert inferred["label_set"]["labels"] == ["기쁨", "분노"]
+
+
+def test_empty_texts_and_labels_are_quarantined():
+    rows = base_rows() + [("e1", "", "normal"), ("e2", "   \n", "normal"), ("e3", None, "emergency"),
+                          ("e4", "라벨이 없어요", ""), ("e5", "라벨이 공백", "   "), ("e6", "라벨이 None", None)]
+    valid, quarantined, report = run(rows)
+    assert len(valid) == 6
+    r = reasons(quarantined)
+    assert {k: r[k] for k in ("e1", "e2", "e3")} == dict.fromkeys(("e1", "e2", "e3"), "empty or whitespace-only text")
+    assert {k: r[k] for k in ("e4", "e5", "e6")} == dict.fromkeys(("e4", "e5", "e6"), "empty label")
+    assert report["empty_texts"] == 3 and report["empty_labels"] == 3
+
+
+def test_row_with_empty_text_and_empty_label_is_quarantined_once():
+    _, quarantined, report = run(base_rows() + [("e1", " ", " ")])
+    assert quarantined["id"].tolist() == ["e1"]
+    assert report["empty_texts"] == 1 and report["empty_labels"] == 0
+
+
+def test_unknown_labels_are_quarantined_with_the_label_named():
+    rows = base_rows() + [("u1", "뭔가 이상해요", "weird"), ("u2", "또 이상해요", "weird"), ("u3", "모름", "Normal")]
+    _, quarantined, report = run(rows)
+    r = reasons(quarantined)
+    assert "'weird'" in r["u1"] and "'Normal'" in r["u3"] and "normal" in r["u3"]
+    assert report["unknown_labels"] == {"weird": 2, "Normal": 1}
+
+
+def test_too_long_texts_are_quarantined():
+    cfg = ValidateConfig(min_rows_per_class=3, max_chars=20)
+    rows = base_rows() + [("long", "가" * 21, "normal"), ("edge", "나" * 20, "normal")]
+    valid, quarantined, report = run(rows, cfg=cfg)
+    assert quarantined["id"].tolist() == ["long"]
+    assert "max_chars=20" in quarantined["reason"].iloc[0]
+    assert "edge" in set(valid["id"]) and report["too_long"] == 1
+
+
+def test_duplicate_ids_keep_the_first_row():
+    rows = base_rows() + [("n0", "같은 아이디 다른 문장", "normal")]
+    valid, quarantined, report = run(rows)
+    assert valid.loc[valid["id"] == "n0", "text"].tolist() == ["오늘 점심 뭐 먹을까"]
+    assert quarantined["text"].tolist() == ["같은 아이디 다른 문장"]
+    assert "duplicate id" in quarantined["reason"].iloc[0]
+    assert report["duplicate_ids"] == 1
+
+
+def test_comparison_key_ignores_composition_and_spacing():
+    assert comparison_key(unicodedata.normalize("NFD", " 살려  주세요\t")) == "살려 주세요"
+
+
+CONFLICTS = [
+    ("a1", "도와주세요", "emergency"), ("a2", " 도와주세요 ", "emergency"), ("a3", "도와주세요", "normal"),
+    ("b1", "괜찮아요", "normal"), ("b2", "괜찮아요", "emergency"),
+    ("c1", "물 주세요", "normal"), ("c2", "물 주세요", "normal"),  # a repeat, not a conflict
+]
+
+
+def test_conflicts_quarantine_policy_quarantines_every_row_of_the_text():
+    valid, quarantined, report = run(base_rows() + CONFLICTS)
+    assert sorted(quarantined["id"]) == ["a1", "a2", "a3", "b1", "b2"]
+    assert all("conflicting labels" in r and "'emergency'" in r and "'normal'" in r
+               for r in quarantined["reason"])
+    assert {"c1", "c2"} <= set(valid["id"])  # exact repeats are the preprocessor's to dedupe
+    conf = report["conflicts"]
+    assert (conf["texts"], conf["rows"], conf["quarantined_rows"], conf["kept_rows"]) == (2, 5, 5, 0)
+
+
+def test_conflicts_majority_policy_quarantines_the_outvoted_and_ties():
+    cfg = ValidateConfig(min_rows_per_class=3, conflicts="majority")
+    valid, quarantined, report = run(base_rows() + CONFLICTS, cfg=cfg)
+    r = reasons(quarantined)
+    assert set(r) == {"a3", "b1", "b2"}
+    assert "outvoted" in r["a3"]
+    assert "no majority" in r["b1"] and "no majority" in r["b2"]
+    assert {"a1", "a2"} <= set(valid["id"])
+    assert set(valid.loc[valid["id"].isin(["a1", "a2"]), "label"]) == {"emergency"}
+    conf = report["conflicts"]
+    assert (conf["rows"], conf["quarantined_rows"], conf["kept_rows"], conf["policy"]) == (5, 3, 2, "majority")
+
+
+def test_majority_with_a_tie_at_the_top_and_a_third_label_quarantines_all():
+    cfg = ValidateConfig(min_rows_per_class=3, conflicts="majority")
+    rows = base_rows() + [("t1", "어지러워요", "normal"), ("t2", "어지러워요", "normal"),
+                          ("t3", "어지러워요", "emergency"), ("t4", "어지러워요", "emergency"),
+                          ("t5", "어지러워요", "confused")] + \
+        [(f"c{k}", f"여기가 어디지 {k}", "confused") for k in range(3)]
+    _, quarantined, _ = run(rows, labels=None, cfg=cfg)
+    assert sorted(quarantined["id"]) == ["t1", "t2", "t3", "t4", "t5"]
+    assert set(quarantined["reason"]) == {"conflicting labels, no majority"}
+
+
+def test_length_outliers_are_reported_but_kept():
+    rows = [(f"n{k}", f"짧은 문장 {k}", "normal") for k in range(8)] + \
+           [(f"e{k}", f"급해요 {k}", "emergency") for k in range(8)] + \
+           [("long", "아주 " * 60 + "긴 문장", "normal")]
+    valid, quarantined, report = run(rows, cfg=ValidateConfig(min_rows_per_class=3, outlier_iqr_k=3.0))
+    assert quarantined.empty and "long" in set(valid["id"])
+    assert report["length"]["outliers"] == 1
+    assert report["length"]["outlier_ids"] == ["long"]
+    assert report["length"]["max"] == len(rows[-1][1])
+
+
+def test_too_few_rows_in_a_class_is_a_data_error_naming_the_class():
+    rows = base_rows()[:5]  # emergency keeps 2
+    with pytest.raises(DataError) as err:
+        validate(raw(rows), LABELS, CFG, source="batch.csv")
+    assert "'emergency' has 2" in str(err.value)
+    assert "min_rows_per_class=3" in str(err.value)
+    assert err.value.file == "batch.csv" and err.value.field == "label"
+
+
+def test_a_configured_class_without_rows_is_a_data_error():
+    with pytest.raises(DataError, match="'distress' has 0"):
+        validate(raw(base_rows()), LABELS + ("distress",), CFG)
+
+
+def test_quarantining_a_class_below_the_minimum_is_a_data_error():
+    rows = base_rows() + [("x", "불이야", "emergency ")]
+    rows[3] = ("e0", "", "emergency")  # emergency: 2 valid + 1 trimmed = 3
+    assert len(run(rows)[0]) == 6
+    rows[4] = ("e1", "   ", "emergency")
+    with pytest.raises(DataError, match="'emergency' has 2"):
+        validate(raw(rows), LABELS, CFG)
+
+
+def test_no_valid_rows_is_a_data_error():
+    with pytest.raises(DataError, match="no valid rows"):
+        validate(raw([("a", "", "normal"), ("b", "x", "")]), LABELS, CFG)
+
+
+def test_label_set_is_inferred_when_none_is_given():
+    rows = base_rows() + [(f"d{k}", f"배가 아파요 {k}", "distress") for k in range(3)]
+    _, quarantined, report = run(rows, labels=())
+    assert quarantined.empty
+    assert report["label_set"] == {"labels": ["distress", "emergency", "normal"], "inferred": True}
+    assert report["per_class"] == {"distress": 3, "emergency": 3, "normal": 3}
+    assert report["unknown_labels"] == {}
+
+
+def test_quarantine_keeps_the_source_location():
+    _, quarantined, _ = run(base_rows() + [("bad", "", "normal")])
+    row = quarantined.iloc[0]
+    assert (row["source_file"], row["source_row"]) == ("batch.csv", 7)

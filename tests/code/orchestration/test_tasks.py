@@ -1,0 +1,155 @@
+"""Units of the orchestration steps (training/orchestration/tasks.py) and the incoming-folder watcher
+(training/data/incoming.py): form handling, run records, failure summaries, the reload call."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+import yaml
+
+from training.orchestration import tasks as flow
+
+from training.data import incoming
+from training.data.readers import Ledger, sha256_file
+from training.paths import state
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HEARA_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def test_form_overrides_map_fields_and_keep_empty_values():
+    form = {"task": "danger", "epochs": 4, "learning_rate": 1e-3, "dropout": 0.2, "augment": False,
+            "model_family": "", "model_name": None, "force_promote": True,
+            "overrides": {"train.batch_size": 8, "promote.min_delta": 0.01}}
+    assert flow.form_overrides(form) == {
+        "task": "danger", "train": {"epochs": 4, "lr": 1e-3, "batch_size": 8},
+        "model": {"dropout": 0.2}, "augment": {"enabled": False}, "promote": {"min_delta": 0.01}}
+
+
+def test_resolve_run_writes_params_and_record(home):
+    files = [{"name": "batch-7.csv", "sha256": "ab" * 32, "bytes": 10}]
+    run = flow.resolve_run({"epochs": 3, "force_promote": True}, "manual__2026-11-21T01:02:03+00:00",
+                           trigger="asset", trigger_files=files)
+    folder = home / "airflow" / "runs" / "manual__2026-11-21T01_02_03_00_00"
+    assert run["params_file"] == str(folder / "params.yaml") and run["force_promote"] is True
+    assert run["trigger"] == "asset" and run["trigger_files"] == ["batch-7.csv"]
+    resolved = yaml.safe_load((folder / "params.yaml").read_text())
+    assert resolved["train"]["epochs"] == 3 and resolved["validate"]["min_rows_per_class"] >= 1
+    assert json.loads((folder / "run.json").read_text())["trigger_files"] == files
+    assert flow._params(run["params_file"]).train.epochs == 3  # the file round-trips through load_params
+
+
+@pytest.mark.parametrize("form, message", [
+    ({"epochs": 0}, "train.epochs"),
+    ({"overrides": {"train.lr_typo": 1}}, "unknown key 'train.lr_typo'"),
+    ({"overrides": "train.lr=1"}, "'overrides' must be a mapping"),
+])
+def test_resolve_run_rejects_bad_forms_naming_the_key(home, form, message):
+    with pytest.raises(flow.StepFailed, match=message.replace("(", r"\(")):
+        flow.resolve_run(form, "manual__x")
+
+
+def test_validation_failure_keeps_report_and_quarantine(home):
+    import pandas as pd
+
+    st = state()
+    st.raw.parent.mkdir(parents=True, exist_ok=True)
+    rows = [{"id": f"n{i}", "text": f"오늘은 {i}번째 산책을 했어요", "label": "normal", "source_file": "f.csv",
+             "source_row": i} for i in range(30)] + [
+        {"id": "e1", "text": "도와주세요", "label": "emergency", "source_file": "f.csv", "source_row": 31},
+        {"id": "x1", "text": "", "label": "normal", "source_file": "f.csv", "source_row": 32}]
+    pd.DataFrame(rows).to_parquet(st.raw)
+    run = flow.resolve_run({}, "manual__v")
+    with pytest.raises(flow.StepFailed, match="too few rows.*report: .*validate.json"):
+        flow.validate(run["params_file"])
+    report = json.loads((st.reports / "validate.json").read_text())
+    assert "too few rows" in report["failed"] and report["per_class"]["emergency"] == 1
+    assert len(pd.read_parquet(st.quarantine / "validate.parquet")) == 1  # the empty text, with its reason
+    summary = flow.write_failure_summary("heara_retrain", "manual__v", "validate", RuntimeError("boom 010-1234-5678"))
+    text = summary.read_text()
+    assert "failed in `validate`" in text and '"per_class"' in text and "[PHONE]" in text
+    assert "010-1234-5678" not in text
+
+
+class _Reload(BaseHTTPRequestHandler):
+    seen: list[tuple[str, str | None]] = []
+
+    def do_POST(self):  # noqa: N802
+        _Reload.seen.append((self.path, self.headers.get("Authorization")))
+        body = b'{"reloaded": true, "version": "3"}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_notify_serving_posts_reload_with_the_key(home, monkeypatch):
+    server = HTTPServer(("127.0.0.1", 0), _Reload)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HEARA_SERVE_URL", f"http://127.0.0.1:{server.server_port}/")
+        monkeypatch.setenv("HEARA_API_KEY", "s3cret")
+        answer = flow.notify_serving()
+    finally:
+        server.shutdown()
+    assert answer["reloaded"] is True and answer["version"] == "3"
+    assert _Reload.seen == [("/reload", "Bearer s3cret")]
+
+
+def test_notify_serving_tolerates_a_service_that_is_down(home, monkeypatch):
+    monkeypatch.setenv("HEARA_SERVE_URL", "http://127.0.0.1:9")  # discard port: nothing listens
+    answer = flow.notify_serving(timeout_s=2)
+    assert answer["reloaded"] is False and answer["error"]
+
+
+def test_incoming_files_are_announced_once_and_ingested_ones_skipped(home):
+    st = state()
+    st.incoming.mkdir(parents=True)
+    a = st.incoming / "batch-a.csv"
+    a.write_text("id,text,label\n1,도와줘,emergency\n", encoding="utf-8")
+    b = st.incoming / "batch-b.csv"
+    b.write_text("id,text,label\n2,배고파,normal\n", encoding="utf-8")
+    (st.incoming / ".partial").write_text("ignored")
+    old = a.stat().st_mtime - 60
+    for p in (a, b):
+        os.utime(p, (old, old))
+    Ledger(st.ledger).record(sha256_file(b), b.name, 1, 0, st.batches / "b.parquet")  # already trained on
+    found = incoming.new_files()
+    assert [f["name"] for f in found] == ["batch-a.csv"] and found[0]["sha256"] == sha256_file(a)
+    incoming.mark_announced(found, "scheduled__1")
+    assert incoming.new_files() == []
+    (st.incoming / "copy-of-a.csv").write_bytes(a.read_bytes())  # same content, new name: not new
+    os.utime(st.incoming / "copy-of-a.csv", (old, old))
+    assert incoming.new_files() == []
+    fresh = st.incoming / "batch-c.csv"
+    fresh.write_text("id,text,label\n3,어디야,confusion\n", encoding="utf-8")
+    assert incoming.new_files() == []  # still being copied (modified just now): next look
+    assert [f["name"] for f in incoming.new_files(min_age_s=0)] == ["batch-c.csv"]
+
+
+def test_airflow_env_and_status_commands(home, monkeypatch):
+    """`heara airflow env` prints the project's Airflow settings as exports; `status` exits 1 when
+    nothing listens (the README documents both)."""
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    monkeypatch.delenv("AIRFLOW_HOME", raising=False)
+    out = CliRunner().invoke(app, ["airflow", "env"])
+    assert out.exit_code == 0
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in out.stdout.splitlines())
+    assert exports["AIRFLOW_HOME"] == str(home / "airflow" / "home")
+    assert exports["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert exports["AIRFLOW__CORE__DAGS_FOLDER"].endswith("/dags")
+    down = CliRunner().invoke(app, ["airflow", "status", "--port", "9"])
+    assert down.exit_code == 1 and '"running": false' in down.stdout

@@ -1,0 +1,335 @@
+"""The prediction log against real stores: SQLite in a temporary folder and a local PostgreSQL.
+
+PostgreSQL tests use `heara_test` on `HEARA_TEST_PG_SERVER` (default postgresql://postgres@127.0.0.1:5432),
+create the database when it is missing, use a table of their own and drop it afterwards; they are
+skipped, with the reason, when the server cannot be reached. Slow and failing stores are real too:
+a closed port (connection refused) and a listening socket that never answers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from serving.predlog import PredictionLog, PredictionRecord, make_records
+from training.model.predictor import Prediction
+
+PG_SERVER = os.environ.get("HEARA_TEST_PG_SERVER", "postgresql://postgres@127.0.0.1:5432")
+PHONE = "010-1234-5678"
+TEXTS = [f"할머니가 {PHONE} 로 전화해 달래요", "배가 고파요", "무서워요 도와주세요"]
+FAST_S = 0.25  # a log() call is microseconds; a blocked one would take the store's 2 s connect timeout
+
+
+def predictions(n: int = 3) -> list[Prediction]:
+    labels = ["도움요청", "일상", "도움요청"]
+    return [Prediction(labels[i % 3], 0.9 - 0.1 * (i % 3), {labels[i % 3]: 0.9 - 0.1 * (i % 3)})
+            for i in range(n)]
+
+
+def records(request_id: str = "req-1", texts: list[str] = TEXTS, store_raw: bool = False) -> list:
+    return make_records(request_id, texts, predictions(len(texts)), "heara-care", "7", 12.5, store_raw,
+                        [i % 3 == 2 for i in range(len(texts))])
+
+
+# Stores ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """postgresql://.../heara_test, created when missing; skipped when the server is unreachable."""
+    import psycopg
+
+    try:
+        with psycopg.connect(f"{PG_SERVER}/postgres", connect_timeout=3, autocommit=True) as con:
+            if con.execute("SELECT 1 FROM pg_database WHERE datname = 'heara_test'").fetchone() is None:
+                try:
+                    con.execute("CREATE DATABASE heara_test")
+                except psycopg.errors.DuplicateDatabase:  # created by a concurrent run
+                    pass
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_SERVER}: {' '.join(str(exc).split())}")
+    return f"{PG_SERVER}/heara_test"
+
+
+@dataclasses.dataclass
+class Store:
+    """A store URL and a table of the test's own, read back without going through PredictionLog."""
+
+    url: str
+    table: str
+
+    def execute(self, sql: str) -> list[tuple]:
+        if self.url.startswith("sqlite:///"):
+            with sqlite3.connect(self.url.removeprefix("sqlite:///")) as con:
+                return con.execute(sql).fetchall()
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as con:
+            cur = con.execute(sql)
+            return cur.fetchall() if cur.description else []
+
+    def rows(self) -> list[dict]:
+        cols = ["request_id", "ts", "model_name", "model_version", "label", "score", "latency_ms",
+                "text_hash", "masked_text", "raw_text", "danger", "scores_json"]
+        rows = [dict(zip(cols, r)) for r in self.execute(f"SELECT {', '.join(cols)} FROM {self.table} ORDER BY id")]
+        for r in rows:  # SQLite keeps ISO text and 0/1, PostgreSQL timestamptz and booleans
+            r["ts"] = datetime.fromisoformat(r["ts"]) if isinstance(r["ts"], str) else r["ts"]
+            r["danger"] = bool(r["danger"])
+        return rows
+
+    def count(self) -> int:
+        return self.execute(f"SELECT COUNT(*) FROM {self.table}")[0][0]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    table = f"predictions_{uuid.uuid4().hex[:10]}"
+    if request.param == "sqlite":
+        yield Store(f"sqlite:///{tmp_path / 'predictions.sqlite'}", table)
+        return
+    s = Store(request.getfixturevalue("pg_url"), table)
+    yield s
+    s.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def open_log(store: Store, **kwargs) -> PredictionLog:
+    return PredictionLog(store.url, table=store.table, flush_interval_s=0.05, **kwargs)
+
+
+@pytest.fixture
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def silent_server():
+    """A port that accepts TCP connections and never answers: a store that hangs until its timeout.
+    Closing the socket resets the pending connections, which ends the hang at once."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    yield s
+    s.close()
+
+
+def assert_accounted(log: PredictionLog, logged: int) -> None:
+    st = log.stats()
+    assert st["queued"] == 0
+    assert st["written"] + st["dropped"] + st["failed_records"] == logged, st
+
+
+# Records ----------------------------------------------------------------------------------------
+
+def test_make_records_hashes_masks_and_keeps_raw_text_only_when_asked():
+    recs = records()
+    assert [r.text_hash for r in recs] == [hashlib.sha256(t.encode()).hexdigest()[:16] for t in TEXTS]
+    assert recs[0].masked_text == "할머니가 [PHONE] 로 전화해 달래요"
+    assert all(r.raw_text is None for r in recs)
+    assert [r.danger for r in recs] == [False, False, True]
+    assert recs[0].ts.tzinfo is not None and recs[0].ts.utcoffset() == timedelta(0)
+    assert json.loads(recs[0].scores_json) == {"도움요청": 0.9}
+    assert records(store_raw=True)[0].raw_text == TEXTS[0]
+
+
+def test_make_records_accepts_pyfunc_rows_and_rejects_mismatched_lengths():
+    row = {"label": "일상", "score": 0.6, "prob_일상": 0.6, "prob_도움요청": 0.4}
+    (rec,) = make_records("r", ["밥 먹었어요"], [row], "heara-care", "2", 3.0)
+    assert (rec.label, rec.score, json.loads(rec.scores_json)) == ("일상", 0.6, {"일상": 0.6, "도움요청": 0.4})
+    assert rec.danger is False
+    with pytest.raises(ValueError, match="2 texts, 1 predictions"):
+        make_records("r", ["a", "b"], [row], "heara-care", "2", 3.0)
+
+
+# Writing ----------------------------------------------------------------------------------------
+
+def test_records_written_match_what_was_logged(store):
+    logged = records("req-1") + records("req-2")
+    with open_log(store) as log:
+        log.log(logged)
+        assert log.flush(10)
+        assert log.stats() == {"queued": 0, "written": 6, "dropped": 0, "failed_batches": 0,
+                               "failed_records": 0, "last_error": None}
+    rows = store.rows()
+    assert len(rows) == len(logged)
+    for row, rec in zip(rows, logged):
+        assert row == {**dataclasses.asdict(rec), "raw_text": None}
+    assert not any(PHONE in str(v) for row in rows for v in row.values())
+    assert "[PHONE]" in rows[0]["masked_text"]
+
+
+def test_raw_text_is_stored_only_when_both_records_and_log_allow_it(store):
+    with open_log(store, store_raw=True) as log:
+        log.log(records("with-raw", store_raw=True))
+        log.log(records("records-without-raw", store_raw=False))
+        assert log.flush(10)
+    with open_log(store, store_raw=False) as log:  # the log's setting wins over what records carry
+        log.log(records("log-without-raw", store_raw=True))
+        assert log.flush(10)
+    raw = {(r["request_id"], r["raw_text"]) for r in store.rows()}
+    assert {t for rid, t in raw if rid == "with-raw"} == set(TEXTS)
+    assert {t for rid, t in raw if rid != "with-raw"} == {None}
+
+
+def test_recent_and_label_counts(store):
+    t0 = datetime(2025, 5, 1, 9, 0, tzinfo=UTC)
+    recs = [dataclasses.replace(r, ts=t0 + timedelta(minutes=i), request_id=f"req-{i}")
+            for i, r in enumerate(records(store_raw=True) * 2)]
+    with open_log(store, store_raw=True) as log:
+        assert log.recent() == [] and log.label_counts() == {}  # nothing written yet: no error
+        log.log(recs)
+        assert log.flush(10)
+        recent = log.recent(limit=4)
+        assert [r["request_id"] for r in recent] == ["req-5", "req-4", "req-3", "req-2"]
+        assert all("raw_text" not in r for r in recent)
+        assert not any(PHONE in json.dumps(r, ensure_ascii=False) for r in log.recent(limit=100))
+        assert recent[0]["ts"] == (t0 + timedelta(minutes=5)).isoformat(timespec="microseconds")
+        assert recent[0]["danger"] is True and recent[0]["scores"] == {"도움요청": 0.7}
+        assert log.label_counts() == {"도움요청": 4, "일상": 2}
+        assert log.label_counts(since=t0 + timedelta(minutes=3)) == {"도움요청": 2, "일상": 1}
+        # a naive `since` is UTC, an aware one in another zone is converted
+        kst = t0.astimezone(ZoneInfo("Asia/Seoul")) + timedelta(minutes=5)
+        assert log.label_counts(since=kst) == {"도움요청": 1}
+        assert log.label_counts(since=(t0 + timedelta(minutes=4)).replace(tzinfo=None)) == {"도움요청": 1, "일상": 1}
+
+
+def test_the_writer_recovers_after_a_failed_batch(store):
+    with open_log(store) as log:
+        log.log(records("before"))
+        assert log.flush(10) and log.written == 3
+        store.execute(f"DROP TABLE {store.table}")  # the store fails the next batch
+        log.log(records("lost"))
+        assert log.flush(10)
+        assert (log.failed_batches, log.failed_records) == (1, 3)
+        assert store.table in log.last_error
+        log.log(records("after"))  # reconnects, re-creates the table, carries on
+        assert log.flush(10)
+        assert log.written == 6 and log.failed_batches == 1
+    assert [r["request_id"] for r in store.rows()] == ["after"] * 3
+
+
+def test_10000_records_from_8_threads_are_all_written(store):
+    per_thread, batch = 1250, 5
+    with open_log(store) as log:
+        def worker(k: int) -> None:
+            for i in range(0, per_thread, batch):
+                texts = [f"발화 {k}-{i + j}" for j in range(batch)]
+                log.log(make_records(f"t{k}-{i}", texts, predictions(batch), "heara-care", "7", 1.0))
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert log.flush(20)
+        assert log.stats()["written"] == 10_000 and log.dropped == 0 and log.failed_records == 0
+    assert store.count() == 10_000
+
+
+def test_default_store_is_predictions_sqlite_in_the_state_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HEARA_HOME", str(tmp_path))
+    with PredictionLog(flush_interval_s=0.05) as log:
+        assert log.recent() == [] and not (tmp_path / "predictions.sqlite").exists()  # reading creates nothing
+        log.log(records())
+        assert log.flush(10)
+        assert log.label_counts() == {"도움요청": 2, "일상": 1}
+    assert (tmp_path / "predictions.sqlite").exists()
+
+
+# Failing and slow stores ------------------------------------------------------------------------
+
+def test_a_refusing_store_counts_failures_and_log_stays_fast(closed_port, caplog):
+    url = f"postgresql://heara:s3cret-pw@127.0.0.1:{closed_port}/heara_test"
+    with PredictionLog(url, flush_interval_s=0.05, batch_size=50) as log:
+        slowest = 0.0
+        for i in range(40):
+            start = time.perf_counter()
+            log.log(records(f"req-{i}"))
+            slowest = max(slowest, time.perf_counter() - start)
+        assert slowest < FAST_S
+        assert log.flush(10)
+        st = log.stats()
+        assert st["written"] == 0 and st["failed_records"] == 120 and st["failed_batches"] >= 1
+        assert st["last_error"] and "s3cret-pw" not in st["last_error"]
+        assert "s3cret-pw" not in repr(log) and "s3cret-pw" not in log.url
+        assert_accounted(log, 120)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "serving.predlog"]
+    assert warnings and not any("s3cret-pw" in m or PHONE in m for m in warnings)
+
+
+def test_a_store_that_hangs_fills_the_queue_which_drops_and_counts(silent_server):
+    port = silent_server.getsockname()[1]
+    url = f"postgresql://postgres@127.0.0.1:{port}/heara_test?connect_timeout=10"
+    log = PredictionLog(url, max_queue=20, batch_size=5, flush_interval_s=0.01)
+    try:
+        slowest = 0.0
+        for i in range(100):  # 300 records; the writer is stuck connecting after its first batch
+            start = time.perf_counter()
+            log.log(records(f"req-{i}"))
+            slowest = max(slowest, time.perf_counter() - start)
+        assert slowest < FAST_S
+        st = log.stats()
+        assert st["dropped"] >= 300 - 20 - 5 and st["queued"] <= 25 and st["written"] == 0
+        assert not log.flush(0.2)  # still hanging: flush gives up in time, and says so
+    finally:
+        silent_server.close()  # the hang ends: connection reset, then refused
+        assert log.flush(10)
+        log.close()
+    assert log.failed_batches >= 1
+    assert_accounted(log, 300)
+
+
+# Misuse and shutdown ----------------------------------------------------------------------------
+
+def test_log_never_raises_on_bad_input(tmp_path):
+    with PredictionLog(f"sqlite:///{tmp_path / 'p.sqlite'}", flush_interval_s=0.05) as log:
+        log.log(None)
+        log.log(42)
+        log.log([object(), *records()])
+        assert log.flush(10)
+        assert (log.dropped, log.written) == (1, 3)
+
+
+def test_records_logged_after_close_are_dropped(tmp_path):
+    log = PredictionLog(f"sqlite:///{tmp_path / 'p.sqlite'}", flush_interval_s=0.05)
+    log.log(records())
+    log.close()
+    assert log.written == 3 and not log._thread.is_alive()
+    log.log(records())
+    assert log.dropped == 3 and log.flush(1)
+
+
+def test_bad_configuration_is_rejected_at_start_up_without_showing_the_password():
+    with pytest.raises(ValueError, match=r"mysql://u:\*\*\*@h/db") as err:
+        PredictionLog("mysql://u:hunter2@h/db")
+    assert "hunter2" not in str(err.value)
+    with pytest.raises(ValueError, match="invalid table name"):
+        PredictionLog("sqlite:///x.sqlite", table="predictions; DROP TABLE x")
+
+
+def test_sqlalchemy_style_postgres_url_is_accepted(pg_url):
+    table = f"predictions_{uuid.uuid4().hex[:10]}"
+    store = Store(pg_url, table)
+    try:
+        with PredictionLog(pg_url.replace("postgresql://", "postgresql+psycopg://"), table=table,
+                           flush_interval_s=0.05) as log:
+            log.log(records())
+            assert log.flush(10) and log.written == 3
+        assert store.count() == 3
+    finally:
+        store.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def test_record_type_is_exported_for_the_service():
+    assert {f.name for f in dataclasses.fields(PredictionRecord)} >= {"request_id", "masked_text", "raw_text"}

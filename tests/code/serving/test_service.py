@@ -1,0 +1,433 @@
+"""The service's pure parts (validation, danger flag, token-capped sub-batches, request guard) and
+the whole service in-process through `to_asgi()`, on a tiny model built from a few sample texts.
+
+The in-process app runs the real BentoML routing, validation and error handling; only batching and
+the process split are not exercised here (tests/model/test_service_http.py does that over HTTP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from serving import schemas
+from serving.guard import RequestGuard
+from serving.inference import token_capped_batches
+
+SAMPLE = Path(__file__).resolve().parents[3] / "data" / "sample" / "utterances.csv"
+LABELS = ["normal", "emergency", "confusion", "distress"]
+
+
+# --- validation --------------------------------------------------------------------------------
+
+Request = schemas.request_model(max_texts=3, max_chars=10)
+
+
+def errors_of(body: str) -> list[dict]:
+    with pytest.raises(ValidationError) as info:
+        Request.model_validate_json(body)
+    return info.value.errors()
+
+
+def test_valid_request_passes() -> None:
+    assert Request.model_validate_json('{"texts": ["도와주세요", "a"]}').texts == ["도와주세요", "a"]
+
+
+@pytest.mark.parametrize("body, loc, kind", [
+    ('{"texts": []}', ("texts",), "too_short"),
+    ('{"texts": ["a", "b", "c", "d"]}', ("texts",), "too_long"),
+    ('{"texts": [""]}', ("texts", 0), "string_too_short"),
+    ('{"texts": ["ok", "   "]}', ("texts", 1), "value_error"),
+    ('{"texts": ["12345678901"]}', ("texts", 0), "string_too_long"),
+    ('{"texts": [1]}', ("texts", 0), "string_type"),
+    ('{"texts": [null]}', ("texts", 0), "string_type"),
+    ('{"texts": "abc"}', ("texts",), "list_type"),
+    ('{"text": ["a"]}', ("texts",), "missing"),
+    ('{"texts": ["a"], "extra": 1}', ("extra",), "extra_forbidden"),
+    ('{"texts": ["a"', (), "json_invalid"),
+    ('["a"]', (), "model_type"),
+])
+def test_invalid_requests_name_the_problem(body: str, loc: tuple, kind: str) -> None:
+    errors = errors_of(body)
+    assert any(tuple(e["loc"]) == loc and e["type"] == kind for e in errors), errors
+
+
+def test_body_cap_fits_the_largest_valid_request() -> None:
+    biggest = json.dumps({"texts": ["\U0001F600" * 10] * 3})  # non-BMP: 12 bytes per character escaped
+    assert len(biggest.encode()) <= schemas.max_body_bytes(3, 10)
+
+
+def test_request_id_keeps_sane_caller_ids_only() -> None:
+    assert schemas.request_id("abc-123") == "abc-123"
+    for bad in (None, "", "a b", "x" * 65, "<script>"):
+        rid = schemas.request_id(bad)
+        assert rid != bad and len(rid) == 32
+
+
+# --- danger flag ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("label, score, expected", [
+    ("emergency", 0.9, True), ("emergency", 0.5, True), ("emergency", 0.49, False),
+    ("distress", 0.7, True), ("normal", 0.99, False), ("confusion", 0.99, False),
+])
+def test_is_danger(label: str, score: float, expected: bool) -> None:
+    assert schemas.is_danger(label, score, ("emergency", "distress"), 0.5) is expected
+
+
+def test_to_predictions_adds_danger_and_version() -> None:
+    scored = [{"label": "emergency", "score": 0.8, "scores": {"emergency": 0.8, "normal": 0.2}},
+              {"label": "normal", "score": 0.6, "scores": {"emergency": 0.4, "normal": 0.6}}]
+    out = schemas.to_predictions(scored, danger_labels=["emergency"], threshold=0.7, model_version="3")
+    assert [p["danger"] for p in out] == [True, False]
+    assert {p["model_version"] for p in out} == {"3"}
+    schemas.ClassifyResponse(request_id="r", predictions=out)  # the response model accepts them
+
+
+# --- token-capped sub-batches ------------------------------------------------------------------
+
+@pytest.mark.parametrize("lengths, cap", [
+    ([5, 64, 12, 64, 3, 30], 128), ([10] * 100, 64), ([64] * 7, 64), ([200, 3, 3], 64), ([], 64), ([1], 8),
+])
+def test_token_capped_batches_cover_every_row_within_the_cap(lengths: list[int], cap: int) -> None:
+    batches = token_capped_batches(lengths, cap)
+    flat = sorted(int(i) for b in batches for i in b)
+    assert flat == list(range(len(lengths)))
+    for b in batches:
+        padded = len(b) * max(lengths[i] for i in b)
+        assert padded <= cap or len(b) == 1  # a row longer than the cap runs alone
+
+
+def test_token_cap_splits_many_long_texts() -> None:
+    assert len(token_capped_batches([64] * 64, 1024)) == 4  # 16 rows of 64 tokens each
+
+
+# --- request guard (API key, body cap) ------------------------------------------------------------
+
+def run_guard(monkeypatch: pytest.MonkeyPatch, key: str | None, path: str, headers: dict, body: bytes = b"",
+              limit: int = 100, method: str = "POST", chunks: int = 1) -> tuple[int, dict]:
+    if key:
+        monkeypatch.setenv("HEARA_API_KEY", key)
+    else:
+        monkeypatch.delenv("HEARA_API_KEY", raising=False)
+    seen = {}
+
+    async def app(scope, receive, send):
+        message = await receive()
+        seen["body"] = message["body"]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    parts = [body[i::chunks] for i in range(chunks)] if chunks > 1 else [body]
+    messages = [{"type": "http.request", "body": p, "more_body": i < len(parts) - 1} for i, p in enumerate(parts)]
+    sent = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    scope = {"type": "http", "path": path, "method": method, "headers": raw}
+    asyncio.run(RequestGuard(app, max_body_bytes=limit)(scope, receive, send))
+    payload = json.loads(sent[1]["body"]) if len(sent) > 1 else {}
+    return sent[0]["status"], {**payload, **seen}
+
+
+def test_guard_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    status, body = run_guard(monkeypatch, "s3cret", "/classify", {})
+    assert status == 401 and "missing API key" in body["error"]
+    status, body = run_guard(monkeypatch, "s3cret", "/classify", {"Authorization": "Bearer nope"})
+    assert status == 401 and "wrong API key" in body["error"]
+    assert run_guard(monkeypatch, "s3cret", "/classify", {"Authorization": "Bearer s3cret"})[0] == 200
+    for closed_path in ("/model", "/recent", "/try/x", "/recent/"):  # /recent shows (masked) utterances
+        assert run_guard(monkeypatch, "s3cret", closed_path, {}, method="GET")[0] == 401, closed_path
+    for open_path in ("/healthz", "/readyz", "/metrics", "/", "/try"):  # /try: a static page
+        assert run_guard(monkeypatch, "s3cret", open_path, {}, method="GET")[0] == 200
+    assert run_guard(monkeypatch, None, "/classify", {})[0] == 200  # no key configured: open
+
+
+def test_guard_body_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    status, body = run_guard(monkeypatch, None, "/classify", {"Content-Length": "101"}, b"x" * 101)
+    assert status == 413 and "101 bytes" in body["error"]
+    status, body = run_guard(monkeypatch, None, "/classify", {}, b"x" * 101, chunks=3)  # chunked, no length
+    assert status == 413 and "over the limit" in body["error"]
+    status, body = run_guard(monkeypatch, None, "/classify", {"Content-Length": "abc"})
+    assert status == 400 and "Content-Length" in body["error"]
+    status, body = run_guard(monkeypatch, None, "/classify", {}, b"y" * 100, chunks=4)
+    assert status == 200 and body["body"] == b"y" * 100  # the app sees the whole body, replayed once
+
+
+@pytest.mark.parametrize("content_type, expected", [
+    ("application/json", 200), ("application/json; charset=utf-8", 200), ("application/problem+json", 200),
+    ("text/plain", 415), ("multipart/form-data", 415), ("application/x-www-form-urlencoded", 415),
+    ("application/vnd.bentoml+pickle", 415),
+])
+def test_guard_accepts_only_json_on_classify(monkeypatch: pytest.MonkeyPatch, content_type: str,
+                                             expected: int) -> None:
+    status, body = run_guard(monkeypatch, None, "/classify", {"Content-Type": content_type}, b"{}")
+    assert status == expected
+    if expected == 415:
+        assert content_type in body["error"]
+    assert run_guard(monkeypatch, None, "/other", {"Content-Type": content_type}, b"{}")[0] == 200
+
+
+# --- the service in-process ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_factory) -> Path:
+    return tiny_model_factory(tmp_path_factory.mktemp("svc") / "model")
+
+
+def test_classifier_matches_predictor(tiny_model_dir: Path) -> None:
+    from serving.inference import Classifier
+
+    clf = Classifier.load(tiny_model_dir, max_tokens_per_batch=16, device="cpu")  # forces many sub-batches
+    texts = pd.read_csv(SAMPLE)["text"].iloc[200:212].tolist() + ["ㅋㅋ", "할머니 도와주세요 " * 20]
+    np.testing.assert_allclose(clf.predict_proba(texts), clf.predictor.predict_proba(texts), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def client(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    from starlette.testclient import TestClient
+
+    mp = pytest.MonkeyPatch()
+    db = tmp_path_factory.mktemp("predlog") / "predictions.sqlite"
+    mp.setenv("HEARA_MODEL_DIR", str(tiny_model_dir))
+    mp.setenv("HEARA_PREDICTION_DB", f"sqlite:///{db}")
+    mp.delenv("HEARA_API_KEY", raising=False)
+    from serving.service import HearaService
+
+    with TestClient(HearaService.to_asgi()) as c:
+        c.db = db
+        yield c
+    mp.undo()
+
+
+def test_classify_response_shape(client) -> None:
+    from serving.service import EXAMPLE_INPUT
+
+    r = client.post("/classify", json=EXAMPLE_INPUT, headers={"X-Request-ID": "req-1"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["request_id"] == "req-1" == r.headers["x-request-id"]
+    assert len(body["predictions"]) == len(EXAMPLE_INPUT["texts"])
+    for p in body["predictions"]:
+        assert set(p) == {"label", "score", "scores", "danger", "model_version"}
+        assert set(p["scores"]) == set(LABELS) and p["label"] in LABELS
+        assert p["score"] == pytest.approx(max(p["scores"].values()))
+        assert sum(p["scores"].values()) == pytest.approx(1.0, abs=1e-4)
+        assert p["model_version"] == "local"  # a folder without registry.json
+
+
+def test_classify_rejects_bad_input_with_400(client) -> None:
+    for body in ('{"texts": []}', '{"texts": [""]}', '{"texts": [3]}', "{", "{}"):
+        r = client.post("/classify", content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400 and r.json()["detail"], (body, r.text)
+    assert client.get("/healthz").status_code == 200
+
+
+def test_model_info(client, tiny_model_dir: Path) -> None:
+    r = client.get("/model")
+    assert r.status_code == 200, r.text
+    info = r.json()
+    assert info["name"] == "heara-danger" and info["version"] is None and info["labels"] == LABELS
+    assert info["uri"] == str(tiny_model_dir) and info["device"] == "cpu"
+
+
+def test_predictions_are_logged(client) -> None:
+    from serving.service import HearaService  # noqa: F401  (the instance lives in the app)
+
+    r = client.post("/classify", json={"texts": ["로그 확인용 문장입니다", "둘째 문장"]}, headers={"X-Request-ID": "log-1"})
+    assert r.status_code == 200
+    deadline = 50
+    while deadline:  # the writer thread flushes within its interval
+        if client.db.exists():
+            with sqlite3.connect(client.db) as con:
+                rows = con.execute("SELECT request_id, raw_text, masked_text FROM predictions "
+                                   "WHERE request_id = 'log-1'").fetchall()
+            if len(rows) == 2:
+                break
+        deadline -= 1
+        asyncio.run(asyncio.sleep(0.1))
+    assert len(rows) == 2 and all(raw is None for _, raw, _ in rows)  # raw text only when opted in
+
+
+def test_overload_is_503_with_a_reason(client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bentoml.exceptions import ServiceUnavailable
+
+    from serving.service import HearaService
+
+    async def overloaded(self, texts):
+        raise ServiceUnavailable("process is overloaded")  # what BentoML's batch queue raises past max_latency_ms
+
+    monkeypatch.setattr(HearaService.inner, "_predict", overloaded)
+    r = client.post("/classify", json={"texts": ["도와주세요"]}, headers={"X-Request-ID": "busy-1"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert "max_latency_ms" in r.json()["error"] and r.json()["request_id"] == "busy-1"
+
+
+def test_inference_call_is_retried_once_after_a_lost_connection() -> None:
+    from types import SimpleNamespace
+
+    import aiohttp
+
+    from serving.service import HearaService
+
+    calls = []
+
+    async def predict(texts):
+        calls.append(texts)
+        if len(calls) == 1:
+            raise aiohttp.ServerDisconnectedError()
+        return [{"label": "normal"}]
+
+    fake = SimpleNamespace(inference=SimpleNamespace(to_async=SimpleNamespace(predict=predict)))
+    assert asyncio.run(HearaService.inner._predict(fake, ["x"])) == [{"label": "normal"}]
+    assert len(calls) == 2
+
+
+# --- start-up (what `heara serve` calls) --------------------------------------------------------------
+
+def test_serve_command_keeps_bentoml_state_in_the_state_folder(tmp_path: Path, monkeypatch) -> None:
+    from serving.run import SERVICE, serve_command
+
+    monkeypatch.setenv("HEARA_HOME", str(tmp_path))
+    argv, env = serve_command(3123, "127.0.0.1")
+    assert argv[1:5] == ["-m", "bentoml", "serve", SERVICE] and argv[argv.index("--port") + 1] == "3123"
+    assert env["BENTOML_HOME"] == str(tmp_path / "bentoml") and env["BENTOML_DO_NOT_TRACK"] == "True"
+
+
+def test_serve_fails_fast_without_a_champion(tmp_path: Path, monkeypatch) -> None:
+    from serving import run
+    from training.registry.champion import NoChampionError
+
+    monkeypatch.delenv("HEARA_MODEL_DIR", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'none.db'}")
+    monkeypatch.setattr(run.os, "execve", lambda *a: pytest.fail("bentoml serve must not start"))
+    with pytest.raises(NoChampionError, match="no model to serve.*HEARA_MODEL_DIR"):
+        run.serve(3123, "127.0.0.1")
+
+
+def test_model_dir_that_is_not_a_model_folder(tmp_path: Path, monkeypatch) -> None:
+    from training.registry.champion import resolve_model
+
+    monkeypatch.setenv("HEARA_MODEL_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="heara.json is missing"):
+        resolve_model("danger")
+
+
+# --- replies (serve.responses) -------------------------------------------------------------------------
+
+def test_reply_is_chosen_deterministically_from_the_text() -> None:
+    candidates = ["하나", "둘", "셋", "넷"]
+    texts = [f"문장 {i}" for i in range(40)]
+    first = [schemas.choose_reply(t, candidates) for t in texts]
+    assert first == [schemas.choose_reply(t, tuple(candidates)) for t in texts]  # same text, same reply
+    assert set(first) <= set(candidates) and len(set(first)) > 1  # the hash spreads texts over the candidates
+    assert schemas.choose_reply("아무 말", []) is None
+
+
+def test_predictions_get_a_reply_only_when_replies_are_configured() -> None:
+    scored = [{"label": "emergency", "score": 0.8, "scores": {"emergency": 0.8, "normal": 0.2}},
+              {"label": "normal", "score": 0.6, "scores": {"emergency": 0.4, "normal": 0.6}}]
+    texts = ["도와주세요", "안녕하세요"]
+    kw = {"danger_labels": ["emergency"], "threshold": 0.5, "model_version": "1", "texts": texts}
+    responses = {"emergency": ["지금 도움을 요청할게요", "괜찮으세요?"]}
+    out = schemas.to_predictions(scored, responses=responses, **kw)
+    assert out[0]["reply"] == schemas.choose_reply("도와주세요", responses["emergency"])
+    assert out[0]["reply"] in responses["emergency"] and out[1]["reply"] is None  # no candidates for "normal"
+    assert out == schemas.to_predictions(scored, responses=responses, **kw)  # deterministic
+    body = json.loads(schemas.ClassifyResponse(request_id="r", predictions=out).model_dump_json())
+    assert body["predictions"][1] == {**out[1], "reply": None}
+    plain = schemas.to_predictions(scored, responses={}, **kw)
+    assert all("reply" not in p for p in plain)
+    body = json.loads(schemas.ClassifyResponse(request_id="r", predictions=plain).model_dump_json())
+    assert all("reply" not in p for p in body["predictions"])  # absent, not null, when none are configured
+
+
+# --- hot reload -----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_versions(tiny_model_dir: Path, tiny_model_factory, tmp_path_factory: pytest.TempPathFactory):
+    """Version 1 (the module's tiny model) and version 2 (another tiny model), as registry cache folders."""
+    import shutil
+
+    from training.registry.champion import REGISTRY_FILE, from_dir
+
+    root = tmp_path_factory.mktemp("versions")
+    v1 = root / "v1"
+    shutil.copytree(tiny_model_dir, v1)
+    v2 = tiny_model_factory(root / "v2")
+    for folder, version in ((v1, "1"), (v2, "2")):
+        (folder / REGISTRY_FILE).write_text(json.dumps({
+            "name": "heara-danger", "version": version, "run_id": f"run{version}",
+            "uri": f"models:/heara-danger/{version}"}), encoding="utf-8")
+    return from_dir(v1), from_dir(v2)
+
+
+def reload_count(result: str) -> float:
+    from serving import metrics
+
+    return metrics.instruments().reloads.labels(result=result)._value.get()
+
+
+def test_hot_reload_swaps_in_the_new_version(two_versions) -> None:
+    from serving.reload import HotModel, load_served
+
+    v1, v2 = two_versions
+    load = lambda source, previous=None: load_served(source, 256, ("emergency", "distress"), previous)  # noqa: E731
+    champion = {"version": "1"}
+    hot = HotModel(load(v1), latest_version=lambda: champion["version"], fetch=lambda: v2, load=load)
+    old = hot.current
+    assert hot.check() == {"reloaded": False, "version": "1"}  # the champion did not move
+    ok_before = reload_count("ok")
+    champion["version"] = "2"
+    assert hot.check() == {"reloaded": True, "version": "2", "previous_version": "1"}
+    assert hot.current is not old and hot.version == "2" and hot.current.source.model_dir == v2.model_dir
+    assert reload_count("ok") == ok_before + 1
+    texts = ["할머니 도와주세요", "오늘 날씨가 좋네요"]
+    # a batch that took its reference before the swap still predicts with the old model
+    np.testing.assert_allclose(old.classifier.predict_proba(texts),
+                               old.classifier.predictor.predict_proba(texts), atol=1e-5)
+    assert hot.current.classifier is not old.classifier and hot.current.classifier.labels == LABELS
+    # same preprocessing: the new model shares the old one's warm preprocessor (no second Kiwi load)
+    assert hot.current.classifier.predictor.preprocessor is old.classifier.predictor.preprocessor
+    assert hot.check() == {"reloaded": False, "version": "2"}  # nothing new: no second load
+
+
+def test_failed_hot_reload_keeps_the_old_model(two_versions, tmp_path: Path) -> None:
+    from training.registry.champion import ModelSource
+    from serving.reload import HotModel, load_served
+
+    v1, _ = two_versions
+    load = lambda source, previous=None: load_served(source, 256, ("emergency", "distress"), previous)  # noqa: E731
+    broken = ModelSource(model_dir=tmp_path / "missing", name="heara-danger", version="3", run_id=None,
+                         uri="models:/heara-danger/3")
+    hot = HotModel(load(v1), latest_version=lambda: "3", fetch=lambda: broken, load=load)
+    old, failed_before = hot.current, reload_count("failed")
+    result = hot.check()  # the load fails: no model folder
+    assert result["reloaded"] is False and result["version"] == "1" and result["error"]
+    assert hot.current is old and reload_count("failed") == failed_before + 1
+
+    def bad_download():
+        raise OSError("download interrupted")
+
+    hot = HotModel(old, latest_version=lambda: "3", fetch=bad_download, load=load)
+    result = hot.check()
+    assert result["reloaded"] is False and "download interrupted" in result["error"] and hot.current is old
+    assert reload_count("failed") == failed_before + 2
+
+
+def test_reload_endpoint_with_a_model_folder_changes_nothing(client) -> None:
+    r = client.post("/reload")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"reloaded": False, "version": "local"}
+    assert client.get("/model").json()["version"] is None

@@ -1,0 +1,180 @@
+"""Augment the train split: EDA over Korean morphemes and AEDA punctuation insertion.
+
+Our own implementation rather than koeda's augmenters: koeda tokenises through KoNLPy (Java) and
+joins morphemes with spaces, which produces text no speaker would say ("할머니 가 밥 을"). Here Kiwi
+analyses the text and `Kiwi.join` rebuilds it, so particles agree with a replaced noun
+(할머니가 -> 할아버지가, 물을 -> 음료를). Synonyms come from the Korean WordNet that koeda ships
+(`koeda/corpora/wordnet.json`, MIT), read as data; without it SR and RI are skipped.
+
+- eda_sr: replace nouns with WordNet synonyms;  eda_ri: insert a synonym of a noun as a new word;
+- eda_rs: swap two words;  eda_rd: delete each word with probability p;  aeda: insert punctuation.
+
+Deterministic: each augmented row draws from a generator seeded by (seed, source id, index).
+Augmented rows carry `source_id` and `aug_method`; only the train split is ever augmented.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import random
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from training.config import AugmentConfig
+
+AEDA_PUNCT = (".", ",", "!", "?", ";", ":")
+_NOUN_TAGS = {"NNG"}
+
+
+@lru_cache(maxsize=1)
+def load_synonyms() -> dict[str, tuple[str, ...]]:
+    """Noun -> single-word synonyms from the Korean WordNet shipped in the koeda package."""
+    spec = importlib.util.find_spec("koeda")  # locate the data without importing koeda (and KoNLPy)
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    path = Path(next(iter(spec.submodule_search_locations))) / "corpora" / "wordnet.json"
+    if not path.exists():
+        return {}
+    wn = json.loads(path.read_text(encoding="utf-8"))
+    synsets = wn["synsets"]
+    table: dict[str, tuple[str, ...]] = {}
+    for lemma, ids in wn["lemmas"].items():
+        syns: set[str] = set()
+        for sid in ids:
+            # Very broad synsets (dozens of lemmas) are mostly noise for a short utterance.
+            if sid.endswith("-n") and sid in synsets and len(synsets[sid]["lemmas"]) <= 8:
+                syns.update(w for w in synsets[sid]["lemmas"] if w != lemma and " " not in w and "_" not in w)
+        if syns:
+            table[lemma] = tuple(sorted(syns))
+    return table
+
+
+class Augmenter:
+    """Text-level augmentation operations; `augment(text, method, rng)` returns the new text."""
+
+    def __init__(self, cfg: AugmentConfig, synonyms: dict[str, tuple[str, ...]] | None = None) -> None:
+        from kiwipiepy import Kiwi
+
+        self.cfg = cfg
+        self.kiwi = Kiwi(num_workers=1)
+        self.synonyms = load_synonyms() if synonyms is None else synonyms
+
+    def _nouns_with_synonyms(self, tokens) -> list[int]:
+        return [i for i, t in enumerate(tokens) if t.tag in _NOUN_TAGS and t.form in self.synonyms]
+
+    def eda_sr(self, text: str, rng: random.Random) -> str:
+        tokens = self.kiwi.tokenize(text)
+        cands = self._nouns_with_synonyms(tokens)
+        if not cands:
+            return text
+        n = max(1, round(self.cfg.eda.alpha_sr * len(tokens)))
+        morphs: list = list(tokens)
+        for i in rng.sample(cands, min(n, len(cands))):
+            morphs[i] = (rng.choice(self.synonyms[tokens[i].form]), tokens[i].tag)
+        return self.kiwi.join(morphs)
+
+    def eda_ri(self, text: str, rng: random.Random) -> str:
+        tokens = self.kiwi.tokenize(text)
+        cands = self._nouns_with_synonyms(tokens)
+        words = text.split()
+        if not cands:
+            return text
+        for _ in range(max(1, round(self.cfg.eda.alpha_ri * len(words)))):
+            word = rng.choice(self.synonyms[tokens[rng.choice(cands)].form])
+            words.insert(rng.randint(0, len(words)), word)
+        return " ".join(words)
+
+    def eda_rs(self, text: str, rng: random.Random) -> str:
+        words = text.split()
+        if len(words) < 2:
+            return text
+        for _ in range(max(1, round(self.cfg.eda.alpha_rs * len(words)))):
+            i, j = rng.sample(range(len(words)), 2)
+            words[i], words[j] = words[j], words[i]
+        return " ".join(words)
+
+    def eda_rd(self, text: str, rng: random.Random) -> str:
+        words = text.split()
+        if len(words) < 2:
+            return text
+        kept = [w for w in words if rng.random() >= self.cfg.eda.p_rd]
+        if len(kept) == len(words):  # delete at least one word, or the row would be a copy
+            kept.pop(rng.randrange(len(kept)))
+        return " ".join(kept or [rng.choice(words)])
+
+    def aeda(self, text: str, rng: random.Random) -> str:
+        words = text.split()
+        for _ in range(rng.randint(1, max(1, len(words) // 3))):
+            words.insert(rng.randint(0, len(words)), rng.choice(AEDA_PUNCT))
+        return " ".join(words)
+
+    def augment(self, text: str, method: str, rng: random.Random) -> str:
+        return getattr(self, method)(text, rng)
+
+
+def plan_targets(counts: dict[str, int], cfg: AugmentConfig) -> dict[str, int]:
+    """Final row count per class: per-class multipliers, or a target balance against the largest class."""
+    if cfg.target_balance is not None:
+        top = max(counts.values())
+        return {lab: max(n, math.ceil(top * cfg.target_balance)) for lab, n in counts.items()}
+    return {lab: max(n, round(n * cfg.multipliers.get(lab, 1.0))) for lab, n in counts.items()}
+
+
+def augment_frame(train: pd.DataFrame, cfg: AugmentConfig, augmenter: Augmenter | None = None,
+                  ) -> tuple[pd.DataFrame, dict]:
+    """Train rows -> train rows plus augmented rows (with `source_id`, `aug_method`), and a report."""
+    out = train.copy()
+    out["source_id"] = out["id"]
+    out["aug_method"] = "original"
+    counts = {lab: int(n) for lab, n in train["label"].value_counts().sort_index().items()}
+    report: dict = {"enabled": cfg.enabled, "seed": cfg.seed, "methods": list(cfg.methods),
+                    "per_class_before": counts}
+    if not cfg.enabled or not len(train):
+        report.update(per_class_after=counts, added=0, by_method={})
+        return out, report
+    augmenter = augmenter or Augmenter(cfg)
+    methods = [m for m in cfg.methods if augmenter.synonyms or m not in ("eda_sr", "eda_ri")]
+    if len(methods) < len(cfg.methods):
+        report["skipped_methods"] = sorted(set(cfg.methods) - set(methods)) + ["(no Korean WordNet found)"]
+    targets = plan_targets(counts, cfg)
+    seen = set(train["text"])
+    new_rows, failed = [], 0
+    for label, target in targets.items():
+        extra = target - counts[label]
+        if extra <= 0:
+            continue
+        rows = train[train["label"] == label].sort_values("id")
+        order = random.Random(f"{cfg.seed}:{label}").sample(range(len(rows)), len(rows))
+        per_row = [extra // len(rows) + (1 if rank < extra % len(rows) else 0) for rank in range(len(rows))]
+        for rank, pos in enumerate(order):
+            src = rows.iloc[pos]
+            for k in range(per_row[rank]):
+                rng = random.Random(f"{cfg.seed}:{src['id']}:{k}")
+                start = rng.randrange(len(methods))
+                for attempt in range(len(methods)):
+                    method = methods[(start + attempt) % len(methods)]
+                    text = augmenter.augment(src["text"], method, rng).strip()
+                    if text and text not in seen:
+                        break
+                else:
+                    failed += 1
+                    continue
+                seen.add(text)
+                new_rows.append({**src.to_dict(), "id": f"{src['id']}#aug{k}", "text": text,
+                                 "source_id": src["id"], "aug_method": method})
+    aug = pd.DataFrame(new_rows, columns=out.columns)
+    if "text_hash" in aug and len(aug):
+        from training.data.split import text_hash
+        aug["text_hash"] = aug["text"].map(text_hash)
+    result = pd.concat([out, aug], ignore_index=True)
+    after = result["label"].value_counts()
+    report.update(
+        targets=targets, added=int(len(aug)), could_not_augment=failed,
+        by_method={k: int(v) for k, v in aug["aug_method"].value_counts().items()} if len(aug) else {},
+        per_class_after={lab: int(after.get(lab, 0)) for lab in counts},
+    )
+    return result, report

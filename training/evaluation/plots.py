@@ -1,0 +1,163 @@
+"""PNG plots for evaluation and training reports.
+
+Figures are built with `matplotlib.figure.Figure` and saved through the Agg canvas, never through
+pyplot: no global backend is switched, nothing is drawn at import time, and the functions are safe
+to call from worker threads (Airflow, BentoML). Each function writes one PNG and returns its path.
+Label names may be Korean: a Hangul font is used when one is installed; otherwise the PNG is still
+written (the glyphs show as boxes) and matplotlib's missing-glyph warnings are silenced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from matplotlib import font_manager, rc_context
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from training.evaluation.metrics import calibration_bins, expected_calibration_error
+
+# Common Hangul fonts on Linux, macOS and Windows, best first.
+_HANGUL_FONTS = ("Noto Sans CJK KR", "Noto Sans KR", "NanumGothic", "NanumBarunGothic", "Malgun Gothic",
+                 "Apple SD Gothic Neo", "AppleGothic", "UnDotum", "Baekmuk Gulim", "Source Han Sans KR")
+
+
+def _register_bundled_nanum() -> None:
+    """NanumGothic ships inside the koreanize-matplotlib wheel (a dependency), so plots have Hangul
+    without a system font package. Its files are registered directly: importing that package would
+    change matplotlib's global settings as a side effect."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("koreanize_matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    for ttf in sorted((Path(next(iter(spec.submodule_search_locations))) / "fonts").glob("NanumGothic*.ttf")):
+        font_manager.fontManager.addfont(str(ttf))
+
+
+@functools.lru_cache(maxsize=1)
+def hangul_font() -> str | None:
+    """Name of an installed font with Hangul glyphs, or None."""
+    _register_bundled_nanum()
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    for name in _HANGUL_FONTS:
+        if name in installed:
+            return name
+    return next((n for n in sorted(installed) if "CJK" in n or "Nanum" in n), None)
+
+
+@contextlib.contextmanager
+def _style() -> Iterator[None]:
+    font = hangul_font()
+    families = [font, "DejaVu Sans"] if font else ["DejaVu Sans"]
+    with rc_context({"font.family": families, "axes.unicode_minus": False}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*[Gg]lyph .* missing from")
+        yield
+
+
+def _save(fig: Figure, path: Path | str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(path, format="png", dpi=120, bbox_inches="tight")
+    return path
+
+
+def confusion_matrix_png(cm: np.ndarray, labels: list[str], path: Path | str) -> Path:
+    """Confusion matrix (rows: true label, columns: predicted): cell colour and % are row-normalised."""
+    cm = np.asarray(cm)
+    k = len(labels)
+    rows = cm.sum(axis=1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
+    with _style():
+        size = 2.5 + 0.9 * k
+        fig = Figure(figsize=(size + 1, size))
+        ax = fig.add_subplot()
+        im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of true label")
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, f"{cm[i, j]}\n{norm[i, j]:.1%}", ha="center", va="center", fontsize=9,
+                        color="white" if norm[i, j] > 0.5 else "black")
+        ax.set_xticks(range(k), labels, rotation=30, ha="right")
+        ax.set_yticks(range(k), labels)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"Confusion matrix (n={int(cm.sum())})")
+        return _save(fig, path)
+
+
+def reliability_png(conf: np.ndarray, correct: np.ndarray, path: Path | str, bins: int = 15) -> Path:
+    """Reliability diagram: accuracy vs mean confidence per equal-width bin, with the ECE in the title."""
+    count, mean_conf, acc = calibration_bins(conf, correct, bins)
+    edges = np.linspace(0, 1, bins + 1)
+    centers = (edges[:-1] + edges[1:]) / 2
+    filled = count > 0
+    with _style():
+        fig = Figure(figsize=(5.5, 6.5))
+        ax, hist = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+        ax.bar(centers[filled], acc[filled], width=1 / bins, edgecolor="black", alpha=0.8, label="accuracy")
+        ax.bar(centers[filled], (mean_conf - acc)[filled], bottom=acc[filled], width=1 / bins,
+               color="none", edgecolor="tab:red", hatch="//", label="gap to mean confidence")
+        ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("accuracy")
+        ax.legend(loc="upper left")
+        ax.set_title(f"Reliability (ECE={expected_calibration_error(conf, correct, bins):.3f}, "
+                     f"n={int(count.sum())})")
+        hist.bar(centers, count, width=1 / bins, edgecolor="black", color="gray")
+        hist.set_xlim(0, 1)
+        hist.set_xlabel("confidence (top label)")
+        hist.set_ylabel("rows")
+        return _save(fig, path)
+
+
+def training_curves_png(history: list[dict], path: Path | str) -> Path:
+    """Per-epoch curves: every key with "loss" on the left panel, every key with "f1" on the right.
+
+    `history`: one dict per epoch (e.g. {"epoch": 1, "train_loss": .., "val_loss": .., "val_macro_f1": ..}).
+    """
+    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+    keys = sorted({k for h in history for k, v in h.items() if isinstance(v, (int, float)) and k != "epoch"})
+    with _style():
+        fig = Figure(figsize=(10, 4))
+        loss_ax, f1_ax = fig.subplots(1, 2)
+        for ax, part, title in ((loss_ax, "loss", "loss"), (f1_ax, "f1", "macro-F1")):
+            for key in (k for k in keys if part in k):
+                points = [(e, h[key]) for e, h in zip(epochs, history) if key in h]
+                ax.plot(*zip(*points), marker="o", label=key)
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_title(title)
+            if ax.lines:
+                ax.legend()
+            else:
+                ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+        return _save(fig, path)
+
+
+def label_distribution_png(counts: dict[str, dict[str, int]], path: Path | str) -> Path:
+    """Grouped bars of rows per label, one bar per split: counts = {split: {label: rows}}."""
+    splits = list(counts)
+    labels = list(dict.fromkeys(lab for c in counts.values() for lab in c))
+    x = np.arange(len(labels))
+    width = 0.8 / max(len(splits), 1)
+    with _style():
+        fig = Figure(figsize=(max(5.0, 1.2 * len(labels) + 2), 4))
+        ax = fig.add_subplot()
+        for s, split in enumerate(splits):
+            values = [counts[split].get(lab, 0) for lab in labels]
+            bars = ax.bar(x + (s - (len(splits) - 1) / 2) * width, values, width, label=split)
+            ax.bar_label(bars, fontsize=8)
+        ax.set_xticks(x, labels, rotation=30 if len(labels) > 6 else 0)
+        ax.set_ylabel("rows")
+        ax.set_title("Label distribution per split")
+        if splits:
+            ax.legend()
+        return _save(fig, path)

@@ -1,0 +1,121 @@
+"""The classifier and its tokenizer, for both model families.
+
+- family "kobert": BertForSequenceClassification + KoBertTokenizer (SentencePiece in BERT layout),
+  from `model.name` (skt/kobert-base-v1) or, with profile "tiny", from a tiny KoBERT-format folder
+  built offline from the training texts. Both go through the same loading code.
+- family "hf": AutoTokenizer + AutoModelForSequenceClassification for any encoder (klue/bert-base,
+  monologg/koelectra-base-v3-discriminator, a local folder, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from training.config import ModelConfig
+from training.model.tokenizer import load_tokenizer
+
+log = logging.getLogger("heara.train")
+
+TINY_SEED = 0  # the tiny "pretrained" body is fixed; the training seed only drives the head and SGD
+TINY_BASE_MODEL = "tiny-kobert"
+
+# Where each architecture reads the dropout in front of its classification head.
+_DROPOUT_ATTR = {"distilbert": "seq_classif_dropout", "deberta": "cls_dropout", "deberta-v2": "cls_dropout",
+                 "albert": "classifier_dropout_prob"}
+
+
+def tiny_kobert_dir(train_texts: Sequence[str], work_dir: Path, vocab_size: int) -> Path:
+    """A tiny KoBERT-format folder for these texts under work_dir, built once and reused.
+
+    The folder name is a hash of the texts and the vocabulary size, so a resumed run or a second
+    process (torchrun) finds the same tokenizer instead of training another one. Each builder writes
+    to a private folder and renames it into place; a loser of that race uses the winner's folder.
+    """
+    from training.model.tiny import build_tiny_kobert
+
+    digest = hashlib.sha256(f"{vocab_size}\0{TINY_SEED}\0".encode())
+    for text in train_texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    final = Path(work_dir) / f"{TINY_BASE_MODEL}-{digest.hexdigest()[:12]}"
+    if (final / "config.json").is_file():
+        return final
+    tmp = Path(work_dir) / f".{final.name}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    build_tiny_kobert(list(train_texts), tmp, vocab_size=vocab_size, seed=TINY_SEED)
+    try:
+        os.rename(tmp, final)
+    except OSError:  # another process got there first: its folder is the same model
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("tiny KoBERT model at %s", final)
+    return final
+
+
+def set_classifier_dropout(config, dropout: float) -> str:
+    """Set the classification-head dropout on a transformers config; returns the attribute used."""
+    attr = _DROPOUT_ATTR.get(getattr(config, "model_type", ""), "classifier_dropout")
+    setattr(config, attr, dropout)
+    return attr
+
+
+def load_classifier(source: str | Path, family: str, labels: Sequence[str], dropout: float,
+                    seed: int | None = None):
+    """A sequence classifier from a model folder or hub id with the label maps and head dropout set.
+
+    The head is new (randomly initialised); `seed` fixes that initialisation.
+    """
+    import torch
+    from transformers import (
+        AutoConfig,
+        AutoModelForSequenceClassification,
+        BertConfig,
+        BertForSequenceClassification,
+    )
+
+    config_cls, model_cls = ((BertConfig, BertForSequenceClassification) if family == "kobert"
+                             else (AutoConfig, AutoModelForSequenceClassification))
+    config = config_cls.from_pretrained(
+        str(source), num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)})
+    set_classifier_dropout(config, dropout)
+    if seed is not None:
+        torch.manual_seed(seed)
+    return model_cls.from_pretrained(str(source), config=config)
+
+
+def build_model(model_cfg: ModelConfig, labels: Sequence[str], train_texts: Sequence[str], work_dir: Path,
+                *, seed: int = 0):
+    """(model, tokenizer, base_model) ready for `train`.
+
+    model_cfg.profile "tiny" (family kobert only) builds a tiny KoBERT-format model from
+    `train_texts` under `work_dir`; "full" loads `model_cfg.name` (hub id or local folder).
+    base_model is what the model directory records as its origin. `seed` fixes the randomly
+    initialised head (pass train.seed, so that another seed also draws another head).
+    Raises ValueError for a combination that cannot work (tiny hf, max_length beyond the model).
+    """
+    labels = list(labels)
+    if len(labels) < 2:
+        raise ValueError(f"a classifier needs at least two labels, got {labels}")
+    if model_cfg.family == "kobert" and model_cfg.profile == "tiny":
+        source: str | Path = tiny_kobert_dir(train_texts, Path(work_dir), model_cfg.tiny_vocab_size)
+        base_model = TINY_BASE_MODEL
+    elif model_cfg.profile == "tiny":
+        raise ValueError("model.profile 'tiny' builds a KoBERT-format model; with model.family 'hf' set "
+                         "model.profile to 'full' and model.name to a hub id or a local model folder")
+    else:
+        source = base_model = model_cfg.name
+    tokenizer = load_tokenizer(source, model_cfg.family)
+    model = load_classifier(source, model_cfg.family, labels, model_cfg.dropout, seed=seed)
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit is not None and model_cfg.max_length > limit:
+        raise ValueError(f"model.max_length {model_cfg.max_length} exceeds the {limit} positions of {base_model}")
+    inner = getattr(tokenizer, "tokenizer", tokenizer)  # HFTokenizer wraps a transformers tokenizer
+    vocab = len(inner) if hasattr(type(inner), "__len__") else inner.vocab_size  # len counts added tokens
+    if vocab > model.config.vocab_size:
+        raise ValueError(f"the tokenizer of {base_model} has {vocab} ids but the model only "
+                         f"{model.config.vocab_size} embeddings")
+    return model, tokenizer, base_model

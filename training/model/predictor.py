@@ -1,0 +1,131 @@
+"""The trained model as one self-contained folder, and the `Predictor` that serves it.
+
+Training saves the folder, MLflow stores it inside the pyfunc model, and serving, batch prediction
+and the promotion gate load it through `Predictor.load`: preprocessing, tokenizer and label map
+are never written twice.
+
+Folder layout: the Hugging Face model files (config.json, weights), the tokenizer files, and
+`heara.json` = {"task", "family", "labels", "max_length", "preprocess", "base_model"}.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.config import PreprocessConfig
+
+META_FILE = "heara.json"
+
+
+def pick_device(requested: str = "auto") -> str:
+    """'cuda' when asked for or available (auto), else 'cpu'."""
+    import torch
+
+    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise RuntimeError("device 'cuda' was requested but no CUDA GPU is available")
+        return "cuda"
+    return "cpu"
+
+
+def save_model_dir(model: Any, tokenizer: Any, out_dir: Path, *, task: str, family: str, labels: list[str],
+                   max_length: int, preprocess: PreprocessConfig, base_model: str,
+                   extra: dict | None = None) -> Path:
+    """Write everything needed to predict from raw text into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    meta = {"task": task, "family": family, "labels": list(labels), "max_length": max_length,
+            "preprocess": json.loads(preprocess.model_dump_json()), "base_model": base_model, **(extra or {})}
+    (out_dir / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return out_dir
+
+
+@dataclass
+class Prediction:
+    label: str
+    score: float
+    scores: dict[str, float]
+
+
+class Predictor:
+    """Raw texts -> label probabilities, on the GPU in bf16 when there is one, else on the CPU."""
+
+    def __init__(self, model: Any, tokenizer: Any, meta: dict, device: str = "cpu") -> None:
+        import torch
+
+        self.model, self.tokenizer, self.meta, self.device = model, tokenizer, meta, device
+        self.labels: list[str] = list(meta["labels"])
+        self.max_length: int = int(meta["max_length"])
+        self._preprocessor = None
+        self.dtype = torch.bfloat16 if device == "cuda" else torch.float32
+        self.model.to(device=device, dtype=self.dtype).eval()
+
+    @classmethod
+    def load(cls, model_dir: Path | str, device: str = "auto") -> "Predictor":
+        from transformers import AutoModelForSequenceClassification
+
+        from training.model.tokenizer import load_tokenizer
+
+        model_dir = Path(model_dir)
+        meta_path = model_dir / META_FILE
+        if not meta_path.exists():
+            raise FileNotFoundError(f"{model_dir} is not a Heara model folder ({META_FILE} is missing)")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+        tokenizer = load_tokenizer(model_dir, meta["family"])
+        return cls(model, tokenizer, meta, pick_device(device))
+
+    @property
+    def preprocessor(self):
+        """Training's preprocessing with the config saved beside the model (built on first use)."""
+        if self._preprocessor is None:
+            from training.data.preprocess import Preprocessor
+
+            self._preprocessor = Preprocessor(PreprocessConfig(**self.meta["preprocess"]))
+        return self._preprocessor
+
+    def predict_proba(self, texts: list[str], *, preprocessed: bool = False, batch_size: int = 64) -> np.ndarray:
+        """Probabilities [len(texts), len(labels)] in `labels` order.
+
+        Texts are sorted by length before batching so that each batch pads to a similar length;
+        the result is returned in the input order.
+        """
+        import torch
+
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        clean = list(texts) if preprocessed else self.preprocessor(list(texts))
+        order = np.argsort([len(t) for t in clean], kind="stable")
+        out = np.zeros((len(clean), len(self.labels)), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start:start + batch_size]
+                enc = self.tokenizer([clean[i] for i in idx], max_length=self.max_length, padding=True,
+                                     truncation=True, return_tensors="pt")
+                enc = {k: v.to(self.device) for k, v in enc.items()}
+                logits = self.model(**enc).logits.float()
+                out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
+        return out
+
+    def predict(self, texts: list[str], *, preprocessed: bool = False) -> list[Prediction]:
+        probs = self.predict_proba(texts, preprocessed=preprocessed)
+        return [Prediction(self.labels[int(p.argmax())], float(p.max()),
+                           {lab: float(v) for lab, v in zip(self.labels, p)}) for p in probs]
+
+    def latency_ms(self, texts: list[str], n: int = 100) -> dict[str, float]:
+        """Per-request latency of single-text prediction (preprocessing included)."""
+        self.predict_proba(texts[:2])  # warm-up
+        times = []
+        for text in texts[:n]:
+            t0 = time.perf_counter()
+            self.predict_proba([text])
+            times.append((time.perf_counter() - t0) * 1000)
+        arr = np.array(times or [0.0])
+        return {"p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95)), "mean": float(arr.mean())}

@@ -29,20 +29,22 @@ def default_args(orch: OrchestrateConfig) -> dict:
 
 
 def call(fn, *args, **kwargs):
-    """Run a step; a `StepFailed` (bad data, bad form values) fails the task without retrying."""
+    """Run a step; a non-retryable `HearaError` (bad data, bad form values) fails the task without retrying."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from training.orchestration.tasks import StepFailed
+    from training.errors import HearaError
 
     try:
         return fn(*args, **kwargs)
-    except StepFailed as e:
-        raise AirflowFailException(str(e)) from None
+    except HearaError as e:
+        if e.retryable:
+            raise
+        raise AirflowFailException(f"{type(e).__name__}: {e}") from None
 
 
 def on_task_failure(context) -> None:
     """Write the run's FAILED.md (task, error, what to do next, the validation report when it applies)."""
-    from training.orchestration.tasks import write_failure_summary
+    from training.orchestration.failures import write_failure_summary
 
     ti = context["ti"]
     write_failure_summary(ti.dag_id, context["run_id"], ti.task_id, context.get("exception"),

@@ -28,7 +28,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, t
 from heara_common import INCOMING, call, default_args
 
 from training.config import load_params
-from training.paths import train_queue
+from training.env import train_queue
 
 PARAMS = load_params()
 ORCH = PARAMS.orchestrate

@@ -37,7 +37,7 @@ PARAMS = load_params()
 def heara_rollback():
     @task
     def rollback(**context) -> dict:
-        from training.steps.promote import rollback_step
+        from training.steps.rollback import rollback_step
 
         p = context["params"]
         return call(rollback_step, p["task"], p["version"])

@@ -345,8 +345,8 @@ def count_prediction_log(db: Path, expected_rows: int, wait_s: float = FLUSH_WAI
 def _resolve(model_dir: Path | None) -> Path:
     if model_dir is not None:
         return Path(model_dir).resolve()
-    from training.registry.champion import resolve_model
     from training.config import load_params
+    from training.registry.champion import resolve_model
 
     return resolve_model(load_params().task).model_dir  # the champion (downloaded once into the cache)
 

@@ -21,7 +21,7 @@ import hmac
 import json
 from typing import Any
 
-from serving import settings
+from training import env
 
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json", "/schema.json", "/try"})
 OPEN_PREFIXES = ("/static_content/", "/assets/")
@@ -46,7 +46,7 @@ class RequestGuard:
         """Built when a worker builds its app: the key is read from the environment then."""
         self.app = app
         self.json_paths = frozenset(json_paths)
-        key = settings.api_key()
+        key = env.api_key()
         self.api_key = key.encode() if key else None
         self.max_body_bytes = max_body_bytes
 

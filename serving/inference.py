@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from training.trainer.batching import collate, encode
+from training.model.encoding import collate, encode
 from training.model.predictor import Predictor
 
 WARM_UP_TEXTS = ("할머니 괜찮으세요? 도와주세요", "오늘 날씨가 좋네요")

@@ -32,8 +32,8 @@ def serve(port: int, host: str) -> None:
 
     Raises NoChampionError (or FileNotFoundError for a bad HEARA_MODEL_DIR) before starting anything.
     """
-    from training.registry.champion import resolve_model
     from training.config import load_params
+    from training.registry.champion import resolve_model
 
     source = resolve_model(load_params().task)
     log.info("serving %s version %s (%s) on http://%s:%d", source.name, source.version_label, source.uri,

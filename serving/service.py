@@ -58,9 +58,10 @@ class HearaInference:
     def __init__(self) -> None:
         from functools import partial
 
-        from serving import metrics, settings
-        from training.registry.champion import champion_version, from_registry, resolve_model
+        from serving import metrics
         from serving.reload import HotModel, load_served
+        from training import env
+        from training.registry.champion import champion_version, from_registry, resolve_model
 
         def load(source, previous=None):
             return load_served(source, SERVE.max_tokens_per_batch, SERVE.danger_labels, previous)
@@ -72,7 +73,7 @@ class HearaInference:
         unknown = set(SERVE.responses) - set(served.classifier.labels)
         if unknown:
             log.warning("serve.responses names labels the model does not have: %s", sorted(unknown))
-        from_folder = settings.model_dir() is not None  # HEARA_MODEL_DIR: a fixed model, nothing to poll
+        from_folder = env.model_dir() is not None  # HEARA_MODEL_DIR: a fixed model, nothing to poll
         latest = (lambda: None) if from_folder else partial(champion_version, PARAMS.task)
         self.model = HotModel(served, latest_version=latest, fetch=partial(from_registry, PARAMS.task), load=load)
         self.ready = True
@@ -136,16 +137,17 @@ class HearaService:
     inference = bentoml.depends(HearaInference)
 
     def __init__(self) -> None:
-        from serving import metrics, settings
+        from serving import metrics
         from serving.predlog import PredictionLog
-        from serving.recent import RecentPredictions
-        from training.paths import store_raw_text
+        from serving.recent import DEFAULT_SIZE, RecentPredictions
+        from training import env
+        from training.env import store_raw_text
 
         self.model_name: str | None = None  # asked from the inference service once (no MLflow import here)
         self.store_raw = store_raw_text()
-        self.predlog = PredictionLog(settings.prediction_db(), store_raw=self.store_raw)
+        self.predlog = PredictionLog(env.prediction_db(), store_raw=self.store_raw)
         self.predlog_counters = metrics.PredictionLogCounters()
-        self.recent = RecentPredictions(settings.recent_size())  # GET /recent: masked text only
+        self.recent = RecentPredictions(env.recent_size(DEFAULT_SIZE))  # GET /recent: masked text only
         metrics.instruments()  # registered now, so that /metrics lists the counters from the start
 
     @bentoml.on_shutdown

@@ -13,11 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from training.errors import ConfigError
 from training.paths import params_path
-
-
-class ConfigError(ValueError):
-    """params.yaml (or an override) is invalid; the message names the offending key."""
 
 
 class _Section(BaseModel):

@@ -1,9 +1,28 @@
-"""Errors that stop a run. Each names the file and, where it applies, the row and field."""
+"""One error hierarchy for everything a user can get wrong or a run cannot get past.
+
+`HearaError` and its subclasses are *expected* failures: a bad file, a bad setting, something not
+there yet. The CLI prints them as one line and exits with code 2; Airflow fails the task at once
+when `retryable` is false (a retry cannot mend bad data). Anything else is a bug and keeps its
+traceback. Each message names the file and, where it applies, the row and field.
+"""
 
 from __future__ import annotations
 
 
-class DataError(Exception):
+class HearaError(Exception):
+    """An expected failure with a message meant for the user."""
+
+    retryable = False  # whether running the same step again, unchanged, may succeed
+
+
+class ConfigError(HearaError, ValueError):
+    """params.yaml, an overlay, an override or a trigger form is invalid; the message names the key.
+
+    Also a ValueError, so pydantic validators may raise it and callers that caught ValueError still do.
+    """
+
+
+class DataError(HearaError):
     """A fatal data problem (unreadable file, missing column, too few rows to split)."""
 
     def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
@@ -18,3 +37,17 @@ class DataError(Exception):
             ) if part
         )
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class NotFoundError(HearaError):
+    """Something a step needs is not there yet: a split, a trained candidate, a registered version."""
+
+
+class NoChampionError(NotFoundError):
+    """The registry has no version with the champion alias: there is nothing to serve."""
+
+
+class ServiceUnavailable(HearaError):
+    """A server Heara talks to (the MLflow tracking server, the service) did not answer: worth a retry."""
+
+    retryable = True

@@ -1,4 +1,4 @@
-"""Every filesystem location and environment variable Heara reads, in one place.
+"""Every filesystem location Heara reads or writes, in one place (environment variables: training/env.py).
 
 Nothing here touches the disk at import time: callers ask for a `StatePaths` and call
 `ensure()` when they are about to write.
@@ -6,9 +6,10 @@ Nothing here touches the disk at import time: callers ask for a `StatePaths` and
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from training import env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PARAMS = PROJECT_ROOT / "params.yaml"
@@ -26,41 +27,12 @@ def display_path(path: Path | str) -> str:
 
 def heara_home() -> Path:
     """The single git-ignored folder that holds all local state (`HEARA_HOME`, default `.heara/`)."""
-    return Path(os.environ.get("HEARA_HOME", PROJECT_ROOT / ".heara")).resolve()
+    return env.home(PROJECT_ROOT)
 
 
 def params_path() -> Path:
     """`HEARA_PARAMS` when set (a per-environment copy), else the repository's params.yaml."""
-    return Path(os.environ.get("HEARA_PARAMS", DEFAULT_PARAMS)).resolve()
-
-
-def store_raw_text() -> bool:
-    """Raw utterances reach logs and stores only when the operator opts in (`HEARA_STORE_RAW_TEXT=1`)."""
-    return os.environ.get("HEARA_STORE_RAW_TEXT", "").lower() in {"1", "true", "yes"}
-
-
-def run_tags() -> dict[str, str]:
-    """Extra MLflow tags for the next training run (`HEARA_RUN_TAGS`, a JSON object): the Airflow DAG
-    passes its run id and the files that triggered it, so a run can be found from either side."""
-    import json
-
-    raw = os.environ.get("HEARA_RUN_TAGS", "")
-    return {str(k): str(v)[:5000] for k, v in json.loads(raw).items()} if raw else {}
-
-
-def serve_url(default: str | None) -> str | None:
-    """Where the running service listens (`HEARA_SERVE_URL`), for `POST /reload` after a promotion."""
-    return os.environ.get("HEARA_SERVE_URL", default) or None
-
-
-def api_key() -> str | None:
-    """The service's API key (`HEARA_API_KEY`): required by the service when set, sent by its callers."""
-    return os.environ.get("HEARA_API_KEY", "").strip() or None
-
-
-def train_queue(default: str) -> str:
-    """The Celery queue of the training task (`HEARA_TRAIN_QUEUE`; the compose stack's GPU worker: `gpu`)."""
-    return os.environ.get("HEARA_TRAIN_QUEUE", default)
+    return env.params_file(DEFAULT_PARAMS)
 
 
 @dataclass(frozen=True)
@@ -105,7 +77,7 @@ class StatePaths:
     @property
     def incoming(self) -> Path:
         """Labelers drop new labeled batches here; each file is ingested once."""
-        return Path(os.environ.get("HEARA_INCOMING", self.home / "incoming")).resolve()
+        return env.incoming(self.home / "incoming")
 
     @property
     def batches(self) -> Path:
@@ -130,6 +102,11 @@ class StatePaths:
     @property
     def bentoml(self) -> Path:
         return self.home / "bentoml"
+
+    @property
+    def serving_models(self) -> Path:
+        """Registry models downloaded for serving, one folder per version."""
+        return self.home / "serving" / "models"
 
     @property
     def dvc_cache(self) -> Path:

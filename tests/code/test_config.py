@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from training import paths
-from training.config import AugmentConfig, ConfigError, Params, load_params, parse_overrides
+from training.config import AugmentConfig, Params, load_params, parse_overrides
+from training.errors import ConfigError
 
 MINIMAL = {"task": "t", "labels": ["a", "b"], "augment": {"multipliers": {"b": 2.0}}}
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from training.data.card import dataset_card
 from training.config import load_params
+from training.data.card import dataset_card
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 

@@ -21,9 +21,10 @@ def register_champion(model_dir: Path, tracking_uri: str, artifacts: Path) -> tu
     import mlflow
     from mlflow import MlflowClient
 
-    from training.registry.champion import NoChampionError, from_registry
+    from training.errors import NoChampionError
     from training.model.pyfunc import log_pyfunc
     from training.registry.aliases import CHAMPION, model_name, register
+    from training.registry.champion import from_registry
 
     mlflow.set_tracking_uri(tracking_uri)
     exp = mlflow.create_experiment("heara-danger", artifact_location=artifacts.as_uri())

@@ -120,9 +120,9 @@ def champion(task: str = "danger") -> tuple[str | None, list[int]]:
 def test_retrain_dag_end_to_end_with_fault_and_resume(airflow_env):
     from mlflow import MlflowClient
 
-    from training.registry import tracking
     from training.paths import state
-    from training.steps.train import read_candidate
+    from training.registry import tracking
+    from training.steps.workspace import read_candidate
 
     # 1. A run from the trigger form promotes the first champion.
     first = dags_test(airflow_env, {"epochs": 2, "learning_rate": 0.003, "overrides": FAST})

@@ -44,7 +44,10 @@ def _params(*extra: str):
 
 
 def _train_and_register(data_dir: Path, *extra: str) -> int:
-    from training.steps.train import DataFiles, evaluate_step, register_step, train_step
+    from training.steps.evaluate import evaluate_step
+    from training.steps.register import register_step
+    from training.steps.train import train_step
+    from training.steps.workspace import DataFiles
 
     p = _params(*extra)
     files = DataFiles.from_dir(data_dir)
@@ -63,8 +66,9 @@ def _champion() -> int | None:
 def test_gate_scenarios(env: Path) -> None:
     from mlflow import MlflowClient
 
-    from training.steps.promote import promote_step, rollback_step
-    from training.registry.aliases import AuditLedger
+    from training.registry.audit import AuditLedger
+    from training.steps.promote import promote_step
+    from training.steps.rollback import rollback_step
 
     test_path = env / "test.parquet"
     v1 = _train_and_register(env)

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from training.config import load_params
-from training.orchestration.tasks import form_overrides
+from training.orchestration.form import form_overrides
 from training.paths import PROJECT_ROOT
 
 

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from training.config import Params
-from training.data.readers import read_source
 from training.data.preprocess import Preprocessor
+from training.data.readers import read_source
 
 
 def bench_preprocess(params: Params, source: Path, text_col: str, label_col: str, repeat: int = 3) -> dict:

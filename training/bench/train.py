@@ -32,8 +32,9 @@ import time
 import numpy as np
 import torch
 
-from training.trainer.batching import Encoded, class_weights, collate, epoch_batches, padding_share
 from training.config import ModelConfig
+from training.model.encoding import Encoded, collate
+from training.trainer.batching import class_weights, epoch_batches, padding_share
 from training.trainer.runtime import (
     Runtime,
     forward_loss,

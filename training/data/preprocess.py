@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 import pandas as pd
 
 from training.config import PreprocessConfig
-from training.pii import PLACEHOLDERS, mask_pii
 from training.data.validate import QUARANTINE_COLUMNS
+from training.pii import PLACEHOLDERS, mask_pii
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
 _SPACES = re.compile(r"\s+")

@@ -26,11 +26,11 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
 from training.config import EvaluateConfig
+from training.evaluation.calibration import ECE_BINS, expected_calibration_error
 from training.evaluation.slices import add_typos, remove_spaces  # noqa: F401  (re-exported)
 from training.pii import mask_pii
 
 PredictProba = Callable[[list[str]], np.ndarray]
-ECE_BINS = 15
 
 
 @dataclass
@@ -55,32 +55,6 @@ class EvalResult:
     @property
     def correct(self) -> np.ndarray:
         return self.y_true == self.y_pred
-
-
-# ---------------------------------------------------------------- calibration
-def calibration_bins(conf: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top-label confidences and hits -> per-bin (count, mean confidence, accuracy).
-
-    Equal-width bins (k/bins, (k+1)/bins]; empty bins have NaN confidence and accuracy.
-    """
-    conf = np.asarray(conf, dtype=float)
-    hit = np.asarray(correct, dtype=float)
-    idx = np.clip(np.ceil(conf * bins).astype(int) - 1, 0, bins - 1)
-    count = np.bincount(idx, minlength=bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_conf = np.bincount(idx, weights=conf, minlength=bins) / count
-        acc = np.bincount(idx, weights=hit, minlength=bins) / count
-    return count, mean_conf, acc
-
-
-def expected_calibration_error(conf: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> float:
-    """ECE: the count-weighted mean |accuracy - confidence| over the equal-width bins."""
-    count, mean_conf, acc = calibration_bins(conf, correct, bins)
-    if count.sum() == 0:
-        return 0.0
-    filled = count > 0
-    return float(np.sum(count[filled] * np.abs(acc[filled] - mean_conf[filled])) / count.sum())
 
 
 def _scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
@@ -239,7 +213,10 @@ def write_artifacts(result: EvalResult, out_dir: Path | str, texts: list[str] | 
     `texts`: what predictions.csv shows per row (e.g. the raw texts); default: the evaluated texts.
     Personal data in them is masked either way.
     """
-    from training.evaluation.plots import confusion_matrix_png, reliability_png  # matplotlib only when writing
+    from training.evaluation.plots import (  # matplotlib only when writing
+        confusion_matrix_png,
+        reliability_png,
+    )
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

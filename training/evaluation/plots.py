@@ -21,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from training.evaluation.metrics import calibration_bins, expected_calibration_error
+from training.evaluation.calibration import calibration_bins, expected_calibration_error
 
 # Common Hangul fonts on Linux, macOS and Windows, best first.
 _HANGUL_FONTS = ("Noto Sans CJK KR", "Noto Sans KR", "NanumGothic", "NanumBarunGothic", "Malgun Gothic",

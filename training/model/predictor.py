@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from training.config import PreprocessConfig
+from training.errors import NotFoundError
 
 META_FILE = "heara.json"
 
@@ -76,7 +77,7 @@ class Predictor:
         model_dir = Path(model_dir)
         meta_path = model_dir / META_FILE
         if not meta_path.exists():
-            raise FileNotFoundError(f"{model_dir} is not a Heara model folder ({META_FILE} is missing)")
+            raise NotFoundError(f"{model_dir} is not a Heara model folder ({META_FILE} is missing)")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         model = AutoModelForSequenceClassification.from_pretrained(model_dir)
         tokenizer = load_tokenizer(model_dir, meta["family"])

@@ -25,6 +25,8 @@ from typing import Any
 
 import sentencepiece as spm
 
+from training.model.pieces import is_digit_comma_piece
+
 UNDERLINE = "▁"
 SPIECE_FILE = "spiece.model"
 CONFIG_FILE = "tokenizer_config.json"
@@ -33,11 +35,6 @@ _OPTIONS = {"do_lower_case": False, "remove_space": True, "keep_accents": False}
 _SPECIAL_SPLIT = re.compile("(" + "|".join(re.escape(t) for t in SPECIAL_TOKENS) + ")")
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 FAMILIES = ("kobert", "hf")
-
-
-def is_digit_comma_piece(piece: str) -> bool:
-    """True for pieces such as "▁1," and "0,", which XLNet re-splits into digits and a comma."""
-    return len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit()
 
 
 def preprocess_text(text: str, *, remove_space: bool = True, keep_accents: bool = False,

@@ -41,7 +41,7 @@ from sentencepiece import sentencepiece_model_pb2 as spm_pb
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import Unigram
 
-from training.model.tokenizer import is_digit_comma_piece
+from training.model.pieces import is_digit_comma_piece
 
 log = logging.getLogger(__name__)
 UNDERLINE = "▁"

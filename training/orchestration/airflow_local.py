@@ -65,8 +65,10 @@ def run(args: list[str], *, check: bool = True, capture: bool = False, extra_env
 
 def gpu_slots() -> int:
     """Slots of the `gpu` pool: HEARA_GPU_SLOTS, else the GPUs nvidia-smi lists, else 1 (CPU training)."""
-    if os.environ.get("HEARA_GPU_SLOTS"):
-        return max(1, int(os.environ["HEARA_GPU_SLOTS"]))
+    from training.env import gpu_slots as configured
+
+    if configured():
+        return configured()
     smi = shutil.which("nvidia-smi")
     if smi:
         out = subprocess.run([smi, "-L"], capture_output=True, text=True, check=False).stdout

@@ -23,48 +23,11 @@ from typing import Any
 import yaml
 
 from training.config import Params, load_params
-from training.paths import PROJECT_ROOT, api_key, heara_home, serve_url, state
+from training.env import api_key, serve_url
+from training.orchestration.form import form_overrides
+from training.paths import PROJECT_ROOT, heara_home, state
 
 log = logging.getLogger("heara.flow")
-
-# The trigger form's fields (Airflow Params) and the params.yaml key each one overrides.
-FORM_KEYS = {
-    "task": "task",
-    "model_family": "model.family",
-    "model_name": "model.name",
-    "model_profile": "model.profile",
-    "epochs": "train.epochs",
-    "learning_rate": "train.lr",
-    "dropout": "model.dropout",
-    "augment": "augment.enabled",
-}
-
-
-class StepFailed(RuntimeError):
-    """A failure a retry cannot mend (bad data, bad configuration): the DAG fails the run at once."""
-
-
-def _set(tree: dict, dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    for p in parents:
-        tree = tree.setdefault(p, {})
-    tree[leaf] = value
-
-
-def form_overrides(form: dict[str, Any]) -> dict[str, Any]:
-    """Trigger-form values -> nested params.yaml overrides. Empty values keep params.yaml's; the form's
-    `overrides` (a mapping of dotted keys, e.g. {"train.batch_size": 16}) reaches any other key."""
-    out: dict[str, Any] = {}
-    for field, key in FORM_KEYS.items():
-        value = form.get(field)
-        if value is not None and value != "":
-            _set(out, key, value)
-    extra = form.get("overrides") or {}
-    if not isinstance(extra, dict):
-        raise StepFailed(f"trigger form: 'overrides' must be a mapping of params.yaml keys, got {type(extra).__name__}")
-    for key, value in extra.items():
-        _set(out, str(key), value)
-    return out
 
 
 def run_dir(run_id: str) -> Path:
@@ -75,12 +38,12 @@ def run_dir(run_id: str) -> Path:
 def resolve_run(form: dict[str, Any], run_id: str, *, trigger: str = "manual",
                 trigger_files: list[dict] | None = None) -> dict:
     """Validate the form against params.yaml and write the run's resolved params file and record."""
-    from training.config import ConfigError
+    from training.errors import ConfigError
 
     try:
         params = load_params(overrides=form_overrides(form))
     except ConfigError as e:
-        raise StepFailed(f"trigger form: {e}") from None
+        raise ConfigError(f"trigger form: {e}") from None
     folder = run_dir(run_id)
     folder.mkdir(parents=True, exist_ok=True)
     params_file = folder / "params.yaml"
@@ -101,21 +64,12 @@ def _params(params_file: str) -> Params:
     return load_params(params_file)
 
 
-def _data_step(fn, *args, **kwargs) -> dict:
-    from training.errors import DataError
-
-    try:
-        return fn(*args, **kwargs)
-    except DataError as e:
-        raise StepFailed(str(e)) from None
-
-
 def ingest(params_file: str) -> dict:
     """Ingest the configured source and every new file of the incoming folder (the ledger knows which)."""
-    from training.steps.prepare import run_ingest
+    from training.steps.ingest import run_ingest
 
     st = state()
-    report = _data_step(run_ingest, _params(params_file).data, st.raw, st.quarantine, st.reports / "ingest.json",
+    report = run_ingest(_params(params_file).data, st.raw, st.quarantine, st.reports / "ingest.json",
                         state=st)
     return {"rows": report["rows"], "unparseable": report["unparseable"], "report": str(st.reports / "ingest.json"),
             "new_files": [f["name"] for f in report.get("incoming", {}).get("new_files", [])]}
@@ -123,8 +77,8 @@ def ingest(params_file: str) -> dict:
 
 def validate(params_file: str) -> dict:
     """Validate; a failure (too few rows, nothing valid) stops the run with the report in the log."""
-    from training.steps.prepare import run_validate
     from training.errors import DataError
+    from training.steps.validate import run_validate
 
     st = state()
     report_path = st.reports / "validate.json"
@@ -133,33 +87,34 @@ def validate(params_file: str) -> dict:
     except DataError as e:
         if report_path.exists():
             log.error("validation report (%s):\n%s", report_path, report_path.read_text(encoding="utf-8"))
-        raise StepFailed(f"validation failed: {e} (report: {report_path})") from None
+        raise DataError(f"validation failed: {e} (report: {report_path})", report=e.report) from None
     return {"rows_valid": report["rows_valid"], "rows_quarantined": report["rows_quarantined"],
             "per_class": report["per_class"], "report": str(report_path)}
 
 
 def preprocess(params_file: str) -> dict:
-    from training.steps.prepare import run_preprocess
+    from training.steps.preprocess import run_preprocess
 
     st = state()
-    report = _data_step(run_preprocess, _params(params_file), st.valid, st.clean, st.quarantine,
+    report = run_preprocess(_params(params_file), st.valid, st.clean, st.quarantine,
                         st.reports / "preprocess.json")
     return {"rows": report.get("rows_out", report.get("rows")), "duplicates_removed": report["duplicates_removed"]}
 
 
 def split(params_file: str) -> dict:
-    from training.steps.prepare import run_split
+    from training.steps.split import run_split
 
     st = state()
-    report = _data_step(run_split, _params(params_file), st.clean, st.split_dir, st.reports / "split.json")
+    report = run_split(_params(params_file), st.clean, st.split_dir, st.reports / "split.json")
     return {k: report[k] for k in ("train", "val", "test", "test_frozen") if k in report}
 
 
 def augment(params_file: str) -> dict:
-    from training.steps.prepare import combine_reports, run_augment
+    from training.data.reports import combine_reports
+    from training.steps.augment import run_augment
 
     st = state()
-    report = _data_step(run_augment, _params(params_file), st.split_dir / "train.parquet",
+    report = run_augment(_params(params_file), st.split_dir / "train.parquet",
                         st.prepared / "train.parquet", st.reports / "augment.json")
     params = _params(params_file)
     combined = combine_reports(st.reports, st.quarantine, task=params.task, source=params.data.source)
@@ -172,7 +127,7 @@ def augment(params_file: str) -> dict:
 def train(params_file: str, run_tags: dict[str, str] | None = None, *, tail_lines: int = 40) -> dict:
     """`heara train --params FILE` in a subprocess, its output streamed into this task's log.
     A re-run after a crash resumes from the checkpoint of the same configuration and data."""
-    from training.steps.train import read_candidate
+    from training.steps.workspace import read_candidate
 
     cmd = [sys.executable, "-m", "training.cli", "train", "--params", params_file]
     env = {**os.environ, "HEARA_RUN_TAGS": json.dumps(run_tags or {}), "HEARA_HOME": str(heara_home()),
@@ -201,14 +156,14 @@ def train(params_file: str, run_tags: dict[str, str] | None = None, *, tail_line
 
 
 def evaluate(params_file: str) -> dict:
-    from training.steps.train import evaluate_step
+    from training.steps.evaluate import evaluate_step
 
     metrics = evaluate_step(_params(params_file))
     return {k: v for k, v in metrics.items() if k in ("test_macro_f1", "test_accuracy", "test_ece")}
 
 
 def register(params_file: str) -> int:
-    from training.steps.train import register_step
+    from training.steps.register import register_step
 
     return register_step(_params(params_file))
 
@@ -245,37 +200,4 @@ def notify_serving(params_file: str | None = None, *, timeout_s: float = 120.0) 
     log.info("service at %s: %s", url, answer)
     return {**answer, "url": url}
 
-
-STEP_HINTS = {
-    "resolve_run": "Fix the trigger form's values (each error names the key) and trigger again.",
-    "ingest": "A file could not be read: fix or remove it (the error names it) and trigger again.",
-    "validate": "The data cannot make a valid training set: read the validation report, fix the labels or "
-                "add rows, then trigger again. Rejected rows are in the quarantine folder with reasons.",
-    "train": "Clear the `train` task to re-run it: it resumes from its last checkpoint. "
-             "The champion is unchanged: only `promote` moves it.",
-    "promote": "The champion alias moves in one call, so it still points at the previous champion.",
-}
-
-
-def write_failure_summary(dag_id: str, run_id: str, task_id: str, error: BaseException | str | None,
-                          try_number: int | None = None, log_url: str | None = None) -> Path:
-    """A short Markdown summary of a failed run in its run folder (FAILED.md), also logged: which task,
-    why, what to do next, and for a validation failure the validation report itself."""
-    from training.pii import mask_pii
-
-    folder = run_dir(run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    lines = [f"# {dag_id}: run {run_id} failed in `{task_id}`", "",
-             f"- when: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
-             f"- try: {try_number}" if try_number else "",
-             f"- log: {log_url}" if log_url else "",
-             f"- error: {mask_pii(str(error) or type(error).__name__)}" if error else "",
-             "", STEP_HINTS.get(task_id, "The champion is unchanged unless `promote` finished."), ""]
-    report = state().reports / "validate.json"
-    if task_id == "validate" and report.exists():
-        lines += ["## Validation report", "", "```json", report.read_text(encoding="utf-8"), "```"]
-    path = folder / "FAILED.md"
-    path.write_text("\n".join(line for line in lines if line is not None) + "\n", encoding="utf-8")
-    log.error("run summary written to %s:\n%s", path, path.read_text(encoding="utf-8"))
-    return path
 

@@ -19,16 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from serving import settings
+from training import env
+from training.errors import ConfigError, NoChampionError, ServiceUnavailable
 from training.model.predictor import META_FILE
+from training.paths import state
 
 REGISTRY_FILE = "registry.json"
 # What GET /model reports of the training run: the frozen-test metrics and the best validation score.
 _RUN_METRIC_PREFIXES = ("test_", "best_val_")
-
-
-class NoChampionError(RuntimeError):
-    """The registry has no version with the champion alias: there is nothing to serve."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,7 @@ def resolve_model(task: str) -> ModelSource:
     Raises FileNotFoundError for a folder that is not a Heara model folder and NoChampionError
     when the registry has no champion.
     """
-    folder = settings.model_dir()
+    folder = env.model_dir()
     return from_dir(folder) if folder is not None else from_registry(task)
 
 
@@ -67,8 +65,7 @@ def from_dir(folder: Path) -> ModelSource:
     folder = Path(folder).resolve()
     meta_path = folder / META_FILE
     if not meta_path.is_file():
-        raise FileNotFoundError(f"{settings.MODEL_DIR_ENV}={folder} is not a Heara model folder "
-                                f"({META_FILE} is missing)")
+        raise ConfigError(f"HEARA_MODEL_DIR={folder} is not a Heara model folder ({META_FILE} is missing)")
     registry_path = folder / REGISTRY_FILE
     if registry_path.is_file():
         info = json.loads(registry_path.read_text(encoding="utf-8"))
@@ -113,7 +110,7 @@ def from_registry(task: str) -> ModelSource:
     uri, name = tracking_uri(), model_name(task)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         raise NoChampionError(f"no model to serve: there is no MLflow store at {uri} (train, register and "
-                              f"promote a model first, or set {settings.MODEL_DIR_ENV} to a model folder)")
+                              f"promote a model first, or set HEARA_MODEL_DIR to a model folder)")
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
         mv = client.get_model_version_by_alias(name, CHAMPION)
@@ -121,11 +118,11 @@ def from_registry(task: str) -> ModelSource:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise NoChampionError(
                 f"no model to serve: '{name}' has no version with the alias '{CHAMPION}' in the MLflow "
-                f"registry at {uri}. Promote one (`heara promote`), or set {settings.MODEL_DIR_ENV} to a "
+                f"registry at {uri}. Promote one (`heara promote`), or set HEARA_MODEL_DIR to a "
                 "model folder.") from None
-        raise RuntimeError(f"cannot read the champion of '{name}' from the MLflow registry at {uri}: "
+        raise ServiceUnavailable(f"cannot read the champion of '{name}' from the MLflow registry at {uri}: "
                            f"{exc.message}") from None
-    cached = settings.model_cache() / f"{name}-v{mv.version}-{(mv.run_id or 'norun')[:8]}"
+    cached = state().serving_models / f"{name}-v{mv.version}-{(mv.run_id or 'norun')[:8]}"
     if (cached / REGISTRY_FILE).is_file():
         return from_dir(cached)
     run = client.get_run(mv.run_id) if mv.run_id else None

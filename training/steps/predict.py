@@ -12,8 +12,8 @@ import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from training.config import ServeConfig
-from training.errors import DataError
 from training.data.readers import decode_bytes, detect_format
+from training.errors import DataError
 
 
 def read_texts(path: Path, text_col: str) -> pd.DataFrame:
@@ -38,8 +38,8 @@ def read_texts(path: Path, text_col: str) -> pd.DataFrame:
 def predict_file(input_path: Path, output_path: Path, *, task: str, serve: ServeConfig, text_col: str = "text",
                  batch_size: int = 256) -> dict:
     """Score every row of `input_path`; write its columns plus label, score, prob_<label>, danger, model_version."""
-    from training.registry.champion import resolve_model
     from training.model.predictor import Predictor
+    from training.registry.champion import resolve_model
 
     df = read_texts(input_path, text_col)
     source = resolve_model(task)
@@ -78,12 +78,12 @@ def predict_job(input_path: str, output_path: str | None, *, task: str, text_col
     import re
 
     from training.config import load_params
-    from training.orchestration.tasks import StepFailed
+    from training.errors import NotFoundError
     from training.paths import state
 
     src = Path(input_path).expanduser()
     if not src.is_file():
-        raise StepFailed(f"input file not found: {src}")
+        raise NotFoundError(f"input file not found: {src}")
     out = Path(output_path) if output_path else \
         state().home / "predictions" / f"{src.stem}.{re.sub(r'[^A-Za-z0-9_.-]+', '_', run_id)}.csv"
     params = load_params(overrides={"task": task})

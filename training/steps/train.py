@@ -9,75 +9,18 @@ import hashlib
 import json
 import logging
 import shutil
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pandas as pd
 
 from training.config import Params
-from training.paths import PROJECT_ROOT, run_tags, state
+from training.data.reports import write_json
 from training.data.split import content_hash
+from training.env import run_tags
+from training.paths import PROJECT_ROOT, state
+from training.steps.workspace import DataFiles, candidate_file, task_dir
 
 log = logging.getLogger("heara.pipeline")
-
-
-@dataclass(frozen=True)
-class DataFiles:
-    train: Path
-    val: Path
-    test: Path
-
-    @classmethod
-    def default(cls) -> "DataFiles":
-        st = state()
-        return cls(st.prepared / "train.parquet", st.split_dir / "val.parquet", st.split_dir / "test.parquet")
-
-    @classmethod
-    def from_dir(cls, folder: Path) -> "DataFiles":
-        """A `heara data prepare --out` folder."""
-        return cls(folder / "train.parquet", folder / "val.parquet", folder / "test.parquet")
-
-    def load(self) -> dict[str, pd.DataFrame]:
-        for name, path in (("train", self.train), ("val", self.val), ("test", self.test)):
-            if not path.exists():
-                raise FileNotFoundError(f"{name} split not found at {path}: run the data pipeline first "
-                                        "(`dvc repro` or `heara data prepare`)")
-        return {"train": pd.read_parquet(self.train), "val": pd.read_parquet(self.val),
-                "test": pd.read_parquet(self.test)}
-
-
-def task_dir(task: str) -> Path:
-    return state().home / "models" / task
-
-
-def candidate_file(task: str) -> Path:
-    return task_dir(task) / "candidate.json"
-
-
-def registered_file(task: str) -> Path:
-    return task_dir(task) / "registered.json"
-
-
-def registered_version(task: str) -> int | None:
-    """The registry version of the current candidate, if `heara register` has run for it."""
-    path, cand = registered_file(task), read_candidate(task)
-    if not path.exists():
-        return None
-    reg = json.loads(path.read_text(encoding="utf-8"))
-    return int(reg["version"]) if reg.get("run_id") == cand["run_id"] else None
-
-
-def read_candidate(task: str) -> dict:
-    path = candidate_file(task)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run `heara train` first")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 def run_key(params: Params, splits: dict[str, pd.DataFrame]) -> str:
@@ -94,11 +37,10 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
     import mlflow
 
     from training.evaluation import plots
-
-    from training.registry import tracking
-    from training.trainer.distributed import is_main_process
     from training.model.build import build_model
     from training.model.predictor import save_model_dir
+    from training.registry import tracking
+    from training.trainer.distributed import is_main_process
     from training.trainer.loop import train
 
     splits = (files or DataFiles.default()).load()
@@ -120,7 +62,7 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
 
     with mlflow.start_run(experiment_id=exp_id, run_id=resume_run,
                           run_name=None if resume_run else f"train-{datetime.now():%Y%m%d-%H%M%S}") as run:
-        _write_json(attempt, {"run_id": run.info.run_id, "key": key})
+        write_json(attempt, {"run_id": run.info.run_id, "key": key})
         if not resume_run:
             _log_run_inputs(params, splits, labels)
         mlflow.set_tags(run_tags())  # e.g. the Airflow DAG run and the files that triggered it
@@ -143,8 +85,8 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
     candidate = {"task": params.task, "run_id": run.info.run_id, "model_dir": str(model_dir), "labels": labels,
                  "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **summary,
                  "history": result.history}
-    _write_json(candidate_file(params.task), candidate)
-    _write_json(task_dir(params.task) / "train" / "history.json", {"history": result.history})
+    write_json(candidate_file(params.task), candidate)
+    write_json(task_dir(params.task) / "train" / "history.json", {"history": result.history})
     log.info("train: run %s, best val macro-F1 %.4f", run.info.run_id, result.best_val_macro_f1)
     return candidate
 
@@ -154,7 +96,6 @@ def _log_run_inputs(params: Params, splits: dict[str, pd.DataFrame], labels: lis
     import mlflow
 
     from training.evaluation import plots
-
     from training.registry import tracking
 
     flat = tracking.flatten(params.to_dict())
@@ -179,63 +120,3 @@ def _log_run_inputs(params: Params, splits: dict[str, pd.DataFrame], labels: lis
             mlflow.log_artifact(str(report), "data")
 
 
-def evaluate_step(params: Params, files: DataFiles | None = None, out_dir: Path | None = None) -> dict:
-    """Score the candidate on the frozen test split; log metrics and plots to its MLflow run."""
-    import mlflow
-
-    from training.registry import tracking
-    from training.evaluation.metrics import evaluate, flat_metrics, write_artifacts
-    from training.model.predictor import Predictor
-
-    cand = read_candidate(params.task)
-    test = (files or DataFiles.default()).load()["test"]
-    predictor = Predictor.load(cand["model_dir"])
-    result = evaluate(predictor.predict_proba, test, predictor.labels, params.evaluate)
-    out = out_dir or task_dir(params.task) / "eval"
-    artifacts = write_artifacts(result, out, texts=test["text"].tolist())
-    metrics = flat_metrics(result)
-    tracking.setup(params.task)
-    with mlflow.start_run(run_id=cand["run_id"]):
-        mlflow.log_metrics(metrics)
-        for path in artifacts:
-            mlflow.log_artifact(str(path), "evaluation")
-    _write_json(out / "metrics.json", metrics)
-    log.info("evaluate: test macro-F1 %.4f", metrics.get("test_macro_f1", float("nan")))
-    return metrics
-
-
-def register_step(params: Params) -> int:
-    """Log the candidate as a pyfunc model and register it as `heara-<task>` (alias challenger)."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    from training.registry import tracking
-    from training.model.pyfunc import log_pyfunc
-    from training.registry.aliases import model_name, register
-
-    cand = read_candidate(params.task)
-    tracking.setup(params.task)
-    client = MlflowClient()
-    run = client.get_run(cand["run_id"])
-    if "heara.model_uri" not in run.data.tags:
-        test = DataFiles.default().test
-        examples = pd.read_parquet(test)["text"].head(3).tolist() if test.exists() else ["안녕하세요"]
-        with mlflow.start_run(run_id=cand["run_id"]):
-            info = log_pyfunc(Path(cand["model_dir"]), cand["labels"], examples)
-            mlflow.set_tag("heara.model_uri", info.model_uri)
-        model_uri = info.model_uri
-    else:
-        model_uri = run.data.tags["heara.model_uri"]
-    name = model_name(params.task)
-    version = register(client, name, cand["run_id"], model_uri)
-    metrics = client.get_run(cand["run_id"]).data.metrics
-    for key in ("test_macro_f1", "test_accuracy", "best_val_macro_f1"):
-        if key in metrics:
-            client.set_model_version_tag(name, str(version), f"heara.{key}", f"{metrics[key]:.4f}")
-    for key, value in run.data.tags.items():
-        if key.startswith("heara.data.") or key in ("heara.git_commit", "heara.base_model"):
-            client.set_model_version_tag(name, str(version), key, value)
-    # Its own file: candidate.json is the train stage's output and must not change after training.
-    _write_json(registered_file(params.task), {"run_id": cand["run_id"], "version": version, "model_uri": model_uri})
-    log.info("register: %s version %d (alias challenger)", name, version)
-    return version

@@ -7,52 +7,15 @@ shuffled mega-chunks keeps batches random enough for SGD while rows in a batch h
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from functools import partial
 
 import numpy as np
 import torch
 
+from training.model.encoding import Encoded, collate
+
 MEGA_CHUNK_BATCHES = 50  # rows sorted by length within chunks of this many batches
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """Token ids of every row (with [CLS]/[SEP], truncated, unpadded) and label indices."""
-
-    ids: list[list[int]]
-    labels: np.ndarray  # int64 [n]
-    pad_id: int
-    type_ids: bool  # whether the model takes token_type_ids (BERT does, RoBERTa-style models do not)
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.fromiter((len(r) for r in self.ids), dtype=np.int64, count=len(self.ids))
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-def encode(tokenizer, texts: Sequence[str], labels: Sequence[str] | None, label_names: Sequence[str],
-           max_length: int) -> Encoded:
-    """Tokenise `texts` once (no padding); labels (strings) become indices into `label_names`.
-
-    Raises ValueError naming a label that is not in `label_names`.
-    """
-    enc = tokenizer(list(texts), max_length=max_length, padding=False, truncation=True)
-    index = {name: i for i, name in enumerate(label_names)}
-    if labels is None:
-        y = np.zeros(len(texts), dtype=np.int64)
-    else:
-        unknown = sorted({lab for lab in labels if lab not in index})
-        if unknown:
-            raise ValueError(f"labels {unknown} are not among the model's labels {list(label_names)}")
-        y = np.array([index[lab] for lab in labels], dtype=np.int64)
-    pad_id = tokenizer.pad_token_id
-    if pad_id is None:
-        raise ValueError("the tokenizer has no pad token")
-    return Encoded([list(r) for r in enc["input_ids"]], y, int(pad_id), "token_type_ids" in enc)
 
 
 def length_grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
@@ -95,29 +58,6 @@ def shard(batches: list[np.ndarray], rank: int, world_size: int) -> list[np.ndar
         return batches
     usable = len(batches) - len(batches) % world_size
     return batches[rank:usable:world_size]
-
-
-def collate(data: Encoded, index: np.ndarray, pad_to: int | None = None,
-            multiple_of: int = 1) -> dict[str, torch.Tensor]:
-    """Tensors for the rows `index`: right-padded with data.pad_id to the longest row, rounded up to
-    `multiple_of` (or to exactly `pad_to`, the reference padding to max_length).
-
-    The attention mask comes from the row lengths, never from comparing ids with 0: KoBERT's [PAD]
-    is 1 and 0 is [UNK], a real token.
-    """
-    rows = [data.ids[i] for i in index]
-    width = pad_to if pad_to is not None else -(-max(len(r) for r in rows) // multiple_of) * multiple_of
-    input_ids = torch.full((len(rows), width), data.pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for j, row in enumerate(rows):
-        n = min(len(row), width)
-        input_ids[j, :n] = torch.tensor(row[:n], dtype=torch.long)
-        attention_mask[j, :n] = 1
-    batch = {"input_ids": input_ids, "attention_mask": attention_mask,
-             "labels": torch.from_numpy(data.labels[index])}
-    if data.type_ids:
-        batch["token_type_ids"] = torch.zeros_like(input_ids)  # single sentences: segment 0 throughout
-    return batch
 
 
 class _Rows(torch.utils.data.Dataset):

@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from training.config import ModelConfig, TrainConfig
-    from training.trainer.distributed import barrier, init_distributed, shutdown
     from training.model.build import build_model
+    from training.trainer.distributed import barrier, init_distributed, shutdown
     from training.trainer.loop import train
 
     parser = argparse.ArgumentParser(description="DDP smoke test of the trainer")

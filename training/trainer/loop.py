@@ -24,10 +24,18 @@ import pandas as pd
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 
-from training.trainer.batching import Encoded, batch_iterator, class_weights, collate, encode, epoch_batches, shard
-from training.trainer.checkpoints import Checkpoints, Progress, cpu_state_dict, set_rng_state
 from training.config import ModelConfig, TrainConfig
-from training.trainer.distributed import DistInfo, all_reduce_sum, barrier, broadcast, init_distributed, shutdown
+from training.model.encoding import Encoded, collate, encode
+from training.trainer.batching import batch_iterator, class_weights, epoch_batches, shard
+from training.trainer.checkpoints import Checkpoints, Progress, cpu_state_dict, set_rng_state
+from training.trainer.distributed import (
+    DistInfo,
+    all_reduce_sum,
+    barrier,
+    broadcast,
+    init_distributed,
+    shutdown,
+)
 from training.trainer.runtime import (
     Runtime,
     forward_loss,

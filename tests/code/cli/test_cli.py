@@ -115,7 +115,7 @@ def test_bench_preprocess_prints_json_last(tmp_path: Path) -> None:
 
 def test_ledger_and_audit_commands_show_what_was_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from training.data.readers import Ledger
-    from training.registry.aliases import AuditLedger
+    from training.registry.audit import AuditLedger
 
     monkeypatch.setenv("HEARA_HOME", str(tmp_path / "home"))
     Ledger(tmp_path / "home" / "ledger.sqlite").record("ab" * 32, "batch-007.csv", 12, 1, tmp_path / "b.parquet")

@@ -8,8 +8,8 @@ import random
 import pandas as pd
 import pytest
 
-from training.data.augment import AEDA_PUNCT, Augmenter, augment_frame, load_synonyms, plan_targets
 from training.config import AugmentConfig
+from training.data.augment import AEDA_PUNCT, Augmenter, augment_frame, load_synonyms, plan_targets
 from training.data.split import text_hash
 
 # A small synonym table keeps the tests exact and independent of the WordNet that koeda ships.

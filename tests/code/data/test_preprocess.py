@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from training.config import PreprocessConfig, RegexRule
-from training.pii import mask_pii
 from training.data.preprocess import (
     Preprocessor,
     Spacer,
@@ -19,6 +18,7 @@ from training.data.preprocess import (
     preprocess_frame,
 )
 from training.data.validate import QUARANTINE_COLUMNS
+from training.pii import mask_pii
 
 ALL_OFF = {"nfc": False, "clean_whitespace": False, "mask_pii": False, "squeeze_repeats": False,
            "regex_rules": (), "spacing": "none"}

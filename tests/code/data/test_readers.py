@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from training.config import ValidateConfig
-from training.errors import DataError
 from training.data.readers import (
     AIHUB_LABELS,
     RAW_COLUMNS,
@@ -22,6 +21,7 @@ from training.data.readers import (
     read_source,
 )
 from training.data.validate import validate
+from training.errors import DataError
 
 FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures"
 AIHUB_SAMPLE = FIXTURES / "aihub_emotion_sample.json"

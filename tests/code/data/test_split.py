@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from training.config import SplitConfig
-from training.errors import DataError
 from training.data.split import content_hash, read_frozen_test, split_frame, text_hash
+from training.errors import DataError
 
 CFG = SplitConfig(seed=42, val_ratio=0.1, test_ratio=0.15)
 SIZES = {"normal": 60, "emergency": 30, "distress": 20, "confusion": 7}

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from training.config import ValidateConfig
-from training.errors import DataError
 from training.data.validate import QUARANTINE_COLUMNS, comparison_key, validate
+from training.errors import DataError
 
 LABELS = ("normal", "emergency")
 CFG = ValidateConfig(min_rows_per_class=3)

@@ -10,12 +10,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
+from training.evaluation.calibration import calibration_bins, expected_calibration_error
 from training.evaluation.metrics import (
     EvaluateConfig,
     add_typos,
-    calibration_bins,
     evaluate,
-    expected_calibration_error,
     flat_metrics,
     paired_bootstrap_macro_f1,
     remove_spaces,

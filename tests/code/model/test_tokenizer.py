@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from training.model.pieces import is_digit_comma_piece
 from training.model.tiny import build_tiny_kobert, train_kobert_spiece
 from training.model.tokenizer import (
     SPECIAL_TOKENS,
     KoBertTokenizer,
     find_in_hf_cache,
-    is_digit_comma_piece,
     load_tokenizer,
     preprocess_text,
     resolve_pretrained,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from training.orchestration.airflow_local import env
 from training.config import load_params
+from training.orchestration.airflow_local import env
 
 DAG_IDS = {"heara_retrain", "heara_rollback", "heara_batch_predict", "heara_incoming_watch"}
 

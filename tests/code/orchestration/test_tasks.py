@@ -11,10 +11,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 import yaml
 
-from training.orchestration import tasks as flow
-
 from training.data import incoming
 from training.data.readers import Ledger, sha256_file
+from training.errors import ConfigError, DataError
+from training.orchestration import tasks as flow
+from training.orchestration.failures import write_failure_summary
+from training.orchestration.form import form_overrides
 from training.paths import state
 
 
@@ -28,7 +30,7 @@ def test_form_overrides_map_fields_and_keep_empty_values():
     form = {"task": "danger", "epochs": 4, "learning_rate": 1e-3, "dropout": 0.2, "augment": False,
             "model_family": "", "model_name": None, "force_promote": True,
             "overrides": {"train.batch_size": 8, "promote.min_delta": 0.01}}
-    assert flow.form_overrides(form) == {
+    assert form_overrides(form) == {
         "task": "danger", "train": {"epochs": 4, "lr": 1e-3, "batch_size": 8},
         "model": {"dropout": 0.2}, "augment": {"enabled": False}, "promote": {"min_delta": 0.01}}
 
@@ -52,7 +54,7 @@ def test_resolve_run_writes_params_and_record(home):
     ({"overrides": "train.lr=1"}, "'overrides' must be a mapping"),
 ])
 def test_resolve_run_rejects_bad_forms_naming_the_key(home, form, message):
-    with pytest.raises(flow.StepFailed, match=message.replace("(", r"\(")):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         flow.resolve_run(form, "manual__x")
 
 
@@ -67,12 +69,12 @@ def test_validation_failure_keeps_report_and_quarantine(home):
         {"id": "x1", "text": "", "label": "normal", "source_file": "f.csv", "source_row": 32}]
     pd.DataFrame(rows).to_parquet(st.raw)
     run = flow.resolve_run({}, "manual__v")
-    with pytest.raises(flow.StepFailed, match="too few rows.*report: .*validate.json"):
+    with pytest.raises(DataError, match="too few rows.*report: .*validate.json"):
         flow.validate(run["params_file"])
     report = json.loads((st.reports / "validate.json").read_text())
     assert "too few rows" in report["failed"] and report["per_class"]["emergency"] == 1
     assert len(pd.read_parquet(st.quarantine / "validate.parquet")) == 1  # the empty text, with its reason
-    summary = flow.write_failure_summary("heara_retrain", "manual__v", "validate", RuntimeError("boom 010-1234-5678"))
+    summary = write_failure_summary("heara_retrain", "manual__v", "validate", RuntimeError("boom 010-1234-5678"))
     text = summary.read_text()
     assert "failed in `validate`" in text and '"per_class"' in text and "[PHONE]" in text
     assert "010-1234-5678" not in text

@@ -9,8 +9,13 @@ import pytest
 
 from serving.predlog import make_records
 from serving.recent import DEFAULT_SIZE, RecentPredictions
-from serving.settings import RECENT_SIZE_ENV as SIZE_ENV
-from serving.settings import recent_size as size_from_env
+from training.env import recent_size
+
+SIZE_ENV = "HEARA_RECENT_SIZE"
+
+
+def size_from_env() -> int:
+    return recent_size(DEFAULT_SIZE)
 
 
 def records(rid: str, texts: list[str], labels: list[str], *, store_raw: bool = False, danger: bool = False):

@@ -307,7 +307,7 @@ def test_serve_command_keeps_bentoml_state_in_the_state_folder(tmp_path: Path, m
 
 def test_serve_fails_fast_without_a_champion(tmp_path: Path, monkeypatch) -> None:
     from serving import run
-    from training.registry.champion import NoChampionError
+    from training.errors import NoChampionError
 
     monkeypatch.delenv("HEARA_MODEL_DIR", raising=False)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'none.db'}")
@@ -317,10 +317,11 @@ def test_serve_fails_fast_without_a_champion(tmp_path: Path, monkeypatch) -> Non
 
 
 def test_model_dir_that_is_not_a_model_folder(tmp_path: Path, monkeypatch) -> None:
+    from training.errors import ConfigError
     from training.registry.champion import resolve_model
 
     monkeypatch.setenv("HEARA_MODEL_DIR", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="heara.json is missing"):
+    with pytest.raises(ConfigError, match="heara.json is missing"):
         resolve_model("danger")
 
 
@@ -404,8 +405,8 @@ def test_hot_reload_swaps_in_the_new_version(two_versions) -> None:
 
 
 def test_failed_hot_reload_keeps_the_old_model(two_versions, tmp_path: Path) -> None:
-    from training.registry.champion import ModelSource
     from serving.reload import HotModel, load_served
+    from training.registry.champion import ModelSource
 
     v1, _ = two_versions
     load = lambda source, previous=None: load_served(source, 256, ("emergency", "distress"), previous)  # noqa: E731

@@ -19,21 +19,19 @@ import pandas as pd
 import pytest
 import torch
 
+from training.config import ModelConfig, TrainConfig
+from training.model.build import build_model
+from training.model.encoding import Encoded, collate, encode
 from training.trainer.batching import (
-    Encoded,
     batch_iterator,
     class_weights,
-    collate,
-    encode,
     epoch_batches,
     length_grouped_batches,
     padding_share,
     random_batches,
     shard,
 )
-from training.config import ModelConfig, TrainConfig
 from training.trainer.ddp_smoke import toy_frame
-from training.model.build import build_model
 from training.trainer.loop import evaluate_model, train
 
 REPO = Path(__file__).resolve().parents[3]

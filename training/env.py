@@ -1,0 +1,105 @@
+"""Every `HEARA_*` environment variable Heara reads, in one table, and the only module that reads them.
+
+Values are read when a function is called, never at import time, so a test or a process can set a
+variable before it is used. The README's "Environment variables" table is checked against `VARIABLES`
+by a test (tests/code/test_env.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+# name -> (default, meaning). The default is what an unset variable means.
+VARIABLES: dict[str, tuple[str, str]] = {
+    "HEARA_HOME": (".heara/ in the checkout", "the state folder: data, MLflow store, DVC cache and remote, "
+                   "Airflow and BentoML homes, logs"),
+    "HEARA_PARAMS": ("params.yaml in the checkout", "the params file every command reads (an environment's copy)"),
+    "HEARA_INCOMING": ("$HEARA_HOME/incoming", "the folder labelers drop new labeled files into"),
+    "HEARA_STORE_RAW_TEXT": ("off", "1: raw utterances may be stored in logs and the prediction log "
+                             "(otherwise masked text only)"),
+    "HEARA_API_KEY": ("unset (no key)", "the service's API key; callers (the DAG's reload, the page) send it"),
+    "HEARA_MODEL_DIR": ("unset (the registry's champion)", "serve this model folder instead (an offline bento)"),
+    "HEARA_PREDICTION_DB": ("SQLite in $HEARA_HOME", "the prediction log's store (postgresql://... for PostgreSQL)"),
+    "HEARA_RECENT_SIZE": ("50", "how many recent predictions GET /recent and the try-it page keep"),
+    "HEARA_SERVE_URL": ("orchestrate.serve_url", "where the running service listens, for POST /reload "
+                        "after a promotion"),
+    "HEARA_TRAIN_QUEUE": ("orchestrate.train_queue", "the Celery queue of the training task (compose: gpu)"),
+    "HEARA_GPU_SLOTS": ("the number of GPUs torch sees (at least 1)", "slots of the Airflow `gpu` pool"),
+    "HEARA_RUN_TAGS": ("unset", "a JSON object of extra MLflow tags for the next training run (set by the DAG)"),
+    "HEARA_ACTOR": ("the OS user", "who the audit ledger records as acting (the DAG sets its run's user)"),
+}
+
+
+def _get(name: str) -> str:
+    if name not in VARIABLES:  # a new variable must be added to the table (and the README)
+        raise KeyError(f"{name} is not in training.env.VARIABLES")
+    return os.environ.get(name, "").strip()
+
+
+def home(project_root: Path) -> Path:
+    return Path(_get("HEARA_HOME") or project_root / ".heara").resolve()
+
+
+def params_file(default: Path) -> Path:
+    return Path(_get("HEARA_PARAMS") or default).resolve()
+
+
+def incoming(default: Path) -> Path:
+    return Path(_get("HEARA_INCOMING") or default).resolve()
+
+
+def store_raw_text() -> bool:
+    """Raw utterances reach logs and stores only when the operator opts in (`HEARA_STORE_RAW_TEXT=1`)."""
+    return _get("HEARA_STORE_RAW_TEXT").lower() in {"1", "true", "yes"}
+
+
+def api_key() -> str | None:
+    """The service's API key: required by the service when set, sent by its callers."""
+    return _get("HEARA_API_KEY") or None
+
+
+def model_dir() -> Path | None:
+    value = _get("HEARA_MODEL_DIR")
+    return Path(value).expanduser().resolve() if value else None
+
+
+def prediction_db() -> str | None:
+    return _get("HEARA_PREDICTION_DB") or None
+
+
+def recent_size(default: int) -> int:
+    """The size of `GET /recent`'s buffer: a positive integer, or `default` when unset."""
+    from training.errors import ConfigError
+
+    value = _get("HEARA_RECENT_SIZE")
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"HEARA_RECENT_SIZE must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def serve_url(default: str | None) -> str | None:
+    return _get("HEARA_SERVE_URL") or default or None
+
+
+def train_queue(default: str) -> str:
+    return _get("HEARA_TRAIN_QUEUE") or default
+
+
+def gpu_slots() -> int | None:
+    value = _get("HEARA_GPU_SLOTS")
+    return max(1, int(value)) if value else None
+
+
+def run_tags() -> dict[str, str]:
+    """Extra MLflow tags for the next training run: the Airflow DAG passes its run id and the files that
+    triggered it, so a run can be found from either side."""
+    raw = _get("HEARA_RUN_TAGS")
+    return {str(k): str(v)[:5000] for k, v in json.loads(raw).items()} if raw else {}
+
+
+def actor() -> str | None:
+    return _get("HEARA_ACTOR") or None

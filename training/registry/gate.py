@@ -1,0 +1,91 @@
+"""The promotion gate's rule, pure: scores in, a decision out (the registry calls are in steps/promote.py).
+
+Champion and challenger are scored on the same frozen test set in the same run. The challenger
+becomes champion only if macro-F1 improves by at least `min_delta`, the lower bound of a paired
+bootstrap CI of the difference is above 0 (when `require_ci`), no class's F1 drops by more than
+`max_class_drop`, and its p95 latency stays within `latency_budget_ms`. With no champion yet, the
+first version reaching `min_f1` becomes champion. Every decision is logged as an MLflow run, as tags
+on the version and in the audit ledger; a refused or failed run never touches the champion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import f1_score
+
+from training.config import PromoteConfig
+
+
+@dataclass
+class ModelScore:
+    version: int
+    macro_f1: float
+    per_class_f1: dict[str, float]
+    latency_p95_ms: float
+    predictions: np.ndarray = field(repr=False)
+
+
+@dataclass
+class Decision:
+    promote: bool
+    reason: str
+    forced: bool
+    challenger: int
+    champion_before: int | None
+    checks: dict[str, bool]
+    metrics: dict[str, float]
+
+
+def score(predictor, version: int, test: pd.DataFrame, labels: list[str], latency_n: int = 100) -> ModelScore:
+    """Score one model version on the test split (texts are already preprocessed)."""
+    probs = predictor.predict_proba(test["text"].tolist(), preprocessed=True)
+    pred = np.array([predictor.labels[i] for i in probs.argmax(axis=1)])
+    per_class = f1_score(test["label"], pred, labels=labels, average=None, zero_division=0)
+    latency = predictor.latency_ms(test["text"].tolist(), n=latency_n)
+    return ModelScore(version, float(f1_score(test["label"], pred, labels=labels, average="macro", zero_division=0)),
+                      {lab: float(f) for lab, f in zip(labels, per_class)}, latency["p95"], pred)
+
+
+def decide(cfg: PromoteConfig, challenger: ModelScore, champion: ModelScore | None, y_true: np.ndarray,
+           *, force: bool = False, bootstrap=None) -> Decision:
+    """Apply the gate. `bootstrap(y, pred_a, pred_b, n, level, seed) -> (delta, lo, hi)`."""
+    metrics = {"challenger_macro_f1": challenger.macro_f1, "challenger_latency_p95_ms": challenger.latency_p95_ms}
+    if champion is None:
+        checks = {"min_f1": challenger.macro_f1 >= cfg.min_f1,
+                  "latency": challenger.latency_p95_ms <= cfg.latency_budget_ms}
+        reason = (f"no champion yet; macro-F1 {challenger.macro_f1:.4f} "
+                  f"{'>=' if checks['min_f1'] else '<'} min_f1 {cfg.min_f1}")
+    else:
+        if bootstrap is None:
+            from training.evaluation.metrics import paired_bootstrap_macro_f1 as bootstrap
+        delta, lo, hi = bootstrap(y_true, champion.predictions, challenger.predictions,
+                                  n=cfg.bootstrap_samples, level=cfg.ci_level, seed=0)
+        drops = {lab: champion.per_class_f1[lab] - challenger.per_class_f1.get(lab, 0.0)
+                 for lab in champion.per_class_f1}
+        worst = max(drops, key=drops.get)
+        metrics.update(champion_macro_f1=champion.macro_f1, delta_macro_f1=float(delta), ci_low=float(lo),
+                       ci_high=float(hi), max_class_drop=float(drops[worst]))
+        checks = {"min_delta": delta >= cfg.min_delta, "ci_above_zero": (lo > 0) or not cfg.require_ci,
+                  "class_drop": drops[worst] <= cfg.max_class_drop,
+                  "latency": challenger.latency_p95_ms <= cfg.latency_budget_ms}
+        failed = [k for k, ok in checks.items() if not ok]
+        reason = (f"macro-F1 {champion.macro_f1:.4f} -> {challenger.macro_f1:.4f} (delta {delta:+.4f}, "
+                  f"{cfg.ci_level:.0%} CI [{lo:+.4f}, {hi:+.4f}]); worst class drop {worst} {drops[worst]:+.4f}; "
+                  f"p95 {challenger.latency_p95_ms:.1f} ms")
+        reason = (f"refused: {', '.join(failed)} failed; " if failed else "all checks passed; ") + reason
+    if champion is None:
+        failed = [k for k, ok in checks.items() if not ok]
+        reason = (f"refused: {', '.join(failed)} failed; " if failed else "first champion; ") + reason
+    ok = all(checks.values())
+    if force and not ok:
+        reason = f"FORCED despite failed checks ({reason})"
+    return Decision(promote=ok or force, reason=reason, forced=force and not ok, challenger=challenger.version,
+                    champion_before=champion.version if champion else None, checks=checks,
+                    metrics={k: round(float(v), 6) for k, v in metrics.items()})
+
+
+def decision_record(d: Decision) -> dict:
+    return asdict(d)

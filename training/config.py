@@ -7,6 +7,7 @@ fails loudly with the full dotted key instead of being ignored.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -228,6 +229,16 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return out
 
 
+def set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    """The one dotted-key setter: `set_dotted(t, "train.lr", 1e-3)` sets t["train"]["lr"]; returns `tree`."""
+    *parents, leaf = dotted.strip().split(".")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    return tree
+
+
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     """`["split.seed=7", "labels=[a,b]"]` -> nested dict; values are parsed as YAML scalars."""
     out: dict[str, Any] = {}
@@ -235,17 +246,11 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         if "=" not in pair:
             raise ConfigError(f"override '{pair}' is not KEY=VALUE")
         key, raw = pair.split("=", 1)
-        node = out
-        parts = key.strip().split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = yaml.safe_load(raw)
+        set_dotted(out, key, yaml.safe_load(raw))
     return out
 
 
-def load_params(path: Path | str | None = None, overrides: dict[str, Any] | None = None) -> Params:
-    """Read params.yaml (default: `paths.params_path()`), apply overrides, validate strictly."""
-    p = Path(path) if path else params_path()
+def _read_yaml(p: Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
@@ -254,8 +259,21 @@ def load_params(path: Path | str | None = None, overrides: dict[str, Any] | None
         raise ConfigError(f"{p}: not valid YAML: {e}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: the top level must be a mapping of sections")
-    merged = _deep_merge(raw, overrides or {})
+    return raw
+
+
+def load_params(path: Path | str | None = None, overrides: dict[str, Any] | None = None,
+                overlays: Sequence[Path | str] = ()) -> Params:
+    """Read params.yaml (default: `paths.params_path()`), apply overlay files (each holds only the keys
+    that differ, e.g. params.full.yaml), then overrides; validate strictly."""
+    p = Path(path) if path else params_path()
+    merged = _read_yaml(p)
+    origin = str(p)
+    for overlay in overlays:
+        merged = _deep_merge(merged, _read_yaml(Path(overlay)))
+        origin += f" + {overlay}"
+    merged = _deep_merge(merged, overrides or {})
     try:
         return Params.model_validate(merged)
     except ValidationError as e:
-        raise ConfigError(_format_error(e, str(p))) from None
+        raise ConfigError(_format_error(e, origin)) from None

@@ -10,6 +10,7 @@ import typer
 
 from training.cli.common import (
     DataDirOpt,
+    OverlayOpt,
     ParamsOpt,
     SetOpt,
     data_files,
@@ -25,12 +26,12 @@ def bench_preprocess(
     text_col: Annotated[str, typer.Option(help="Text column.")] = "text",
     label_col: Annotated[str, typer.Option(help="Label column.")] = "label",
     repeat: Annotated[int, typer.Option(help="Timed passes (the best is reported).")] = 3,
-    params_file: ParamsOpt = None, overrides: SetOpt = None,
+    params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
 ) -> None:
     """Sentences per second of the full preprocessing (spacing included) and of each step."""
     from training.bench.preprocess import bench_preprocess as run
 
-    result = run(load_params_cli(params_file, overrides), source, text_col, label_col, repeat)
+    result = run(load_params_cli(params_file, overrides, overlays=overlays), source, text_col, label_col, repeat)
     print(json.dumps(result, ensure_ascii=False))
 
 

@@ -9,24 +9,23 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from training.config import Params, load_params, parse_overrides
+from training.config import Params, load_params, parse_overrides, set_dotted
 
 console = Console(stderr=True)
 
 ParamsOpt = Annotated[Optional[Path], typer.Option("--params", help="params.yaml to use (default: the repo's, or $HEARA_PARAMS).")]
+OverlayOpt = Annotated[Optional[list[Path]], typer.Option("--overlay", help="A params overlay holding only the keys that differ, e.g. params.full.yaml for a real fine-tune (repeatable; later files win).")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a value for this run, e.g. --set split.seed=7 (repeatable).")]
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="A `heara data prepare --out` folder (default: the DVC pipeline's outputs in the state folder).")]
 
 
-def load_params_cli(params_file: Optional[Path], overrides: Optional[list[str]], extra: dict | None = None) -> Params:
+def load_params_cli(params_file: Optional[Path], overrides: Optional[list[str]], extra: dict | None = None, *,
+                    overlays: Optional[list[Path]] = None) -> Params:
+    """params.yaml, then --overlay files, then --set values, then `extra` (dotted keys the command sets)."""
     merged = parse_overrides(overrides or [])
     for key, value in (extra or {}).items():
-        node = merged
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    return load_params(params_file, merged)
+        set_dotted(merged, key, value)
+    return load_params(params_file, merged, overlays or ())
 
 
 def data_files(data_dir: Optional[Path]):

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from training.cli.common import (
+    OverlayOpt,
     ParamsOpt,
     SetOpt,
     load_params_cli,
@@ -33,13 +34,13 @@ def data_ingest(
     source: Annotated[Optional[Path], typer.Option(help="Labeled file (default: params data.source).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Raw table (parquet). [default: $HEARA_HOME/data/raw.parquet]")] = None,
     incoming: Annotated[bool, typer.Option(help="Also ingest new files from the incoming folder.")] = True,
-    params_file: ParamsOpt = None, overrides: SetOpt = None,
+    params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
 ) -> None:
     """Read the source file and every new labeled batch in the incoming folder into one raw table."""
     from training.steps.ingest import run_ingest
 
     st = state()
-    p = load_params_cli(params_file, overrides)
+    p = load_params_cli(params_file, overrides, overlays=overlays)
     report = run_ingest(p.data, out or st.raw, st.quarantine, st.reports / "ingest.json", source=source,
                   state=st if incoming else None)
     print_json(report, keys=("rows_read", "rows", "unparseable"))
@@ -49,13 +50,13 @@ def data_ingest(
 def data_validate(
     raw: Annotated[Optional[Path], typer.Option(help="Raw table from `heara data ingest`. [default: $HEARA_HOME/data/raw.parquet]")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Valid rows (parquet). [default: $HEARA_HOME/data/valid.parquet]")] = None,
-    params_file: ParamsOpt = None, overrides: SetOpt = None,
+    params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
 ) -> None:
     """Trim labels, quarantine empty/unknown/conflicting/too-long rows, write a report."""
     from training.steps.validate import run_validate
 
     st = state()
-    report = run_validate(load_params_cli(params_file, overrides), raw or st.raw, out or st.valid, st.quarantine,
+    report = run_validate(load_params_cli(params_file, overrides, overlays=overlays), raw or st.raw, out or st.valid, st.quarantine,
                   st.reports / "validate.json")
     print_json(report, keys=("rows_read", "rows_valid", "rows_quarantined", "quarantine_reasons", "per_class"))
 
@@ -64,13 +65,13 @@ def data_validate(
 def data_preprocess(
     valid: Annotated[Optional[Path], typer.Option(help="Valid rows from `heara data validate`. [default: $HEARA_HOME/data/valid.parquet]")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Preprocessed, deduplicated rows (parquet). [default: $HEARA_HOME/data/clean.parquet]")] = None,
-    params_file: ParamsOpt = None, overrides: SetOpt = None,
+    params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
 ) -> None:
     """NFC, whitespace, personal-data masking, repeats, regex rules, spacing correction, dedup."""
     from training.steps.preprocess import run_preprocess
 
     st = state()
-    report = run_preprocess(load_params_cli(params_file, overrides), valid or st.valid, out or st.clean, st.quarantine,
+    report = run_preprocess(load_params_cli(params_file, overrides, overlays=overlays), valid or st.valid, out or st.clean, st.quarantine,
                   st.reports / "preprocess.json")
     print_json(report)
 
@@ -80,12 +81,12 @@ def data_split(
     clean: Annotated[Optional[Path], typer.Option(help="Preprocessed rows. [default: $HEARA_HOME/data/clean.parquet]")] = None,
     out_dir: Annotated[Optional[Path], typer.Option(help="Folder for train/val/test parquet. [default: $HEARA_HOME/data/split]")] = None,
     resplit: Annotated[bool, typer.Option(help="Re-draw the frozen test split.")] = False,
-    params_file: ParamsOpt = None, overrides: SetOpt = None,
+    params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
 ) -> None:
     """Stratified train/val/test; an existing test split stays frozen unless --resplit."""
     from training.steps.split import run_split
 
-    p = load_params_cli(params_file, overrides, {"split.resplit": True} if resplit else None)
+    p = load_params_cli(params_file, overrides, {"split.resplit": True} if resplit else None, overlays=overlays)
     st = state()
     report = run_split(p, clean or st.clean, out_dir or st.split_dir, st.reports / "split.json")
     print_json({k: v for k, v in report.items() if k in ("train", "val", "test", "test_frozen")})
@@ -95,13 +96,13 @@ def data_split(
 def data_augment(
     train: Annotated[Optional[Path], typer.Option(help="Train split. [default: $HEARA_HOME/data/split/train.parquet]")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Augmented train split. [default: $HEARA_HOME/data/prepared/train.parquet]")] = None,
-    params_file: ParamsOpt = None, overrides: SetOpt = None,
+    params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
 ) -> None:
     """EDA and AEDA on the train split only, with per-class multipliers; deterministic."""
     from training.steps.augment import run_augment
 
     st = state()
-    report = run_augment(load_params_cli(params_file, overrides), train or st.split_dir / "train.parquet",
+    report = run_augment(load_params_cli(params_file, overrides, overlays=overlays), train or st.split_dir / "train.parquet",
                   out or st.prepared / "train.parquet", st.reports / "augment.json")
     print_json(report, keys=("per_class_before", "per_class_after", "added", "by_method"))
 
@@ -116,7 +117,7 @@ def data_prepare(
     labels: Annotated[Optional[str], typer.Option(help="Allowed labels, comma-separated (default: inferred from the data).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="auto, csv, tsv, jsonl, excel, aihub.")] = "auto",
     resplit: Annotated[bool, typer.Option(help="Re-draw the frozen test split in OUT.")] = False,
-    params_file: ParamsOpt = None, overrides: SetOpt = None,
+    params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
 ) -> None:
     """Bring your own data: run ingest through augmentation on any file in one command."""
     from training.data.readers import AIHUB_LABELS
@@ -125,7 +126,7 @@ def data_prepare(
     label_list = _labels_arg(labels)
     if label_list is None:
         label_list = list(AIHUB_LABELS) if fmt == "aihub" or source.suffix.lower() == ".json" else []
-    base = load_params_cli(params_file, overrides)
+    base = load_params_cli(params_file, overrides, overlays=overlays)
     # The task's per-class multipliers apply only to labels of this file; without any, balance
     # every class up to the largest one (augment.target_balance=1.0) unless a balance is configured.
     multipliers = {k: v for k, v in base.augment.multipliers.items() if k in label_list} if label_list \
@@ -138,7 +139,7 @@ def data_prepare(
         extra["data.text_col"] = text_col
     if label_col:
         extra["data.label_col"] = label_col
-    p = load_params_cli(params_file, overrides, extra)
+    p = load_params_cli(params_file, overrides, extra, overlays=overlays)
     from training.cli.progress import step_progress
 
     with step_progress("data prepare") as progress:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from training.cli.common import (
+    OverlayOpt,
     ParamsOpt,
     SetOpt,
     console,
@@ -24,12 +25,12 @@ def predict_cmd(
     input_path: Annotated[Path, typer.Option("--input", help="CSV, TSV, JSONL or Excel file with a text column.")],
     output_path: Annotated[Path, typer.Option("--output", help="Where to write predictions (.csv or .jsonl).")],
     text_col: Annotated[str, typer.Option(help="Text column.")] = "text",
-    params_file: ParamsOpt = None, overrides: SetOpt = None,
+    params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
 ) -> None:
     """Batch prediction with the served model (the champion, or HEARA_MODEL_DIR)."""
     from training.steps.predict import predict_file
 
-    p = load_params_cli(params_file, overrides)
+    p = load_params_cli(params_file, overrides, overlays=overlays)
     result = predict_file(input_path, output_path, task=p.task, serve=p.serve, text_col=text_col)
     print_json(result)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from training.config import set_dotted
 from training.errors import ConfigError
 
 # The trigger form's fields (Airflow Params) and the params.yaml key each one overrides.
@@ -20,13 +21,6 @@ FORM_KEYS = {
 }
 
 
-def _set(tree: dict, dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    for p in parents:
-        tree = tree.setdefault(p, {})
-    tree[leaf] = value
-
-
 def form_overrides(form: dict[str, Any]) -> dict[str, Any]:
     """Trigger-form values -> nested params.yaml overrides. Empty values keep params.yaml's; the form's
     `overrides` (a mapping of dotted keys, e.g. {"train.batch_size": 16}) reaches any other key."""
@@ -34,10 +28,10 @@ def form_overrides(form: dict[str, Any]) -> dict[str, Any]:
     for field, key in FORM_KEYS.items():
         value = form.get(field)
         if value is not None and value != "":
-            _set(out, key, value)
+            set_dotted(out, key, value)
     extra = form.get("overrides") or {}
     if not isinstance(extra, dict):
         raise ConfigError(f"trigger form: 'overrides' must be a mapping of params.yaml keys, got {type(extra).__name__}")
     for key, value in extra.items():
-        _set(out, str(key), value)
+        set_dotted(out, str(key), value)
     return out

@@ -19,12 +19,13 @@ export PYTHONUNBUFFERED := 1
 
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test test-fast lint lock clean-state help airflow airflow-down
+.PHONY: install browser demo test test-fast lint format lock clean-state help airflow airflow-down
 help:
 	@echo "make demo    install and run the pipeline end to end on the sample data"
 	@echo "make test    install and run the tests"
 	@echo "make airflow Airflow UI on :8080 with the project's DAGs (make airflow-down stops it)"
-	@echo "make lint    ruff"
+	@echo "make lint    ruff check and ruff format --check (make format fixes)"
+	@echo "make test-fast  the unit tier (tests/code) only"
 	@echo "make lock    re-resolve requirements.lock from pyproject.toml"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -49,7 +50,7 @@ airflow: install
 airflow-down: install
 	$(BIN)/heara airflow down
 
-# Debian's Chromium for the browser test of the try-it page (tests/model/test_try_page.py): Playwright
+# Debian's Chromium for the browser test of the try-it page (tests/system/test_try_page.py): Playwright
 # drives /usr/bin/chromium and never downloads a browser of its own. If it cannot be installed here,
 # the rest of the suite still runs and that test fails saying why (HEARA_SKIP_BROWSER=1 skips it).
 browser:
@@ -60,7 +61,7 @@ browser:
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-nanum \
 	  || echo "warning: could not install Debian's chromium (the browser test will fail)"
 
-# docker-compose (v1, Debian's package) validates docker-compose.yml in tests/code/test_compose.py;
+# docker-compose (v1, Debian's package) validates docker-compose.yml in tests/system/test_compose.py;
 # `config` needs no Docker engine. Without it that test fails saying why (HEARA_SKIP_COMPOSE=1 skips it).
 .PHONY: compose-tool
 compose-tool:
@@ -79,11 +80,19 @@ test: install browser compose-tool
 stack-test: install
 	$(BIN)/python scripts/stack_test.py $(STACK_TEST_ARGS)
 
+# The unit tier only (tests/code, nothing marked slow): seconds to a few minutes.
 test-fast: install
-	$(VENV)/bin/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -q -m "not slow" tests/code $(PYTEST_ARGS) || { rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc; }
 
+# ruff's rules (pyproject.toml: errors, pyflakes, imports, line length) and its formatter, as CI runs them.
 lint: install
-	$(VENV)/bin/ruff check training serving dags tests
+	$(VENV)/bin/ruff check training serving dags tests scripts
+	$(VENV)/bin/ruff format --check training serving dags tests scripts
+
+format: install
+	$(VENV)/bin/ruff check --fix training serving dags tests scripts
+	$(VENV)/bin/ruff format training serving dags tests scripts
 
 # Re-pin every dependency. torch's local "+cpu" label is dropped so that a GPU host resolves the
 # same version from PyPI (a CUDA build) while CPU machines take the local wheel.

@@ -56,7 +56,7 @@ log = logging.getLogger("stack-test")
 
 DAG_ID = "heara_retrain"
 CHAMPION = "champion"
-# The trigger form of the run: the fast settings of tests/model/test_airflow_dag.py (2 epochs of the tiny
+# The trigger form of the run: the fast settings of tests/system/test_airflow_dag.py (2 epochs of the tiny
 # profile, a small bootstrap, no augmented rows, a promotion gate any trained model passes).
 CONF = {"epochs": 2, "learning_rate": 0.003,
         "overrides": {"promote.min_f1": 0.0, "promote.latency_budget_ms": 100000, "promote.bootstrap_samples": 200,
@@ -79,7 +79,7 @@ class Interrupted(BaseException):
     """SIGTERM or SIGHUP (e.g. CI's `timeout`): unwind through the clean-up like Ctrl-C does."""
 
 
-# --- pure helpers (tests/code/test_stack_test.py) --------------------------------------------------
+# --- pure helpers (tests/system/test_stack_test.py) --------------------------------------------------
 
 def database_names(run: str) -> dict[str, str]:
     return {role: f"heara_stack_{role}_{run}" for role in ("airflow", "mlflow", "predictions")}

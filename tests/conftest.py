@@ -35,6 +35,15 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.update({k: v for k, v in airflow_env({}).items() if k in keep})
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test under tests/system/ (live servers, the browser, Airflow, DVC, compose, the stack) is slow:
+    `make test-fast` runs the unit tier (tests/code) without them."""
+    system = REPO_ROOT / "tests" / "system"
+    for item in items:
+        if system in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _session_home:
         shutil.rmtree(_session_home, ignore_errors=True)

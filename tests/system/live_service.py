@@ -1,4 +1,4 @@
-"""What the tests over real HTTP share (tests/model/conftest.py starts the servers): the model's
+"""What the tests over real HTTP share (tests/system/conftest.py starts the servers): the model's
 labels, server A's API key, and registering a model folder as the champion of a throw-away registry.
 
 Imported by name (`from live_service import ...`): pytest puts this folder on sys.path for its

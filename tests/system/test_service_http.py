@@ -1,6 +1,6 @@
 """The service over real HTTP: `bentoml serve` subprocesses on free ports, tiny models.
 
-The servers come from tests/model/conftest.py (started once per session): server A serves a model
+The servers come from tests/system/conftest.py (started once per session): server A serves a model
 folder with an API key; server B has no key and loads the champion from a throw-away MLflow
 registry. The tests share server A and run in file order: the prediction-log and no-5xx checks
 look at what the earlier tests sent.

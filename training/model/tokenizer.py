@@ -11,7 +11,7 @@ What the original does, and this module repeats:
   which is id 1 in KoBERT: attention masks come from lengths, never from `ids != 0`.
 Checked id for id against transformers 4.46.3 and 4.30.2 XLNetTokenizer on 55,965 texts x 2 models
 (Chatbot corpus, numbers, odd and random strings), and layout, padding and truncation against a
-KoBERT-style subclass on 4.46.3; tests/code/test_tokenizer.py keeps a transcription as its oracle.
+KoBERT-style subclass on 4.46.3; tests/code/model/test_tokenizer.py keeps a transcription as its oracle.
 """
 
 from __future__ import annotations

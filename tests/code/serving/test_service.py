@@ -2,7 +2,7 @@
 the whole service in-process through `to_asgi()`, on a tiny model built from a few sample texts.
 
 The in-process app runs the real BentoML routing, validation and error handling; only batching and
-the process split are not exercised here (tests/model/test_service_http.py does that over HTTP).
+the process split are not exercised here (tests/system/test_service_http.py does that over HTTP).
 """
 
 from __future__ import annotations

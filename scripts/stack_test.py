@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python scripts/stack_test.py` puts scripts/ first, not the project
     sys.path.insert(0, str(ROOT))
 
-from serving.bench import Server, free_port, wait_ready  # noqa: E402
+from training.bench.serve import Server, free_port, wait_ready  # noqa: E402
 
 log = logging.getLogger("stack-test")
 

@@ -4,7 +4,7 @@ session: starting them is the slow part (importing torch in four processes).
 
 Server A serves a model folder (HEARA_MODEL_DIR) with an API key set; server B has no key and loads
 the champion from a throw-away MLflow registry (SQLite). Both start together and are stopped as
-process groups (serving.bench: SIGTERM, then SIGKILL after a grace period).
+process groups (training.bench.serve: SIGTERM, then SIGKILL after a grace period).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from live_service import API_KEY, register_champion
 
-from serving.bench import Server, start_service, stop, wait_ready
+from training.bench.serve import Server, start_service, stop, wait_ready
 
 READY_TIMEOUT_S = 240
 

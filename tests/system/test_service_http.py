@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from live_service import API_KEY, AUTH, LABELS
 
-from serving.bench import Server
+from training.bench.serve import Server
 from training.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from live_service import API_KEY, AUTH, LABELS
 
-from serving.bench import Server
+from training.bench.serve import Server
 
 pytestmark = pytest.mark.slow
 CHROMIUM = os.environ.get("HEARA_CHROMIUM", "/usr/bin/chromium")

@@ -3,7 +3,7 @@
 One model call per request (no batching), the model on the CPU in fp32, Flask's threaded
 development server. `heara bench serve` runs it beside the BentoML service on the same model folder:
 
-    python -m serving.baseline_flask --model-dir DIR --port 5000
+    python -m training.bench.flask_reference --model-dir DIR --port 5000
 
 POST /classify {"texts": [...]} answers {"predictions": [{"label", "score", "scores"}, ...]};
 GET /readyz answers 200 once the model is loaded (it loads before the server listens).
@@ -48,7 +48,7 @@ def create_app(model_dir: Path | str):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Flask baseline server (one model call per request, fp32, CPU)")
+    parser = argparse.ArgumentParser(description="Flask reference server server (one model call per request, fp32, CPU)")
     parser.add_argument("--model-dir", required=True, type=Path)
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--host", default="127.0.0.1")

@@ -1,4 +1,4 @@
-"""`heara bench serve`: load the real `bentoml serve` and a Flask baseline with the same model.
+"""`heara bench serve`: load the real `bentoml serve` and a Flask reference server (seed-style) with the same model.
 
 For each server (one after the other, never both at once): start it in its own process group on a
 free port with a throw-away HEARA_HOME, wait for /readyz, run a closed-loop load (`concurrency`
@@ -8,8 +8,8 @@ seconds, sample the server's process-tree RSS every second, then stop it (SIGTER
 SIGKILL after a grace period). The service's prediction log (SQLite in the throw-away home) is
 counted after the writer flushed.
 
-    python -m serving.bench --concurrency 32 --duration 20 [--model-dir DIR]
-    python -m serving.bench --service-only --concurrency 64 --duration 60   # the load check
+    python -m training.bench.serve --concurrency 32 --duration 20 [--model-dir DIR]
+    python -m training.bench.serve --service-only --concurrency 64 --duration 60   # the load check
 
 The last line printed is the result as one JSON object.
 """
@@ -105,10 +105,10 @@ def start_service(model_dir: Path | None, home: Path, env: Mapping[str, str] | N
     return _spawn("bentoml", argv, full_env, home, port)
 
 
-def start_baseline(model_dir: Path, home: Path) -> Server:
-    """The Flask baseline (serving.baseline_flask) on a free port, same model folder."""
+def start_flask_reference(model_dir: Path, home: Path) -> Server:
+    """The Flask reference server (seed-style) (training.bench.flask_reference) on a free port, same model folder."""
     port = free_port()
-    argv = [sys.executable, "-m", "serving.baseline_flask", "--model-dir", str(model_dir), "--port", str(port)]
+    argv = [sys.executable, "-m", "training.bench.flask_reference", "--model-dir", str(model_dir), "--port", str(port)]
     return _spawn("flask", argv, _clean_env(home), home, port)
 
 
@@ -393,9 +393,9 @@ def _service_run(model_dir: Path, root: Path, texts: list[str], *, concurrency: 
 
 def bench_serve(model_dir: Path | None = None, concurrency: int = 32, duration_s: float = 20,
                 texts_per_request: int = 1, warmup_s: float = 3) -> dict[str, Any]:
-    """The BentoML service, then the Flask baseline, under the same closed-loop load.
+    """The BentoML service, then the Flask reference server (seed-style), under the same closed-loop load.
 
-    rps counts successful requests per second of the measured window; ratio = rps / baseline_rps.
+    rps counts successful requests per second of the measured window; ratio = rps / flask_rps.
     """
     model_dir = _resolve(model_dir)
     texts = load_texts()
@@ -403,22 +403,22 @@ def bench_serve(model_dir: Path | None = None, concurrency: int = 32, duration_s
     try:
         service = _service_run(model_dir, root, texts, concurrency=concurrency, duration_s=duration_s,
                                warmup_s=warmup_s, texts_per_request=texts_per_request)
-        baseline_server = start_baseline(model_dir, root / "baseline")
+        flask_server = start_flask_reference(model_dir, root / "flask")
         try:
-            base, base_memory, _ = _measure(baseline_server, texts, concurrency=concurrency,
+            base, base_memory, _ = _measure(flask_server, texts, concurrency=concurrency,
                                             duration_s=duration_s, warmup_s=warmup_s,
                                             texts_per_request=texts_per_request)
         finally:
-            stop(baseline_server)
+            stop(flask_server)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     b = _figures(base)
-    return {**service, "baseline_rps": b["rps"], "baseline_p50_ms": b["p50_ms"], "baseline_p99_ms": b["p99_ms"],
-            "baseline_errors": b["errors"], "baseline_errors_5xx": b["errors_5xx"],
-            "baseline_requests": b["requests"], "baseline_memory_mb_max": base_memory["memory_mb_max"],
-            "baseline_server_cpu_s": base_memory["server_cpu_s"], "baseline_client_cpu_s": base_memory["client_cpu_s"],
-            "baseline_error_samples": base.error_samples,
-            "ratio": round(service["rps"] / b["rps"], 2) if b["rps"] else None,
+    return {**service, "flask_rps": b["rps"], "flask_p50_ms": b["p50_ms"], "flask_p99_ms": b["p99_ms"],
+            "flask_errors": b["errors"], "flask_errors_5xx": b["errors_5xx"],
+            "flask_requests": b["requests"], "flask_memory_mb_max": base_memory["memory_mb_max"],
+            "flask_server_cpu_s": base_memory["server_cpu_s"], "flask_client_cpu_s": base_memory["client_cpu_s"],
+            "flask_error_samples": base.error_samples,
+            "ratio_vs_flask": round(service["rps"] / b["rps"], 2) if b["rps"] else None,
             "concurrency": concurrency, "duration_s": duration_s, "texts_per_request": texts_per_request}
 
 
@@ -437,7 +437,7 @@ def load_check(model_dir: Path | None = None, concurrency: int = 64, duration_s:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Benchmark `bentoml serve` against a Flask baseline")
+    parser = argparse.ArgumentParser(description="Benchmark `bentoml serve` against a Flask reference server (seed-style)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--duration", type=float, default=20, help="measured seconds per server")
     parser.add_argument("--warmup", type=float, default=3)

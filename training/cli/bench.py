@@ -65,8 +65,8 @@ def bench_serve_cmd(
     duration: Annotated[float, typer.Option(help="Seconds of load per server, after a warm-up.")] = 20.0,
     model_dir: Annotated[Optional[Path], typer.Option(help="A Heara model folder (default: the champion).")] = None,
 ) -> None:
-    """Requests/s and latency of `bentoml serve` against a Flask baseline (one model call per request)."""
-    from serving.bench import bench_serve
+    """Requests/s and latency of `bentoml serve` against a Flask reference server (one model call per request)."""
+    from training.bench.serve import bench_serve
 
     result = bench_serve(model_dir, concurrency=concurrency, duration_s=duration)
     print(json.dumps(result, ensure_ascii=False))

@@ -1,6 +1,6 @@
 """Checkpoints that let an interrupted training run resume where it stopped.
 
-out_dir/checkpoints/last.pt: model, optimizer, scheduler, progress (epoch, step, best score, history),
+out_dir/checkpoints/last.pt: model, optimizer, scheduler, run_state (epoch, step, best score, history),
 RNG states and a fingerprint of the run; written after every epoch. best.pt: the weights of the
 best epoch so far. Both are written to a temporary file and renamed, so a kill mid-write leaves the
 previous checkpoint intact. They load with `weights_only=True` (no pickled code).
@@ -24,7 +24,7 @@ FORMAT = 1
 
 
 @dataclass
-class Progress:
+class RunState:
     """Where a run stands after its last finished epoch."""
 
     epoch: int = 0  # last finished epoch (1-based); 0 = nothing done
@@ -81,9 +81,9 @@ class Checkpoints:
         self.last = self.folder / "last.pt"
         self.best = self.folder / "best.pt"
 
-    def save_last(self, model, optimizer, scheduler, progress: Progress, fingerprint: dict[str, Any]) -> None:
+    def save_last(self, model, optimizer, scheduler, run_state: RunState, fingerprint: dict[str, Any]) -> None:
         _atomic_save({"format": FORMAT, "model": cpu_state_dict(model), "optimizer": optimizer.state_dict(),
-                      "scheduler": scheduler.state_dict(), "progress": asdict(progress), "rng": rng_state(),
+                      "scheduler": scheduler.state_dict(), "progress": asdict(run_state), "rng": rng_state(),
                       "fingerprint": fingerprint}, self.last)
 
     def save_best(self, state_dict: dict[str, torch.Tensor]) -> None:
@@ -110,5 +110,5 @@ class Checkpoints:
         return ckpt
 
     @staticmethod
-    def progress_of(ckpt: dict[str, Any]) -> Progress:
-        return Progress(**ckpt["progress"])
+    def run_state_of(ckpt: dict[str, Any]) -> RunState:
+        return RunState(**ckpt["progress"])

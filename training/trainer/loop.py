@@ -27,7 +27,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from training.config import ModelConfig, TrainConfig
 from training.model.encoding import Encoded, collate, encode
 from training.trainer.batching import batch_iterator, class_weights, epoch_batches, shard
-from training.trainer.checkpoints import Checkpoints, Progress, cpu_state_dict, set_rng_state
+from training.trainer.checkpoints import Checkpoints, RunState, cpu_state_dict, set_rng_state
 from training.trainer.distributed import (
     DistInfo,
     all_reduce_sum,
@@ -173,19 +173,19 @@ def _train(model, tokenizer, train_df, val_df, labels, model_cfg, cfg: TrainConf
 
     ckpts = Checkpoints(out_dir / "checkpoints")
     fingerprint = _fingerprint(train_data, val_data, labels, cfg, model, dist_info.world_size)
-    progress, best_state, resumed_from = Progress(), None, 0
+    run_state, best_state, resumed_from = RunState(), None, 0
     ckpt = ckpts.load_last(fingerprint) if resume else None
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         set_rng_state(ckpt["rng"])
-        progress = Checkpoints.progress_of(ckpt)
-        best_state, resumed_from = ckpts.load_best(), progress.epoch
-        budget_left = progress.epoch < cfg.epochs and not (cfg.max_steps and progress.step >= cfg.max_steps)
-        if progress.stop_reason in ("epochs", "max_steps") and budget_left:
-            progress.finished = False  # stopped by a budget that is now larger (early stopping stays final)
-        log.info("resuming from %s after epoch %d (step %d)", ckpts.last, progress.epoch, progress.step)
+        run_state = Checkpoints.run_state_of(ckpt)
+        best_state, resumed_from = ckpts.load_best(), run_state.epoch
+        budget_left = run_state.epoch < cfg.epochs and not (cfg.max_steps and run_state.step >= cfg.max_steps)
+        if run_state.stop_reason in ("epochs", "max_steps") and budget_left:
+            run_state.finished = False  # stopped by a budget that is now larger (early stopping stays final)
+        log.info("resuming from %s after epoch %d (step %d)", ckpts.last, run_state.epoch, run_state.step)
         del ckpt
 
     step_model = model
@@ -198,31 +198,31 @@ def _train(model, tokenizer, train_df, val_df, labels, model_cfg, cfg: TrainConf
              runtime.precision, optimizer_impl, len(train_data), steps_per_epoch,
              None if weights is None else [round(w, 3) for w in weights.tolist()])
 
-    epoch = progress.epoch
-    while not progress.finished and epoch < cfg.epochs:
+    epoch = run_state.epoch
+    while not run_state.finished and epoch < cfg.epochs:
         epoch += 1
         record = _run_epoch(step_model, model, train_data, val_data, cfg, runtime, dist_info, optimizer,
-                            scheduler, loss_fn, progress, epoch)
-        improved = record["val_macro_f1"] > progress.best_f1
+                            scheduler, loss_fn, run_state, epoch)
+        improved = record["val_macro_f1"] > run_state.best_f1
         if improved:
-            progress.best_f1, progress.best_epoch, progress.bad_epochs = record["val_macro_f1"], epoch, 0
+            run_state.best_f1, run_state.best_epoch, run_state.bad_epochs = record["val_macro_f1"], epoch, 0
             best_state = cpu_state_dict(model)
         else:
-            progress.bad_epochs += 1
-        progress.stop_reason = ""
-        if progress.bad_epochs >= cfg.early_stopping_patience:
-            progress.stop_reason = "patience"
-        elif cfg.max_steps and progress.step >= cfg.max_steps:
-            progress.stop_reason = "max_steps"  # mid-epoch: validation above still saw the last step
+            run_state.bad_epochs += 1
+        run_state.stop_reason = ""
+        if run_state.bad_epochs >= cfg.early_stopping_patience:
+            run_state.stop_reason = "patience"
+        elif cfg.max_steps and run_state.step >= cfg.max_steps:
+            run_state.stop_reason = "max_steps"  # mid-epoch: validation above still saw the last step
         elif epoch == cfg.epochs:
-            progress.stop_reason = "epochs"
-        progress.finished = bool(progress.stop_reason)
-        progress.epoch = epoch
-        progress.history.append(record)
+            run_state.stop_reason = "epochs"
+        run_state.finished = bool(run_state.stop_reason)
+        run_state.epoch = epoch
+        run_state.history.append(record)
         if dist_info.is_main:
             if improved:
                 ckpts.save_best(best_state)
-            ckpts.save_last(model, optimizer, scheduler, progress, fingerprint)
+            ckpts.save_last(model, optimizer, scheduler, run_state, fingerprint)
             log.info("epoch %d/%d: train loss %.4f, val loss %.4f, val macro-F1 %.4f%s", epoch, cfg.epochs,
                      record["train_loss"], record["val_loss"], record["val_macro_f1"], " (best)" if improved else "")
         barrier(dist_info)
@@ -231,26 +231,26 @@ def _train(model, tokenizer, train_df, val_df, labels, model_cfg, cfg: TrainConf
 
     if best_state is not None:
         model.load_state_dict(best_state)  # early stopping: the best epoch's weights, not the last
-    history = progress.history
+    history = run_state.history
     seconds = sum(h["train_seconds"] for h in history)
     samples = sum(h["train_samples"] for h in history)
     return TrainResult(
-        best_val_macro_f1=progress.best_f1, history=history, epochs_run=progress.epoch, steps=progress.step,
-        stopped_early=progress.stop_reason == "patience", device=str(runtime.device), precision=runtime.precision,
-        samples_per_s=samples / seconds if seconds > 0 else 0.0, best_epoch=progress.best_epoch,
-        stop_reason=progress.stop_reason or "epochs", optimizer=optimizer_impl, resumed_from_epoch=resumed_from,
+        best_val_macro_f1=run_state.best_f1, history=history, epochs_run=run_state.epoch, steps=run_state.step,
+        stopped_early=run_state.stop_reason == "patience", device=str(runtime.device), precision=runtime.precision,
+        samples_per_s=samples / seconds if seconds > 0 else 0.0, best_epoch=run_state.best_epoch,
+        stop_reason=run_state.stop_reason or "epochs", optimizer=optimizer_impl, resumed_from_epoch=resumed_from,
         checkpoint_dir=str(ckpts.folder), extra={"world_size": dist_info.world_size, "compile": cfg.compile})
 
 
 def _run_epoch(step_model, model, train_data: Encoded, val_data: Encoded, cfg: TrainConfig, runtime: Runtime,
-               dist_info: DistInfo, optimizer, scheduler, loss_fn, progress: Progress, epoch: int) -> dict[str, Any]:
+               dist_info: DistInfo, optimizer, scheduler, loss_fn, run_state: RunState, epoch: int) -> dict[str, Any]:
     """One pass over this rank's batches, then validation on rank 0; returns the epoch's record."""
     batches = shard(epoch_batches(train_data, cfg.batch_size, cfg.seed, epoch, cfg.length_grouping),
                     dist_info.rank, dist_info.world_size)
     step_model.train()
     loss_sum = torch.zeros((), device=runtime.device)
     micro, samples = 0, 0
-    last_f1 = f"{progress.history[-1]['val_macro_f1']:.4f}" if progress.history else "-"
+    last_f1 = f"{run_state.history[-1]['val_macro_f1']:.4f}" if run_state.history else "-"
     bar = _progress_bar(len(batches), f"epoch {epoch}/{cfg.epochs}", dist_info.is_main)
     if runtime.device.type == "cuda":
         torch.cuda.synchronize(runtime.device)
@@ -269,11 +269,11 @@ def _run_epoch(step_model, model, train_data: Encoded, val_data: Encoded, cfg: T
             loss_sum += loss.detach()
             micro, samples = micro + 1, samples + len(index)
         optimizer_step(model, optimizer, scheduler)
-        progress.step += 1
+        run_state.step += 1
         bar.update(len(group))
-        if not bar.disable and progress.step % cfg.log_every == 0:  # .item() waits for the GPU: not every step
+        if not bar.disable and run_state.step % cfg.log_every == 0:  # .item() waits for the GPU: not every step
             bar.set_postfix(loss=f"{loss_sum.item() / micro:.4f}", val_f1=last_f1)
-        if cfg.max_steps and progress.step >= cfg.max_steps:
+        if cfg.max_steps and run_state.step >= cfg.max_steps:
             break
     if runtime.device.type == "cuda":
         torch.cuda.synchronize(runtime.device)
@@ -287,7 +287,7 @@ def _run_epoch(step_model, model, train_data: Encoded, val_data: Encoded, cfg: T
     if dist_info.is_main:
         metrics = score(predict_logits(model, val_data, cfg.batch_size * 2, runtime), val_data.labels)
     metrics = broadcast(metrics, dist_info)  # every rank takes the same early-stopping decision
-    return {"epoch": epoch, "step": progress.step, "lr": scheduler.get_last_lr()[0],
+    return {"epoch": epoch, "step": run_state.step, "lr": scheduler.get_last_lr()[0],
             "train_loss": total_loss / max(total_micro, 1), "val_loss": metrics["loss"],
             "val_macro_f1": metrics["macro_f1"], "val_accuracy": metrics["accuracy"],
             "train_samples": int(total_samples), "train_seconds": seconds,

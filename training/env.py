@@ -38,8 +38,8 @@ def _get(name: str) -> str:
     return os.environ.get(name, "").strip()
 
 
-def home(project_root: Path) -> Path:
-    return Path(_get("HEARA_HOME") or project_root / ".heara").resolve()
+def home(default: Path) -> Path:
+    return Path(_get("HEARA_HOME") or default).resolve()
 
 
 def params_file(default: Path) -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import subprocess
 import sys
 from collections import deque
@@ -25,14 +24,14 @@ import yaml
 from training.config import Params, load_params
 from training.env import api_key, serve_url
 from training.orchestration.form import form_overlays, form_overrides
-from training.paths import PROJECT_ROOT, heara_home, state
+from training.paths import PROJECT_ROOT, state
 
 log = logging.getLogger("heara.flow")
 
 
 def run_dir(run_id: str) -> Path:
     """Where one DAG run keeps its resolved params and record: $HEARA_HOME/airflow/runs/<run id>."""
-    return state().airflow / "runs" / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
+    return state().airflow_run(run_id)
 
 
 def resolve_run(form: dict[str, Any], run_id: str, *, trigger: str = "manual",
@@ -134,7 +133,7 @@ def train(params_file: str, run_tags: dict[str, str] | None = None, *, tail_line
     from training.steps.workspace import read_candidate
 
     cmd = [sys.executable, "-m", "training.cli", "train", "--params", params_file]
-    env = {**os.environ, "HEARA_RUN_TAGS": json.dumps(run_tags or {}), "HEARA_HOME": str(heara_home()),
+    env = {**os.environ, "HEARA_RUN_TAGS": json.dumps(run_tags or {}), "HEARA_HOME": str(state().home),
            "PYTHONUNBUFFERED": "1", "TERM": "dumb", "COLUMNS": "240"}  # one log line per record
     log.info("training: %s", " ".join(cmd))
     tail: deque[str] = deque(maxlen=tail_lines)

@@ -8,10 +8,12 @@
 watcher DAG (`heara_incoming_watch`) sees new labeled files in `$HEARA_HOME/incoming/` (an Asset event;
 the run records which files), or when you press **Trigger** and fill in the form.
 
-**The form** overrides `params.yaml` for this run only: task, model family/name/profile, epochs,
-learning rate, dropout, augmentation on/off, force promote, and `overrides` for any other key
-(`{"train.batch_size": 16}`). The resolved values are written to the run's folder
-(`$HEARA_HOME/airflow/runs/<run id>/params.yaml`) and logged to MLflow with the training run.
+**The form** overrides `params.yaml` for this run only: task, a params **overlay** (`params.full.yaml`
+for a real fine-tune of the pretrained model: its learning rate, epochs and patience), model
+family/name/profile, epochs, learning rate, dropout, augmentation on/off, force promote, and `overrides`
+for any other key (`{"train.batch_size": 16}`). A field left at its default keeps the overlay's value.
+The resolved values are written to the run's folder (`$HEARA_HOME/airflow/runs/<run id>/params.yaml`)
+and logged to MLflow with the training run.
 
 **What to expect**: a validation failure stops the run before training (the report is in the
 `validate` log and in the run's `FAILED.md`); training runs in the `gpu` pool as a subprocess and a
@@ -24,35 +26,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, chain, dag, task
 from heara_common import INCOMING, call, default_args
 
 from training.config import load_params
 from training.env import train_queue
+from training.orchestration.form import form_params
 
 PARAMS = load_params()
 ORCH = PARAMS.orchestrate
 SCHEDULE = (AssetOrTimeSchedule(timetable=CronTriggerTimetable(ORCH.schedule, timezone="UTC"), assets=INCOMING)
             if ORCH.schedule else INCOMING)
-
-FORM = {
-    "task": Param(PARAMS.task, type="string", minLength=1, title="Task",
-                  description="One MLflow experiment and registered model (heara-<task>) per task."),
-    "model_family": Param(PARAMS.model.family, type="string", enum=["kobert", "hf"], title="Model family"),
-    "model_name": Param(PARAMS.model.name, type="string", minLength=1, title="Model name",
-                        description="Hub id or local folder, e.g. skt/kobert-base-v1 (used by the full profile)."),
-    "model_profile": Param(PARAMS.model.profile, type="string", enum=["tiny", "full"], title="Model profile",
-                           description="tiny: a small model built offline (CPU demo); full: the pretrained model."),
-    "epochs": Param(PARAMS.train.epochs, type="integer", minimum=1, maximum=200, title="Epochs"),
-    "learning_rate": Param(PARAMS.train.lr, type="number", exclusiveMinimum=0, maximum=1, title="Learning rate"),
-    "dropout": Param(PARAMS.model.dropout, type="number", minimum=0, exclusiveMaximum=1, title="Dropout"),
-    "augment": Param(PARAMS.augment.enabled, type="boolean", title="Augmentation",
-                     description="EDA/AEDA on the train split (params.yaml augment.*)."),
-    "force_promote": Param(False, type="boolean", title="Force promote",
-                           description="Make the new model champion even if the gate refuses it (logged as forced)."),
-    "overrides": Param({}, type="object", title="Other params.yaml keys",
-                       description='For this run only, e.g. {"train.batch_size": 16, "promote.min_delta": 0.01}.'),
-}
+# The trigger form: fields, params.yaml keys, help and bounds are in training/orchestration/form.py.
+FORM = {name: Param(spec.pop("default"), **spec) for name, spec in form_params(PARAMS).items()}
 
 
 @dag(
@@ -84,32 +70,32 @@ def heara_retrain():
         return call(tasks.ingest, run["params_file"])
 
     @task(retries=0)  # a validation failure is about the data: retrying cannot help
-    def validate(run: dict, _ingested: dict) -> dict:
+    def validate(run: dict) -> dict:
         from training.orchestration import tasks
 
         return call(tasks.validate, run["params_file"])
 
     @task
-    def preprocess(run: dict, _valid: dict) -> dict:
+    def preprocess(run: dict) -> dict:
         from training.orchestration import tasks
 
         return call(tasks.preprocess, run["params_file"])
 
     @task
-    def split(run: dict, _clean: dict) -> dict:
+    def split(run: dict) -> dict:
         from training.orchestration import tasks
 
         return call(tasks.split, run["params_file"])
 
     @task
-    def augment(run: dict, _split: dict) -> dict:
+    def augment(run: dict) -> dict:
         from training.orchestration import tasks
 
         return call(tasks.augment, run["params_file"])
 
     @task(pool=ORCH.gpu_pool, queue=train_queue(ORCH.train_queue),
           execution_timeout=timedelta(minutes=ORCH.train_timeout_min))
-    def train(run: dict, _augmented: dict, **context) -> dict:
+    def train(run: dict, **context) -> dict:
         """`heara train` in a subprocess (one GPU-pool slot); a retry resumes from the checkpoint."""
         from training.orchestration import tasks
 
@@ -126,7 +112,7 @@ def heara_retrain():
         return {**call(tasks.evaluate, run["params_file"]), "run_id": trained["run_id"]}
 
     @task
-    def register(run: dict, _evaluated: dict) -> int:
+    def register(run: dict) -> int:
         from training.orchestration import tasks
 
         return call(tasks.register, run["params_file"])
@@ -143,17 +129,23 @@ def heara_retrain():
         return bool(decision["promote"])
 
     @task(retries=1)
-    def reload_serving(run: dict, _decision: dict) -> dict:
+    def reload_serving(run: dict) -> dict:
         from training.orchestration import tasks
 
         return call(tasks.notify_serving, run["params_file"])
 
+    # Data flows by XCom where a task reads another's result (the run's params file, the MLflow run, the
+    # registered version, the gate's decision); chain() orders the rest, in stage order.
     run = resolve_run()
-    prepared = augment(run, split(run, preprocess(run, validate(run, ingest(run)))))
-    evaluated = evaluate(run, train(run, prepared))
-    decision = promote(run, register(run, evaluated))
-    go = promoted(decision)
-    go >> reload_serving(run, decision)
+    trained = train(run)
+    version = register(run)
+    decision = promote(run, version)
+    chain(
+        run,
+        ingest(run), validate(run), preprocess(run), split(run), augment(run),  # data
+        trained, evaluate(run, trained),  # model
+        version, decision, promoted(decision), reload_serving(run),  # registry, then serving
+    )
 
 
 heara_retrain()

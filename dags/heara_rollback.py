@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, chain, dag, task
 from heara_common import call, default_args
 
 from training.config import load_params
@@ -43,12 +43,12 @@ def heara_rollback():
         return call(rollback_step, p["task"], p["version"])
 
     @task(retries=1)
-    def reload_serving(_entry: dict) -> dict:
+    def reload_serving() -> dict:
         from training.orchestration import tasks
 
         return call(tasks.notify_serving)
 
-    reload_serving(rollback())
+    chain(rollback(), reload_serving())
 
 
 heara_rollback()

@@ -51,6 +51,7 @@ if str(ROOT) not in sys.path:  # `python scripts/stack_test.py` puts scripts/ fi
     sys.path.insert(0, str(ROOT))
 
 from training.bench.serve import Server, free_port, wait_ready  # noqa: E402
+from training.env import stack_pg  # noqa: E402
 
 log = logging.getLogger("stack-test")
 
@@ -578,7 +579,7 @@ def _on_signal(signum, _frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pg", default=os.environ.get("HEARA_STACK_PG", "postgresql://postgres@127.0.0.1:5432"),
+    parser.add_argument("--pg", default=stack_pg("postgresql://postgres@127.0.0.1:5432"),
                         help="PostgreSQL server (a role that may create databases); env HEARA_STACK_PG")
     parser.add_argument("--keep", action="store_true", help="keep the databases and the run's folder")
     parser.add_argument("--timeout", type=float, default=840, help="overall time limit, seconds")

@@ -132,7 +132,7 @@ class _Store:
         self.table = table
         if url is None or url.startswith("sqlite:///"):
             self.kind = "sqlite"
-            path = Path(url.removeprefix("sqlite:///")) if url else state().home / "predictions.sqlite"
+            path = Path(url.removeprefix("sqlite:///")) if url else state().prediction_log
             self.path = path.resolve()
             self.url, self.password = f"sqlite:///{self.path}", None
         elif re.match(r"postgres(ql)?(\+psycopg2?)?://", url):

@@ -22,67 +22,86 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Each field: type, bounds and a one-line help. Its default is params.yaml's value, repeated only so that
+# a partial file (a test's, an environment's copy) means "params.yaml with these keys changed";
+# tests/code/test_config.py fails when the two disagree. Change a value in params.yaml and here together.
+
+
 class DataConfig(_Section):
-    source: str = "data/sample/utterances.csv"
-    format: Literal["auto", "csv", "tsv", "jsonl", "excel", "aihub"] = "auto"
-    text_col: str = "text"
-    label_col: str = "label"
-    id_col: str | None = "id"
-    encoding: str = "auto"
-    sheet: str | int | None = None
+    """Where the labeled data comes from and which columns hold what."""
+
+    source: str = Field("data/sample/utterances.csv", description="labeled file to ingest (path from the repository root)")
+    format: Literal["auto", "csv", "tsv", "jsonl", "excel", "aihub"] = Field(
+        "auto", description="file format; auto: from the extension")
+    text_col: str = Field("text", description="column holding the utterance")
+    label_col: str = Field("label", description="column holding the label")
+    id_col: str | None = Field("id", description="column holding a row id; null: ids become <file stem>-<row>")
+    encoding: str = Field("auto", description="text encoding; auto detects UTF-8, UTF-8 with BOM, CP949/EUC-KR")
+    sheet: str | int | None = Field(None, description="Excel sheet name or index; null: the first sheet")
 
 
 class ValidateConfig(_Section):
-    conflicts: Literal["quarantine", "majority"] = "quarantine"
-    max_chars: int = Field(500, gt=0)
-    outlier_iqr_k: float = Field(3.0, gt=0)
-    min_rows_per_class: int = Field(10, ge=3)
+    """Which rows are quarantined before preprocessing, and when the data is too thin to train on."""
+
+    conflicts: Literal["quarantine", "majority"] = Field(
+        "quarantine", description="the same text with different labels: quarantine every row, or keep the majority")
+    max_chars: int = Field(500, gt=0, description="longer texts are quarantined (characters)")
+    outlier_iqr_k: float = Field(3.0, gt=0, description="length outliers (reported, kept): beyond Q3 + k*IQR")
+    min_rows_per_class: int = Field(10, ge=3, description="fewer valid rows in any class fails the run")
 
 
 class RegexRule(_Section):
-    pattern: str
-    replace: str = ""
+    """One text substitution applied during preprocessing."""
+
+    pattern: str = Field(description="Python regular expression")
+    replace: str = Field("", description="replacement text")
 
 
 class PreprocessConfig(_Section):
-    nfc: bool = True
-    clean_whitespace: bool = True
-    mask_pii: bool = True
-    squeeze_repeats: bool = True
-    max_repeat: int = Field(2, ge=1)
-    regex_rules: tuple[RegexRule, ...] = ()
-    spacing: Literal["kiwi", "pykospacing", "none"] = "kiwi"
-    spacing_reset: bool = True
-    dedup: bool = True
+    """Text normalisation; every step can be switched off."""
+
+    nfc: bool = Field(True, description="compose decomposed Hangul (NFC)")
+    clean_whitespace: bool = Field(True, description="collapse whitespace, drop control characters")
+    mask_pii: bool = Field(True, description="URLs, emails, phone and resident registration numbers -> placeholders")
+    squeeze_repeats: bool = Field(True, description="shorten runs of a repeated character (ㅋㅋㅋㅋ -> ㅋㅋ)")
+    max_repeat: int = Field(2, ge=1, description="longest run kept by squeeze_repeats")
+    regex_rules: tuple[RegexRule, ...] = Field((), description="extra substitutions, applied in order")
+    spacing: Literal["kiwi", "pykospacing", "none"] = Field("kiwi", description="spacing-correction backend")
+    spacing_reset: bool = Field(True, description="re-space from scratch (STT output often has wrong spaces)")
+    dedup: bool = Field(True, description="drop exact duplicates after normalisation")
 
 
 class SplitConfig(_Section):
-    seed: int = 42
-    val_ratio: float = Field(0.1, gt=0, lt=0.5)
-    test_ratio: float = Field(0.15, gt=0, lt=0.5)
-    resplit: bool = False
+    """Stratified train/val/test split; the test split is frozen once drawn."""
+
+    seed: int = Field(42, description="random seed of the split")
+    val_ratio: float = Field(0.1, gt=0, lt=0.5, description="share of rows for validation")
+    test_ratio: float = Field(0.15, gt=0, lt=0.5, description="share of rows for the frozen test split")
+    resplit: bool = Field(False, description="re-draw the frozen test split")
 
 
 class EdaConfig(_Section):
-    alpha_sr: float = Field(0.15, ge=0, le=1)
-    alpha_ri: float = Field(0.1, ge=0, le=1)
-    alpha_rs: float = Field(0.1, ge=0, le=1)
-    p_rd: float = Field(0.1, ge=0, le=1)
+    """EDA strengths: the share of a text's morphemes each operation touches."""
+
+    alpha_sr: float = Field(0.15, ge=0, le=1, description="synonym replacement")
+    alpha_ri: float = Field(0.1, ge=0, le=1, description="random insertion")
+    alpha_rs: float = Field(0.1, ge=0, le=1, description="random swap")
+    p_rd: float = Field(0.1, ge=0, le=1, description="probability of deleting each morpheme")
 
 
 class AugmentConfig(_Section):
-    enabled: bool = True
-    seed: int = 13
-    methods: tuple[Literal["eda_sr", "eda_ri", "eda_rs", "eda_rd", "aeda"], ...] = (
-        "eda_sr",
-        "eda_ri",
-        "eda_rs",
-        "eda_rd",
-        "aeda",
-    )
-    multipliers: dict[str, float] = Field(default_factory=dict)
-    target_balance: float | None = Field(None, gt=0, le=1)
-    eda: EdaConfig = EdaConfig()
+    """EDA/AEDA augmentation of the train split (val and test are never augmented)."""
+
+    enabled: bool = Field(True, description="augment the train split")
+    seed: int = Field(13, description="random seed of augmentation")
+    methods: tuple[Literal["eda_sr", "eda_ri", "eda_rs", "eda_rd", "aeda"], ...] = Field(
+        ("eda_sr", "eda_ri", "eda_rs", "eda_rd", "aeda"), description="augmenters to draw from")
+    multipliers: dict[str, float] = Field(
+        default_factory=lambda: {"emergency": 2.0, "confusion": 2.0, "distress": 2.0},
+        description="per label: final rows = original rows x multiplier (>= 1)")
+    target_balance: float | None = Field(
+        None, gt=0, le=1, description="raise every class to this share of the largest (wins over multipliers)")
+    eda: EdaConfig = Field(default_factory=EdaConfig, description="EDA strengths")
 
     @model_validator(mode="after")
     def _check(self) -> "AugmentConfig":
@@ -93,97 +112,111 @@ class AugmentConfig(_Section):
 
 
 class ModelConfig(_Section):
-    family: Literal["kobert", "hf"] = "kobert"
-    name: str = "skt/kobert-base-v1"
-    profile: Literal["tiny", "full"] = "tiny"
-    max_length: int = Field(64, ge=8, le=512)
-    dropout: float = Field(0.1, ge=0, lt=1)
-    tiny_vocab_size: int = Field(1000, ge=100)
+    """Which encoder is fine-tuned, and how big the offline tiny model is."""
+
+    family: Literal["kobert", "hf"] = Field(
+        "kobert", description="kobert: skt/kobert-base-v1 layout; hf: any encoder via the Auto classes")
+    name: str = Field("skt/kobert-base-v1", description="hub id or local folder (the full profile)")
+    profile: Literal["tiny", "full"] = Field(
+        "tiny", description="tiny: a small model built offline from the train split; full: `name`")
+    max_length: int = Field(64, ge=8, le=512, description="tokens per text (longer texts are truncated)")
+    dropout: float = Field(0.1, ge=0, lt=1, description="classifier dropout")
+    tiny_vocab_size: int = Field(1000, ge=100, description="SentencePiece vocabulary of the tiny profile")
 
 
 class TrainConfig(_Section):
-    seed: int = 42
-    epochs: int = Field(3, ge=1)
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(5e-5, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    grad_accum: int = Field(1, ge=1)
-    class_weights: bool = True
-    early_stopping_patience: int = Field(2, ge=1)
-    compile: bool = False
-    length_grouping: bool = True
-    max_steps: int | None = Field(None, ge=1)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
-    num_workers: int = Field(0, ge=0)
-    log_every: int = Field(10, ge=1)
+    """The training loop. params.yaml holds the tiny profile's values; params.full.yaml a real fine-tune's."""
+
+    seed: int = Field(42, description="random seed of initialisation and batching")
+    epochs: int = Field(15, ge=1, description="passes over the train split at most")
+    batch_size: int = Field(32, ge=1, description="texts per optimizer step (before grad_accum)")
+    lr: float = Field(2.0e-3, gt=0, description="peak learning rate (AdamW)")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="share of steps with a linear warm-up")
+    grad_accum: int = Field(1, ge=1, description="batches accumulated per optimizer step")
+    class_weights: bool = Field(True, description="inverse-frequency class weights in the loss")
+    early_stopping_patience: int = Field(4, ge=1, description="epochs without a better validation macro-F1")
+    compile: bool = Field(False, description="torch.compile the model (GPU)")
+    length_grouping: bool = Field(True, description="batch texts of similar length (less padding)")
+    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps; null: no cap")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present, else CPU")
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 on CUDA, fp32 on CPU")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    log_every: int = Field(10, ge=1, description="log the training loss every this many steps")
 
 
 class EvaluateConfig(_Section):
-    short_max_chars: int = Field(8, ge=1)
-    typo_rate: float = Field(0.15, ge=0, le=1)
-    latency_samples: int = Field(200, ge=1)
-    seed: int = 0
+    """Scoring on the frozen test split: slices and latency."""
+
+    short_max_chars: int = Field(8, ge=1, description="texts up to this length form the 'short texts' slice")
+    typo_rate: float = Field(0.15, ge=0, le=1, description="'typos' slice: share of syllables perturbed")
+    latency_samples: int = Field(200, ge=1, description="texts timed one by one for the latency figures")
+    seed: int = Field(0, description="random seed of the perturbed slices")
 
 
 class PromoteConfig(_Section):
-    min_delta: float = Field(0.005, ge=0)
-    min_f1: float = Field(0.5, ge=0, le=1)
-    require_ci: bool = True
-    ci_level: float = Field(0.95, gt=0, lt=1)
-    bootstrap_samples: int = Field(1000, ge=100)
-    max_class_drop: float = Field(0.05, ge=0, le=1)
-    latency_budget_ms: float = Field(50.0, gt=0)
+    """The champion/challenger gate."""
+
+    min_delta: float = Field(0.005, ge=0, description="macro-F1 must improve by at least this much")
+    min_f1: float = Field(0.5, ge=0, le=1, description="the first champion must reach this macro-F1")
+    require_ci: bool = Field(True, description="the bootstrap CI of the difference must lie above 0")
+    ci_level: float = Field(0.95, gt=0, lt=1, description="confidence level of that interval")
+    bootstrap_samples: int = Field(1000, ge=100, description="paired bootstrap resamples")
+    max_class_drop: float = Field(0.05, ge=0, le=1, description="no class's F1 may drop by more than this")
+    latency_budget_ms: float = Field(50.0, gt=0, description="p95 latency per sample of the challenger (ms)")
 
 
 class ServeConfig(_Section):
     """The BentoML service (serving/): danger flag, input limits, adaptive batching, hot reload, replies."""
 
-    danger_labels: tuple[str, ...] = ("emergency", "distress")
-    danger_threshold: float = Field(0.5, ge=0, le=1)
-    max_texts: int = Field(64, ge=1)
-    max_chars: int = Field(500, ge=1)
-    max_batch_size: int = Field(64, ge=2)  # BentoML requires > 1
-    max_latency_ms: int = Field(5000, ge=1)
-    max_tokens_per_batch: int = Field(8192, ge=8)
-    concurrency: int = Field(32, ge=1)
-    workers: int = Field(1, ge=1)
-    timeout_s: float = Field(30.0, gt=0)
-    # Hot reload: seconds between checks of the registry's champion (0: never; never with HEARA_MODEL_DIR).
-    reload_poll_s: float = Field(30.0, ge=0)
-    # Reply candidates per label: each prediction gets one, chosen from the text's hash (empty: no replies).
-    responses: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    danger_labels: tuple[str, ...] = Field(("emergency", "distress"), description="danger = the top label is one of these")
+    danger_threshold: float = Field(0.5, ge=0, le=1, description="... with at least this probability")
+    max_texts: int = Field(64, ge=1, description="texts per /classify request (more: HTTP 400)")
+    max_chars: int = Field(500, ge=1, description="characters per text (more: HTTP 400)")
+    max_batch_size: int = Field(64, ge=2, description="adaptive batching: texts per batch (BentoML requires > 1)")
+    max_latency_ms: int = Field(5000, ge=1, description="longer expected wait: HTTP 503 + Retry-After (load shedding)")
+    max_tokens_per_batch: int = Field(8192, ge=8, description="padded tokens per forward pass (memory cap)")
+    concurrency: int = Field(32, ge=1, description="traffic.concurrency: concurrent requests a deployment is sized for")
+    workers: int = Field(1, ge=1, description="inference processes, each with its own model copy")
+    timeout_s: float = Field(30.0, gt=0, description="per-request timeout (seconds)")
+    reload_poll_s: float = Field(
+        30.0, ge=0, description="seconds between checks of the registry's champion (0: never; never with HEARA_MODEL_DIR)")
+    responses: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="reply candidates per label (one is chosen from the text's hash)")
 
 
 class OrchestrateConfig(_Section):
     """The Airflow DAGs (dags/): schedule, retries, where training runs, whom to tell after a promotion."""
 
-    schedule: str | None = "@weekly"  # cron or preset; null: only manual and data-triggered runs
-    retries: int = Field(2, ge=0)  # tasks where a retry can help (never after a validation failure)
-    retry_delay_s: float = Field(60.0, ge=0)  # the first retry's delay; it doubles each time
-    max_retry_delay_s: float = Field(900.0, ge=0)
-    train_timeout_min: float = Field(360.0, gt=0)
-    gpu_pool: str = "gpu"  # training takes a slot of this pool (slots = GPUs)
-    train_queue: str = "default"  # Celery queue of the training task (HEARA_TRAIN_QUEUE overrides)
-    serve_url: str | None = "http://127.0.0.1:3000"  # POST /reload here after a promotion (HEARA_SERVE_URL)
-    watch_every_min: float = Field(5.0, gt=0)  # the incoming-folder watcher's period
+    schedule: str | None = Field("@weekly", description="retraining schedule (cron or preset); null: no schedule")
+    retries: int = Field(2, ge=0, description="retries of a task where a retry can help")
+    retry_delay_s: float = Field(60.0, ge=0, description="first retry's delay; it doubles each time")
+    max_retry_delay_s: float = Field(900.0, ge=0, description="longest retry delay")
+    train_timeout_min: float = Field(360.0, gt=0, description="the training task's time limit (minutes)")
+    gpu_pool: str = Field("gpu", description="Airflow pool training takes a slot of (slots = GPUs)")
+    train_queue: str = Field("default", description="Celery queue of the training task (HEARA_TRAIN_QUEUE overrides)")
+    serve_url: str | None = Field(
+        "http://127.0.0.1:3000", description="POST /reload here after a promotion (HEARA_SERVE_URL overrides)")
+    watch_every_min: float = Field(5.0, gt=0, description="the incoming-folder watcher's period (minutes)")
 
 
 class Params(_Section):
-    task: str = "danger"
-    labels: tuple[str, ...] = ("normal", "emergency", "confusion", "distress")
-    data: DataConfig = DataConfig()
-    validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
-    preprocess: PreprocessConfig = PreprocessConfig()
-    split: SplitConfig = SplitConfig()
-    augment: AugmentConfig = AugmentConfig()
-    model: ModelConfig = ModelConfig()
-    train: TrainConfig = TrainConfig()
-    evaluate: EvaluateConfig = EvaluateConfig()
-    promote: PromoteConfig = PromoteConfig()
-    serve: ServeConfig = ServeConfig()
-    orchestrate: OrchestrateConfig = OrchestrateConfig()
+    """params.yaml: one section per step."""
+
+    task: str = Field("danger", description="one MLflow experiment and registered model (heara-<task>) per task")
+    labels: tuple[str, ...] = Field(("normal", "emergency", "confusion", "distress"),
+                                    description="the label set; other labels are quarantined")
+    data: DataConfig = Field(default_factory=DataConfig, description="the labeled source")
+    validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate", description="data validation")
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig, description="text normalisation")
+    split: SplitConfig = Field(default_factory=SplitConfig, description="train/val/test split")
+    augment: AugmentConfig = Field(default_factory=AugmentConfig, description="train-split augmentation")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="the encoder")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="the training loop")
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="test-split evaluation")
+    promote: PromoteConfig = Field(default_factory=PromoteConfig, description="the promotion gate")
+    serve: ServeConfig = Field(default_factory=ServeConfig, description="the BentoML service")
+    orchestrate: OrchestrateConfig = Field(default_factory=OrchestrateConfig, description="the Airflow DAGs")
 
     # "model" would otherwise clash with pydantic's protected "model_" namespace warnings.
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, protected_namespaces=())
@@ -262,6 +295,21 @@ def _read_yaml(p: Path) -> dict[str, Any]:
     return raw
 
 
+def unknown_keys(tree: dict[str, Any], model: type[BaseModel] = Params, prefix: str = "") -> list[str]:
+    """Dotted keys of `tree` that `model` has no field for (sections are descended into, free-form
+    mappings such as `augment.multipliers` are not)."""
+    fields = {(f.alias or name): f for name, f in model.model_fields.items()}
+    out = []
+    for key, value in tree.items():
+        field = fields.get(key)
+        if field is None:
+            out.append(f"{prefix}{key}")
+        elif isinstance(value, dict) and isinstance(field.annotation, type) \
+                and issubclass(field.annotation, BaseModel):
+            out += unknown_keys(value, field.annotation, f"{prefix}{key}.")
+    return out
+
+
 def load_params(path: Path | str | None = None, overrides: dict[str, Any] | None = None,
                 overlays: Sequence[Path | str] = ()) -> Params:
     """Read params.yaml (default: `paths.params_path()`), apply overlay files (each holds only the keys
@@ -270,7 +318,11 @@ def load_params(path: Path | str | None = None, overrides: dict[str, Any] | None
     merged = _read_yaml(p)
     origin = str(p)
     for overlay in overlays:
-        merged = _deep_merge(merged, _read_yaml(Path(overlay)))
+        layer = _read_yaml(Path(overlay))
+        unknown = unknown_keys(layer)
+        if unknown:  # named here, so the message points at the overlay rather than the merged whole
+            raise ConfigError("\n".join(f"{overlay}: unknown key '{k}'" for k in unknown))
+        merged = _deep_merge(merged, layer)
         origin += f" + {overlay}"
     merged = _deep_merge(merged, overrides or {})
     try:

@@ -1,4 +1,5 @@
 """Every `HEARA_*` environment variable Heara reads, in one table, and the only module that reads them.
+(`python -c "from training.env import markdown_table; print(markdown_table())"` prints the README's table.)
 
 Values are read when a function is called, never at import time, so a test or a process can set a
 variable before it is used. The README's "Environment variables" table is checked against `VARIABLES`
@@ -21,14 +22,20 @@ VARIABLES: dict[str, tuple[str, str]] = {
                              "(otherwise masked text only)"),
     "HEARA_API_KEY": ("unset (no key)", "the service's API key; callers (the DAG's reload, the page) send it"),
     "HEARA_MODEL_DIR": ("unset (the registry's champion)", "serve this model folder instead (an offline bento)"),
-    "HEARA_PREDICTION_DB": ("SQLite in $HEARA_HOME", "the prediction log's store (postgresql://... for PostgreSQL)"),
+    "HEARA_PREDICTION_DB": ("$HEARA_HOME/predictions.sqlite", "the prediction log's store (postgresql://... for PostgreSQL)"),
     "HEARA_RECENT_SIZE": ("50", "how many recent predictions GET /recent and the try-it page keep"),
     "HEARA_SERVE_URL": ("orchestrate.serve_url", "where the running service listens, for POST /reload "
                         "after a promotion"),
     "HEARA_TRAIN_QUEUE": ("orchestrate.train_queue", "the Celery queue of the training task (compose: gpu)"),
-    "HEARA_GPU_SLOTS": ("the number of GPUs torch sees (at least 1)", "slots of the Airflow `gpu` pool"),
+    "HEARA_GPU_SLOTS": ("the GPUs `nvidia-smi -L` lists (at least 1)", "slots of the Airflow `gpu` pool"),
     "HEARA_RUN_TAGS": ("unset", "a JSON object of extra MLflow tags for the next training run (set by the DAG)"),
     "HEARA_ACTOR": ("the OS user", "who the audit ledger records as acting (the DAG sets its run's user)"),
+    # Development tools (scripts/): not read by training/ or serving/.
+    "HEARA_DEMO_PORT": ("3000", "the port `make demo` serves the champion on (scripts/demo.sh)"),
+    "HEARA_STACK_PG": ("postgresql://postgres@127.0.0.1:5432", "the PostgreSQL server `make stack-test` creates "
+                       "its databases on (scripts/stack_test.py --pg)"),
+    "HEARA_STACK_TEST_RUN": ("set by the tool", "marks every process `make stack-test` starts, so that strays "
+                             "are found and stopped (never set it yourself)"),
 }
 
 
@@ -38,8 +45,8 @@ def _get(name: str) -> str:
     return os.environ.get(name, "").strip()
 
 
-def home(project_root: Path) -> Path:
-    return Path(_get("HEARA_HOME") or project_root / ".heara").resolve()
+def home(default: Path) -> Path:
+    return Path(_get("HEARA_HOME") or default).resolve()
 
 
 def params_file(default: Path) -> Path:
@@ -48,6 +55,18 @@ def params_file(default: Path) -> Path:
 
 def incoming(default: Path) -> Path:
     return Path(_get("HEARA_INCOMING") or default).resolve()
+
+
+def stack_pg(default: str) -> str:
+    return _get("HEARA_STACK_PG") or default
+
+
+def markdown_table() -> str:
+    """The README's "Environment variables" table, generated from `VARIABLES` (tests/code/test_env.py
+    checks that the README holds exactly this)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{name}` | {default} | {meaning} |" for name, (default, meaning) in VARIABLES.items()]
+    return "\n".join(rows)
 
 
 def store_raw_text() -> bool:

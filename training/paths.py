@@ -1,11 +1,17 @@
 """Every filesystem location Heara reads or writes, in one place (environment variables: training/env.py).
 
+`StatePaths` names every location under the state folder ($HEARA_HOME): each file and folder directly
+under it and each component's folder (a component may name the files inside the folder it is given, as
+MLflow or Airflow do in theirs). No other module joins a path onto the state folder itself
+(tests/code/test_paths.py checks this), so moving a location is one edit here.
+
 Nothing here touches the disk at import time: callers ask for a `StatePaths` and call
 `ensure()` when they are about to write.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +33,7 @@ def display_path(path: Path | str) -> str:
 
 def heara_home() -> Path:
     """The single git-ignored folder that holds all local state (`HEARA_HOME`, default `.heara/`)."""
-    return env.home(PROJECT_ROOT)
+    return env.home(PROJECT_ROOT / ".heara")
 
 
 def params_path() -> Path:
@@ -85,7 +91,44 @@ class StatePaths:
 
     @property
     def ledger(self) -> Path:
+        """Which incoming files were ingested (name, hash, rows, time)."""
         return self.home / "ledger.sqlite"
+
+    @property
+    def announced(self) -> Path:
+        """Incoming files the watcher DAG has announced (each triggers one retrain run)."""
+        return self.airflow / "announced.json"
+
+    @property
+    def models(self) -> Path:
+        return self.home / "models"
+
+    def task_dir(self, task: str) -> Path:
+        """What the training-side steps hand each other for one task: candidate.json, registered.json,
+        train/, eval/, promote/ (paths the DVC stages declare as outs)."""
+        return self.models / task
+
+    def training_runs(self, task: str) -> Path:
+        """Working folders of training runs (checkpoints, the tiny base model), one per run key."""
+        return self.home / "runs" / task
+
+    def training_run(self, task: str, key: str) -> Path:
+        return self.training_runs(task) / key
+
+    @property
+    def audit_ledger(self) -> Path:
+        """Every promotion decision, forced promotion and rollback (JSON lines)."""
+        return self.home / "audit" / "promotions.jsonl"
+
+    @property
+    def predictions(self) -> Path:
+        """Batch predictions (`heara predict`, the batch-predict DAG) without an explicit output."""
+        return self.home / "predictions"
+
+    @property
+    def prediction_log(self) -> Path:
+        """The service's prediction log when HEARA_PREDICTION_DB is not set (SQLite)."""
+        return self.home / "predictions.sqlite"
 
     @property
     def logs(self) -> Path:
@@ -96,8 +139,26 @@ class StatePaths:
         return self.home / "mlflow"
 
     @property
+    def mlflow_db(self) -> Path:
+        """The local tracking store when MLFLOW_TRACKING_URI is not set."""
+        return self.mlflow / "mlflow.db"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.mlflow / "artifacts"
+
+    @property
     def airflow(self) -> Path:
         return self.home / "airflow"
+
+    @property
+    def airflow_home(self) -> Path:
+        """AIRFLOW_HOME of `heara airflow ...` (metadata database, logs, generated password)."""
+        return self.airflow / "home"
+
+    def airflow_run(self, run_id: str) -> Path:
+        """One DAG run's resolved params, record and FAILED.md (the run id made safe as a folder name)."""
+        return self.airflow / "runs" / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
 
     @property
     def bentoml(self) -> Path:
@@ -115,6 +176,10 @@ class StatePaths:
     @property
     def dvc_remote(self) -> Path:
         return self.home / "dvc-remote"
+
+    @property
+    def dvc_site_cache(self) -> Path:
+        return self.home / "dvc-site-cache"
 
     def ensure(self, *dirs: Path) -> None:
         for d in dirs or (self.home, self.data, self.incoming, self.logs):

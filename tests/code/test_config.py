@@ -1,11 +1,14 @@
-"""params.yaml is loaded strictly: unknown keys and bad values fail with the key named."""
+"""params.yaml is loaded strictly: unknown keys and bad values fail with the key named; config.py's defaults
+are params.yaml's values; overlays (params.full.yaml) hold only the keys that differ."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel, TypeAdapter
 
 from training import paths
 from training.config import AugmentConfig, Params, load_params, parse_overrides
@@ -139,3 +142,118 @@ def test_an_empty_mapping_override_clears_the_section(tmp_path):
     params = load_params(p, overrides=parse_overrides(["labels=[x, y]", "augment.multipliers={}"]))
     assert params.labels == ("x", "y") and params.augment.multipliers == {}
     assert params.augment.seed == AugmentConfig().seed  # the rest of the section is kept
+
+
+# --- One home for values: params.yaml; config.py's defaults only repeat it -------------------------------
+
+def _sections(model: type[BaseModel], node: dict, prefix: str = ""):
+    """(dotted key, field, YAML value or MISSING) for every leaf field of `model`, recursively; plus
+    (dotted key, None, value) for YAML keys the model has no field for."""
+    fields = {(f.alias or name): f for name, f in model.model_fields.items()}
+    for key, field in fields.items():
+        dotted = f"{prefix}{key}"
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            sub = node.get(key, {})
+            assert isinstance(sub, dict), f"params.yaml: '{dotted}' must be a section"
+            yield from _sections(ann, sub, dotted + ".")
+        else:
+            yield dotted, field, node.get(key, MISSING)
+    for key in node.keys() - fields.keys():
+        yield f"{prefix}{key}", None, node[key]
+
+
+MISSING = object()
+
+
+def test_code_defaults_agree_with_params_yaml(repo_root):
+    """config.py repeats params.yaml's values as defaults (so that a partial file means "params.yaml with
+    these keys changed"); any disagreement, or a key only one side has, fails here by name."""
+    tree = yaml.safe_load((repo_root / "params.yaml").read_text(encoding="utf-8"))
+    problems = []
+    for key, field, value in _sections(Params, tree):
+        if field is None:
+            problems.append(f"{key}: in params.yaml but not in training/config.py")
+            continue
+        if field.is_required():
+            problems.append(f"{key}: no default in training/config.py")
+            continue
+        if value is MISSING:
+            problems.append(f"{key}: default {field.get_default(call_default_factory=True)!r} in config.py, "
+                            "missing from params.yaml")
+            continue
+        adapter = TypeAdapter(field.annotation)
+        default = adapter.dump_python(field.get_default(call_default_factory=True), mode="json")
+        from_yaml = adapter.dump_python(adapter.validate_python(value), mode="json")
+        if default != from_yaml:
+            problems.append(f"{key}: config.py default {default!r} != params.yaml {from_yaml!r}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_agreement_check_catches_a_disagreement():
+    # The walk above must see nested fields: a changed nested default is reported under its dotted key.
+    tree = Params().to_dict()
+    tree["augment"]["eda"]["p_rd"] = 0.9
+    del tree["train"]["lr"]
+    tree["split"]["sed"] = 1
+    seen = {key: (field, value) for key, field, value in _sections(Params, tree)}
+    assert seen["augment.eda.p_rd"][1] == 0.9
+    assert seen["train.lr"][1] is MISSING
+    assert seen["split.sed"][0] is None
+
+
+def test_every_field_has_a_one_line_help():
+    def walk(model: type[BaseModel], prefix: str = ""):
+        for name, field in model.model_fields.items():
+            dotted = f"{prefix}{field.alias or name}"
+            assert field.description and "\n" not in field.description, f"{dotted}: no one-line description"
+            if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+                walk(field.annotation, dotted + ".")
+
+    walk(Params)
+
+
+# --- Overlays: only the keys that differ ------------------------------------------------------------------
+
+def test_full_overlay_holds_only_keys_that_differ(repo_root):
+    base = yaml.safe_load((repo_root / "params.yaml").read_text(encoding="utf-8"))
+    overlay = yaml.safe_load((repo_root / "params.full.yaml").read_text(encoding="utf-8"))
+    for section, values in overlay.items():
+        for key, value in values.items():
+            assert base[section][key] != value, f"params.full.yaml repeats {section}.{key} from params.yaml"
+
+
+def test_config_show_resolves_the_full_overlay(repo_root, monkeypatch):
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    monkeypatch.chdir(repo_root)
+    result = CliRunner().invoke(app, ["config", "show", "--overlay", "params.full.yaml"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["model"]["profile"] == "full"
+    assert shown["train"]["lr"] == 5.0e-5 and shown["train"]["epochs"] == 4
+    assert shown["train"]["early_stopping_patience"] == 2
+    assert shown["train"]["batch_size"] == load_params().train.batch_size  # the rest comes from params.yaml
+
+
+def test_an_overlay_with_an_unknown_key_fails_naming_the_key_and_the_file(tmp_path):
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    overlay = tmp_path / "my-overlay.yaml"
+    overlay.write_text("train:\n  lrr: 1.0e-4\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["config", "show", "--overlay", str(overlay)])
+    assert result.exit_code == 2
+    assert f"{overlay}: unknown key 'train.lrr'" in " ".join(result.output.split())
+    with pytest.raises(ConfigError, match=r"my-overlay\.yaml: unknown key 'train\.lrr'"):
+        load_params(overlays=[overlay])
+
+
+def test_overlays_apply_in_order_then_overrides(tmp_path, repo_root):
+    later = tmp_path / "later.yaml"
+    later.write_text("train:\n  epochs: 9\n", encoding="utf-8")
+    params = load_params(overlays=[repo_root / "params.full.yaml", later], overrides={"train": {"lr": 1e-4}})
+    assert (params.model.profile, params.train.epochs, params.train.lr) == ("full", 9, 1e-4)

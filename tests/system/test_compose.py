@@ -47,6 +47,14 @@ NOT_FOR_THE_STACK = {
     "HEARA_ACTOR": "who promoted: set per task from the DAG run, else the container's user",
     "HEARA_RUN_TAGS": "set per training run by training.orchestration.tasks for its `heara train` subprocess",
     "HEARA_GPU_SLOTS": "read by `heara airflow init` (local standalone); in the stack airflow-init sizes the pool",
+    "HEARA_DEMO_PORT": "scripts/demo.sh (make demo) only",
+    "HEARA_STACK_PG": "scripts/stack_test.py (make stack-test) only",
+    "HEARA_STACK_TEST_RUN": "a marker scripts/stack_test.py sets on the processes it starts",
+}
+# Read by training/env.py (the one reader of HEARA_*) for the service only.
+NOT_FOR_THE_WORKERS = {
+    "HEARA_PREDICTION_DB": "the service's prediction log",
+    "HEARA_RECENT_SIZE": "the service's GET /recent buffer",
 }
 # Read by training/ (which the service imports) for the Airflow side only.
 NOT_FOR_THE_SERVICE = {
@@ -329,7 +337,7 @@ def test_code_environment_variables_reach_the_services_that_run_the_code() -> No
     listed in NOT_FOR_THE_STACK with the reason."""
     read = {folder: names_read_in(REPO / folder) for folder in ("training", "serving", "dags")}
     assert "HEARA_HOME" in read["training"] and "HEARA_API_KEY" in read["training"] | read["serving"]
-    stale = (set(NOT_FOR_THE_STACK) | set(NOT_FOR_THE_SERVICE)) - set().union(*read.values())
+    stale = (set(NOT_FOR_THE_STACK) | set(NOT_FOR_THE_SERVICE) | set(NOT_FOR_THE_WORKERS)) - set().union(*read.values())
     assert not stale, f"NOT_FOR_THE_STACK names no code reads any more: {stale}"
     image_env = dockerfile_env()
     svcs = services()
@@ -337,7 +345,7 @@ def test_code_environment_variables_reach_the_services_that_run_the_code() -> No
     needs["serving"] = read["training"] | read["serving"]
     for service, names in needs.items():
         have = set(environment(svcs[service])) | image_env
-        exempt = set(NOT_FOR_THE_STACK) | (set(NOT_FOR_THE_SERVICE) if service == "serving" else set())
+        exempt = set(NOT_FOR_THE_STACK) | (set(NOT_FOR_THE_SERVICE) if service == "serving" else set(NOT_FOR_THE_WORKERS))
         missing = sorted(names - have - exempt)
         assert not missing, f"{service} does not set {missing} (read by the code it runs)"
 

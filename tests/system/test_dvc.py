@@ -1,8 +1,11 @@
 """The DVC pipeline, really run: `dvc repro` in a throw-away copy of the project, re-running only
-the stages whose inputs changed, keeping the frozen test split, and `dvc push` to the local remote."""
+the stages whose inputs (data, params, code) changed, keeping the frozen test split, and `dvc push` to the
+local remote. The state folder is not `.heara/`: the pipeline follows HEARA_HOME (the vars file that
+training.orchestration.dvc_state writes)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -24,6 +27,12 @@ def _run(args: list[str], cwd: Path, env: dict) -> str:
     return proc.stdout + proc.stderr
 
 
+def _stale(root: Path, env: dict) -> set[str]:
+    proc = subprocess.run(["dvc", "status", "--json"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return set(json.loads(proc.stdout))
+
+
 def _ran(output: str) -> set[str]:
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
 
@@ -35,15 +44,16 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
         shutil.copy(REPO / name, root / name)
     shutil.copytree(REPO / ".dvc", root / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
     shutil.copytree(REPO / "training", root / "training", ignore=shutil.ignore_patterns("__pycache__"))
-    env_mlflow = {"MLFLOW_TRACKING_URI": f"sqlite:///{root / '.heara' / 'mlflow' / 'mlflow.db'}"}
     (root / "data" / "sample").mkdir(parents=True)
     # A smaller sample keeps the test quick; the pipeline is the same.
     sample = pd.read_csv(REPO / "data" / "sample" / "utterances.csv", dtype=str)
     sample.groupby("label").head(40).to_csv(root / "data" / "sample" / "utterances.csv", index=False)
-    (root / ".heara" / "incoming").mkdir(parents=True)
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HEARA_HOME": str(root / ".heara"),
-           "DVC_NO_ANALYTICS": "1", **env_mlflow}
+    # Not the default .heara/: every path of the pipeline, MLflow's store included, follows HEARA_HOME.
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "HEARA_INCOMING", "HEARA_PARAMS")}
+    env |= {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HEARA_HOME": str(root / "state" / "home"),
+            "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(root)}
     _run(["git", "init", "-q"], root, env)
+    _run([sys.executable, "-m", "training.orchestration.dvc_state"], root, env)
     return root, env
 
 
@@ -65,7 +75,10 @@ def test_repro_runs_all_stages_then_only_what_changed(project: tuple[Path, dict]
     _set_param(root, "promote", "bootstrap_samples", 200)
     _set_param(root, "evaluate", "latency_samples", 10)
     assert _ran(_run(["dvc", "repro"], root, env)) == ALL_STAGES
-    data = root / ".heara" / "data"
+    home = root / "state" / "home"
+    assert not (root / ".heara").exists()
+    data = home / "data"
+    assert (home / "mlflow" / "mlflow.db").exists() and (home / "models" / "danger" / "candidate.json").exists()
     train = pd.read_parquet(data / "prepared" / "train.parquet")
     assert (train["aug_method"] != "original").any()
     test_before = pd.read_parquet(data / "split" / "test.parquet")
@@ -79,18 +92,25 @@ def test_repro_runs_all_stages_then_only_what_changed(project: tuple[Path, dict]
     _set_param(root, "promote", "min_delta", 0.01)
     assert _ran(_run(["dvc", "repro"], root, env)) == {"promote"}
 
+    # Code the trainer runs changed (its checkpoints module, not listed by name): `train` is stale (and
+    # what follows it once it has run), the data stages are not.
+    with open(root / "training" / "trainer" / "checkpoints.py", "a", encoding="utf-8") as f:
+        f.write("\n# changed\n")
+    assert _stale(root, env) == {"train"}
+
     _set_param(root, "augment", "seed", 99)
     assert _ran(_run(["dvc", "repro", "augment"], root, env)) == {"augment"}
+
 
     # A new labeled batch lands: ingest and everything after it re-run, the test split stays frozen.
     new = pd.DataFrame({"id": [f"new-{i}" for i in range(8)],
                         "text": [f"새로 들어온 일상 대화 문장 {i}번" for i in range(8)], "label": ["normal"] * 8})
-    new.to_csv(root / ".heara" / "incoming" / "batch-001.csv", index=False)
+    new.to_csv(home / "incoming" / "batch-001.csv", index=False)
     assert _ran(_run(["dvc", "repro", "augment"], root, env)) == DATA_STAGES
     pd.testing.assert_frame_equal(pd.read_parquet(data / "split" / "test.parquet"), test_before)
     clean = pd.read_parquet(data / "clean.parquet")
     assert clean["id"].str.startswith("new-").sum() == 8
 
     _run(["dvc", "push"], root, env)
-    remote = root / ".heara" / "dvc-remote"
+    remote = home / "dvc-remote"
     assert remote.exists() and any(p.is_file() for p in remote.rglob("*"))

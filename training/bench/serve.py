@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.paths import PROJECT_ROOT
+from training.paths import PROJECT_ROOT, StatePaths
 
 SAMPLE = PROJECT_ROOT / "data" / "sample" / "utterances.csv"
 READY_TIMEOUT_S = 300
@@ -97,8 +97,8 @@ def start_service(model_dir: Path | None, home: Path, env: Mapping[str, str] | N
     port = free_port()
     argv, _ = serve_command(port, "127.0.0.1")
     full_env = _clean_env(home)
-    full_env.update({"BENTOML_HOME": str(home / "bentoml"),
-                     "HEARA_PREDICTION_DB": f"sqlite:///{home / 'predictions.sqlite'}"})
+    full_env.update({"BENTOML_HOME": str(StatePaths(home).bentoml),
+                     "HEARA_PREDICTION_DB": f"sqlite:///{StatePaths(home).prediction_log}"})
     if model_dir is not None:
         full_env["HEARA_MODEL_DIR"] = str(model_dir)
     full_env.update(env or {})
@@ -381,7 +381,7 @@ def _service_run(model_dir: Path, root: Path, texts: list[str], *, concurrency: 
             status, body = _get(f"{server.url}/model", timeout=10)
             device = json.loads(body).get("device") if status == 200 else None
         expected = result.ok_total * texts_per_request
-        rows, logged_requests = count_prediction_log(server.home / "predictions.sqlite", expected)
+        rows, logged_requests = count_prediction_log(StatePaths(server.home).prediction_log, expected)
     finally:
         stop(server)
     return {**_figures(result), **memory, "memory_mb_ready": ready_mb,

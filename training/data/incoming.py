@@ -18,7 +18,7 @@ from training.paths import state
 
 
 def _announced_path() -> Path:
-    return state().airflow / "announced.json"
+    return state().announced
 
 
 def _announced() -> dict[str, dict]:

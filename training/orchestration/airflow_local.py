@@ -18,11 +18,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-from training.paths import PROJECT_ROOT, heara_home, state
+from training.paths import PROJECT_ROOT, state
 
 
 def home() -> Path:
-    return state().airflow / "home"
+    return state().airflow_home
 
 
 def env(base: dict[str, str] | None = None, *, port: int = 8080) -> dict[str, str]:
@@ -39,7 +39,7 @@ def env(base: dict[str, str] | None = None, *, port: int = 8080) -> dict[str, st
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "30",
-        "HEARA_HOME": str(heara_home()),
+        "HEARA_HOME": str(state().home),
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), out.get("PYTHONPATH", "")) if p),
     }

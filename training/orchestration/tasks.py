@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import subprocess
 import sys
 from collections import deque
@@ -24,24 +23,26 @@ import yaml
 
 from training.config import Params, load_params
 from training.env import api_key, serve_url
-from training.orchestration.form import form_overrides
-from training.paths import PROJECT_ROOT, heara_home, state
+from training.orchestration.form import form_overlays, form_overrides
+from training.paths import PROJECT_ROOT, state
 
 log = logging.getLogger("heara.flow")
 
 
 def run_dir(run_id: str) -> Path:
     """Where one DAG run keeps its resolved params and record: $HEARA_HOME/airflow/runs/<run id>."""
-    return state().airflow / "runs" / re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
+    return state().airflow_run(run_id)
 
 
 def resolve_run(form: dict[str, Any], run_id: str, *, trigger: str = "manual",
                 trigger_files: list[dict] | None = None) -> dict:
-    """Validate the form against params.yaml and write the run's resolved params file and record."""
+    """Validate the form against params.yaml (plus the form's overlay file, if any) and write the run's
+    resolved params file and record."""
     from training.errors import ConfigError
 
+    overlays = form_overlays(form)
     try:
-        params = load_params(overrides=form_overrides(form))
+        params = load_params(overrides=form_overrides(form, defaults=load_params()), overlays=overlays)
     except ConfigError as e:
         raise ConfigError(f"trigger form: {e}") from None
     folder = run_dir(run_id)
@@ -50,11 +51,13 @@ def resolve_run(form: dict[str, Any], run_id: str, *, trigger: str = "manual",
     params_file.write_text(yaml.safe_dump(params.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8")
     record = {"dag_run_id": run_id, "trigger": trigger, "trigger_files": trigger_files or [],
               "force_promote": bool(form.get("force_promote")), "form": form,
+              "overlays": [str(o) for o in overlays],
               "resolved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     (folder / "run.json").write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
-    log.info("run %s (%s): task %s, model %s/%s (%s), epochs %d, lr %g, augment %s; files: %s", run_id, trigger,
-             params.task, params.model.family, params.model.name, params.model.profile, params.train.epochs,
-             params.train.lr, params.augment.enabled, [f["name"] for f in trigger_files or []] or "-")
+    log.info("run %s (%s): task %s, model %s/%s (%s), epochs %d, lr %g, augment %s; overlay %s; files: %s", run_id,
+             trigger, params.task, params.model.family, params.model.name, params.model.profile, params.train.epochs,
+             params.train.lr, params.augment.enabled, form.get("overlay") or "-",
+             [f["name"] for f in trigger_files or []] or "-")
     return {"params_file": str(params_file), "task": params.task, "run_dir": str(folder),
             "force_promote": record["force_promote"], "trigger": trigger,
             "trigger_files": [f["name"] for f in trigger_files or []]}
@@ -130,7 +133,7 @@ def train(params_file: str, run_tags: dict[str, str] | None = None, *, tail_line
     from training.steps.workspace import read_candidate
 
     cmd = [sys.executable, "-m", "training.cli", "train", "--params", params_file]
-    env = {**os.environ, "HEARA_RUN_TAGS": json.dumps(run_tags or {}), "HEARA_HOME": str(heara_home()),
+    env = {**os.environ, "HEARA_RUN_TAGS": json.dumps(run_tags or {}), "HEARA_HOME": str(state().home),
            "PYTHONUNBUFFERED": "1", "TERM": "dumb", "COLUMNS": "240"}  # one log line per record
     log.info("training: %s", " ".join(cmd))
     tail: deque[str] = deque(maxlen=tail_lines)

@@ -21,7 +21,7 @@ class AuditLedger:
     """Append-only JSON lines: one entry per promotion decision, forced promotion or rollback."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or state().home / "audit" / "promotions.jsonl"
+        self.path = path or state().audit_ledger
 
     def append(self, entry: dict) -> dict:
         entry = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "who": actor(), **entry}

@@ -15,7 +15,7 @@ from training.paths import PROJECT_ROOT, state
 
 
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state().mlflow / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state().mlflow_db}"
 
 
 def experiment_name(task: str) -> str:
@@ -35,7 +35,7 @@ def setup(task: str) -> str:
     if exp is not None:
         return exp.experiment_id
     # Without a server, a SQLite store would put artifacts in ./mlruns of whatever the cwd is.
-    location = None if uri.startswith(("http://", "https://")) else (state().mlflow / "artifacts").as_uri()
+    location = None if uri.startswith(("http://", "https://")) else state().mlflow_artifacts.as_uri()
     return mlflow.create_experiment(name, artifact_location=location, tags={"heara.task": task})
 
 

@@ -85,6 +85,6 @@ def predict_job(input_path: str, output_path: str | None, *, task: str, text_col
     if not src.is_file():
         raise NotFoundError(f"input file not found: {src}")
     out = Path(output_path) if output_path else \
-        state().home / "predictions" / f"{src.stem}.{re.sub(r'[^A-Za-z0-9_.-]+', '_', run_id)}.csv"
+        state().predictions / f"{src.stem}.{re.sub(r'[^A-Za-z0-9_.-]+', '_', run_id)}.csv"
     params = load_params(overrides={"task": task})
     return predict_file(src, out, task=params.task, serve=params.serve, text_col=text_col)

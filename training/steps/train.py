@@ -49,12 +49,12 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
     if not is_main_process():
         # Under torchrun every rank trains; only rank 0 talks to MLflow and writes files.
         model, tokenizer, _ = build_model(params.model, labels, splits["train"]["text"].tolist(),
-                                          state().home / "runs" / params.task / key / "base", seed=params.train.seed)
+                                          state().training_run(params.task, key) / "base", seed=params.train.seed)
         train(model, tokenizer, splits["train"], splits["val"], labels, params.model, params.train,
-              state().home / "runs" / params.task / key, resume=True)
+              state().training_run(params.task, key), resume=True)
         return {}
     exp_id = tracking.setup(params.task)
-    work = state().home / "runs" / params.task / key
+    work = state().training_run(params.task, key)
     attempt = work / "attempt.json"
     if (work / "DONE").exists():
         shutil.rmtree(work)
@@ -113,7 +113,7 @@ def _log_run_inputs(params: Params, splits: dict[str, pd.DataFrame], labels: lis
         mlflow.log_input(ds, context={"train": "training", "val": "validation", "test": "testing"}[name])
     mlflow.set_tags(tags)
     counts = {name: df["label"].value_counts().to_dict() for name, df in splits.items()}
-    work = state().home / "runs" / params.task
+    work = state().training_runs(params.task)
     mlflow.log_artifact(str(plots.label_distribution_png(counts, work / "label_distribution.png")), "plots")
     for report in (state().reports / "validate.json", state().reports / "report.json", PROJECT_ROOT / "dvc.lock"):
         if report.exists():

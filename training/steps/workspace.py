@@ -42,7 +42,7 @@ class DataFiles:
 
 
 def task_dir(task: str) -> Path:
-    return state().home / "models" / task
+    return state().task_dir(task)
 
 
 def candidate_file(task: str) -> Path:

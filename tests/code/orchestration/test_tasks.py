@@ -11,12 +11,13 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 import yaml
 
+from training.config import load_params
 from training.data import incoming
 from training.data.readers import Ledger, sha256_file
 from training.errors import ConfigError, DataError
 from training.orchestration import tasks as flow
 from training.orchestration.failures import write_failure_summary
-from training.orchestration.form import form_overrides
+from training.orchestration.form import FIELDS, FORM_KEYS, form_overrides, form_params
 from training.paths import state
 
 
@@ -56,6 +57,48 @@ def test_resolve_run_writes_params_and_record(home):
 def test_resolve_run_rejects_bad_forms_naming_the_key(home, form, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         flow.resolve_run(form, "manual__x")
+
+
+def test_resolve_run_applies_the_form_overlay_under_the_fields(home, repo_root):
+    # The form shows params.yaml's values; fields left as shown keep the overlay's values.
+    shown = {name: spec["default"] for name, spec in form_params(load_params()).items()}
+    run = flow.resolve_run({**shown, "overlay": "params.full.yaml"}, "manual__full")
+    params = flow._params(run["params_file"])
+    assert (params.model.profile, params.train.lr, params.train.epochs, params.train.early_stopping_patience) \
+        == ("full", 5.0e-5, 4, 2)
+    record = json.loads((home / "airflow" / "runs" / "manual__full" / "run.json").read_text())
+    assert record["overlays"] == [str(repo_root / "params.full.yaml")]
+    # A field the user changed wins over the overlay.
+    run = flow.resolve_run({**shown, "overlay": "params.full.yaml", "epochs": 6}, "manual__full6")
+    assert flow._params(run["params_file"]).train.epochs == 6
+    assert flow._params(flow.resolve_run(shown, "manual__plain")["params_file"]) == load_params()
+
+
+def test_resolve_run_names_a_bad_overlay(home, tmp_path):
+    with pytest.raises(ConfigError, match="trigger form: .*nope.yaml: file not found"):
+        flow.resolve_run({"overlay": "nope.yaml"}, "manual__nope")
+    bad = tmp_path / "bad-overlay.yaml"
+    bad.write_text("train:\n  epoch: 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"bad-overlay\.yaml: unknown key 'train\.epoch'"):
+        flow.resolve_run({"overlay": str(bad)}, "manual__bad")
+
+
+def test_form_fields_take_types_and_bounds_from_config():
+    spec = form_params(load_params())
+    assert spec["epochs"].items() >= {"type": "integer", "minimum": 1, "maximum": 200,
+                                      "default": load_params().train.epochs}.items()
+    assert spec["learning_rate"]["exclusiveMinimum"] == 0 and spec["dropout"]["exclusiveMaximum"] == 1
+    assert spec["model_family"]["enum"] == ["kobert", "hf"] and spec["model_profile"]["enum"] == ["tiny", "full"]
+    assert "params.full.yaml" in spec["overlay"]["examples"] and spec["overlay"]["default"] == ""
+    assert all(spec[name]["description"] for name in FIELDS)
+    assert set(FORM_KEYS.values()) <= {k for k in _dotted_keys(load_params().to_dict())}
+
+
+def _dotted_keys(tree: dict, prefix: str = "") -> set[str]:
+    out = set()
+    for k, v in tree.items():
+        out |= _dotted_keys(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}"}
+    return out
 
 
 def test_validation_failure_keeps_report_and_quarantine(home):

@@ -43,6 +43,12 @@ install: $(STAMP)
 demo: install
 	bash scripts/demo.sh
 
+# The DVC pipeline in $(HEARA_HOME): DVC's vars file from HEARA_HOME first (README, DVC section).
+.PHONY: repro
+repro: install
+	$(BIN)/python -m training.orchestration.dvc_state
+	$(BIN)/dvc repro
+
 # Airflow on this machine (standalone, SQLite, the project's DAGs); prints the UI's URL and password.
 airflow: install
 	$(BIN)/heara airflow up

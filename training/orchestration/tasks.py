@@ -23,6 +23,7 @@ import yaml
 
 from training.config import Params, load_params
 from training.env import api_key, serve_url
+from training.errors import ConfigError, HearaError
 from training.orchestration.form import form_overlays, form_overrides
 from training.paths import PROJECT_ROOT, state
 
@@ -38,7 +39,6 @@ def resolve_run(form: dict[str, Any], run_id: str, *, trigger: str = "manual",
                 trigger_files: list[dict] | None = None) -> dict:
     """Validate the form against params.yaml (plus the form's overlay file, if any) and write the run's
     resolved params file and record."""
-    from training.errors import ConfigError
 
     overlays = form_overlays(form)
     try:
@@ -152,7 +152,9 @@ def train(params_file: str, run_tags: dict[str, str] | None = None, *, tail_line
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    if rc != 0:
+    if rc == 2:  # the CLI's exit code for a HearaError (bad data or settings): a retry cannot mend it
+        raise HearaError("training refused its input (exit code 2); last lines:\n" + "\n".join(tail))
+    if rc != 0:  # a crash or a kill: retried, and the retry resumes from the last checkpoint
         raise RuntimeError(f"training exited with code {rc}; last lines:\n" + "\n".join(tail))
     cand = read_candidate(_params(params_file).task)
     return {k: cand[k] for k in ("run_id", "model_dir", "best_val_macro_f1", "epochs_run", "steps", "resumed_from_epoch") if k in cand}

@@ -198,3 +198,15 @@ def test_airflow_env_and_status_commands(home, monkeypatch):
     assert exports["AIRFLOW__CORE__DAGS_FOLDER"].endswith("/dags")
     down = CliRunner().invoke(app, ["airflow", "status", "--port", "9"])
     assert down.exit_code == 1 and '"running": false' in down.stdout
+
+
+def test_training_that_refuses_its_input_is_not_retried(home):
+    """`heara train` exits 2 on a HearaError (here: no prepared data); the task raises a non-retryable
+    HearaError, so Airflow fails the run at once instead of retrying what a retry cannot mend."""
+    from training.errors import HearaError
+
+    run = flow.resolve_run({}, "manual__no_data")
+    with pytest.raises(HearaError, match="exit code 2") as info:
+        flow.train(run["params_file"])
+    assert not info.value.retryable
+    assert "split not found" in str(info.value)

@@ -1,8 +1,17 @@
 """Serving: the BentoML service and what it needs at request time.
 
-service.py (the two BentoML services and their routes), schemas.py (request and response shapes,
-input limits, danger flag), guard.py (API key, body cap, JSON only), inference.py (token-capped
-batches through training's Predictor), model_source.py (the registry champion or HEARA_MODEL_DIR,
-cached locally), metrics.py (Prometheus), predlog.py (the prediction log), settings.py (environment
-variables), run.py (`heara serve`), batch.py (`heara predict`).
+Module map (the model, its preprocessing and the champion's resolution come from training.model,
+training.data.preprocess and training.registry; tests/code/test_code_maps.py keeps this map complete):
+  service.py        the two BentoML services (HTTP front, batching inference) and their routes
+  schemas.py        request and response shapes, input limits, the danger flag
+  guard.py          ASGI middleware: API key, body cap, JSON only
+  inference.py      one adaptive batch: tokenised once, forward passes under a token cap
+  reload.py         hot reload: swap in the new champion without downtime
+  metrics.py        Heara's Prometheus metrics
+  predlog.py        the prediction log (SQLite or PostgreSQL), written off the request path
+  recent.py         the last predictions in memory, for GET /recent and the try-it page
+  run.py            start the service (`heara serve`), resolving the model first
+  bench.py          `heara bench serve`: load test of the service against a Flask baseline
+  baseline_flask.py the Flask baseline that benchmark compares with
+  static/           the try-it page (GET /try)
 """

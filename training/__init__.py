@@ -1,3 +1,36 @@
-"""Heara: everything from labeled Korean utterances up to a registered model."""
+"""Heara: everything from labeled Korean utterances up to a registered model.
+
+Code map, in layer order: imports go down this list, each entry using only what is listed above it
+(steps also use other steps). tests/code/test_layers.py enforces that; tests/code/test_code_maps.py
+that this map names every core module and subpackage, and nothing that is not there.
+
+Core (imports only core):
+  config.py         the typed view of params.yaml: every section's types, bounds and help
+  paths.py          every filesystem location; what lives under $HEARA_HOME comes from StatePaths
+  env.py            every HEARA_* environment variable, in one table; the only module that reads them
+  errors.py         the one error hierarchy: a HearaError is one line and exit code 2, not a traceback
+  pii.py            personal-data masking (phone, card, account and resident numbers, emails, URLs)
+  logs.py           logging set-up, with personal data masked in every record
+
+Library (data -> model -> trainer, evaluation -> registry; none imports steps, adapters or serving):
+  data/             read, validate, preprocess, split and augment labeled utterances; reports, card
+  model/            KoBERT tokenizer, tiny profile, the classifier, encoding, the model folder and its
+                    Predictor, the MLflow pyfunc
+  trainer/          the training loop (CPU, one GPU, torchrun), batching, checkpoints
+  evaluation/       metrics, calibration, robustness slices, plots, the TF-IDF baseline
+  registry/         MLflow tracking and aliases, the promotion gate's rule, the audit ledger, the champion
+
+Steps (import core and library):
+  steps/            one module per pipeline verb: ingest, validate, preprocess, split, augment (prepare
+                    runs them in order), train, evaluate, register, promote, rollback, predict
+
+Adapters (thin callers of the steps; may import anything, serving included):
+  cli/              the `heara` command, one module per command group
+  orchestration/    the task bodies the Airflow DAGs in dags/ call, the trigger form, local Airflow
+  bench/            benchmarks: preprocessing speed, training throughput
+
+The BentoML service is the separate package serving/, beside this one; it imports only model/,
+data/preprocess.py, registry/ and core from here.
+"""
 
 __version__ = "0.1.0"

@@ -11,6 +11,13 @@ analyses the text and `Kiwi.join` rebuilds it, so particles agree with a replace
 
 Deterministic: each augmented row draws from a generator seeded by (seed, source id, index).
 Augmented rows carry `source_id` and `aug_method`; only the train split is ever augmented.
+
+An augmented text is new: it never equals a train text, another augmented text, or a val or test
+text. The last matters most: EDA on a train row can rebuild a held-out sentence word for word
+(deleting 빨리 from "빨리 와 주세요" when "와 주세요" is in test), and the model would then be scored on
+a sentence it was trained on. "Equal" ignores spaces, case and Unicode composition (`same_text_key`),
+because the preprocessor re-spaces text anyway. A candidate that collides is regenerated with the
+next method; a row with no new candidate left is counted in `could_not_augment`.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import importlib.util
 import json
 import math
 import random
+import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -124,9 +133,17 @@ def plan_targets(counts: dict[str, int], cfg: AugmentConfig) -> dict[str, int]:
     return {lab: max(n, round(n * cfg.multipliers.get(lab, 1.0))) for lab, n in counts.items()}
 
 
+def same_text_key(text: str) -> str:
+    """What two texts share when they are the same sentence: NFC, case-folded, no whitespace."""
+    return "".join(unicodedata.normalize("NFC", text).casefold().split())
+
+
 def augment_frame(train: pd.DataFrame, cfg: AugmentConfig, augmenter: Augmenter | None = None,
-                  ) -> tuple[pd.DataFrame, dict]:
-    """Train rows -> train rows plus augmented rows (with `source_id`, `aug_method`), and a report."""
+                  held_out: Iterable[str] = ()) -> tuple[pd.DataFrame, dict]:
+    """Train rows -> train rows plus augmented rows (with `source_id`, `aug_method`), and a report.
+
+    `held_out`: the val and test texts, which no augmented text may equal (see the module docstring).
+    """
     out = train.copy()
     out["source_id"] = out["id"]
     out["aug_method"] = "original"
@@ -141,8 +158,10 @@ def augment_frame(train: pd.DataFrame, cfg: AugmentConfig, augmenter: Augmenter 
     if len(methods) < len(cfg.methods):
         report["skipped_methods"] = sorted(set(cfg.methods) - set(methods)) + ["(no Korean WordNet found)"]
     targets = plan_targets(counts, cfg)
-    seen = set(train["text"])
-    new_rows, failed = [], 0
+    seen = {same_text_key(t) for t in train["text"]}
+    held = {same_text_key(t) for t in held_out}
+    report["held_out_texts"] = len(held)
+    new_rows, failed, held_out_hits = [], 0, 0
     for label, target in targets.items():
         extra = target - counts[label]
         if extra <= 0:
@@ -158,12 +177,15 @@ def augment_frame(train: pd.DataFrame, cfg: AugmentConfig, augmenter: Augmenter 
                 for attempt in range(len(methods)):
                     method = methods[(start + attempt) % len(methods)]
                     text = augmenter.augment(src["text"], method, rng).strip()
-                    if text and text not in seen:
+                    key = same_text_key(text)
+                    if key in held:
+                        held_out_hits += 1
+                    elif text and key not in seen:
                         break
                 else:
                     failed += 1
                     continue
-                seen.add(text)
+                seen.add(key)
                 new_rows.append({**src.to_dict(), "id": f"{src['id']}#aug{k}", "text": text,
                                  "source_id": src["id"], "aug_method": method})
     aug = pd.DataFrame(new_rows, columns=out.columns)
@@ -173,7 +195,7 @@ def augment_frame(train: pd.DataFrame, cfg: AugmentConfig, augmenter: Augmenter 
     result = pd.concat([out, aug], ignore_index=True)
     after = result["label"].value_counts()
     report.update(
-        targets=targets, added=int(len(aug)), could_not_augment=failed,
+        targets=targets, added=int(len(aug)), could_not_augment=failed, rejected_as_held_out=held_out_hits,
         by_method={k: int(v) for k, v in aug["aug_method"].value_counts().items()} if len(aug) else {},
         per_class_after={lab: int(after.get(lab, 0)) for lab in counts},
     )

@@ -188,3 +188,92 @@ def test_synonyms_load_from_the_korean_wordnet():
     table = load_synonyms()
     assert "할머니" in table and "조모" in table["할머니"]
     assert all(" " not in s and "_" not in s for syns in table.values() for s in syns)
+
+
+# --- never a val or test text ----------------------------------------------------------------
+
+class ScriptedAugmenter:
+    """Returns the scripted candidates in order, whatever the method: the collision is then exact."""
+
+    synonyms = SYNONYMS
+
+    def __init__(self, candidates: list[str]) -> None:
+        self.candidates = iter(candidates)
+
+    def augment(self, text, method, rng):
+        return next(self.candidates, text)  # the source text itself once the script runs out: a copy
+
+
+def one_row_to_augment() -> pd.DataFrame:
+    return train_frame().query("id == 'e0'")  # one emergency row, multiplier 2: one augmented row wanted
+
+
+def test_an_augmented_text_never_equals_a_val_or_test_text():
+    train = one_row_to_augment()
+    held_out = ["쓰러지셨어요 빨리 와 주세요", "오늘 점심은 뭐 먹을까"]
+    # the first candidate is the first held-out text spaced differently; the second is new
+    scripted = ScriptedAugmenter(["쓰러지셨어요  빨리와 주세요", "할머니가 쓰러지셨어요 와 주세요"])
+    result, report = augment_frame(train, CFG, scripted, held_out=held_out)
+    assert added(result)["text"].tolist() == ["할머니가 쓰러지셨어요 와 주세요"]
+    assert report["rejected_as_held_out"] == 1 and report["held_out_texts"] == 2
+    assert report["could_not_augment"] == 0
+
+
+def test_a_row_whose_every_candidate_is_held_out_is_not_augmented():
+    train = one_row_to_augment()
+    scripted = ScriptedAugmenter(["빨리 와 주세요"] * len(METHODS))
+    result, report = augment_frame(train, CFG, scripted, held_out=["빨리 와주세요"])
+    assert added(result).empty
+    assert report["rejected_as_held_out"] == len(METHODS) and report["could_not_augment"] == 1
+
+
+def test_held_out_texts_are_compared_ignoring_spaces_case_and_composition():
+    from training.data.augment import same_text_key
+
+    decomposed = "\u1112\u1161\u11ab"  # 한 as conjoining jamo (NFD)
+    assert same_text_key(f" {decomposed}국어  OK ") == same_text_key("한 국어 ok")
+    assert same_text_key("와 주세요") != same_text_key("와 주세요.")  # punctuation is content
+
+
+def test_real_augmentation_avoids_held_out_texts(augmenter):
+    train = train_frame()
+    first, _ = augment_frame(train, CFG, augmenter)
+    # Pretend every text augmentation produced is a val/test sentence (spaced differently).
+    held_out = ["".join(t.split()) for t in added(first)["text"]]
+    result, report = augment_frame(train, CFG, augmenter, held_out=held_out)
+    from training.data.augment import same_text_key
+    keys = {same_text_key(t) for t in held_out}
+    assert not any(same_text_key(t) in keys for t in added(result)["text"])
+    assert report["rejected_as_held_out"] >= len(held_out)  # each was produced again and refused
+    assert report["added"] + report["could_not_augment"] == 8
+
+
+def test_run_augment_reads_val_and_test_beside_the_train_file(tmp_path, monkeypatch, caplog):
+    import training.steps.augment as step
+    from training.config import load_params
+
+    split = tmp_path / "split"
+    split.mkdir()
+    train = train_frame()
+    train.to_parquet(split / "train.parquet")
+    pd.DataFrame({"id": ["v1"], "text": ["val 문장"], "label": ["normal"]}).to_parquet(split / "val.parquet")
+    pd.DataFrame({"id": ["t1", "t2"], "text": ["test 문장", "또 하나"], "label": ["normal"] * 2}).to_parquet(
+        split / "test.parquet")
+    seen = {}
+
+    def fake_augment_frame(df, cfg, augmenter=None, held_out=()):
+        seen["held_out"] = list(held_out)
+        return df, {"added": 0}
+
+    monkeypatch.setattr(step, "augment_frame", fake_augment_frame)
+    report = step.run_augment(load_params(), split / "train.parquet", tmp_path / "out.parquet",
+                              tmp_path / "augment.json")
+    assert seen["held_out"] == ["val 문장", "test 문장", "또 하나"]
+    assert report["held_out_splits"] == ["val", "test"]
+
+    (split / "test.parquet").unlink()
+    with caplog.at_level("WARNING", logger="heara.data"):
+        report = step.run_augment(load_params(), split / "train.parquet", tmp_path / "out.parquet",
+                                  tmp_path / "augment.json")
+    assert seen["held_out"] == ["val 문장"] and report["held_out_splits"] == ["val"]
+    assert "no test split beside" in caplog.text

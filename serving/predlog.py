@@ -8,7 +8,7 @@ service) and neither ever reaches the request.
 
 Stores: SQLite by default (`<HEARA_HOME>/predictions.sqlite`), `sqlite:///path`, or PostgreSQL by
 URL (`postgresql://user:pass@host:5432/db`, psycopg 3). The caller reads `HEARA_PREDICTION_DB` and
-`HEARA_STORE_RAW_TEXT` (`training.paths.store_raw_text()`) and passes them in.
+`HEARA_STORE_RAW_TEXT` (`training.env.store_raw_text()`) and passes them in.
 
 Privacy: rows hold a hash and the PII-masked text; the raw utterance is stored only when both the
 records and the log were made with `store_raw=True`. Error messages are masked before they are logged.

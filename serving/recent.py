@@ -3,7 +3,7 @@
 A ring buffer of the newest `capacity` predictions (masked text, label, score, danger flag, time)
 and a count per label since the process started. The service fills it after each response is sent
 (`HearaService._log`), from the prediction log's records, so it holds exactly what the log holds:
-the PII-masked text (`[PHONE]`, `[RRN]`, `[EMAIL]`, `[URL]`), never the raw utterance.
+the PII-masked text (`[PHONE]`, `[RRN]`, `[CARD]`, `[ACCOUNT]`, `[EMAIL]`, `[URL]`), never the raw utterance.
 
 It is per process and lost on restart: with several front workers each answers with its own
 share. The prediction log (`serving.predlog`) is the durable, complete record.

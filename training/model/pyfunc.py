@@ -15,7 +15,6 @@ import mlflow
 import pandas as pd
 
 from training.paths import PROJECT_ROOT
-from training.registry.tracking import package_versions
 
 RUNTIME_PACKAGES = ("torch", "transformers", "tokenizers", "sentencepiece", "protobuf", "kiwipiepy", "numpy",
                     "pandas", "pydantic", "pyyaml", "mlflow", "huggingface-hub", "safetensors")
@@ -64,3 +63,17 @@ def log_pyfunc(model_dir: Path, labels: list[str], example_texts: list[str]) -> 
         input_example=pd.DataFrame({"text": example_texts[:3]}),
         pip_requirements=package_versions(*RUNTIME_PACKAGES),
     )
+
+
+def package_versions(*names: str) -> list[str]:
+    """Pinned requirements for the logged model (the local "+cpu" label dropped: a GPU host
+    installs the CUDA build of the same version)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for name in names:
+        try:
+            pins.append(f"{name}=={version(name).split('+')[0]}")
+        except PackageNotFoundError:
+            continue
+    return pins

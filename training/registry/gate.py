@@ -63,7 +63,10 @@ def decide(cfg: PromoteConfig, challenger: ModelScore, champion: ModelScore | No
             from training.evaluation.metrics import paired_bootstrap_macro_f1 as bootstrap
         delta, lo, hi = bootstrap(y_true, champion.predictions, challenger.predictions,
                                   n=cfg.bootstrap_samples, level=cfg.ci_level, seed=0)
-        drops = {lab: champion.per_class_f1[lab] - challenger.per_class_f1.get(lab, 0.0)
+        # Rounded as the decision records them, so a drop of exactly max_class_drop (0.8 - 0.75 is
+        # 0.05000000000000004 in floats) or a delta of exactly min_delta passes as documented.
+        delta = round(float(delta), 6)
+        drops = {lab: round(champion.per_class_f1[lab] - challenger.per_class_f1.get(lab, 0.0), 6)
                  for lab in champion.per_class_f1}
         worst = max(drops, key=drops.get)
         metrics.update(champion_macro_f1=champion.macro_f1, delta_macro_f1=float(delta), ci_low=float(lo),

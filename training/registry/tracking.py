@@ -60,17 +60,3 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = str(v) if isinstance(v, (list, tuple, dict)) else v
     return out
-
-
-def package_versions(*names: str) -> list[str]:
-    """Pinned requirements for the logged model (the local "+cpu" label dropped: a GPU host
-    installs the CUDA build of the same version)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    pins = []
-    for name in names:
-        try:
-            pins.append(f"{name}=={version(name).split('+')[0]}")
-        except PackageNotFoundError:
-            continue
-    return pins

@@ -126,6 +126,15 @@ def test_class_drop_within_the_limit_passes() -> None:
     assert "worst class drop emergency +0.0400" in d.reason
 
 
+def test_limits_are_inclusive_despite_float_noise() -> None:
+    """A drop of exactly max_class_drop and a gain of exactly min_delta pass (0.8 - 0.75 is
+    0.05000000000000004 in floats; the gate compares the rounded figures it records)."""
+    champion = model(1, 0.7, per_class={"normal": 0.9, "emergency": 0.8, "confusion": 0.5, "distress": 0.6})
+    challenger = model(2, 0.8, per_class={"normal": 0.99, "emergency": 0.75, "confusion": 0.9, "distress": 0.6})
+    d = decide(CFG, challenger, champion, Y, bootstrap=FakeBootstrap(CFG.min_delta, 0.001, 0.15))
+    assert d.checks["class_drop"] and d.checks["min_delta"] and d.promote
+
+
 def test_a_class_the_challenger_lacks_counts_as_f1_zero() -> None:
     champion = model(1, 0.7)
     challenger = model(2, 0.8, per_class={"normal": 0.9, "emergency": 0.9, "confusion": 0.9})

@@ -70,19 +70,22 @@ def read_dataset_info(folder: Path) -> DatasetInfo | None:
                         file=str(path)) from None
 
 
-def keep_multipliers(multipliers: dict[str, float], labels: list[str] | tuple[str, ...]) -> dict[str, float]:
+def keep_multipliers(multipliers: dict[str, float], labels: list[str] | tuple[str, ...], *,
+                     note: bool = True) -> dict[str, float]:
     """augment.multipliers restricted to `labels`; the others are dropped with a one-line note, because
     params.yaml's multipliers belong to its own task and a prepared file may have other labels."""
     kept = {k: v for k, v in multipliers.items() if k in labels}
     dropped = sorted(set(multipliers) - set(kept))
-    if dropped:
+    if dropped and note:
         log.info("note: augment.multipliers for %s ignored (not labels of this data)", ", ".join(dropped))
     return kept
 
 
-def apply_dataset_info(params: Params, info: DatasetInfo, *, explicit: set[str] = frozenset()) -> Params:
+def apply_dataset_info(params: Params, info: DatasetInfo, *, explicit: set[str] = frozenset(),
+                       note: bool = True) -> Params:
     """`params` for a prepared folder: its task and labels replace params.yaml's (unless named in
-    `explicit`, the keys the user set with --set), multipliers of other labels are dropped.
+    `explicit`, the keys the user set with --set), multipliers of other labels are dropped (with a note
+    unless `note` is false).
 
     The tree is validated whole rather than merged as overrides, because an override map merges into
     params.yaml's multipliers instead of replacing them."""
@@ -92,7 +95,7 @@ def apply_dataset_info(params: Params, info: DatasetInfo, *, explicit: set[str] 
     if "labels" not in explicit:
         tree["labels"] = list(info.labels)
     if tree["labels"]:  # an empty label set is inferred from the data later (`heara data prepare`)
-        tree["augment"]["multipliers"] = keep_multipliers(tree["augment"]["multipliers"], tree["labels"])
+        tree["augment"]["multipliers"] = keep_multipliers(tree["augment"]["multipliers"], tree["labels"], note=note)
     try:
         return Params.model_validate(tree)
     except ValidationError as e:

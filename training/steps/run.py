@@ -29,7 +29,7 @@ def run_loop(params: Params, source: Path, out_dir: Path, *, header: bool = True
 
     # --- data: ingest -> validate -> preprocess -> split -> augment, dataset.json -------------------
     data_report = prepare(params, source, out_dir, header=header)
-    params = apply_dataset_info(params, read_dataset_info(out_dir))
+    params = apply_dataset_info(params, read_dataset_info(out_dir), note=False)  # prepare gave the note
     files = DataFiles.from_dir(out_dir)
 
     # --- model: train, then the frozen test split (the baseline on the same rows) --------------------

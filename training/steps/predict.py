@@ -32,7 +32,10 @@ def read_texts(path: Path, text_col: str, *, header: bool = True) -> pd.DataFram
     if not header and kind not in ("csv", "tsv"):
         raise DataError(f"--no-header applies to CSV and TSV files, not {kind}", file=str(path))
     if kind == "excel":
-        df = pd.read_excel(path, dtype=str, keep_default_na=False)
+        try:
+            df = pd.read_excel(path, dtype=str, keep_default_na=False)
+        except Exception as e:  # openpyxl raises many types for corrupt files (as in readers._read_excel)
+            raise DataError(f"cannot read as an Excel workbook: {e}", file=str(path)) from None
     else:
         text, _ = decode_bytes(path.read_bytes(), path)
         if kind == "jsonl":

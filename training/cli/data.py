@@ -159,9 +159,10 @@ def prepare_params(source: Path, *, task: Optional[str], labels: Optional[str], 
     if label_col:
         extra["data.label_col"] = label_col
     base = load_params_cli(params_file, overrides, extra, overlays=overlays)
-    name = check_task(task) if task else base.task if "task" in explicit_keys(overrides) \
-        else task_from_source(source)
-    return apply_dataset_info(base, DatasetInfo(task=name, labels=tuple(label_list)))
+    explicit = explicit_keys(overrides)
+    name = check_task(task) if task else base.task if "task" in explicit else task_from_source(source)
+    return apply_dataset_info(base, DatasetInfo(task=name, labels=tuple(label_list)),
+                              explicit=explicit - {"task", "labels"})
 
 
 def prepare_summary(report: dict, out: Path) -> dict:

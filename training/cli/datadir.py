@@ -20,12 +20,13 @@ log = logging.getLogger("heara.cli")
 # The --data-dir option of every command that reads a prepared folder (replaces common.DataDirOpt).
 DATA_DIR_HELP = ("A `heara data prepare --out` folder (default: the DVC pipeline's outputs in the state folder). "
                  f"Its {DATASET_FILE} sets task and labels, overriding params.yaml and --overlay; "
-                 "an explicit --set task=... / --set labels=[...] still wins.")
+                 "an explicit --set task=... / labels=[...] / serve.danger_labels=[...] still wins.")
 
 
 def explicit_keys(overrides: Optional[list[str]]) -> set[str]:
-    """Top-level keys the user set with --set (e.g. {"task", "train"})."""
-    return set(parse_overrides(overrides or []))
+    """The dotted keys the user set with --set (e.g. {"task", "train.epochs"})."""
+    parse_overrides(overrides or [])  # the same checks (KEY=VALUE) as the params themselves
+    return {pair.split("=", 1)[0].strip() for pair in overrides or []}
 
 
 def load_params_for(data_dir: Optional[Path], params_file: Optional[Path], overrides: Optional[list[str]],

@@ -81,11 +81,23 @@ def keep_multipliers(multipliers: dict[str, float], labels: list[str] | tuple[st
     return kept
 
 
+def keep_danger_labels(danger_labels: list[str] | tuple[str, ...], labels: list[str] | tuple[str, ...], *,
+                       note: bool = True) -> list[str]:
+    """serve.danger_labels restricted to `labels`: the service refuses a model that lacks one of them,
+    and params.yaml's (emergency, distress) belong to its own task."""
+    kept = [lab for lab in danger_labels if lab in labels]
+    dropped = [lab for lab in danger_labels if lab not in labels]
+    if dropped and note:
+        log.info("note: serve.danger_labels %s ignored (not labels of this data; no prediction is flagged "
+                 "as danger unless --set serve.danger_labels=[...] names labels of it)", ", ".join(dropped))
+    return kept
+
+
 def apply_dataset_info(params: Params, info: DatasetInfo, *, explicit: set[str] = frozenset(),
                        note: bool = True) -> Params:
     """`params` for a prepared folder: its task and labels replace params.yaml's (unless named in
-    `explicit`, the keys the user set with --set), multipliers of other labels are dropped (with a note
-    unless `note` is false).
+    `explicit`, the dotted keys the user set with --set); augment.multipliers and serve.danger_labels
+    naming other labels are dropped (with a note unless `note` is false) unless set explicitly.
 
     The tree is validated whole rather than merged as overrides, because an override map merges into
     params.yaml's multipliers instead of replacing them."""
@@ -95,7 +107,12 @@ def apply_dataset_info(params: Params, info: DatasetInfo, *, explicit: set[str] 
     if "labels" not in explicit:
         tree["labels"] = list(info.labels)
     if tree["labels"]:  # an empty label set is inferred from the data later (`heara data prepare`)
-        tree["augment"]["multipliers"] = keep_multipliers(tree["augment"]["multipliers"], tree["labels"], note=note)
+        if "augment.multipliers" not in explicit:
+            tree["augment"]["multipliers"] = keep_multipliers(tree["augment"]["multipliers"], tree["labels"],
+                                                              note=note)
+        if "serve.danger_labels" not in explicit:
+            tree["serve"]["danger_labels"] = keep_danger_labels(tree["serve"]["danger_labels"], tree["labels"],
+                                                                note=note)
     try:
         return Params.model_validate(tree)
     except ValidationError as e:

@@ -39,3 +39,4 @@ def test_serve_with_a_prepared_folder_serves_its_task(tmp_path: Path, monkeypatc
     assert seen == {"task": "chatbot", "labels": ("0", "1", "2"), "port": 3100}
     written = yaml.safe_load((tmp_path / "home" / "serving" / "params.chatbot.yaml").read_text(encoding="utf-8"))
     assert written["task"] == "chatbot" and written["augment"]["multipliers"] == {}
+    assert written["serve"]["danger_labels"] == []  # the service would refuse emergency/distress

@@ -49,7 +49,7 @@ def test_task_and_labels_replace_params_and_foreign_multipliers_are_dropped(capl
     with caplog.at_level(logging.INFO, logger="heara.data"):
         p = apply_dataset_info(params, DatasetInfo(task="chatbot", labels=("0", "1", "2")))
     assert (p.task, p.labels, dict(p.augment.multipliers)) == ("chatbot", ("0", "1", "2"), {})
-    notes = [r.getMessage() for r in caplog.records if "ignored" in r.getMessage()]
+    notes = [r.getMessage() for r in caplog.records if "augment.multipliers" in r.getMessage()]
     assert len(notes) == 1 and "emergency" in notes[0]  # one line, not an error
 
 
@@ -62,3 +62,14 @@ def test_an_explicit_set_wins_over_the_folder() -> None:
     base = Params(task="mine", labels=("a", "b"))
     p = apply_dataset_info(base, DatasetInfo(task="folder", labels=("a", "b", "c")), explicit={"task"})
     assert p.task == "mine" and p.labels == ("a", "b", "c")
+
+
+def test_danger_labels_of_another_task_are_dropped_unless_set() -> None:
+    # The service refuses a model that lacks a danger label: params.yaml's belong to the danger task.
+    info = DatasetInfo(task="chatbot", labels=("0", "1", "2"))
+    assert apply_dataset_info(load_params(), info).serve.danger_labels == ()
+    kept = apply_dataset_info(load_params(), DatasetInfo(task="t", labels=("normal", "emergency")))
+    assert kept.serve.danger_labels == ("emergency",)
+    mine = apply_dataset_info(load_params(overrides={"serve": {"danger_labels": ["2"]}}), info,
+                              explicit={"serve.danger_labels"})
+    assert mine.serve.danger_labels == ("2",)

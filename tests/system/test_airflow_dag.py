@@ -180,7 +180,7 @@ def test_retrain_dag_end_to_end_with_fault_and_resume(airflow_env):
     import pandas as pd
 
     table = pd.read_csv(out)
-    assert len(table) == 2 and {"label", "score", "danger", "model_version"} <= set(table.columns)
+    assert len(table) == 2 and {"pred_label", "pred_score", "danger", "model_version"} <= set(table.columns)
     assert set(table["model_version"].astype(str)) == {str(target)}
 
 

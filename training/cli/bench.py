@@ -9,13 +9,13 @@ from typing import Annotated, Optional
 import typer
 
 from training.cli.common import (
-    DataDirOpt,
     OverlayOpt,
     ParamsOpt,
     SetOpt,
     data_files,
     load_params_cli,
 )
+from training.cli.datadir import DataDirOpt, load_params_for
 
 app = typer.Typer(help="Benchmarks that print their figures (a JSON line last).", no_args_is_help=True)
 
@@ -36,12 +36,15 @@ def bench_preprocess(
 
 
 @app.command("baseline")
-def bench_baseline(data_dir: DataDirOpt = None) -> None:
+def bench_baseline(data_dir: DataDirOpt = None, params_file: ParamsOpt = None, overlays: OverlayOpt = None,
+                   overrides: SetOpt = None) -> None:
     """Macro-F1 of a character n-gram TF-IDF + logistic regression baseline on the same frozen test split."""
     from training.evaluation.baseline import tfidf_baseline
 
+    p = load_params_for(data_dir, params_file, overrides, overlays=overlays)
     splits = data_files(data_dir).load()
-    print(json.dumps(tfidf_baseline(splits["train"], splits["test"]), ensure_ascii=False))
+    print(json.dumps({"task": p.task, **tfidf_baseline(splits["train"], splits["test"])},
+                     ensure_ascii=False))
 
 
 @app.command("train")

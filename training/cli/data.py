@@ -18,6 +18,7 @@ from training.cli.common import (
     load_params_cli,
     print_json,
 )
+from training.cli.datadir import explicit_keys
 from training.paths import state
 
 app = typer.Typer(help="Data steps: ingest -> validate -> preprocess -> split -> augment.", no_args_is_help=True)
@@ -32,7 +33,7 @@ def _labels_arg(labels: Optional[str]) -> list[str] | None:
 @app.command("ingest")
 def data_ingest(
     source: Annotated[Optional[Path], typer.Option(help="Labeled file (default: params data.source).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Raw table (parquet). [default: $HEARA_HOME/data/raw.parquet]")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Raw table (parquet) (default: $HEARA_HOME/data/raw.parquet).")] = None,
     incoming: Annotated[bool, typer.Option(help="Also ingest new files from the incoming folder.")] = True,
     params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
 ) -> None:
@@ -48,8 +49,8 @@ def data_ingest(
 
 @app.command("validate")
 def data_validate(
-    raw: Annotated[Optional[Path], typer.Option(help="Raw table from `heara data ingest`. [default: $HEARA_HOME/data/raw.parquet]")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Valid rows (parquet). [default: $HEARA_HOME/data/valid.parquet]")] = None,
+    raw: Annotated[Optional[Path], typer.Option(help="Raw table from `heara data ingest` (default: $HEARA_HOME/data/raw.parquet).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Valid rows (parquet) (default: $HEARA_HOME/data/valid.parquet).")] = None,
     params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
 ) -> None:
     """Trim labels, quarantine empty/unknown/conflicting/too-long rows, write a report."""
@@ -63,8 +64,8 @@ def data_validate(
 
 @app.command("preprocess")
 def data_preprocess(
-    valid: Annotated[Optional[Path], typer.Option(help="Valid rows from `heara data validate`. [default: $HEARA_HOME/data/valid.parquet]")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Preprocessed, deduplicated rows (parquet). [default: $HEARA_HOME/data/clean.parquet]")] = None,
+    valid: Annotated[Optional[Path], typer.Option(help="Valid rows from `heara data validate` (default: $HEARA_HOME/data/valid.parquet).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Preprocessed, deduplicated rows (parquet) (default: $HEARA_HOME/data/clean.parquet).")] = None,
     params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
 ) -> None:
     """NFC, whitespace, personal-data masking, repeats, regex rules, spacing correction, dedup."""
@@ -78,8 +79,8 @@ def data_preprocess(
 
 @app.command("split")
 def data_split(
-    clean: Annotated[Optional[Path], typer.Option(help="Preprocessed rows. [default: $HEARA_HOME/data/clean.parquet]")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option(help="Folder for train/val/test parquet. [default: $HEARA_HOME/data/split]")] = None,
+    clean: Annotated[Optional[Path], typer.Option(help="Preprocessed rows (default: $HEARA_HOME/data/clean.parquet).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option(help="Folder for train/val/test parquet (default: $HEARA_HOME/data/split).")] = None,
     resplit: Annotated[bool, typer.Option(help="Re-draw the frozen test split.")] = False,
     params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
 ) -> None:
@@ -94,8 +95,8 @@ def data_split(
 
 @app.command("augment")
 def data_augment(
-    train: Annotated[Optional[Path], typer.Option(help="Train split. [default: $HEARA_HOME/data/split/train.parquet]")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Augmented train split. [default: $HEARA_HOME/data/prepared/train.parquet]")] = None,
+    train: Annotated[Optional[Path], typer.Option(help="Train split (default: $HEARA_HOME/data/split/train.parquet).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Augmented train split (default: $HEARA_HOME/data/prepared/train.parquet).")] = None,
     params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
 ) -> None:
     """EDA and AEDA on the train split only, with per-class multipliers; deterministic."""
@@ -110,46 +111,67 @@ def data_augment(
 @app.command("prepare")
 def data_prepare(
     source: Annotated[Path, typer.Option(help="Labeled file: CSV, TSV, JSONL, Excel or AI Hub JSON.")],
-    out: Annotated[Path, typer.Option(help="Output folder: train/val/test parquet, quarantine, report.json.")],
-    text_col: Annotated[Optional[str], typer.Option(help="Text column.")] = None,
-    label_col: Annotated[Optional[str], typer.Option(help="Label column.")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder: train/val/test parquet, quarantine, report.json, "
+                                      "dataset.json (task and labels, read by every --data-dir command).")],
+    text_col: Annotated[Optional[str], typer.Option(help="Text column (a position, 0, 1, ..., with --no-header).")] = None,
+    label_col: Annotated[Optional[str], typer.Option(help="Label column (a position with --no-header).")] = None,
     id_col: Annotated[str, typer.Option(help="Id column ('' numbers the rows).")] = "",
     labels: Annotated[Optional[str], typer.Option(help="Allowed labels, comma-separated (default: inferred from the data).")] = None,
+    task: Annotated[Optional[str], typer.Option(help="Task name: the MLflow experiment and the model heara-<task> "
+                                                "(default: --set task=..., else the file name, "
+                                                "ChatbotData.csv -> chatbotdata).")] = None,
+    header: Annotated[bool, typer.Option("--header/--no-header", help="--no-header: a CSV/TSV file without a "
+                                         "header row; name columns by position (--text-col 0 --label-col 1).")] = True,
     fmt: Annotated[str, typer.Option("--format", help="auto, csv, tsv, jsonl, excel, aihub.")] = "auto",
     resplit: Annotated[bool, typer.Option(help="Re-draw the frozen test split in OUT.")] = False,
     params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
 ) -> None:
     """Bring your own data: run ingest through augmentation on any file in one command."""
-    from training.data.readers import AIHUB_LABELS
+    from training.cli.progress import step_progress
     from training.steps.prepare import prepare
+
+    p = prepare_params(source, task=task, labels=labels, fmt=fmt, text_col=text_col, label_col=label_col,
+                       id_col=id_col, resplit=resplit, params_file=params_file, overlays=overlays,
+                       overrides=overrides)
+    with step_progress("data prepare") as progress:
+        report = progress.wrap(prepare)(p, source, out, header=header)
+    print_summary(report)
+    print(json.dumps(prepare_summary(report, out), ensure_ascii=False))
+
+
+def prepare_params(source: Path, *, task: Optional[str], labels: Optional[str], fmt: str, text_col: Optional[str],
+                   label_col: Optional[str], id_col: str = "", resplit: bool = False,
+                   params_file: Optional[Path] = None, overlays: Optional[list[Path]] = None,
+                   overrides: Optional[list[str]] = None):
+    """The params of `heara data prepare` (and `heara run`): the file's columns, task and label set.
+
+    Task: --task, else an explicit --set task=..., else the file name. Labels: --labels, else the AI Hub
+    label set for AI Hub JSON, else inferred from the data."""
+    from training.data.dataset_info import DatasetInfo, apply_dataset_info, check_task, task_from_source
+    from training.data.readers import AIHUB_LABELS
 
     label_list = _labels_arg(labels)
     if label_list is None:
         label_list = list(AIHUB_LABELS) if fmt == "aihub" or source.suffix.lower() == ".json" else []
-    base = load_params_cli(params_file, overrides, overlays=overlays)
-    # The task's per-class multipliers apply only to labels of this file; without any, balance
-    # every class up to the largest one (augment.target_balance=1.0) unless a balance is configured.
-    multipliers = {k: v for k, v in base.augment.multipliers.items() if k in label_list} if label_list \
-        else {}
-    extra = {"labels": label_list, "data.format": fmt, "data.id_col": id_col or None,
-             "split.resplit": resplit, "augment.multipliers": multipliers}
-    if not multipliers and base.augment.target_balance is None:
-        extra["augment.target_balance"] = 1.0
+    extra = {"data.format": fmt, "data.id_col": id_col or None, "split.resplit": resplit}
     if text_col:
         extra["data.text_col"] = text_col
     if label_col:
         extra["data.label_col"] = label_col
-    p = load_params_cli(params_file, overrides, extra, overlays=overlays)
-    from training.cli.progress import step_progress
+    base = load_params_cli(params_file, overrides, extra, overlays=overlays)
+    explicit = explicit_keys(overrides)
+    name = check_task(task) if task else base.task if "task" in explicit else task_from_source(source)
+    return apply_dataset_info(base, DatasetInfo(task=name, labels=tuple(label_list)),
+                              explicit=explicit - {"task", "labels"})
 
-    with step_progress("data prepare") as progress:
-        report = progress.wrap(prepare)(p, source, out)
-    print_summary(report)
-    print(json.dumps({"out": str(out), "rows_read": report["ingest"]["rows_read"],
-                      "train": report["split"]["train"]["rows"], "train_augmented": sum(report["augment"]["per_class_after"].values()),
-                      "val": report["split"]["val"]["rows"], "test": report["split"]["test"]["rows"],
-                      "quarantined": report["quarantine"]["rows"], "balanced": report["accounting"]["balanced"]},
-                     ensure_ascii=False))
+
+def prepare_summary(report: dict, out: Path) -> dict:
+    """The JSON line `heara data prepare` prints last."""
+    return {"out": str(out), "task": report.get("task"), "rows_read": report["ingest"]["rows_read"],
+            "train": report["split"]["train"]["rows"],
+            "train_augmented": sum(report["augment"]["per_class_after"].values()),
+            "val": report["split"]["val"]["rows"], "test": report["split"]["test"]["rows"],
+            "quarantined": report["quarantine"]["rows"], "balanced": report["accounting"]["balanced"]}
 
 
 @app.command("report")

@@ -11,7 +11,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from training.cli.common import (
-    DataDirOpt,
     OverlayOpt,
     ParamsOpt,
     SetOpt,
@@ -20,6 +19,7 @@ from training.cli.common import (
     load_params_cli,
     print_json,
 )
+from training.cli.datadir import DataDirOpt, load_params_for
 
 app = typer.Typer()
 
@@ -29,7 +29,7 @@ def train_cmd(data_dir: DataDirOpt = None, params_file: ParamsOpt = None, overla
     """Fine-tune the configured model (tiny profile by default) and log the run to MLflow."""
     from training.steps.train import train_step
 
-    cand = train_step(load_params_cli(params_file, overrides, overlays=overlays), data_files(data_dir))
+    cand = train_step(load_params_for(data_dir, params_file, overrides, overlays=overlays), data_files(data_dir))
     print_json({k: v for k, v in cand.items() if k != "history"})
 
 
@@ -38,15 +38,18 @@ def evaluate_cmd(data_dir: DataDirOpt = None, params_file: ParamsOpt = None, ove
     """Score the latest trained model on the frozen test split; plots and metrics go to its MLflow run."""
     from training.steps.evaluate import evaluate_step
 
-    print_json(evaluate_step(load_params_cli(params_file, overrides, overlays=overlays), data_files(data_dir)))
+    print_json(evaluate_step(load_params_for(data_dir, params_file, overrides, overlays=overlays),
+                             data_files(data_dir)))
 
 
 @app.command("register")
-def register_cmd(params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None) -> None:
+def register_cmd(data_dir: DataDirOpt = None, params_file: ParamsOpt = None, overlays: OverlayOpt = None,
+                 overrides: SetOpt = None) -> None:
     """Register the latest trained model as heara-<task> (alias: challenger)."""
     from training.steps.register import register_step
 
-    print(json.dumps({"version": register_step(load_params_cli(params_file, overrides, overlays=overlays))}))
+    p = load_params_for(data_dir, params_file, overrides, overlays=overlays)
+    print(json.dumps({"version": register_step(p, data_files(data_dir) if data_dir else None)}))
 
 
 @app.command("promote")
@@ -58,8 +61,8 @@ def promote_cmd(
     """Champion/challenger gate on the frozen test set; moves the champion alias only if it passes."""
     from training.steps.promote import promote_step
 
-    record = promote_step(load_params_cli(params_file, overrides, overlays=overlays), version, force=force,
-                       test_path=data_files(data_dir).test)
+    record = promote_step(load_params_for(data_dir, params_file, overrides, overlays=overlays), version,
+                          force=force, test_path=data_files(data_dir).test)
     console.print(("[green]PROMOTED[/] " if record["promote"] else "[yellow]REFUSED[/] ") + escape(record["reason"]),
                   soft_wrap=True)
     print_json(record)

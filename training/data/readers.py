@@ -95,11 +95,29 @@ def _frame(records: list[dict], path: Path) -> pd.DataFrame:
 def _require_columns(columns: list[str], path: Path, text_col: str, label_col: str, id_col: str | None) -> None:
     for role, col in (("text", text_col), ("label", label_col)):
         if col not in columns:
-            raise DataError(f"missing {role} column '{col}' (columns found: {', '.join(map(str, columns))})",
+            hint = ""
+            if col.isdigit() and not all(str(c).isdigit() for c in columns):
+                hint = "; columns are named by position only with --no-header (a file without a header row)"
+            elif _looks_headerless(columns):
+                hint = "; the first row looks like data, not a header: pass --no-header and name columns by " \
+                       "position (--text-col 0 --label-col 1)"
+            raise DataError(f"missing {role} column '{col}' (columns found: {_shown(columns)}){hint}",
                             file=str(path), field=col)
     if id_col and id_col not in columns:
         raise DataError(f"missing id column '{id_col}' (columns found: {', '.join(map(str, columns))}); "
                         "pass --id-col '' to number rows instead", file=str(path), field=id_col)
+
+
+def _shown(columns: list[str], limit: int = 8, width: int = 30) -> str:
+    """Column names for a message: a headerless file's "names" are its first row, maybe long sentences."""
+    names = [c if len(c) <= width else c[:width] + "..." for c in map(str, columns[:limit])]
+    return ", ".join(names) + (f", ... ({len(columns)} columns)" if len(columns) > limit else "")
+
+
+def _looks_headerless(columns: list[str]) -> bool:
+    """A "header" holding a sentence (long, or ending in sentence punctuation) or a number is probably data."""
+    names = [str(c).strip() for c in columns]
+    return any((len(c) > 20 and " " in c) or c.endswith(("?", ".", "!")) or c.isdigit() for c in names)
 
 
 def _cell(value: object) -> str | None:
@@ -122,15 +140,16 @@ def _records_from_table(table: pd.DataFrame, path: Path, text_col: str, label_co
 
 
 def _read_delimited(path: Path, sep: str, text_col: str, label_col: str, id_col: str | None,
-                    encoding: str) -> ReadResult:
+                    encoding: str, header: bool = True) -> ReadResult:
     text, enc = decode_bytes(path.read_bytes(), path, encoding)
     if not text.strip():
         raise DataError("the file is empty (no header, no rows)", file=str(path))
     try:
         table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                            na_values=[], quoting=csv.QUOTE_MINIMAL)
+                            na_values=[], quoting=csv.QUOTE_MINIMAL, header=0 if header else None)
     except pd.errors.ParserError as e:
         raise DataError(f"cannot parse as {'TSV' if sep == chr(9) else 'CSV'}: {e}", file=str(path)) from None
+    # Without a header the columns are named by position: "0", "1", ... (--text-col 0 --label-col 1).
     table.columns = [str(c).strip() for c in table.columns]
     if table.empty:
         _require_columns(list(table.columns), path, text_col, label_col, id_col)
@@ -224,8 +243,12 @@ def _read_aihub(path: Path, encoding: str) -> ReadResult:
 
 
 def read_source(path: Path | str, *, fmt: str = "auto", text_col: str = "text", label_col: str = "label",
-                id_col: str | None = None, encoding: str = "auto", sheet: str | int | None = None) -> ReadResult:
-    """Read one labeled file into the canonical raw table. Raises DataError when it cannot be read."""
+                id_col: str | None = None, encoding: str = "auto", sheet: str | int | None = None,
+                header: bool = True) -> ReadResult:
+    """Read one labeled file into the canonical raw table. Raises DataError when it cannot be read.
+
+    header=False: a CSV/TSV file without a header row; its columns are named "0", "1", ... by position.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError("file not found", file=str(path))
@@ -233,10 +256,12 @@ def read_source(path: Path | str, *, fmt: str = "auto", text_col: str = "text", 
         raise DataError("the file is empty (0 bytes)", file=str(path))
     kind = detect_format(path, fmt)
     id_col = id_col or None
+    if not header and kind not in ("csv", "tsv"):
+        raise DataError(f"--no-header applies to CSV and TSV files, not {kind}", file=str(path))
     if kind == "csv":
-        return _read_delimited(path, ",", text_col, label_col, id_col, encoding)
+        return _read_delimited(path, ",", text_col, label_col, id_col, encoding, header)
     if kind == "tsv":
-        return _read_delimited(path, "\t", text_col, label_col, id_col, encoding)
+        return _read_delimited(path, "\t", text_col, label_col, id_col, encoding, header)
     if kind == "jsonl":
         return _read_jsonl(path, text_col, label_col, id_col, encoding)
     if kind == "excel":

@@ -6,6 +6,7 @@ Only problems that make the whole run meaningless raise DataError (too few rows 
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
 
@@ -15,6 +16,10 @@ from training.config import ValidateConfig
 from training.errors import DataError
 
 QUARANTINE_COLUMNS = ["id", "text", "label", "source_file", "source_row", "stage", "reason"]
+
+MULTI_LABEL_SEPARATORS = (",", ";", "|", "/")
+MULTI_LABEL_MIN_SHARE = 0.05  # of the labeled rows: below this a separator is taken as part of a label name
+_PART = re.compile(r"^\S{1,30}$")  # a label is a short word; a part with inner spaces is prose, not a label
 
 
 def comparison_key(text: str) -> str:
@@ -27,6 +32,38 @@ def _quarantine(rows: pd.DataFrame, reason: str | list[str], stage: str = "valid
     out["stage"] = stage
     out["reason"] = reason
     return out
+
+
+def detect_multi_label(labels: pd.Series, allowed: list[str] | tuple[str, ...] | None = None) -> dict | None:
+    """Whether the label column holds label *lists* (`0,6,10,22`, `기쁨,슬픔`): {separator, rows, share,
+    examples} or None.
+
+    A cell counts when splitting it at the separator gives two or more short words and it is not itself
+    an allowed label; the column counts when such cells are a sizeable share of the labeled rows and
+    their parts look like labels (they also occur alone, or fewer parts than combinations recur).
+    """
+    values = labels[labels != ""]
+    if not len(values):
+        return None
+    best = None
+    for sep in MULTI_LABEL_SEPARATORS:
+        def parts(v: str, sep: str = sep) -> list[str]:
+            return [p.strip() for p in v.split(sep)]
+
+        multi = values[values.map(lambda v: sep in v and v not in (allowed or ()) and
+                                  all(_PART.match(p) for p in parts(v)))]
+        if best is None or len(multi) > len(best[1]):
+            best = (sep, multi, parts)
+    sep, multi, parts = best
+    if not len(multi) or len(multi) / len(values) < MULTI_LABEL_MIN_SHARE:
+        return None
+    combos = set(multi)
+    pieces = {p for v in combos for p in parts(v)}
+    singles = set(values) - combos
+    if not (pieces & singles or len(pieces) < len(combos)):
+        return None
+    return {"separator": sep, "rows": int(len(multi)), "share": round(len(multi) / len(values), 3),
+            "examples": [v for v, _ in Counter(multi).most_common(3)]}
 
 
 def validate(raw: pd.DataFrame, labels: tuple[str, ...] | list[str] | None, cfg: ValidateConfig,
@@ -61,6 +98,17 @@ def validate(raw: pd.DataFrame, labels: tuple[str, ...] | list[str] | None, cfg:
     quarantined.append(_quarantine(df[empty_text], "empty or whitespace-only text"))
     quarantined.append(_quarantine(df[empty_label & ~empty_text], "empty label"))
     df = df[~empty_text & ~empty_label]
+
+    # Label lists in one cell: a multi-label file cannot be trained as single-label classes (it would
+    # only fail later as thousands of rare "classes"), so say what it is.
+    multi = detect_multi_label(df["label"], labels)
+    if multi:
+        files = sorted(df["source_file"].dropna().astype(str).unique()) if "source_file" in df else []
+        raise DataError(
+            f"multi-label data is not supported yet: {multi['rows']} of {len(df)} labeled rows "
+            f"({multi['share']:.0%}) hold several labels separated by '{multi['separator']}' "
+            f"(e.g. {', '.join(repr(x) for x in multi['examples'])}); give each row one label",
+            file=", ".join(files) or source, field="label")
 
     # Label set.
     if labels:
@@ -157,3 +205,12 @@ def validate(raw: pd.DataFrame, labels: tuple[str, ...] | list[str] | None, cfg:
                         f"(validate.min_rows_per_class={cfg.min_rows_per_class})", file=source, field="label",
                         report={**report, "quarantined": qt})
     return df.reset_index(drop=True), qt, report
+
+
+def require_known_labels(df: pd.DataFrame, labels: list[str] | tuple[str, ...], *, file: str, hint: str) -> None:
+    """DataError (one line: the labels, the file, what to do) when `df` has labels outside `labels`:
+    e.g. a model or a label set meant for other data."""
+    unknown = sorted(set(df["label"].astype(str)) - set(labels))
+    if unknown:
+        shown = ", ".join(map(repr, unknown[:10])) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+        raise DataError(f"labels {shown} are not among {list(labels)}; {hint}", file=file, field="label")

@@ -14,14 +14,21 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import make_pipeline
 
+from training.errors import DataError
+
 
 def tfidf_baseline(train: pd.DataFrame, test: pd.DataFrame, *, originals_only: bool = True, seed: int = 0) -> dict:
     """Fit on train (augmented rows dropped by default: the baseline gets the plain data), score on test."""
     if originals_only and "aug_method" in train:
         train = train[train["aug_method"] == "original"]
+    if train["label"].nunique() < 2 or test.empty:
+        raise DataError(f"the baseline needs train rows of two or more labels and a test split "
+                        f"(got {len(train)} train rows of {train['label'].nunique()} labels, {len(test)} test rows)")
+    # With very few texts, min_df=2 may keep no n-gram at all: then count every n-gram once seen.
+    min_df = 2 if len(train) >= 50 else 1
     t0 = time.perf_counter()
     model = make_pipeline(
-        TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), min_df=2, sublinear_tf=True),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), min_df=min_df, sublinear_tf=True),
         LogisticRegression(max_iter=2000, C=5.0, class_weight="balanced", random_state=seed),
     )
     model.fit(train["text"], train["label"])

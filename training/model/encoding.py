@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from training.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Encoded:
@@ -33,7 +35,8 @@ def encode(tokenizer, texts: Sequence[str], labels: Sequence[str] | None, label_
            max_length: int) -> Encoded:
     """Tokenise `texts` once (no padding); labels (strings) become indices into `label_names`.
 
-    Raises ValueError naming a label that is not in `label_names`.
+    Raises ConfigError (a ValueError) naming a label that is not in `label_names`: a label set that does
+    not fit the data (another task's `labels`).
     """
     enc = tokenizer(list(texts), max_length=max_length, padding=False, truncation=True)
     index = {name: i for i, name in enumerate(label_names)}
@@ -42,11 +45,12 @@ def encode(tokenizer, texts: Sequence[str], labels: Sequence[str] | None, label_
     else:
         unknown = sorted({lab for lab in labels if lab not in index})
         if unknown:
-            raise ValueError(f"labels {unknown} are not among the model's labels {list(label_names)}")
+            raise ConfigError(f"labels {unknown} are not among the model's labels {list(label_names)}: "
+                              "set `labels` for this data (a prepared folder's dataset.json does)")
         y = np.array([index[lab] for lab in labels], dtype=np.int64)
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
-        raise ValueError("the tokenizer has no pad token")
+        raise ConfigError("the tokenizer has no pad token: choose a model.name whose tokenizer defines one")
     return Encoded([list(r) for r in enc["input_ids"]], y, int(pad_id), "token_type_ids" in enc)
 
 

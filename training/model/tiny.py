@@ -16,6 +16,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from training.errors import DataError
 from training.model.tokenizer import SPECIAL_TOKENS, SPIECE_FILE, KoBertTokenizer
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def train_kobert_spiece(texts: Sequence[str], vocab_size: int = 1000, seed: int 
     # One line per sentence: the trainer would otherwise see embedded newlines as sentence breaks.
     lines = [" ".join(t.split()) for t in texts if t and t.strip()]
     if not lines:
-        raise ValueError("no non-empty text to train the SentencePiece model on")
+        raise DataError("no non-empty text to build the tiny model's tokenizer from", field="text")
     needed = _required_characters(lines) + len(SPECIAL_TOKENS) + 1  # +1: the word-start piece "▁"
     if needed > vocab_size:
         log.warning("tiny tokenizer: vocab_size %d raised to %d to hold the corpus' characters", vocab_size,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from training.config import Params
 from training.data.reports import write_json
+from training.data.validate import require_known_labels
 from training.steps.workspace import DataFiles, read_candidate, task_dir
 
 log = logging.getLogger("heara.pipeline")
@@ -21,8 +22,12 @@ def evaluate_step(params: Params, files: DataFiles | None = None, out_dir: Path 
     from training.registry import tracking
 
     cand = read_candidate(params.task)
-    test = (files or DataFiles.default()).load()["test"]
+    files = files or DataFiles.default()
+    test = files.load()["test"]
     predictor = Predictor.load(cand["model_dir"])
+    require_known_labels(test, predictor.labels, file=str(files.test),
+                         hint=f"the candidate of task '{params.task}' was trained on other labels; evaluate with "
+                              "the --data-dir (and params) it was trained with, or train on this folder first")
     result = evaluate(predictor.predict_proba, test, predictor.labels, params.evaluate)
     out = out_dir or task_dir(params.task) / "eval"
     artifacts = write_artifacts(result, out, texts=test["text"].tolist())

@@ -26,11 +26,13 @@ def resolve_source(source: str | Path) -> Path:
 
 
 def run_ingest(data: DataConfig, out: Path, quarantine_dir: Path, report_path: Path, *,
-               source: Path | None = None, state: StatePaths | None = None) -> dict:
-    """Read the configured source plus every new file in the incoming folder into one raw table."""
+               source: Path | None = None, state: StatePaths | None = None, header: bool = True) -> dict:
+    """Read the configured source plus every new file in the incoming folder into one raw table.
+
+    header=False: CSV/TSV files without a header row (columns named "0", "1", ... by position)."""
     src = resolve_source(source or data.source)
     kwargs = dict(text_col=data.text_col, label_col=data.label_col, id_col=data.id_col,
-                  encoding=data.encoding)
+                  encoding=data.encoding, header=header)
     result = read_source(src, fmt=data.format, sheet=data.sheet, **kwargs)
     tables, rejects = [result.rows], [result.rejects]
     report: dict = {"sources": [{"file": display_path(src), "sha256": sha256_file(src), "encoding": result.encoding,

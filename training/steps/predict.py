@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -13,20 +14,42 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from training.config import ServeConfig
 from training.data.readers import decode_bytes, detect_format
-from training.errors import DataError
+from training.errors import DataError, NotFoundError
+
+log = logging.getLogger("heara.predict")
 
 
-def read_texts(path: Path, text_col: str) -> pd.DataFrame:
-    """Any file `heara data` reads (CSV, TSV, JSONL, Excel), labels not required."""
+PREDICTION_COLUMNS = ("pred_label", "pred_score", "danger", "model_version")  # plus prob_<label>
+
+
+def read_texts(path: Path, text_col: str, *, header: bool = True) -> pd.DataFrame:
+    """Any file `heara data` reads (CSV, TSV, JSONL, Excel), labels not required; every column as text.
+
+    header=False: a CSV/TSV file without a header row, columns named "0", "1", ... by position."""
+    if not path.is_file():
+        raise NotFoundError(f"input file not found: {path}")
     kind = detect_format(path)
+    if not header and kind not in ("csv", "tsv"):
+        raise DataError(f"--no-header applies to CSV and TSV files, not {kind}", file=str(path))
     if kind == "excel":
-        df = pd.read_excel(path, dtype=str, keep_default_na=False)
+        try:
+            df = pd.read_excel(path, dtype=str, keep_default_na=False)
+        except Exception as e:  # openpyxl raises many types for corrupt files (as in readers._read_excel)
+            raise DataError(f"cannot read as an Excel workbook: {e}", file=str(path)) from None
     else:
         text, _ = decode_bytes(path.read_bytes(), path)
         if kind == "jsonl":
-            df = pd.DataFrame([json.loads(line) for line in text.splitlines() if line.strip()])
+            try:
+                df = pd.DataFrame([json.loads(line) for line in text.splitlines() if line.strip()])
+            except json.JSONDecodeError as e:
+                raise DataError(f"invalid JSON line: {e.msg}", file=str(path), row=e.lineno) from None
         elif kind in ("csv", "tsv"):
-            df = pd.read_csv(io.StringIO(text), sep="," if kind == "csv" else "\t", dtype=str, keep_default_na=False)
+            try:
+                df = pd.read_csv(io.StringIO(text), sep="," if kind == "csv" else "\t", dtype=str,
+                                 keep_default_na=False, header=0 if header else None)
+            except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+                raise DataError(f"cannot parse as {kind.upper()}: {str(e).strip()}", file=str(path)) from None
+            df.columns = [str(c) for c in df.columns]
         else:
             raise DataError("batch prediction reads CSV, TSV, JSONL or Excel", file=str(path))
     if text_col not in df.columns:
@@ -35,13 +58,38 @@ def read_texts(path: Path, text_col: str) -> pd.DataFrame:
     return df
 
 
+def score_against_labels(truth: pd.Series, predicted: pd.Series, labels: list[str]) -> dict:
+    """Accuracy and macro-F1 of the predictions against a label column, on its non-empty rows.
+
+    Macro-F1 as in evaluation: sklearn's mean over the labels that occur in truth or predictions.
+    Skipped (with the reason) when the column holds labels the model does not know."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    truth = truth.fillna("").astype(str).str.strip()
+    rows = truth != ""
+    unknown = sorted(set(truth[rows]) - set(labels))
+    if not rows.any():
+        return {"skipped": "the label column is empty"}
+    if unknown:
+        return {"skipped": f"labels {unknown[:10]} are not among the model's labels {labels}"}
+    y, p = truth[rows].to_numpy(), predicted[rows].to_numpy()
+    return {"rows": int(rows.sum()), "accuracy": round(float(accuracy_score(y, p)), 4),
+            "macro_f1": round(float(f1_score(y, p, average="macro", zero_division=0)), 4)}
+
+
 def predict_file(input_path: Path, output_path: Path, *, task: str, serve: ServeConfig, text_col: str = "text",
-                 batch_size: int = 256) -> dict:
-    """Score every row of `input_path`; write its columns plus label, score, prob_<label>, danger, model_version."""
+                 label_col: str | None = None, header: bool = True, batch_size: int = 256) -> dict:
+    """Score every row of `input_path`; write all its columns plus pred_label, pred_score, prob_<label>,
+    danger and model_version. When a label column is there (`label_col`, default "label" if present) and
+    its values are the model's labels, the result also holds accuracy and macro-F1 against it."""
     from training.model.predictor import Predictor
     from training.registry.champion import resolve_model
 
-    df = read_texts(input_path, text_col)
+    df = read_texts(input_path, text_col, header=header)
+    if label_col is not None and label_col not in df.columns:
+        raise DataError(f"missing label column '{label_col}' (columns: {', '.join(map(str, df.columns))})",
+                        file=str(input_path), field=label_col)
+    truth_col = label_col or ("label" if "label" in df.columns else None)
     source = resolve_model(task)
     predictor = Predictor.load(source.model_dir)
     texts = df[text_col].fillna("").astype(str).tolist()
@@ -53,23 +101,33 @@ def predict_file(input_path: Path, output_path: Path, *, task: str, serve: Serve
             chunk = texts[start:start + batch_size]
             probs[start:start + len(chunk)] = predictor.predict_proba(chunk)
             progress.advance(bar, len(chunk))
-    out = df.copy()
+    ours = list(PREDICTION_COLUMNS) + [f"prob_{lab}" for lab in predictor.labels]
+    clash = [c for c in df.columns if c in ours]
+    if clash:  # e.g. a previous prediction file scored again: its old predictions are replaced
+        log.info("predict: input columns %s replaced by this run's predictions", clash)
+    out = df.drop(columns=clash)
     top = probs.argmax(axis=1)
-    out["label"] = [predictor.labels[i] for i in top]
-    out["score"] = probs.max(axis=1).round(6)
+    out["pred_label"] = [predictor.labels[i] for i in top]
+    out["pred_score"] = probs.max(axis=1).round(6)
     for j, lab in enumerate(predictor.labels):
         out[f"prob_{lab}"] = probs[:, j].round(6)
-    out["danger"] = out["label"].isin(serve.danger_labels) & (out["score"] >= serve.danger_threshold)
+    out["danger"] = out["pred_label"].isin(serve.danger_labels) & (out["pred_score"] >= serve.danger_threshold)
     out["model_version"] = source.version_label
     output_path.parent.mkdir(parents=True, exist_ok=True)
     if output_path.suffix.lower() in (".jsonl", ".ndjson"):
         out.to_json(output_path, orient="records", lines=True, force_ascii=False)
     else:
         out.to_csv(output_path, index=False, encoding="utf-8-sig")
-    return {"input": str(input_path), "output": str(output_path), "rows": int(len(out)),
-            "model": source.name, "model_version": source.version_label,
-            "per_label": {k: int(v) for k, v in out["label"].value_counts().items()},
-            "danger": int(out["danger"].sum())}
+    result = {"input": str(input_path), "output": str(output_path), "rows": int(len(out)),
+              "model": source.name, "model_version": source.version_label,
+              "per_label": {k: int(v) for k, v in out["pred_label"].value_counts().items()},
+              "danger": int(out["danger"].sum())}
+    if truth_col is not None and truth_col not in clash:
+        scores = score_against_labels(df[truth_col], out["pred_label"], list(predictor.labels))
+        result.update({"label_col": truth_col, **({"metrics_skipped": scores["skipped"]} if "skipped" in scores
+                                                  else {"labeled_rows": scores["rows"], "accuracy": scores["accuracy"],
+                                                        "macro_f1": scores["macro_f1"]})})
+    return result
 
 
 def predict_job(input_path: str, output_path: str | None, *, task: str, text_col: str, run_id: str) -> dict:
@@ -78,7 +136,6 @@ def predict_job(input_path: str, output_path: str | None, *, task: str, text_col
     import re
 
     from training.config import load_params
-    from training.errors import NotFoundError
     from training.paths import state
 
     src = Path(input_path).expanduser()

@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 from training.config import Params
+from training.data.dataset_info import DatasetInfo, keep_multipliers, write_dataset_info
 from training.data.reports import (
     collect_quarantine,
     combine_reports,
@@ -25,18 +26,33 @@ from training.steps.validate import run_validate
 log = logging.getLogger("heara.data")
 
 
+def augment_params_for(params: Params, labels: list[str]) -> Params:
+    """The augment settings for data with these labels: params.yaml's per-class multipliers belong to
+    its own task, so those naming other labels are dropped (with a note); with none left and no
+    target balance configured, every class is raised to the largest one (target_balance 1.0)."""
+    multipliers = keep_multipliers(dict(params.augment.multipliers), labels)
+    balance = 1.0 if not multipliers and params.augment.target_balance is None else params.augment.target_balance
+    augment = params.augment.model_copy(update={"multipliers": multipliers, "target_balance": balance})
+    return params.model_copy(update={"augment": augment})
+
+
 def prepare(params: Params, source: Path, out_dir: Path, *, state: StatePaths | None = None,
-            work_dir: Path | None = None) -> dict:
+            work_dir: Path | None = None, header: bool = True) -> dict:
     """Ingest through augmentation on one file; writes out_dir/{train,val,test}.parquet,
-    out_dir/quarantine.{parquet,csv} and out_dir/report.json. Returns the combined report."""
+    out_dir/quarantine.{parquet,csv}, out_dir/report.json and out_dir/dataset.json (task `params.task`
+    and the label set, which every `--data-dir out_dir` command reads). Returns the combined report.
+
+    header=False reads a CSV/TSV file without a header row (columns "0", "1", ... by position)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     work = work_dir or out_dir / ".work"
     qdir, rdir = work / "quarantine", work / "reports"
     report: dict = {}
     report["ingest"] = run_ingest(params.data, work / "raw.parquet", qdir, rdir / "ingest.json",
-                                  source=source, state=state)
+                                  source=source, state=state, header=header)
     report["validate"] = run_validate(params, work / "raw.parquet", work / "valid.parquet", qdir,
                                       rdir / "validate.json")
+    labels = list(report["validate"]["label_set"]["labels"])
+    params = augment_params_for(params, labels)
     report["preprocess"] = run_preprocess(params, work / "valid.parquet", work / "clean.parquet", qdir,
                                           rdir / "preprocess.json")
     # The frozen test set lives in out_dir, so re-running prepare keeps it.
@@ -54,6 +70,8 @@ def prepare(params: Params, source: Path, out_dir: Path, *, state: StatePaths | 
     quarantine.to_parquet(out_dir / "quarantine.parquet", index=False)
     quarantine.to_csv(out_dir / "quarantine.csv", index=False, encoding="utf-8-sig")
     write_json(out_dir / "report.json", combined)
+    write_dataset_info(out_dir, DatasetInfo(task=params.task, labels=tuple(labels), source=display_path(source)))
+    log.info("prepare: task %s, labels %s -> %s", params.task, labels, display_path(out_dir))
     return combined
 
 

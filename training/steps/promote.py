@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from training.data.reports import write_json
+from training.data.validate import require_known_labels
 from training.errors import NotFoundError
 from training.registry.gate import Decision, decide, decision_record, score
 
@@ -43,7 +44,11 @@ def promote_step(params, version: int | None = None, *, force: bool = False, tes
         decision = Decision(False, f"version {challenger_v} is already the champion", False, challenger_v,
                             champion_v, {"not_already_champion": False}, {})
     else:
-        challenger = score(_load_version(name, challenger_v), challenger_v, test, labels)
+        predictor = _load_version(name, challenger_v)
+        require_known_labels(test, predictor.labels, file=str(test_path or DataFiles.default().test),
+                             hint=f"version {challenger_v} of {name} was trained on other labels; promote with the "
+                                  "--data-dir it was trained on")
+        challenger = score(predictor, challenger_v, test, labels)
         champion = score(_load_version(name, champion_v), champion_v, test, labels) if champion_v else None
         decision = decide(params.promote, challenger, champion, test["label"].to_numpy(), force=force)
     with mlflow.start_run(experiment_id=exp_id, run_name=f"promote-v{challenger_v}") as run:

@@ -14,8 +14,9 @@ from training.steps.workspace import DataFiles, read_candidate, registered_file
 log = logging.getLogger("heara.pipeline")
 
 
-def register_step(params: Params) -> int:
-    """Log the candidate as a pyfunc model and register it as `heara-<task>` (alias challenger)."""
+def register_step(params: Params, files: DataFiles | None = None) -> int:
+    """Log the candidate as a pyfunc model and register it as `heara-<task>` (alias challenger); three
+    texts of the test split (`files`, default the pipeline's) become the model's input example."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -28,7 +29,7 @@ def register_step(params: Params) -> int:
     client = MlflowClient()
     run = client.get_run(cand["run_id"])
     if "heara.model_uri" not in run.data.tags:
-        test = DataFiles.default().test
+        test = (files or DataFiles.default()).test
         examples = pd.read_parquet(test)["text"].head(3).tolist() if test.exists() else ["안녕하세요"]
         with mlflow.start_run(run_id=cand["run_id"]):
             info = log_pyfunc(Path(cand["model_dir"]), cand["labels"], examples)

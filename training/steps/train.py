@@ -17,6 +17,7 @@ from training.config import Params
 from training.data.reports import write_json
 from training.data.split import content_hash
 from training.env import run_tags
+from training.errors import ConfigError, DataError
 from training.paths import PROJECT_ROOT, state
 from training.steps.workspace import DataFiles, candidate_file, task_dir
 
@@ -43,8 +44,10 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
     from training.trainer.distributed import is_main_process
     from training.trainer.loop import train
 
-    splits = (files or DataFiles.default()).load()
+    files = files or DataFiles.default()
+    splits = files.load()
     labels = list(params.labels) or sorted(splits["train"]["label"].unique())
+    check_inputs(params, splits, labels, files)
     key = run_key(params, splits)
     if not is_main_process():
         # Under torchrun every rank trains; only rank 0 talks to MLflow and writes files.
@@ -89,6 +92,26 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
     write_json(task_dir(params.task) / "train" / "history.json", {"history": result.history})
     log.info("train: run %s, best val macro-F1 %.4f", run.info.run_id, result.best_val_macro_f1)
     return candidate
+
+
+def check_inputs(params: Params, splits: dict[str, pd.DataFrame], labels: list[str], files: DataFiles) -> None:
+    """The mistakes that would otherwise surface deep in the trainer as a traceback: data whose labels
+    the label set lacks (another task's params), an empty split, a device this machine does not have."""
+    from training.data.validate import require_known_labels
+
+    for name in ("train", "val", "test"):
+        require_known_labels(splits[name], labels, file=str(getattr(files, name)),
+                             hint="train with --data-dir of the folder `heara data prepare` wrote (its dataset.json "
+                                  "names its task and labels) or --set labels=[...]")
+        if splits[name].empty:
+            raise DataError(f"the {name} split is empty: prepare the data again", file=str(getattr(files, name)))
+    if len(labels) < 2:
+        raise ConfigError(f"a classifier needs at least two labels, got {labels}")
+    if params.train.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("train.device is 'cuda' but no CUDA device is available (use auto or cpu)")
 
 
 def _log_run_inputs(params: Params, splits: dict[str, pd.DataFrame], labels: list[str]) -> None:

@@ -377,3 +377,31 @@ def test_the_ledger_survives_a_new_process(tmp_path, incoming):
     reopened = Ledger(ledger.path)
     assert ingest_incoming(folder, batches, reopened, id_col="id") == []
     assert [e["name"] for e in reopened.entries()] == ["day1.csv"]
+
+
+# --- files without a header row ---------------------------------------------------------------
+
+HEADERLESS = "12시 땡!,하루가 또 가네요.,0\n1지망 학교 떨어졌어,위로해 드립니다.,1\n3박4일 놀러가고 싶다,여행은 언제나 좋죠.,0\n"
+
+
+@pytest.mark.parametrize("suffix, sep", [(".csv", ","), (".tsv", "\t")])
+def test_headerless_file_columns_are_named_by_position(tmp_path: Path, suffix: str, sep: str) -> None:
+    src = write(tmp_path / f"nohead{suffix}", HEADERLESS.replace(",", sep))
+    result = read_source(src, text_col="0", label_col="2", header=False)
+    assert result.rows["text"].tolist() == ["12시 땡!", "1지망 학교 떨어졌어", "3박4일 놀러가고 싶다"]
+    assert result.rows["label"].tolist() == ["0", "1", "0"]
+    assert result.rows["source_row"].tolist() == [1, 2, 3]  # the first line is data, not a header
+
+
+def test_headerless_file_read_with_a_header_says_to_pass_no_header(tmp_path: Path) -> None:
+    src = write(tmp_path / "nohead.csv", HEADERLESS)
+    with pytest.raises(DataError, match="missing text column 'Q'.*pass --no-header"):
+        read_source(src, text_col="Q", label_col="label")
+    with pytest.raises(DataError, match="by position only with --no-header"):
+        read_source(write(tmp_path / "head.csv", CSV_TEXT), text_col="1", label_col="2")
+
+
+def test_no_header_is_refused_for_formats_without_rows_of_cells(tmp_path: Path) -> None:
+    src = write(tmp_path / "a.jsonl", '{"text": "안녕", "label": "normal"}\n')
+    with pytest.raises(DataError, match="--no-header applies to CSV and TSV"):
+        read_source(src, header=False)

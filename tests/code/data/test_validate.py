@@ -223,3 +223,30 @@ def test_quarantine_keeps_the_source_location():
     _, quarantined, _ = run(base_rows() + [("bad", "", "normal")])
     row = quarantined.iloc[0]
     assert (row["source_file"], row["source_row"]) == ("batch.csv", 7)
+
+
+# --- multi-label files ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("multi, sep", [(["0,6,10,22", "3,6", "0,22"], ","), (["기쁨;슬픔", "불안;슬픔"], ";")])
+def test_multi_label_cells_are_a_fatal_error_saying_so(multi: list[str], sep: str) -> None:
+    singles = ["0", "6", "22", "3"] if sep == "," else ["기쁨", "슬픔", "불안"]
+    labels = [multi[i % len(multi)] for i in range(30)] + [singles[i % len(singles)] for i in range(70)]
+    rows = [(f"r{i}", f"문장 {i}번", lab) for i, lab in enumerate(labels)]
+    with pytest.raises(DataError) as err:
+        validate(raw(rows), None, CFG)
+    message = str(err.value)
+    assert "multi-label data is not supported yet" in message
+    assert "30 of 100 labeled rows" in message and f"separated by '{sep}'" in message
+    assert "batch.csv" in message and "too few rows" not in message
+
+
+def test_a_configured_label_with_a_separator_is_a_label() -> None:
+    rows = base_rows() + [(f"x{i}", f"그냥 문장 {i}", "normal/other") for i in range(3)]
+    valid, _, _ = validate(raw(rows), list(LABELS) + ["normal/other"], CFG)
+    assert len(valid) == 9 and "normal/other" in set(valid["label"])
+
+
+def test_prose_in_the_label_column_is_not_a_label_list() -> None:
+    free_text = [(f"t{i}", f"문장 {i}", "좋아요, 정말 고마워요" if i % 2 else "normal") for i in range(20)]
+    valid, _, report = validate(raw(free_text), None, CFG)  # prose is not a label list: no multi-label error
+    assert report["label_set"]["labels"] == ["normal", "좋아요, 정말 고마워요"]

@@ -1,0 +1,52 @@
+"""`heara run`: the whole loop on any labeled file, one function in stage order:
+prepare -> train -> evaluate (beside the TF-IDF baseline) -> register -> promote.
+
+Each stage is the same step function its own command calls; the prepared folder's dataset.json gives
+every stage after `prepare` the file's task and labels, as `--data-dir` does for the single commands.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from training.config import Params
+from training.data.dataset_info import apply_dataset_info, read_dataset_info
+from training.steps.evaluate import evaluate_step
+from training.steps.prepare import prepare
+from training.steps.promote import promote_step
+from training.steps.register import register_step
+from training.steps.train import train_step
+from training.steps.workspace import DataFiles
+
+log = logging.getLogger("heara.pipeline")
+
+
+def run_loop(params: Params, source: Path, out_dir: Path, *, header: bool = True) -> dict:
+    """Prepare `source` into `out_dir`, train on it, score the model and the baseline on its frozen test
+    split, register the model as heara-<task> and run the promotion gate. Returns what each stage said."""
+    from training.evaluation.baseline import tfidf_baseline
+
+    # --- data: ingest -> validate -> preprocess -> split -> augment, dataset.json -------------------
+    data_report = prepare(params, source, out_dir, header=header)
+    params = apply_dataset_info(params, read_dataset_info(out_dir), note=False)  # prepare gave the note
+    files = DataFiles.from_dir(out_dir)
+
+    # --- model: train, then the frozen test split (the baseline on the same rows) --------------------
+    log.info("run: training %s on %s", params.task, out_dir)
+    candidate = train_step(params, files)
+    metrics = evaluate_step(params, files)
+    splits = files.load()
+    baseline = tfidf_baseline(splits["train"], splits["test"])
+
+    # --- registry: register (alias challenger), then the gate moves the champion alias or not -------
+    version = register_step(params, files)
+    decision = promote_step(params, version, test_path=files.test)
+    return {"task": params.task, "labels": list(params.labels), "data_dir": str(out_dir),
+            "data": {"rows_read": data_report["ingest"]["rows_read"],
+                     "train": data_report["split"]["train"]["rows"], "val": data_report["split"]["val"]["rows"],
+                     "test": data_report["split"]["test"]["rows"],
+                     "quarantined": data_report["quarantine"]["rows"]},
+            "run_id": candidate["run_id"], "best_val_macro_f1": candidate["best_val_macro_f1"],
+            "test_macro_f1": metrics.get("test_macro_f1"), "test_accuracy": metrics.get("test_accuracy"),
+            "baseline": baseline, "version": version, "promotion": decision}

@@ -169,6 +169,14 @@ class StatePaths:
         """Registry models downloaded for serving, one folder per version."""
         return self.home / "serving" / "models"
 
+    def serving_params(self, task: str) -> Path:
+        """The resolved params `heara serve` hands the service (HEARA_PARAMS) for one task."""
+        return self.home / "serving" / f"params.{task}.yaml"
+
+    def dataset(self, task: str) -> Path:
+        """Where `heara run` prepares a task's data when no --out is given (a `--data-dir` folder)."""
+        return self.home / "datasets" / task
+
     @property
     def dvc_cache(self) -> Path:
         return self.home / "dvc-cache"

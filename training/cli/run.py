@@ -41,7 +41,7 @@ def run_cmd(
 
     p = prepare_params(source, task=task, labels=labels, fmt=fmt, text_col=text_col, label_col=label_col,
                        id_col=id_col, params_file=params_file, overlays=overlays, overrides=overrides)
-    out_dir = out or state().home / "datasets" / p.task
+    out_dir = out or state().dataset(p.task)
     with step_progress(f"heara run: {p.task}") as progress:
         result = progress.wrap(run_loop)(p, source, out_dir, header=header)
     print_summary(json.loads((out_dir / "report.json").read_text(encoding="utf-8")))

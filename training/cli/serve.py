@@ -67,7 +67,7 @@ def serve_cmd(
         import yaml
 
         p = load_params_for(data_dir, params_file, overrides, overlays=overlays)
-        resolved = state().home / "serving" / f"params.{p.task}.yaml"
+        resolved = state().serving_params(p.task)
         resolved.parent.mkdir(parents=True, exist_ok=True)
         resolved.write_text("# Written by `heara serve`: the resolved params it serves with.\n"
                             + yaml.safe_dump(p.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8")

@@ -48,8 +48,10 @@ def promote_step(params, version: int | None = None, *, force: bool = False, tes
         require_known_labels(test, predictor.labels, file=str(test_path or DataFiles.default().test),
                              hint=f"version {challenger_v} of {name} was trained on other labels; promote with the "
                                   "--data-dir it was trained on")
-        challenger = score(predictor, challenger_v, test, labels)
-        champion = score(_load_version(name, champion_v), champion_v, test, labels) if champion_v else None
+        budget = params.promote.latency_budget_ms
+        challenger = score(predictor, challenger_v, test, labels, latency_budget_ms=budget)
+        champion = (score(_load_version(name, champion_v), champion_v, test, labels, latency_budget_ms=budget)
+                    if champion_v else None)
         decision = decide(params.promote, challenger, champion, test["label"].to_numpy(), force=force)
     with mlflow.start_run(experiment_id=exp_id, run_name=f"promote-v{challenger_v}") as run:
         mlflow.log_params({f"promote.{k}": v for k, v in params.promote.model_dump().items()})

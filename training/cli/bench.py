@@ -9,13 +9,14 @@ from typing import Annotated, Optional
 import typer
 
 from training.cli.common import (
+    DataDirOpt,
     OverlayOpt,
     ParamsOpt,
     SetOpt,
     data_files,
     load_params_cli,
+    load_params_for,
 )
-from training.cli.datadir import DataDirOpt, load_params_for
 
 app = typer.Typer(help="Benchmarks that print their figures (a JSON line last).", no_args_is_help=True)
 

@@ -15,10 +15,10 @@ from training.cli.common import (
     OverlayOpt,
     ParamsOpt,
     SetOpt,
+    explicit_keys,
     load_params_cli,
     print_json,
 )
-from training.cli.datadir import explicit_keys
 from training.paths import state
 
 app = typer.Typer(help="Data steps: ingest -> validate -> preprocess -> split -> augment.", no_args_is_help=True)

@@ -9,13 +9,14 @@ from typing import Annotated, Optional
 import typer
 
 from training.cli.common import (
+    DataDirOpt,
     OverlayOpt,
     ParamsOpt,
     SetOpt,
     console,
+    load_params_for,
     print_json,
 )
-from training.cli.datadir import DataDirOpt, load_params_for
 from training.paths import state
 
 app = typer.Typer()

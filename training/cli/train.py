@@ -11,15 +11,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from training.cli.common import (
+    DataDirOpt,
     OverlayOpt,
     ParamsOpt,
     SetOpt,
     console,
     data_files,
     load_params_cli,
+    load_params_for,
     print_json,
 )
-from training.cli.datadir import DataDirOpt, load_params_for
 
 app = typer.Typer()
 

@@ -26,9 +26,16 @@ PARAMS = load_params()
     catchup=False,
     default_args=default_args(PARAMS.orchestrate),
     params={
-        "input": Param("", type="string", minLength=1, title="Input file",
-                       description="Path on the worker: CSV, TSV, JSONL or Excel."),
-        "output": Param("", type="string", title="Output file", description="Empty: under $HEARA_HOME/predictions/."),
+        "input": Param(
+            "",
+            type="string",
+            minLength=1,
+            title="Input file",
+            description="Path on the worker: CSV, TSV, JSONL or Excel.",
+        ),
+        "output": Param(
+            "", type="string", title="Output file", description="Empty: under $HEARA_HOME/predictions/."
+        ),
         "text_col": Param(PARAMS.data.text_col, type="string", minLength=1, title="Text column"),
         "task": Param(PARAMS.task, type="string", minLength=1, title="Task"),
     },
@@ -41,8 +48,14 @@ def heara_batch_predict():
         from training.steps.predict import predict_job
 
         p = context["params"]
-        return call(predict_job, p["input"], p["output"] or None, task=p["task"], text_col=p["text_col"],
-                    run_id=context["run_id"])
+        return call(
+            predict_job,
+            p["input"],
+            p["output"] or None,
+            task=p["task"],
+            text_col=p["text_col"],
+            run_id=context["run_id"],
+        )
 
     predict()
 

@@ -29,7 +29,7 @@ def default_args(orch: OrchestrateConfig) -> dict:
 
 
 def call(fn, *args, **kwargs):
-    """Run a step; a non-retryable `HearaError` (bad data, bad form values) fails the task without retrying."""
+    """Run a step; a non-retryable `HearaError` (bad data, bad form values) fails the task at once."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from training.errors import HearaError
@@ -47,5 +47,11 @@ def on_task_failure(context) -> None:
     from training.orchestration.failures import write_failure_summary
 
     ti = context["ti"]
-    write_failure_summary(ti.dag_id, context["run_id"], ti.task_id, context.get("exception"),
-                          try_number=getattr(ti, "try_number", None), log_url=getattr(ti, "log_url", None))
+    write_failure_summary(
+        ti.dag_id,
+        context["run_id"],
+        ti.task_id,
+        context.get("exception"),
+        try_number=getattr(ti, "try_number", None),
+        log_url=getattr(ti, "log_url", None),
+    )

@@ -35,8 +35,11 @@ from training.orchestration.form import form_params
 
 PARAMS = load_params()
 ORCH = PARAMS.orchestrate
-SCHEDULE = (AssetOrTimeSchedule(timetable=CronTriggerTimetable(ORCH.schedule, timezone="UTC"), assets=INCOMING)
-            if ORCH.schedule else INCOMING)
+SCHEDULE = (
+    AssetOrTimeSchedule(timetable=CronTriggerTimetable(ORCH.schedule, timezone="UTC"), assets=INCOMING)
+    if ORCH.schedule
+    else INCOMING
+)
 # The trigger form: fields, params.yaml keys, help and bounds are in training/orchestration/form.py.
 FORM = {name: Param(spec.pop("default"), **spec) for name, spec in form_params(PARAMS).items()}
 
@@ -57,11 +60,25 @@ def heara_retrain():
         """Validate the form, write the run's params file; record what triggered the run."""
         from training.orchestration import tasks
 
-        files = [f for events in (context.get("triggering_asset_events") or {}).values()
-                 for event in events for f in (event.extra or {}).get("files", [])]
+        files = [
+            f
+            for events in (context.get("triggering_asset_events") or {}).values()
+            for event in events
+            for f in (event.extra or {}).get("files", [])
+        ]
         run_type = str(getattr(context["dag_run"], "run_type", "manual")).lower()
-        trigger = "asset" if files or "asset" in run_type else ("scheduled" if "scheduled" in run_type else "manual")
-        return call(tasks.resolve_run, dict(context["params"]), context["run_id"], trigger=trigger, trigger_files=files)
+        trigger = (
+            "asset"
+            if files or "asset" in run_type
+            else ("scheduled" if "scheduled" in run_type else "manual")
+        )
+        return call(
+            tasks.resolve_run,
+            dict(context["params"]),
+            context["run_id"],
+            trigger=trigger,
+            trigger_files=files,
+        )
 
     @task
     def ingest(run: dict) -> dict:
@@ -93,14 +110,20 @@ def heara_retrain():
 
         return call(tasks.augment, run["params_file"])
 
-    @task(pool=ORCH.gpu_pool, queue=train_queue(ORCH.train_queue),
-          execution_timeout=timedelta(minutes=ORCH.train_timeout_min))
+    @task(
+        pool=ORCH.gpu_pool,
+        queue=train_queue(ORCH.train_queue),
+        execution_timeout=timedelta(minutes=ORCH.train_timeout_min),
+    )
     def train(run: dict, **context) -> dict:
         """`heara train` in a subprocess (one GPU-pool slot); a retry resumes from the checkpoint."""
         from training.orchestration import tasks
 
-        tags = {"heara.airflow.dag_id": context["dag"].dag_id, "heara.airflow.run_id": context["run_id"],
-                "heara.airflow.trigger": run["trigger"]}
+        tags = {
+            "heara.airflow.dag_id": context["dag"].dag_id,
+            "heara.airflow.run_id": context["run_id"],
+            "heara.airflow.trigger": run["trigger"],
+        }
         if run["trigger_files"]:
             tags["heara.airflow.trigger_files"] = ", ".join(run["trigger_files"])
         return call(tasks.train, run["params_file"], tags)
@@ -142,9 +165,17 @@ def heara_retrain():
     decision = promote(run, version)
     chain(
         run,
-        ingest(run), validate(run), preprocess(run), split(run), augment(run),  # data
-        trained, evaluate(run, trained),  # model
-        version, decision, promoted(decision), reload_serving(run),  # registry, then serving
+        ingest(run),
+        validate(run),
+        preprocess(run),
+        split(run),
+        augment(run),  # data
+        trained,
+        evaluate(run, trained),  # model
+        version,
+        decision,
+        promoted(decision),
+        reload_serving(run),  # registry, then serving
     )
 
 

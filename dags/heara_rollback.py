@@ -28,8 +28,13 @@ PARAMS = load_params()
     default_args={**default_args(PARAMS.orchestrate), "retries": 0},  # moving an alias twice helps nobody
     params={
         "task": Param(PARAMS.task, type="string", minLength=1, title="Task"),
-        "version": Param(None, type=["null", "integer"], minimum=1, title="Version",
-                         description="Registry version to make champion; empty: the previous champion."),
+        "version": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Version",
+            description="Registry version to make champion; empty: the previous champion.",
+        ),
     },
     tags=["heara", "registry"],
     doc_md=__doc__,

@@ -36,7 +36,8 @@ def new_secret(name: str) -> str:
         return fernet_key()
     # Some consumers (MinIO's root user, `mc`) read a leading digit or dash badly: start with a letter.
     return secrets.choice(string.ascii_letters) + "".join(
-        secrets.choice(ALPHABET) for _ in range(SECRET_LENGTH - 1))
+        secrets.choice(ALPHABET) for _ in range(SECRET_LENGTH - 1)
+    )
 
 
 def render(example: str) -> tuple[str, int]:

@@ -59,10 +59,22 @@ DAG_ID = "heara_retrain"
 CHAMPION = "champion"
 # The trigger form of the run: the fast settings of tests/system/test_airflow_dag.py (2 epochs of the tiny
 # profile, a small bootstrap, no augmented rows, a promotion gate any trained model passes).
-CONF = {"epochs": 2, "learning_rate": 0.003,
-        "overrides": {"promote.min_f1": 0.0, "promote.latency_budget_ms": 100000, "promote.bootstrap_samples": 200,
-                      "evaluate.latency_samples": 20, "augment.multipliers": {}}}
-TEXTS = ["화장실에서 넘어졌어 못 일어나겠어", "오늘 날씨가 참 좋네요", "여기가 어디지? 집에 어떻게 가는지 모르겠어"]
+CONF = {
+    "epochs": 2,
+    "learning_rate": 0.003,
+    "overrides": {
+        "promote.min_f1": 0.0,
+        "promote.latency_budget_ms": 100000,
+        "promote.bootstrap_samples": 200,
+        "evaluate.latency_samples": 20,
+        "augment.multipliers": {},
+    },
+}
+TEXTS = [
+    "화장실에서 넘어졌어 못 일어나겠어",
+    "오늘 날씨가 참 좋네요",
+    "여기가 어디지? 집에 어떻게 가는지 모르겠어",
+]
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 # Variables of the caller's environment that would point a service somewhere else than this stack.
 FOREIGN_PREFIXES = ("HEARA_", "MLFLOW_", "AIRFLOW", "BENTOML_HOME")
@@ -81,6 +93,7 @@ class Interrupted(BaseException):
 
 
 # --- pure helpers (tests/system/test_stack_test.py) --------------------------------------------------
+
 
 def database_names(run: str) -> dict[str, str]:
     return {role: f"heara_stack_{role}_{run}" for role in ("airflow", "mlflow", "predictions")}
@@ -105,8 +118,14 @@ def stack_params(source: Path, dest: Path) -> Path:
 def clean_env(base: dict[str, str], **values: str) -> dict[str, str]:
     """`base` without the caller's Heara/MLflow/Airflow settings, plus `values` and telemetry off."""
     env = {k: v for k, v in base.items() if not k.startswith(FOREIGN_PREFIXES)}
-    env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "BENTOML_DO_NOT_TRACK": "True", "DVC_NO_ANALYTICS": "1",
-                "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "BENTOML_DO_NOT_TRACK": "True",
+            "DVC_NO_ANALYTICS": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(values)
     return env
 
@@ -128,8 +147,9 @@ def log_lines(answer: Any) -> list[str]:
     for item in content or []:
         if isinstance(item, dict):
             extra = {k: v for k, v in item.items() if k not in {"timestamp", "event", "level", "logger"}}
-            text = " ".join(str(p) for p in (item.get("timestamp", ""), item.get("level", ""),
-                                             item.get("event", "")) if p)
+            text = " ".join(
+                str(p) for p in (item.get("timestamp", ""), item.get("level", ""), item.get("event", "")) if p
+            )
             lines.append(text + (f" {extra}" if extra else ""))
         else:
             lines.extend(str(item).splitlines())
@@ -141,6 +161,7 @@ def task_states(task_instances: list[dict]) -> dict[str, str]:
 
 
 # --- the run --------------------------------------------------------------------------------------
+
 
 class Stack:
     def __init__(self, args: argparse.Namespace) -> None:
@@ -154,8 +175,13 @@ class Stack:
         self.servers: list[Server] = []
         self.phases: dict[str, float] = {}
         self.result: dict[str, Any] = {"run": self.run, "folder": str(self.dir)}
-        self.ports = {"mlflow": free_port(), "airflow": free_port(), "serving": free_port(),
-                      "airflow_worker_logs": free_port(), "airflow_trigger_logs": free_port()}
+        self.ports = {
+            "mlflow": free_port(),
+            "airflow": free_port(),
+            "serving": free_port(),
+            "airflow_worker_logs": free_port(),
+            "airflow_trigger_logs": free_port(),
+        }
         self.api_key = secrets.token_urlsafe(24)
         self.admin_password = secrets.token_urlsafe(16)
         self.dbs_created = False
@@ -179,23 +205,38 @@ class Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
         log_path = self.logs / f"{name}.log"
         with open(log_path, "wb") as out:
-            proc = subprocess.Popen(argv, env={**env, MARKER: self.run}, cwd=ROOT, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                env={**env, MARKER: self.run},
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         server = Server(name, port, proc, self.dir, log_path)
         self.servers.append(server)
-        log.info("started %s (pid %d, own process group): %s; log %s", name, proc.pid, " ".join(argv[:4]),
-                 log_path)
+        log.info(
+            "started %s (pid %d, own process group): %s; log %s", name, proc.pid, " ".join(argv[:4]), log_path
+        )
         return server
 
-    def wait(self, what: str, probe: Callable[[], Any], timeout_s: float, servers: list[Server],
-             every_s: float = 1.0) -> Any:
+    def wait(
+        self,
+        what: str,
+        probe: Callable[[], Any],
+        timeout_s: float,
+        servers: list[Server],
+        every_s: float = 1.0,
+    ) -> Any:
         """Poll `probe` until it returns something truthy; fail at once when one of `servers` exits."""
         deadline = time.monotonic() + self.remaining(timeout_s)
         while time.monotonic() < deadline:
             for s in servers:
                 if s.proc.poll() is not None:
-                    raise StackTestFailed(f"{s.name} exited with {s.proc.returncode} while waiting for "
-                                          f"{what}:\n{s.log_tail(60)}")
+                    raise StackTestFailed(
+                        f"{s.name} exited with {s.proc.returncode} while waiting for "
+                        f"{what}:\n{s.log_tail(60)}"
+                    )
             with suppress(httpx.HTTPError, OSError, ValueError):
                 if answer := probe():
                     return answer
@@ -225,16 +266,26 @@ class Stack:
     def mlflow(self) -> None:
         t = time.monotonic()
         home = self.dir / "mlflow"
-        env = clean_env(dict(os.environ), HEARA_HOME=str(home),
-                        MLFLOW_BACKEND_STORE_URI=database_url(self.args.pg, self.dbs["mlflow"]),
-                        MLFLOW_ARTIFACTS_DESTINATION=str(home / "artifacts"),
-                        MLFLOW_HOST="127.0.0.1", MLFLOW_PORT=str(self.ports["mlflow"]), MLFLOW_WORKERS="1",
-                        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+        env = clean_env(
+            dict(os.environ),
+            HEARA_HOME=str(home),
+            MLFLOW_BACKEND_STORE_URI=database_url(self.args.pg, self.dbs["mlflow"]),
+            MLFLOW_ARTIFACTS_DESTINATION=str(home / "artifacts"),
+            MLFLOW_HOST="127.0.0.1",
+            MLFLOW_PORT=str(self.ports["mlflow"]),
+            MLFLOW_WORKERS="1",
+            PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        )
         server = self.spawn("mlflow", ["bash", str(ROOT / "mlflow" / "server.sh")], env, self.ports["mlflow"])
-        body = self.wait("MLflow /health", lambda: _get_text(f"{self.url('mlflow')}/health") == "OK", 180,
-                         [server])
-        log.info("MLflow %s/health: %s (backend: PostgreSQL %s, artifacts served by the server)",
-                 self.url("mlflow"), "OK" if body else body, self.dbs["mlflow"])
+        body = self.wait(
+            "MLflow /health", lambda: _get_text(f"{self.url('mlflow')}/health") == "OK", 180, [server]
+        )
+        log.info(
+            "MLflow %s/health: %s (backend: PostgreSQL %s, artifacts served by the server)",
+            self.url("mlflow"),
+            "OK" if body else body,
+            self.dbs["mlflow"],
+        )
         self.phase("mlflow", t)
 
     def airflow_env(self) -> dict[str, str]:
@@ -246,9 +297,12 @@ class Stack:
         port = self.ports["airflow"]
         base = clean_env(
             dict(os.environ),
-            AIRFLOW_HOME=str(home), HEARA_HOME=str(self.dir / "heara"),
+            AIRFLOW_HOME=str(home),
+            HEARA_HOME=str(self.dir / "heara"),
             HEARA_PARAMS=str(self.dir / "params.yaml"),
-            MLFLOW_TRACKING_URI=self.url("mlflow"), HEARA_SERVE_URL=self.url("serving"), HEARA_API_KEY=self.api_key,
+            MLFLOW_TRACKING_URI=self.url("mlflow"),
+            HEARA_SERVE_URL=self.url("serving"),
+            HEARA_API_KEY=self.api_key,
             AIRFLOW__CORE__EXECUTOR="LocalExecutor",
             AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=db,
             # Derived from the URL above Airflow would ask for asyncpg, which the lock does not hold.
@@ -256,7 +310,9 @@ class Stack:
             AIRFLOW__CORE__FERNET_KEY=_fernet_key(),
             AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(32),
             AIRFLOW__API__SECRET_KEY=secrets.token_urlsafe(32),
-            AIRFLOW__API__HOST="127.0.0.1", AIRFLOW__API__WORKERS="1", AIRFLOW__API__BASE_URL=self.url("airflow"),
+            AIRFLOW__API__HOST="127.0.0.1",
+            AIRFLOW__API__WORKERS="1",
+            AIRFLOW__API__BASE_URL=self.url("airflow"),
             AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",  # only what the test unpauses runs
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(passwords),
@@ -280,25 +336,44 @@ class Stack:
         for argv in (["db", "migrate"], ["pools", "set", pool, "1", "Heara training: one slot per GPU"]):
             step = time.monotonic()
             with open(self.logs / "airflow-init.log", "ab") as out:
-                rc = subprocess.run([airflow, *argv], env={**env, MARKER: self.run}, cwd=ROOT, stdout=out,
-                                    stderr=subprocess.STDOUT, timeout=self.remaining(300)).returncode
+                rc = subprocess.run(
+                    [airflow, *argv],
+                    env={**env, MARKER: self.run},
+                    cwd=ROOT,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    timeout=self.remaining(300),
+                ).returncode
             if rc != 0:
-                tail = "\n".join((self.logs / "airflow-init.log").read_text(errors="replace").splitlines()[-40:])
+                tail = "\n".join(
+                    (self.logs / "airflow-init.log").read_text(errors="replace").splitlines()[-40:]
+                )
                 raise StackTestFailed(f"airflow {' '.join(argv)} failed ({rc}):\n{tail}")
             log.info("airflow %s: done in %.1f s", " ".join(argv[:2]), time.monotonic() - step)
         servers = []
         for component in COMPONENTS:
-            argv = [airflow, component] + (["--port", str(self.ports["airflow"])] if component == "api-server" else [])
-            servers.append(self.spawn(f"airflow-{component}", argv, env,
-                                      self.ports["airflow"] if component == "api-server" else 0))
+            argv = [airflow, component] + (
+                ["--port", str(self.ports["airflow"])] if component == "api-server" else []
+            )
+            servers.append(
+                self.spawn(
+                    f"airflow-{component}",
+                    argv,
+                    env,
+                    self.ports["airflow"] if component == "api-server" else 0,
+                )
+            )
 
         def health() -> dict | None:
             answer = httpx.get(f"{self.url('airflow')}/api/v2/monitor/health", timeout=5).json()
             return answer if not unhealthy(answer) else None
 
         answer = self.wait("every Airflow component healthy", health, 240, servers, every_s=2)
-        log.info("Airflow %s/api/v2/monitor/health: every component healthy:\n%s", self.url("airflow"),
-                 json.dumps(answer, indent=2))
+        log.info(
+            "Airflow %s/api/v2/monitor/health: every component healthy:\n%s",
+            self.url("airflow"),
+            json.dumps(answer, indent=2),
+        )
         self.result["airflow_health"] = {k: v.get("status") for k, v in answer.items() if isinstance(v, dict)}
         self.phase("airflow_start", t)
         return env
@@ -306,8 +381,11 @@ class Stack:
     def trigger(self) -> str:
         t = time.monotonic()
         api = f"{self.url('airflow')}/api/v2"
-        r = httpx.post(f"{self.url('airflow')}/auth/token", timeout=30,
-                       json={"username": "admin", "password": self.admin_password})
+        r = httpx.post(
+            f"{self.url('airflow')}/auth/token",
+            timeout=30,
+            json={"username": "admin", "password": self.admin_password},
+        )
         r.raise_for_status()
         headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
         log.info("REST: POST /auth/token as admin -> HTTP %d, bearer token received", r.status_code)
@@ -327,18 +405,33 @@ class Stack:
             dag = self.wait(f"the DAG processor to parse {DAG_ID}", parsed, 180, servers, every_s=2)
         except StackTestFailed as e:
             raise StackTestFailed(f"{e}\nimport errors: {import_errors()}") from None
-        log.info("REST: GET /api/v2/dags/%s -> parsed from %s, is_paused=%s", DAG_ID, dag.get("fileloc"),
-                 dag.get("is_paused"))
+        log.info(
+            "REST: GET /api/v2/dags/%s -> parsed from %s, is_paused=%s",
+            DAG_ID,
+            dag.get("fileloc"),
+            dag.get("is_paused"),
+        )
         r = self.http.patch(f"{api}/dags/{DAG_ID}", json={"is_paused": False})
         r.raise_for_status()
-        log.info("REST: PATCH /api/v2/dags/%s {\"is_paused\": false} -> HTTP %d, is_paused=%s", DAG_ID,
-                 r.status_code, r.json().get("is_paused"))
+        log.info(
+            'REST: PATCH /api/v2/dags/%s {"is_paused": false} -> HTTP %d, is_paused=%s',
+            DAG_ID,
+            r.status_code,
+            r.json().get("is_paused"),
+        )
         r = self.http.post(f"{api}/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": CONF})
         if r.status_code >= 400:
             raise StackTestFailed(f"POST dagRuns -> HTTP {r.status_code}: {r.text[:2000]}")
         run = r.json()
-        log.info("REST: POST /api/v2/dags/%s/dagRuns conf=%s -> HTTP %d, dag_run_id=%s, run_type=%s, state=%s",
-                 DAG_ID, json.dumps(CONF), r.status_code, run["dag_run_id"], run.get("run_type"), run.get("state"))
+        log.info(
+            "REST: POST /api/v2/dags/%s/dagRuns conf=%s -> HTTP %d, dag_run_id=%s, run_type=%s, state=%s",
+            DAG_ID,
+            json.dumps(CONF),
+            r.status_code,
+            run["dag_run_id"],
+            run.get("run_type"),
+            run.get("state"),
+        )
         self.result["dag_run_id"] = run["dag_run_id"]
         self.phase("trigger", t)
         return run["dag_run_id"]
@@ -371,8 +464,11 @@ class Stack:
             raise StackTestFailed(f"run {run_id} ended {final}: {seen}")
         with suppress(httpx.HTTPError, KeyError, ValueError):
             xcom = self.http.get(f"{api}/taskInstances/reload_serving/xcomEntries/return_value").json()
-            log.info("reload_serving returned %s (the service starts after the run: it loads the champion "
-                     "at start)", xcom.get("value"))
+            log.info(
+                "reload_serving returned %s (the service starts after the run: it loads the champion "
+                "at start)",
+                xcom.get("value"),
+            )
 
     def explain_failure(self, api: str, states: dict[str, str]) -> None:
         for task_id, st in states.items():
@@ -380,11 +476,16 @@ class Stack:
                 continue
             with suppress(httpx.HTTPError, ValueError, KeyError):
                 ti = self.http.get(f"{api}/taskInstances/{task_id}").json()
-                answer = self.http.get(f"{api}/taskInstances/{task_id}/logs/{ti.get('try_number') or 1}",
-                                       params={"full_content": "true"},
-                                       headers={"Accept": "application/json"}).json()
-                log.error("log of the failed task %s (last 60 lines):\n%s", task_id,
-                          "\n".join(log_lines(answer)[-60:]))
+                answer = self.http.get(
+                    f"{api}/taskInstances/{task_id}/logs/{ti.get('try_number') or 1}",
+                    params={"full_content": "true"},
+                    headers={"Accept": "application/json"},
+                ).json()
+                log.error(
+                    "log of the failed task %s (last 60 lines):\n%s",
+                    task_id,
+                    "\n".join(log_lines(answer)[-60:]),
+                )
         for summary in (self.dir / "heara" / "airflow" / "runs").glob("*/FAILED.md"):
             log.error("%s:\n%s", summary, summary.read_text(errors="replace")[:3000])
 
@@ -395,51 +496,102 @@ class Stack:
 
         name = model_name(load_params(self.dir / "params.yaml").task)
         api = f"{self.url('mlflow')}/api/2.0/mlflow"
-        mv = httpx.get(f"{api}/registered-models/alias", params={"name": name, "alias": CHAMPION},
-                       timeout=30).raise_for_status().json()["model_version"]
-        run = httpx.get(f"{api}/runs/get", params={"run_id": mv["run_id"]}, timeout=30).raise_for_status().json()
+        mv = (
+            httpx.get(f"{api}/registered-models/alias", params={"name": name, "alias": CHAMPION}, timeout=30)
+            .raise_for_status()
+            .json()["model_version"]
+        )
+        run = (
+            httpx.get(f"{api}/runs/get", params={"run_id": mv["run_id"]}, timeout=30)
+            .raise_for_status()
+            .json()
+        )
         tags = {tag["key"]: tag["value"] for tag in run["run"]["data"].get("tags", [])}
         metrics = {m["key"]: m["value"] for m in run["run"]["data"].get("metrics", [])}
-        log.info("registry (MLflow server): %s@%s = version %s, run %s, source %s", name, CHAMPION, mv["version"],
-                 mv["run_id"], mv.get("source"))
-        log.info("  run tags: heara.airflow.dag_id=%s heara.airflow.run_id=%s heara.airflow.trigger=%s",
-                 tags.get("heara.airflow.dag_id"), tags.get("heara.airflow.run_id"), tags.get("heara.airflow.trigger"))
-        log.info("  run metrics: test_macro_f1=%s; artifacts at %s", metrics.get("test_macro_f1"),
-                 run["run"]["info"].get("artifact_uri"))
+        log.info(
+            "registry (MLflow server): %s@%s = version %s, run %s, source %s",
+            name,
+            CHAMPION,
+            mv["version"],
+            mv["run_id"],
+            mv.get("source"),
+        )
+        log.info(
+            "  run tags: heara.airflow.dag_id=%s heara.airflow.run_id=%s heara.airflow.trigger=%s",
+            tags.get("heara.airflow.dag_id"),
+            tags.get("heara.airflow.run_id"),
+            tags.get("heara.airflow.trigger"),
+        )
+        log.info(
+            "  run metrics: test_macro_f1=%s; artifacts at %s",
+            metrics.get("test_macro_f1"),
+            run["run"]["info"].get("artifact_uri"),
+        )
         if tags.get("heara.airflow.run_id") != run_id:
-            raise StackTestFailed(f"the champion's run carries heara.airflow.run_id={tags.get('heara.airflow.run_id')!r}, "
-                                  f"not the REST-triggered {run_id!r}")
+            raise StackTestFailed(
+                f"the champion's run carries heara.airflow.run_id={tags.get('heara.airflow.run_id')!r}, "
+                f"not the REST-triggered {run_id!r}"
+            )
         if not str(run["run"]["info"].get("artifact_uri", "")).startswith("mlflow-artifacts:"):
-            raise StackTestFailed(f"artifacts do not go through the server: {run['run']['info'].get('artifact_uri')}")
+            raise StackTestFailed(
+                f"artifacts do not go through the server: {run['run']['info'].get('artifact_uri')}"
+            )
         with self.pg(self.dbs["mlflow"]) as conn:  # the registry really lives in PostgreSQL
-            row = conn.execute("SELECT version FROM registered_model_aliases WHERE name = %s AND alias = %s",
-                               (name, CHAMPION)).fetchone()
-        log.info("  PostgreSQL %s: registered_model_aliases(%s, %s) -> version %s", self.dbs["mlflow"], name,
-                 CHAMPION, row and row[0])
+            row = conn.execute(
+                "SELECT version FROM registered_model_aliases WHERE name = %s AND alias = %s",
+                (name, CHAMPION),
+            ).fetchone()
+        log.info(
+            "  PostgreSQL %s: registered_model_aliases(%s, %s) -> version %s",
+            self.dbs["mlflow"],
+            name,
+            CHAMPION,
+            row and row[0],
+        )
         if not row or str(row[0]) != str(mv["version"]):
-            raise StackTestFailed(f"registered_model_aliases in {self.dbs['mlflow']} holds {row}, not {mv['version']}")
+            raise StackTestFailed(
+                f"registered_model_aliases in {self.dbs['mlflow']} holds {row}, not {mv['version']}"
+            )
         with self.pg(self.dbs["airflow"]) as conn:
-            row = conn.execute("SELECT state, run_type FROM dag_run WHERE dag_id = %s AND run_id = %s",
-                               (DAG_ID, run_id)).fetchone()
-        log.info("  PostgreSQL %s: dag_run(%s) -> state=%s run_type=%s", self.dbs["airflow"], run_id,
-                 *(row or (None, None)))
+            row = conn.execute(
+                "SELECT state, run_type FROM dag_run WHERE dag_id = %s AND run_id = %s", (DAG_ID, run_id)
+            ).fetchone()
+        log.info(
+            "  PostgreSQL %s: dag_run(%s) -> state=%s run_type=%s",
+            self.dbs["airflow"],
+            run_id,
+            *(row or (None, None)),
+        )
         if not row or row[0] != "success":
             raise StackTestFailed(f"dag_run in {self.dbs['airflow']}: {row}")
-        self.result.update(model=name, champion_version=str(mv["version"]), mlflow_run_id=mv["run_id"],
-                           test_macro_f1=metrics.get("test_macro_f1"))
+        self.result.update(
+            model=name,
+            champion_version=str(mv["version"]),
+            mlflow_run_id=mv["run_id"],
+            test_macro_f1=metrics.get("test_macro_f1"),
+        )
         self.phase("registry", t)
         return mv
 
     def serving(self, champion_version: str) -> None:
         t = time.monotonic()
         home = self.dir / "serving"
-        env = clean_env(dict(os.environ), HEARA_HOME=str(home), HEARA_PARAMS=str(self.dir / "params.yaml"),
-                        MLFLOW_TRACKING_URI=self.url("mlflow"), HEARA_API_KEY=self.api_key,
-                        HEARA_PREDICTION_DB=database_url(self.args.pg, self.dbs["predictions"], driver=""),
-                        BENTOML_HOME=str(home / "bentoml"))
+        env = clean_env(
+            dict(os.environ),
+            HEARA_HOME=str(home),
+            HEARA_PARAMS=str(self.dir / "params.yaml"),
+            MLFLOW_TRACKING_URI=self.url("mlflow"),
+            HEARA_API_KEY=self.api_key,
+            HEARA_PREDICTION_DB=database_url(self.args.pg, self.dbs["predictions"], driver=""),
+            BENTOML_HOME=str(home / "bentoml"),
+        )
         heara = str(Path(sys.executable).with_name("heara"))
-        server = self.spawn("serving", [heara, "serve", "--host", "127.0.0.1", "--port", str(self.ports["serving"])],
-                            env, self.ports["serving"])
+        server = self.spawn(
+            "serving",
+            [heara, "serve", "--host", "127.0.0.1", "--port", str(self.ports["serving"])],
+            env,
+            self.ports["serving"],
+        )
         try:
             wait_ready(server, timeout_s=self.remaining(300))
         except (RuntimeError, TimeoutError) as e:
@@ -448,27 +600,42 @@ class Stack:
         headers = {"Authorization": f"Bearer {self.api_key}"}
         with httpx.Client(base_url=self.url("serving"), timeout=60) as client:
             model = client.get("/model", headers=headers).raise_for_status().json()
-            log.info("GET /model: %s version %s (run %s)", model.get("name"), model.get("version"), model.get("run_id"))
+            log.info(
+                "GET /model: %s version %s (run %s)",
+                model.get("name"),
+                model.get("version"),
+                model.get("run_id"),
+            )
             refused = client.post("/classify", json={"texts": TEXTS[:1]})
             log.info("POST /classify without the API key -> HTTP %d", refused.status_code)
             if refused.status_code != 401:
-                raise StackTestFailed(f"the service answered {refused.status_code} to a request without its key")
+                raise StackTestFailed(
+                    f"the service answered {refused.status_code} to a request without its key"
+                )
             r = client.post("/classify", json={"texts": TEXTS}, headers=headers)
             if r.status_code != 200:
                 raise StackTestFailed(f"POST /classify -> HTTP {r.status_code}: {r.text[:1000]}")
             answer = r.json()
         predictions = answer["predictions"]
         for text, p in zip(TEXTS, predictions):
-            log.info("  %s -> %s (%.3f) danger=%s model_version=%s", text, p["label"], p["score"], p["danger"],
-                     p["model_version"])
+            log.info(
+                "  %s -> %s (%.3f) danger=%s model_version=%s",
+                text,
+                p["label"],
+                p["score"],
+                p["danger"],
+                p["model_version"],
+            )
         versions = {str(p["model_version"]) for p in predictions}
         if versions != {champion_version}:
             raise StackTestFailed(f"served model_version {versions}, champion is {champion_version}")
 
         def logged() -> int:
             with self.pg(self.dbs["predictions"]) as conn:
-                return conn.execute("SELECT count(*) FROM predictions WHERE request_id = %s AND model_version = %s",
-                                    (answer["request_id"], champion_version)).fetchone()[0]
+                return conn.execute(
+                    "SELECT count(*) FROM predictions WHERE request_id = %s AND model_version = %s",
+                    (answer["request_id"], champion_version),
+                ).fetchone()[0]
 
         import psycopg
 
@@ -479,10 +646,16 @@ class Stack:
             return None
 
         rows = self.wait("the prediction log to reach PostgreSQL", enough, 30, [server], every_s=0.5)
-        log.info("PostgreSQL %s: %d rows in predictions for request %s (model_version %s)",
-                 self.dbs["predictions"], rows, answer["request_id"], champion_version)
-        self.result.update(served_version=champion_version, predictions_logged=rows,
-                           labels=[p["label"] for p in predictions])
+        log.info(
+            "PostgreSQL %s: %d rows in predictions for request %s (model_version %s)",
+            self.dbs["predictions"],
+            rows,
+            answer["request_id"],
+            champion_version,
+        )
+        self.result.update(
+            served_version=champion_version, predictions_logged=rows, labels=[p["label"] for p in predictions]
+        )
         self.phase("serving", t)
 
     # clean-up --------------------------------------------------------------------------------------
@@ -493,8 +666,11 @@ class Stack:
         t = time.monotonic()
         pending = list(reversed(self.servers))
         if pending:
-            log.info("stopping %s: SIGTERM to each process group, SIGKILL after %d s",
-                     ", ".join(s.name for s in pending), STOP_GRACE_S)
+            log.info(
+                "stopping %s: SIGTERM to each process group, SIGKILL after %d s",
+                ", ".join(s.name for s in pending),
+                STOP_GRACE_S,
+            )
         for s in pending:
             with suppress(ProcessLookupError):
                 os.killpg(s.proc.pid, signal.SIGTERM)
@@ -504,15 +680,22 @@ class Stack:
                 pending.remove(s)
             time.sleep(0.2)
         for s in pending:
-            log.warning("  %s still running after %d s (%s): SIGKILL to its group", s.name, STOP_GRACE_S,
-                        "; ".join(_group_members(s.proc.pid)) or "leader only")
+            log.warning(
+                "  %s still running after %d s (%s): SIGKILL to its group",
+                s.name,
+                STOP_GRACE_S,
+                "; ".join(_group_members(s.proc.pid)) or "leader only",
+            )
             with suppress(ProcessLookupError):
                 os.killpg(s.proc.pid, signal.SIGKILL)
             with suppress(subprocess.TimeoutExpired):
                 s.proc.wait(timeout=10)
         if strays := _kill_marked(self.run):
-            log.warning("  killed %d processes of this run outside its process groups: %s", len(strays),
-                        "; ".join(strays))
+            log.warning(
+                "  killed %d processes of this run outside its process groups: %s",
+                len(strays),
+                "; ".join(strays),
+            )
         self.phases["stop"] = round(time.monotonic() - t, 1)
 
     def prune(self) -> None:
@@ -579,14 +762,21 @@ def _on_signal(signum, _frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pg", default=stack_pg("postgresql://postgres@127.0.0.1:5432"),
-                        help="PostgreSQL server (a role that may create databases); env HEARA_STACK_PG")
+    parser.add_argument(
+        "--pg",
+        default=stack_pg("postgresql://postgres@127.0.0.1:5432"),
+        help="PostgreSQL server (a role that may create databases); env HEARA_STACK_PG",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases and the run's folder")
     parser.add_argument("--timeout", type=float, default=840, help="overall time limit, seconds")
     parser.add_argument("--run-timeout", type=float, default=600, help="time limit of the DAG run, seconds")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, datefmt="%H:%M:%S",
-                        format="%(asctime)s stack-test %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stdout,
+        datefmt="%H:%M:%S",
+        format="%(asctime)s stack-test %(levelname)s %(message)s",
+    )
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _on_signal)
@@ -611,7 +801,10 @@ def main(argv: list[str] | None = None) -> int:
         log.error("FAILED: %s", e)
         stack.result["error"] = str(e)[:2000]
     except (KeyboardInterrupt, Interrupted) as e:
-        log.error("interrupted (%s): stopping everything", type(e).__name__ if isinstance(e, KeyboardInterrupt) else e)
+        log.error(
+            "interrupted (%s): stopping everything",
+            type(e).__name__ if isinstance(e, KeyboardInterrupt) else e,
+        )
         stack.result["error"] = f"interrupted ({e or 'SIGINT'})"
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -23,7 +23,9 @@ from typing import Any
 
 from training import env
 
-OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json", "/schema.json", "/try"})
+OPEN_PATHS = frozenset(
+    {"/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json", "/schema.json", "/try"}
+)
 OPEN_PREFIXES = ("/static_content/", "/assets/")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -42,7 +44,9 @@ def _is_json(content_type: bytes) -> bool:
 
 
 class RequestGuard:
-    def __init__(self, app: Any, *, max_body_bytes: int, json_paths: tuple[str, ...] = ("/classify",)) -> None:
+    def __init__(
+        self, app: Any, *, max_body_bytes: int, json_paths: tuple[str, ...] = ("/classify",)
+    ) -> None:
         """Built when a worker builds its app: the key is read from the environment then."""
         self.app = app
         self.json_paths = frozenset(json_paths)
@@ -73,8 +77,12 @@ class RequestGuard:
             return await self.app(scope, receive, send)
         content_type = headers.get(b"content-type", b"")
         if scope["path"] in self.json_paths and not _is_json(content_type):
-            return await _reply(send, 415, f"send JSON with 'Content-Type: application/json' (got "
-                                           f"{content_type.decode('latin-1')[:60]!r})")
+            return await _reply(
+                send,
+                415,
+                f"send JSON with 'Content-Type: application/json' (got "
+                f"{content_type.decode('latin-1')[:60]!r})",
+            )
 
         limit = self.max_body_bytes
         declared = headers.get(b"content-length")
@@ -82,8 +90,12 @@ class RequestGuard:
             if not declared.isdigit():
                 return await _reply(send, 400, f"invalid Content-Length header: {declared[:40]!r}")
             if int(declared) > limit:
-                return await _reply(send, 413, f"request body of {int(declared)} bytes is over the limit of "
-                                               f"{limit} bytes (serve.max_texts x serve.max_chars)")
+                return await _reply(
+                    send,
+                    413,
+                    f"request body of {int(declared)} bytes is over the limit of "
+                    f"{limit} bytes (serve.max_texts x serve.max_chars)",
+                )
         chunks, size = [], 0
         while True:  # read the whole (bounded) body here, then replay it to the app
             message = await receive()
@@ -92,8 +104,11 @@ class RequestGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                return await _reply(send, 413, f"request body is over the limit of {limit} bytes "
-                                               "(serve.max_texts x serve.max_chars)")
+                return await _reply(
+                    send,
+                    413,
+                    f"request body is over the limit of {limit} bytes (serve.max_texts x serve.max_chars)",
+                )
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break

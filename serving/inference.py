@@ -31,7 +31,7 @@ def token_capped_batches(lengths: Sequence[int] | np.ndarray, max_tokens: int) -
     while start < len(order):
         width = max(int(lengths[order[start]]), 1)
         rows = max(1, max_tokens // width)
-        batches.append(order[start:start + rows])
+        batches.append(order[start : start + rows])
         start += rows
     return batches
 
@@ -68,9 +68,14 @@ class Classifier:
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """Per text: {"label", "score", "scores": {label: probability}}."""
-        return [{"label": self.labels[int(row.argmax())], "score": float(row.max()),
-                 "scores": {lab: float(v) for lab, v in zip(self.labels, row)}}
-                for row in self.predict_proba(texts)]
+        return [
+            {
+                "label": self.labels[int(row.argmax())],
+                "score": float(row.max()),
+                "scores": {lab: float(v) for lab, v in zip(self.labels, row)},
+            }
+            for row in self.predict_proba(texts)
+        ]
 
     def warm_up(self) -> None:
         """One prediction through every stage (loads the spacing model, allocates GPU memory),

@@ -40,16 +40,23 @@ def instruments() -> Instruments:
 
     return Instruments(
         predictions=prom.Counter("heara_predictions", "Predictions per label", ["label", "danger"]),
-        confidence=prom.Histogram("heara_prediction_confidence", "Probability of the predicted label",
-                                  buckets=CONFIDENCE_BUCKETS),
-        batch_texts=prom.Histogram("heara_batch_texts", "Texts per adaptive batch (one model call)",
-                                   buckets=BATCH_BUCKETS),
-        predlog_dropped=prom.Counter("heara_prediction_log_dropped",
-                                     "Prediction-log records dropped because the queue was full"),
-        predlog_failed=prom.Counter("heara_prediction_log_failed",
-                                    "Prediction-log records lost because the store failed"),
-        reloads=prom.Counter("heara_model_reloads", "Hot reloads of the served model (ok: swapped in, "
-                             "failed: the old model kept serving)", ["result"]),
+        confidence=prom.Histogram(
+            "heara_prediction_confidence", "Probability of the predicted label", buckets=CONFIDENCE_BUCKETS
+        ),
+        batch_texts=prom.Histogram(
+            "heara_batch_texts", "Texts per adaptive batch (one model call)", buckets=BATCH_BUCKETS
+        ),
+        predlog_dropped=prom.Counter(
+            "heara_prediction_log_dropped", "Prediction-log records dropped because the queue was full"
+        ),
+        predlog_failed=prom.Counter(
+            "heara_prediction_log_failed", "Prediction-log records lost because the store failed"
+        ),
+        reloads=prom.Counter(
+            "heara_model_reloads",
+            "Hot reloads of the served model (ok: swapped in, failed: the old model kept serving)",
+            ["result"],
+        ),
     )
 
 

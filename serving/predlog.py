@@ -35,8 +35,20 @@ from training.pii import mask_pii
 
 logger = logging.getLogger(__name__)
 
-COLUMNS = ("request_id", "ts", "model_name", "model_version", "label", "score", "latency_ms",
-           "text_hash", "masked_text", "raw_text", "danger", "scores_json")
+COLUMNS = (
+    "request_id",
+    "ts",
+    "model_name",
+    "model_version",
+    "label",
+    "score",
+    "latency_ms",
+    "text_hash",
+    "masked_text",
+    "raw_text",
+    "danger",
+    "scores_json",
+)
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _ERROR_LOG_EVERY_S = 60.0  # a dead store fails every batch: log the first failure, then once a minute
 
@@ -76,9 +88,16 @@ def _label_scores(prediction: Any) -> tuple[str, float, dict[str, float]]:
     return str(label), float(score), {str(k): float(v) for k, v in (scores or {}).items()}
 
 
-def make_records(request_id: str, texts: Sequence[str], predictions: Sequence[Any], model_name: str,
-                 version: str, latency_ms: float, store_raw: bool = False,
-                 danger_flags: Sequence[bool] | None = None) -> list[PredictionRecord]:
+def make_records(
+    request_id: str,
+    texts: Sequence[str],
+    predictions: Sequence[Any],
+    model_name: str,
+    version: str,
+    latency_ms: float,
+    store_raw: bool = False,
+    danger_flags: Sequence[bool] | None = None,
+) -> list[PredictionRecord]:
     """One record per text of a request: texts[i] was predicted as predictions[i].
 
     `predictions` are `Prediction` objects or mappings with `label`, `score` and `scores` (or
@@ -86,18 +105,30 @@ def make_records(request_id: str, texts: Sequence[str], predictions: Sequence[An
     The raw text is kept only when `store_raw` is true. Raises ValueError on mismatched lengths.
     """
     if len(texts) != len(predictions) or (danger_flags is not None and len(danger_flags) != len(texts)):
-        raise ValueError(f"make_records: {len(texts)} texts, {len(predictions)} predictions and "
-                         f"{'no' if danger_flags is None else len(danger_flags)} danger flags do not match")
+        raise ValueError(
+            f"make_records: {len(texts)} texts, {len(predictions)} predictions and "
+            f"{'no' if danger_flags is None else len(danger_flags)} danger flags do not match"
+        )
     ts = datetime.now(UTC)
     records = []
     for i, (text, prediction) in enumerate(zip(texts, predictions)):
         label, score, scores = _label_scores(prediction)
-        records.append(PredictionRecord(
-            request_id=str(request_id), ts=ts, model_name=str(model_name), model_version=str(version),
-            label=label, score=score, latency_ms=float(latency_ms), text_hash=text_hash(text),
-            masked_text=mask_pii(text), raw_text=text if store_raw else None,
-            danger=bool(danger_flags[i]) if danger_flags is not None else False,
-            scores_json=json.dumps(scores, ensure_ascii=False)))
+        records.append(
+            PredictionRecord(
+                request_id=str(request_id),
+                ts=ts,
+                model_name=str(model_name),
+                model_version=str(version),
+                label=label,
+                score=score,
+                latency_ms=float(latency_ms),
+                text_hash=text_hash(text),
+                masked_text=mask_pii(text),
+                raw_text=text if store_raw else None,
+                danger=bool(danger_flags[i]) if danger_flags is not None else False,
+                scores_json=json.dumps(scores, ensure_ascii=False),
+            )
+        )
     return records
 
 
@@ -146,10 +177,14 @@ class _Store:
             self.password = params.get("password")
             self.conninfo = make_conninfo(**params)
         else:
-            raise ValueError(f"prediction log: unsupported store URL {_hide_password(url)!r} "
-                             "(use sqlite:///path or postgresql://user@host/db)")
+            raise ValueError(
+                f"prediction log: unsupported store URL {_hide_password(url)!r} "
+                "(use sqlite:///path or postgresql://user@host/db)"
+            )
         ph = "?" if self.kind == "sqlite" else "%s"
-        self.insert_sql = f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({', '.join([ph] * len(COLUMNS))})"
+        self.insert_sql = (
+            f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({', '.join([ph] * len(COLUMNS))})"
+        )
         self.ph = ph
 
     def connect(self, *, create: bool = True) -> Any:
@@ -167,17 +202,23 @@ class _Store:
 
     def create_table(self, con: Any) -> None:
         if self.kind == "sqlite":
-            cols = ("id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, ts TEXT NOT NULL, model_name TEXT, "
-                    "model_version TEXT, label TEXT, score REAL, latency_ms REAL, text_hash TEXT, "
-                    "masked_text TEXT, raw_text TEXT, danger INTEGER NOT NULL, scores_json TEXT")
+            cols = (
+                "id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, ts TEXT NOT NULL, model_name TEXT, "
+                "model_version TEXT, label TEXT, score REAL, latency_ms REAL, text_hash TEXT, "
+                "masked_text TEXT, raw_text TEXT, danger INTEGER NOT NULL, scores_json TEXT"
+            )
         else:
-            cols = ("id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, request_id TEXT NOT NULL, "
-                    "ts TIMESTAMPTZ NOT NULL, model_name TEXT, model_version TEXT, label TEXT, "
-                    "score DOUBLE PRECISION, latency_ms DOUBLE PRECISION, text_hash TEXT, masked_text TEXT, "
-                    "raw_text TEXT, danger BOOLEAN NOT NULL, scores_json TEXT")
-        statements = [f"CREATE TABLE IF NOT EXISTS {self.table} ({cols})",
-                      f"CREATE INDEX IF NOT EXISTS {self.table}_ts_idx ON {self.table} (ts)",
-                      f"CREATE INDEX IF NOT EXISTS {self.table}_version_idx ON {self.table} (model_version)"]
+            cols = (
+                "id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, request_id TEXT NOT NULL, "
+                "ts TIMESTAMPTZ NOT NULL, model_name TEXT, model_version TEXT, label TEXT, "
+                "score DOUBLE PRECISION, latency_ms DOUBLE PRECISION, text_hash TEXT, masked_text TEXT, "
+                "raw_text TEXT, danger BOOLEAN NOT NULL, scores_json TEXT"
+            )
+        statements = [
+            f"CREATE TABLE IF NOT EXISTS {self.table} ({cols})",
+            f"CREATE INDEX IF NOT EXISTS {self.table}_ts_idx ON {self.table} (ts)",
+            f"CREATE INDEX IF NOT EXISTS {self.table}_version_idx ON {self.table} (model_version)",
+        ]
         self.run_in_transaction(con, lambda cur: [cur.execute(s) for s in statements])
 
     def insert(self, con: Any, rows: list[tuple]) -> None:
@@ -194,9 +235,20 @@ class _Store:
     def row(self, rec: PredictionRecord, store_raw: bool) -> tuple:
         sqlite = self.kind == "sqlite"
         ts = _utc_iso(rec.ts) if sqlite else _as_utc(rec.ts)
-        return (rec.request_id, ts, rec.model_name, rec.model_version, rec.label, rec.score, rec.latency_ms,
-                rec.text_hash, rec.masked_text, rec.raw_text if store_raw else None,
-                int(rec.danger) if sqlite else rec.danger, rec.scores_json)
+        return (
+            rec.request_id,
+            ts,
+            rec.model_name,
+            rec.model_version,
+            rec.label,
+            rec.score,
+            rec.latency_ms,
+            rec.text_hash,
+            rec.masked_text,
+            rec.raw_text if store_raw else None,
+            int(rec.danger) if sqlite else rec.danger,
+            rec.scores_json,
+        )
 
     def is_missing_table(self, exc: Exception) -> bool:
         return f"{self.table}" in str(exc) and ("no such table" in str(exc) or "does not exist" in str(exc))
@@ -211,8 +263,16 @@ class PredictionLog:
     waited this long. store_raw: write `raw_text` (off by default). table: the table name.
     """
 
-    def __init__(self, url: str | None = None, *, max_queue: int = 10000, batch_size: int = 200,
-                 flush_interval_s: float = 0.5, store_raw: bool = False, table: str = "predictions") -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        max_queue: int = 10000,
+        batch_size: int = 200,
+        flush_interval_s: float = 0.5,
+        store_raw: bool = False,
+        table: str = "predictions",
+    ) -> None:
         self._store = _Store(url, table)
         self.store_raw = store_raw
         self.batch_size, self.flush_interval_s = max(1, batch_size), flush_interval_s
@@ -343,8 +403,13 @@ class PredictionLog:
         now = time.monotonic()
         if exc is not None and (not self._failing or now - self._last_error_logged >= _ERROR_LOG_EVERY_S):
             self._failing, self._last_error_logged = True, now
-            logger.warning("prediction log: %d records not written to %s (%d failed batches so far): %s",
-                           len(batch), self.url, self.failed_batches, self.last_error)
+            logger.warning(
+                "prediction log: %d records not written to %s (%d failed batches so far): %s",
+                len(batch),
+                self.url,
+                self.failed_batches,
+                self.last_error,
+            )
 
     def _drain(self) -> list[PredictionRecord]:
         rest = []
@@ -397,9 +462,14 @@ class PredictionLog:
         """Counters for metrics: written, dropped, failed_batches, failed_records (monotonic
         counters), queued (a gauge: records waiting) and last_error (masked, or None)."""
         with self._lock:
-            return {"queued": self._pending, "written": self.written, "dropped": self.dropped,
-                    "failed_batches": self.failed_batches, "failed_records": self.failed_records,
-                    "last_error": self.last_error}
+            return {
+                "queued": self._pending,
+                "written": self.written,
+                "dropped": self.dropped,
+                "failed_batches": self.failed_batches,
+                "failed_records": self.failed_records,
+                "last_error": self.last_error,
+            }
 
     # Reading (the try-it page) ------------------------------------------------------------------
 
@@ -427,15 +497,37 @@ class PredictionLog:
         rows = self._query(
             "SELECT request_id, ts, model_name, model_version, label, score, latency_ms, danger, text_hash, "
             f"masked_text, scores_json FROM {self._store.table} ORDER BY ts DESC, id DESC LIMIT ?",
-            (int(limit),))
+            (int(limit),),
+        )
         out = []
-        for (request_id, ts, model_name, version, label, score, latency_ms, danger, hash_, masked,
-             scores_json) in rows:
-            out.append({"request_id": request_id,
-                        "ts": ts if isinstance(ts, str) else _utc_iso(ts),
-                        "model_name": model_name, "model_version": version, "label": label, "score": score,
-                        "latency_ms": latency_ms, "danger": bool(danger), "text_hash": hash_,
-                        "masked_text": masked, "scores": json.loads(scores_json or "{}")})
+        for (
+            request_id,
+            ts,
+            model_name,
+            version,
+            label,
+            score,
+            latency_ms,
+            danger,
+            hash_,
+            masked,
+            scores_json,
+        ) in rows:
+            out.append(
+                {
+                    "request_id": request_id,
+                    "ts": ts if isinstance(ts, str) else _utc_iso(ts),
+                    "model_name": model_name,
+                    "model_version": version,
+                    "label": label,
+                    "score": score,
+                    "latency_ms": latency_ms,
+                    "danger": bool(danger),
+                    "text_hash": hash_,
+                    "masked_text": masked,
+                    "scores": json.loads(scores_json or "{}"),
+                }
+            )
         return out
 
     def label_counts(self, since: datetime | None = None) -> dict[str, int]:
@@ -444,6 +536,9 @@ class PredictionLog:
         if since is not None:
             where = " WHERE ts >= ?"
             params = (_utc_iso(since) if self._store.kind == "sqlite" else _as_utc(since),)
-        rows = self._query(f"SELECT label, COUNT(*) FROM {self._store.table}{where} GROUP BY label "
-                           "ORDER BY COUNT(*) DESC, label", params)
+        rows = self._query(
+            f"SELECT label, COUNT(*) FROM {self._store.table}{where} GROUP BY label "
+            "ORDER BY COUNT(*) DESC, label",
+            params,
+        )
         return {label: int(n) for label, n in rows}

@@ -49,12 +49,23 @@ class RecentPredictions:
             items = list(self._items)
             counts = dict(self._counts.most_common())
         newest_first = items[::-1][:limit] if limit is not None else items[::-1]
-        return {"predictions": newest_first, "label_counts": counts, "total": sum(counts.values()),
-                "capacity": self.capacity, "since": self.since.isoformat(timespec="seconds")}
+        return {
+            "predictions": newest_first,
+            "label_counts": counts,
+            "total": sum(counts.values()),
+            "capacity": self.capacity,
+            "since": self.since.isoformat(timespec="seconds"),
+        }
 
 
 def _public(rec: PredictionRecord) -> dict[str, Any]:
     """What /recent may show: no raw text, whatever the prediction log stores."""
-    return {"ts": rec.ts.isoformat(timespec="milliseconds"), "request_id": rec.request_id,
-            "masked_text": rec.masked_text, "label": rec.label, "score": rec.score, "danger": rec.danger,
-            "model_version": rec.model_version}
+    return {
+        "ts": rec.ts.isoformat(timespec="milliseconds"),
+        "request_id": rec.request_id,
+        "masked_text": rec.masked_text,
+        "label": rec.label,
+        "score": rec.score,
+        "danger": rec.danger,
+        "model_version": rec.model_version,
+    }

@@ -36,8 +36,12 @@ class Served:
     classifier: Classifier
 
 
-def load_served(source: ModelSource, max_tokens_per_batch: int, danger_labels: Sequence[str],
-                previous: Served | None = None) -> Served:
+def load_served(
+    source: ModelSource,
+    max_tokens_per_batch: int,
+    danger_labels: Sequence[str],
+    previous: Served | None = None,
+) -> Served:
     """Load the model folder of `source` (not warmed up); refuse a model without the danger labels.
 
     With the same preprocessing as `previous`, the new model shares its (warm) preprocessor: building
@@ -47,8 +51,10 @@ def load_served(source: ModelSource, max_tokens_per_batch: int, danger_labels: S
     classifier = Classifier.load(source.model_dir, max_tokens_per_batch)
     missing = set(danger_labels) - set(classifier.labels)
     if missing:
-        raise ValueError(f"serve.danger_labels names labels the model does not have: {sorted(missing)} "
-                         f"(model labels: {classifier.labels})")
+        raise ValueError(
+            f"serve.danger_labels names labels the model does not have: {sorted(missing)} "
+            f"(model labels: {classifier.labels})"
+        )
     if previous is not None:
         old, new = previous.classifier.predictor, classifier.predictor
         if old.meta.get("preprocess") == new.meta.get("preprocess"):
@@ -76,8 +82,14 @@ class HotModel:
     batches and never shares the (possibly shared) preprocessor with a running batch.
     """
 
-    def __init__(self, served: Served, *, latest_version: Callable[[], str | None],
-                 fetch: Callable[[], ModelSource], load: Callable[[ModelSource, Served], Served]) -> None:
+    def __init__(
+        self,
+        served: Served,
+        *,
+        latest_version: Callable[[], str | None],
+        fetch: Callable[[], ModelSource],
+        load: Callable[[ModelSource, Served], Served],
+    ) -> None:
         self.current = served
         self._latest_version = latest_version
         self._fetch = fetch
@@ -109,14 +121,25 @@ class HotModel:
             except Exception as exc:
                 log.exception("hot reload failed; still serving version %s", old.source.version_label)
                 _count("failed")
-                return {"reloaded": False, "version": old.source.version_label,
-                        "error": f"{type(exc).__name__}: {exc}"[:500]}
+                return {
+                    "reloaded": False,
+                    "version": old.source.version_label,
+                    "error": f"{type(exc).__name__}: {exc}"[:500],
+                }
             self.current = new  # one assignment: batches already running keep their own reference
             _count("ok")
-            log.info("hot reload: now serving %s version %s (was %s) from %s", new.source.name,
-                     new.source.version_label, old.source.version_label, new.source.model_dir)
-            return {"reloaded": True, "version": new.source.version_label,
-                    "previous_version": old.source.version_label}
+            log.info(
+                "hot reload: now serving %s version %s (was %s) from %s",
+                new.source.name,
+                new.source.version_label,
+                old.source.version_label,
+                new.source.model_dir,
+            )
+            return {
+                "reloaded": True,
+                "version": new.source.version_label,
+                "previous_version": old.source.version_label,
+            }
 
     def start_polling(self, interval_s: float) -> None:
         """A daemon thread calling `check()` every `interval_s` seconds (0 or less: none)."""

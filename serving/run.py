@@ -20,10 +20,25 @@ log = logging.getLogger("heara.serve")
 def serve_command(port: int, host: str) -> tuple[list[str], dict[str, str]]:
     """(argv, environment) of `bentoml serve` for this checkout: BentoML's home inside the state
     folder, usage tracking off."""
-    env = {**os.environ, "BENTOML_HOME": str(state().bentoml), "BENTOML_DO_NOT_TRACK": "True",
-           "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true")}
-    argv = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port),
-            "--working-dir", str(PROJECT_ROOT)]
+    env = {
+        **os.environ,
+        "BENTOML_HOME": str(state().bentoml),
+        "BENTOML_DO_NOT_TRACK": "True",
+        "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true"),
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        SERVICE,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--working-dir",
+        str(PROJECT_ROOT),
+    ]
     return argv, env
 
 
@@ -36,8 +51,14 @@ def serve(port: int, host: str) -> None:
     from training.registry.champion import resolve_model
 
     source = resolve_model(load_params().task)
-    log.info("serving %s version %s (%s) on http://%s:%d", source.name, source.version_label, source.uri,
-             host, port)
+    log.info(
+        "serving %s version %s (%s) on http://%s:%d",
+        source.name,
+        source.version_label,
+        source.uri,
+        host,
+        port,
+    )
     argv, env = serve_command(port, host)
     state().bentoml.mkdir(parents=True, exist_ok=True)
     os.execve(argv[0], argv, env)

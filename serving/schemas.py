@@ -40,9 +40,15 @@ def request_model(max_texts: int, max_chars: int) -> type[BaseModel]:
     """The /classify body `{"texts": [...]}`: 1..max_texts non-blank strings of 1..max_chars
     characters; unknown keys are rejected."""
     text = Annotated[str, StringConstraints(min_length=1, max_length=max_chars), AfterValidator(_not_blank)]
-    texts = Annotated[list[text], Field(min_length=1, max_length=max_texts, examples=[EXAMPLE_TEXTS],
-                                        description=f"1 to {max_texts} utterances, each 1 to {max_chars} "
-                                                    "characters")]
+    texts = Annotated[
+        list[text],
+        Field(
+            min_length=1,
+            max_length=max_texts,
+            examples=[EXAMPLE_TEXTS],
+            description=f"1 to {max_texts} utterances, each 1 to {max_chars} characters",
+        ),
+    ]
     return create_model("ClassifyRequest", __config__=ConfigDict(extra="forbid"), texts=(texts, ...))
 
 
@@ -58,9 +64,12 @@ class TextPrediction(BaseModel):
     scores: dict[str, float] = Field(description="probability of every label")
     danger: bool = Field(description="label is a danger label and score reaches the danger threshold")
     model_version: str = Field(description="registry version of the model that predicted this")
-    reply: str | None = Field(None, description="a reply for the label from `serve.responses` (the same text "
-                                                "always gets the same one); null when the label has none, "
-                                                "absent when no replies are configured")
+    reply: str | None = Field(
+        None,
+        description="a reply for the label from `serve.responses` (the same text "
+        "always gets the same one); null when the label has none, "
+        "absent when no replies are configured",
+    )
 
     @model_serializer(mode="wrap")
     def _reply_only_when_configured(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -105,13 +114,25 @@ def choose_reply(text: str, candidates: Sequence[str]) -> str | None:
     return candidates[int.from_bytes(digest[:8], "big") % len(candidates)]
 
 
-def to_predictions(scored: Sequence[dict[str, Any]], *, danger_labels: Sequence[str], threshold: float,
-                   model_version: str, texts: Sequence[str] | None = None,
-                   responses: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
+def to_predictions(
+    scored: Sequence[dict[str, Any]],
+    *,
+    danger_labels: Sequence[str],
+    threshold: float,
+    model_version: str,
+    texts: Sequence[str] | None = None,
+    responses: Mapping[str, Sequence[str]] | None = None,
+) -> list[dict[str, Any]]:
     """Classifier output ({label, score, scores}) -> TextPrediction fields, danger flag added; with a
     non-empty `responses` table ({label: reply candidates}) and the `texts`, a `reply` per text too."""
-    out = [{**s, "danger": is_danger(s["label"], s["score"], danger_labels, threshold),
-            "model_version": model_version} for s in scored]
+    out = [
+        {
+            **s,
+            "danger": is_danger(s["label"], s["score"], danger_labels, threshold),
+            "model_version": model_version,
+        }
+        for s in scored
+    ]
     if responses:
         if texts is None or len(texts) != len(out):
             raise ValueError("to_predictions: replies need the texts, one per prediction")

@@ -40,9 +40,12 @@ EXAMPLE_INPUT = {"texts": schemas.EXAMPLE_TEXTS}
 TRAFFIC = {"timeout": SERVE.timeout_s, "concurrency": SERVE.concurrency}
 TRY_PAGE = Path(__file__).resolve().parent / "static" / "try.html"
 # The page is one file with inline CSS and JS that talks only to this service: the policy holds it to that.
-TRY_PAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
-                                               "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
-                    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+TRY_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 # BentoML 1.4.39 closes the front's client session to this service every 100 requests even while
@@ -75,10 +78,17 @@ class HearaInference:
             log.warning("serve.responses names labels the model does not have: %s", sorted(unknown))
         from_folder = env.model_dir() is not None  # HEARA_MODEL_DIR: a fixed model, nothing to poll
         latest = (lambda: None) if from_folder else partial(champion_version, PARAMS.task)
-        self.model = HotModel(served, latest_version=latest, fetch=partial(from_registry, PARAMS.task), load=load)
+        self.model = HotModel(
+            served, latest_version=latest, fetch=partial(from_registry, PARAMS.task), load=load
+        )
         self.ready = True
-        log.info("serving %s version %s from %s on %s", source.name, source.version_label,
-                 source.model_dir, served.classifier.predictor.device)
+        log.info(
+            "serving %s version %s from %s on %s",
+            source.name,
+            source.version_label,
+            source.model_dir,
+            served.classifier.predictor.device,
+        )
         if not from_folder:
             self.model.start_polling(SERVE.reload_poll_s)
 
@@ -103,12 +113,19 @@ class HearaInference:
         """One adaptive batch: the texts of every request BentoML merged into it."""
         from serving import metrics
 
-        served = self.model.current  # one reference for the whole batch: a hot reload does not change it midway
+        served = (
+            self.model.current
+        )  # one reference for the whole batch: a hot reload does not change it midway
         with self.model.compute_lock:  # a new model's warm-up waits for this batch (see serving.reload)
             scored = served.classifier.predict(texts)
-        out = schemas.to_predictions(scored, danger_labels=SERVE.danger_labels,
-                                     threshold=SERVE.danger_threshold, model_version=served.source.version_label,
-                                     texts=texts, responses=SERVE.responses)
+        out = schemas.to_predictions(
+            scored,
+            danger_labels=SERVE.danger_labels,
+            threshold=SERVE.danger_threshold,
+            model_version=served.source.version_label,
+            texts=texts,
+            responses=SERVE.responses,
+        )
         metrics.observe_predictions(out)
         return out
 
@@ -116,9 +133,14 @@ class HearaInference:
     def model_info(self) -> dict:
         served = self.model.current
         p = served.classifier.predictor
-        return {**served.source.to_dict(), "labels": list(served.classifier.labels),
-                "danger_labels": list(SERVE.danger_labels), "danger_threshold": SERVE.danger_threshold,
-                "device": p.device, "dtype": str(p.dtype).removeprefix("torch.")}
+        return {
+            **served.source.to_dict(),
+            "labels": list(served.classifier.labels),
+            "danger_labels": list(SERVE.danger_labels),
+            "danger_threshold": SERVE.danger_threshold,
+            "device": p.device,
+            "dtype": str(p.dtype).removeprefix("torch."),
+        }
 
     @bentoml.api
     def reload(self) -> dict:
@@ -126,7 +148,9 @@ class HearaInference:
         return self.model.check()
 
 
-app = FastAPI(title="Heara", docs_url=None, redoc_url=None, openapi_url=None)  # GET routes; BentoML has the docs
+app = FastAPI(
+    title="Heara", docs_url=None, redoc_url=None, openapi_url=None
+)  # GET routes; BentoML has the docs
 
 
 @bentoml.service(traffic=TRAFFIC)
@@ -156,7 +180,9 @@ class HearaService:
 
     @bentoml.api(input_spec=ClassifyRequest)
     async def classify(self, texts: list[str], ctx: bentoml.Context) -> schemas.ClassifyResponse:
-        """Classify 1 to `serve.max_texts` utterances. Per text: label, score, scores, danger, model_version."""
+        """Classify 1 to `serve.max_texts` utterances.
+
+        Per text: label, score, scores, danger, model_version."""
         from bentoml.exceptions import ServiceUnavailable
 
         rid = schemas.request_id(ctx.request.headers.get("x-request-id"))
@@ -167,8 +193,13 @@ class HearaService:
         except ServiceUnavailable:  # the batch queue would exceed serve.max_latency_ms: shed load
             ctx.response.status_code = 503
             ctx.response.headers["Retry-After"] = "1"
-            return JSONResponse({"error": "overloaded: the model cannot answer within serve.max_latency_ms; "
-                                          "retry later", "request_id": rid}, status_code=503)
+            return JSONResponse(
+                {
+                    "error": "overloaded: the model cannot answer within serve.max_latency_ms; retry later",
+                    "request_id": rid,
+                },
+                status_code=503,
+            )
         latency_ms = (time.perf_counter() - start) * 1000
         if self.model_name is None:
             self.model_name = (await self.inference.to_async.model_info())["name"]
@@ -191,9 +222,16 @@ class HearaService:
         from serving.predlog import make_records
 
         try:
-            records = make_records(rid, texts, predictions, self.model_name, predictions[0]["model_version"],
-                                   latency_ms, store_raw=self.store_raw,
-                                   danger_flags=[p["danger"] for p in predictions])
+            records = make_records(
+                rid,
+                texts,
+                predictions,
+                self.model_name,
+                predictions[0]["model_version"],
+                latency_ms,
+                store_raw=self.store_raw,
+                danger_flags=[p["danger"] for p in predictions],
+            )
             self.recent.add(records)
             self.predlog.log(records)
             self.predlog_counters.sync(self.predlog.stats())
@@ -223,8 +261,10 @@ class HearaService:
 
     @app.get("/try", response_class=HTMLResponse)
     async def try_page(self) -> HTMLResponse:
-        """The try-it page (Korean): classify an utterance, see scores, the danger flag, recent predictions."""
+        """The try-it page (Korean): classify an utterance; scores, danger flag, recent predictions."""
         return HTMLResponse(TRY_PAGE.read_text(encoding="utf-8"), headers=TRY_PAGE_HEADERS)
 
 
-HearaService.add_asgi_middleware(RequestGuard, max_body_bytes=schemas.max_body_bytes(SERVE.max_texts, SERVE.max_chars))
+HearaService.add_asgi_middleware(
+    RequestGuard, max_body_bytes=schemas.max_body_bytes(SERVE.max_texts, SERVE.max_chars)
+)

@@ -84,10 +84,20 @@ def _build_tiny_model_dir(out: Path, n_texts: int = 120) -> Path:
     from training.model.predictor import save_model_dir
 
     texts = pd.read_csv(SAMPLE_CSV)["text"].head(n_texts).tolist()
-    model, tokenizer, base = build_model(ModelConfig(profile="tiny", tiny_vocab_size=300), DANGER_LABELS, texts,
-                                         out.parent / "tiny-base")
-    return save_model_dir(model, tokenizer, out, task="danger", family="kobert", labels=DANGER_LABELS,
-                          max_length=64, preprocess=PreprocessConfig(), base_model=base)
+    model, tokenizer, base = build_model(
+        ModelConfig(profile="tiny", tiny_vocab_size=300), DANGER_LABELS, texts, out.parent / "tiny-base"
+    )
+    return save_model_dir(
+        model,
+        tokenizer,
+        out,
+        task="danger",
+        family="kobert",
+        labels=DANGER_LABELS,
+        max_length=64,
+        preprocess=PreprocessConfig(),
+        base_model=base,
+    )
 
 
 @pytest.fixture(scope="session")

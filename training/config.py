@@ -30,13 +30,20 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where the labeled data comes from and which columns hold what."""
 
-    source: str = Field("data/sample/utterances.csv", description="labeled file to ingest (path from the repository root)")
+    source: str = Field(
+        "data/sample/utterances.csv", description="labeled file to ingest (path from the repository root)"
+    )
     format: Literal["auto", "csv", "tsv", "jsonl", "excel", "aihub"] = Field(
-        "auto", description="file format; auto: from the extension")
+        "auto", description="file format; auto: from the extension"
+    )
     text_col: str = Field("text", description="column holding the utterance")
     label_col: str = Field("label", description="column holding the label")
-    id_col: str | None = Field("id", description="column holding a row id; null: ids become <file stem>-<row>")
-    encoding: str = Field("auto", description="text encoding; auto detects UTF-8, UTF-8 with BOM, CP949/EUC-KR")
+    id_col: str | None = Field(
+        "id", description="column holding a row id; null: ids become <file stem>-<row>"
+    )
+    encoding: str = Field(
+        "auto", description="text encoding; auto detects UTF-8, UTF-8 with BOM, CP949/EUC-KR"
+    )
     sheet: str | int | None = Field(None, description="Excel sheet name or index; null: the first sheet")
 
 
@@ -44,7 +51,9 @@ class ValidateConfig(_Section):
     """Which rows are quarantined before preprocessing, and when the data is too thin to train on."""
 
     conflicts: Literal["quarantine", "majority"] = Field(
-        "quarantine", description="the same text with different labels: quarantine every row, or keep the majority")
+        "quarantine",
+        description="the same text with different labels: quarantine every row, or keep the majority",
+    )
     max_chars: int = Field(500, gt=0, description="longer texts are quarantined (characters)")
     outlier_iqr_k: float = Field(3.0, gt=0, description="length outliers (reported, kept): beyond Q3 + k*IQR")
     min_rows_per_class: int = Field(10, ge=3, description="fewer valid rows in any class fails the run")
@@ -62,7 +71,9 @@ class PreprocessConfig(_Section):
 
     nfc: bool = Field(True, description="compose decomposed Hangul (NFC)")
     clean_whitespace: bool = Field(True, description="collapse whitespace, drop control characters")
-    mask_pii: bool = Field(True, description="URLs, emails, phone and resident registration numbers -> placeholders")
+    mask_pii: bool = Field(
+        True, description="URLs, emails, phone and resident registration numbers -> placeholders"
+    )
     squeeze_repeats: bool = Field(True, description="shorten runs of a repeated character (ㅋㅋㅋㅋ -> ㅋㅋ)")
     max_repeat: int = Field(2, ge=1, description="longest run kept by squeeze_repeats")
     regex_rules: tuple[RegexRule, ...] = Field((), description="extra substitutions, applied in order")
@@ -95,12 +106,15 @@ class AugmentConfig(_Section):
     enabled: bool = Field(True, description="augment the train split")
     seed: int = Field(13, description="random seed of augmentation")
     methods: tuple[Literal["eda_sr", "eda_ri", "eda_rs", "eda_rd", "aeda"], ...] = Field(
-        ("eda_sr", "eda_ri", "eda_rs", "eda_rd", "aeda"), description="augmenters to draw from")
+        ("eda_sr", "eda_ri", "eda_rs", "eda_rd", "aeda"), description="augmenters to draw from"
+    )
     multipliers: dict[str, float] = Field(
         default_factory=lambda: {"emergency": 2.0, "confusion": 2.0, "distress": 2.0},
-        description="per label: final rows = original rows x multiplier (>= 1)")
+        description="per label: final rows = original rows x multiplier (>= 1)",
+    )
     target_balance: float | None = Field(
-        None, gt=0, le=1, description="raise every class to this share of the largest (wins over multipliers)")
+        None, gt=0, le=1, description="raise every class to this share of the largest (wins over multipliers)"
+    )
     eda: EdaConfig = Field(default_factory=EdaConfig, description="EDA strengths")
 
     @model_validator(mode="after")
@@ -115,10 +129,12 @@ class ModelConfig(_Section):
     """Which encoder is fine-tuned, and how big the offline tiny model is."""
 
     family: Literal["kobert", "hf"] = Field(
-        "kobert", description="kobert: skt/kobert-base-v1 layout; hf: any encoder via the Auto classes")
+        "kobert", description="kobert: skt/kobert-base-v1 layout; hf: any encoder via the Auto classes"
+    )
     name: str = Field("skt/kobert-base-v1", description="hub id or local folder (the full profile)")
     profile: Literal["tiny", "full"] = Field(
-        "tiny", description="tiny: a small model built offline from the train split; full: `name`")
+        "tiny", description="tiny: a small model built offline from the train split; full: `name`"
+    )
     max_length: int = Field(64, ge=8, le=512, description="tokens per text (longer texts are truncated)")
     dropout: float = Field(0.1, ge=0, lt=1, description="classifier dropout")
     tiny_vocab_size: int = Field(1000, ge=100, description="SentencePiece vocabulary of the tiny profile")
@@ -138,7 +154,9 @@ class TrainConfig(_Section):
     early_stopping_patience: int = Field(4, ge=1, description="epochs without a better validation macro-F1")
     compile: bool = Field(False, description="torch.compile the model (GPU)")
     length_grouping: bool = Field(True, description="batch texts of similar length (less padding)")
-    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps; null: no cap")
+    max_steps: int | None = Field(
+        None, ge=1, description="stop after this many optimizer steps; null: no cap"
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present, else CPU")
     precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 on CUDA, fp32 on CPU")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
@@ -169,45 +187,69 @@ class PromoteConfig(_Section):
 class ServeConfig(_Section):
     """The BentoML service (serving/): danger flag, input limits, adaptive batching, hot reload, replies."""
 
-    danger_labels: tuple[str, ...] = Field(("emergency", "distress"), description="danger = the top label is one of these")
+    danger_labels: tuple[str, ...] = Field(
+        ("emergency", "distress"), description="danger = the top label is one of these"
+    )
     danger_threshold: float = Field(0.5, ge=0, le=1, description="... with at least this probability")
     max_texts: int = Field(64, ge=1, description="texts per /classify request (more: HTTP 400)")
     max_chars: int = Field(500, ge=1, description="characters per text (more: HTTP 400)")
-    max_batch_size: int = Field(64, ge=2, description="adaptive batching: texts per batch (BentoML requires > 1)")
-    max_latency_ms: int = Field(5000, ge=1, description="longer expected wait: HTTP 503 + Retry-After (load shedding)")
+    max_batch_size: int = Field(
+        64, ge=2, description="adaptive batching: texts per batch (BentoML requires > 1)"
+    )
+    max_latency_ms: int = Field(
+        5000, ge=1, description="longer expected wait: HTTP 503 + Retry-After (load shedding)"
+    )
     max_tokens_per_batch: int = Field(8192, ge=8, description="padded tokens per forward pass (memory cap)")
-    concurrency: int = Field(32, ge=1, description="traffic.concurrency: concurrent requests a deployment is sized for")
+    concurrency: int = Field(
+        32, ge=1, description="traffic.concurrency: concurrent requests a deployment is sized for"
+    )
     workers: int = Field(1, ge=1, description="inference processes, each with its own model copy")
     timeout_s: float = Field(30.0, gt=0, description="per-request timeout (seconds)")
     reload_poll_s: float = Field(
-        30.0, ge=0, description="seconds between checks of the registry's champion (0: never; never with HEARA_MODEL_DIR)")
+        30.0,
+        ge=0,
+        description="seconds between checks of the registry's champion (0: never; never with "
+        "HEARA_MODEL_DIR)",
+    )
     responses: dict[str, tuple[str, ...]] = Field(
-        default_factory=dict, description="reply candidates per label (one is chosen from the text's hash)")
+        default_factory=dict, description="reply candidates per label (one is chosen from the text's hash)"
+    )
 
 
 class OrchestrateConfig(_Section):
     """The Airflow DAGs (dags/): schedule, retries, where training runs, whom to tell after a promotion."""
 
-    schedule: str | None = Field("@weekly", description="retraining schedule (cron or preset); null: no schedule")
+    schedule: str | None = Field(
+        "@weekly", description="retraining schedule (cron or preset); null: no schedule"
+    )
     retries: int = Field(2, ge=0, description="retries of a task where a retry can help")
     retry_delay_s: float = Field(60.0, ge=0, description="first retry's delay; it doubles each time")
     max_retry_delay_s: float = Field(900.0, ge=0, description="longest retry delay")
     train_timeout_min: float = Field(360.0, gt=0, description="the training task's time limit (minutes)")
     gpu_pool: str = Field("gpu", description="Airflow pool training takes a slot of (slots = GPUs)")
-    train_queue: str = Field("default", description="Celery queue of the training task (HEARA_TRAIN_QUEUE overrides)")
+    train_queue: str = Field(
+        "default", description="Celery queue of the training task (HEARA_TRAIN_QUEUE overrides)"
+    )
     serve_url: str | None = Field(
-        "http://127.0.0.1:3000", description="POST /reload here after a promotion (HEARA_SERVE_URL overrides)")
+        "http://127.0.0.1:3000", description="POST /reload here after a promotion (HEARA_SERVE_URL overrides)"
+    )
     watch_every_min: float = Field(5.0, gt=0, description="the incoming-folder watcher's period (minutes)")
 
 
 class Params(_Section):
     """params.yaml: one section per step."""
 
-    task: str = Field("danger", description="one MLflow experiment and registered model (heara-<task>) per task")
-    labels: tuple[str, ...] = Field(("normal", "emergency", "confusion", "distress"),
-                                    description="the label set; other labels are quarantined")
+    task: str = Field(
+        "danger", description="one MLflow experiment and registered model (heara-<task>) per task"
+    )
+    labels: tuple[str, ...] = Field(
+        ("normal", "emergency", "confusion", "distress"),
+        description="the label set; other labels are quarantined",
+    )
     data: DataConfig = Field(default_factory=DataConfig, description="the labeled source")
-    validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate", description="data validation")
+    validate_: ValidateConfig = Field(
+        default_factory=ValidateConfig, alias="validate", description="data validation"
+    )
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig, description="text normalisation")
     split: SplitConfig = Field(default_factory=SplitConfig, description="train/val/test split")
     augment: AugmentConfig = Field(default_factory=AugmentConfig, description="train-split augmentation")
@@ -304,14 +346,20 @@ def unknown_keys(tree: dict[str, Any], model: type[BaseModel] = Params, prefix: 
         field = fields.get(key)
         if field is None:
             out.append(f"{prefix}{key}")
-        elif isinstance(value, dict) and isinstance(field.annotation, type) \
-                and issubclass(field.annotation, BaseModel):
+        elif (
+            isinstance(value, dict)
+            and isinstance(field.annotation, type)
+            and issubclass(field.annotation, BaseModel)
+        ):
             out += unknown_keys(value, field.annotation, f"{prefix}{key}.")
     return out
 
 
-def load_params(path: Path | str | None = None, overrides: dict[str, Any] | None = None,
-                overlays: Sequence[Path | str] = ()) -> Params:
+def load_params(
+    path: Path | str | None = None,
+    overrides: dict[str, Any] | None = None,
+    overlays: Sequence[Path | str] = (),
+) -> Params:
     """Read params.yaml (default: `paths.params_path()`), apply overlay files (each holds only the keys
     that differ, e.g. params.full.yaml), then overrides; validate strictly."""
     p = Path(path) if path else params_path()

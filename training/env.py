@@ -14,28 +14,54 @@ from pathlib import Path
 
 # name -> (default, meaning). The default is what an unset variable means.
 VARIABLES: dict[str, tuple[str, str]] = {
-    "HEARA_HOME": (".heara/ in the checkout", "the state folder: data, MLflow store, DVC cache and remote, "
-                   "Airflow and BentoML homes, logs"),
-    "HEARA_PARAMS": ("params.yaml in the checkout", "the params file every command reads (an environment's copy)"),
+    "HEARA_HOME": (
+        ".heara/ in the checkout",
+        "the state folder: data, MLflow store, DVC cache and remote, Airflow and BentoML homes, logs",
+    ),
+    "HEARA_PARAMS": (
+        "params.yaml in the checkout",
+        "the params file every command reads (an environment's copy)",
+    ),
     "HEARA_INCOMING": ("$HEARA_HOME/incoming", "the folder labelers drop new labeled files into"),
-    "HEARA_STORE_RAW_TEXT": ("off", "1: raw utterances may be stored in logs and the prediction log "
-                             "(otherwise masked text only)"),
-    "HEARA_API_KEY": ("unset (no key)", "the service's API key; callers (the DAG's reload, the page) send it"),
-    "HEARA_MODEL_DIR": ("unset (the registry's champion)", "serve this model folder instead (an offline bento)"),
-    "HEARA_PREDICTION_DB": ("$HEARA_HOME/predictions.sqlite", "the prediction log's store (postgresql://... for PostgreSQL)"),
+    "HEARA_STORE_RAW_TEXT": (
+        "off",
+        "1: raw utterances may be stored in logs and the prediction log (otherwise masked text only)",
+    ),
+    "HEARA_API_KEY": (
+        "unset (no key)",
+        "the service's API key; callers (the DAG's reload, the page) send it",
+    ),
+    "HEARA_MODEL_DIR": (
+        "unset (the registry's champion)",
+        "serve this model folder instead (an offline bento)",
+    ),
+    "HEARA_PREDICTION_DB": (
+        "$HEARA_HOME/predictions.sqlite",
+        "the prediction log's store (postgresql://... for PostgreSQL)",
+    ),
     "HEARA_RECENT_SIZE": ("50", "how many recent predictions GET /recent and the try-it page keep"),
-    "HEARA_SERVE_URL": ("orchestrate.serve_url", "where the running service listens, for POST /reload "
-                        "after a promotion"),
+    "HEARA_SERVE_URL": (
+        "orchestrate.serve_url",
+        "where the running service listens, for POST /reload after a promotion",
+    ),
     "HEARA_TRAIN_QUEUE": ("orchestrate.train_queue", "the Celery queue of the training task (compose: gpu)"),
     "HEARA_GPU_SLOTS": ("the GPUs `nvidia-smi -L` lists (at least 1)", "slots of the Airflow `gpu` pool"),
-    "HEARA_RUN_TAGS": ("unset", "a JSON object of extra MLflow tags for the next training run (set by the DAG)"),
+    "HEARA_RUN_TAGS": (
+        "unset",
+        "a JSON object of extra MLflow tags for the next training run (set by the DAG)",
+    ),
     "HEARA_ACTOR": ("the OS user", "who the audit ledger records as acting (the DAG sets its run's user)"),
     # Development tools (scripts/): not read by training/ or serving/.
     "HEARA_DEMO_PORT": ("3000", "the port `make demo` serves the champion on (scripts/demo.sh)"),
-    "HEARA_STACK_PG": ("postgresql://postgres@127.0.0.1:5432", "the PostgreSQL server `make stack-test` creates "
-                       "its databases on (scripts/stack_test.py --pg)"),
-    "HEARA_STACK_TEST_RUN": ("set by the tool", "marks every process `make stack-test` starts, so that strays "
-                             "are found and stopped (never set it yourself)"),
+    "HEARA_STACK_PG": (
+        "postgresql://postgres@127.0.0.1:5432",
+        "the PostgreSQL server `make stack-test` creates its databases on (scripts/stack_test.py --pg)",
+    ),
+    "HEARA_STACK_TEST_RUN": (
+        "set by the tool",
+        "marks every process `make stack-test` starts, so that strays "
+        "are found and stopped (never set it yourself)",
+    ),
 }
 
 

@@ -25,16 +25,25 @@ class ConfigError(HearaError, ValueError):
 class DataError(HearaError):
     """A fatal data problem (unreadable file, missing column, too few rows to split)."""
 
-    def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
-                 field: str | None = None, report: dict | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        row: int | None = None,
+        field: str | None = None,
+        report: dict | None = None,
+    ) -> None:
         self.file, self.row, self.field, self.reason = file, row, field, message
         self.report = report  # what the step found before it gave up (written out by the caller)
         where = ", ".join(
-            part for part in (
+            part
+            for part in (
                 f"file {file}" if file else "",
                 f"row {row}" if row is not None else "",
                 f"field '{field}'" if field else "",
-            ) if part
+            )
+            if part
         )
         super().__init__(f"{where}: {message}" if where else message)
 

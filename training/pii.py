@@ -42,15 +42,24 @@ PII_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("[EMAIL]", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")),
     ("[RRN]", re.compile(r"(?<!\d)\d{6}\s?-?\s?[1-8]\d{6}(?!\d)")),
     # 4-4-4-4 with one separator throughout (or none: 16 digits in a row), and Amex's 4-6-5.
-    ("[CARD]", re.compile(r"(?<![\d-])(?:\d{4}([-\s.]?)\d{4}\1\d{4}\1\d{4}|\d{4}[-\s]\d{6}[-\s]\d{5})(?![\d]|-\d)")),
-    ("[ACCOUNT]", re.compile(
-        r"(?<![\d-])(?:" + "|".join(_layout(g) for g in _ACCOUNT_LAYOUTS) + r")(?![\d]|-\d)")),
+    (
+        "[CARD]",
+        re.compile(r"(?<![\d-])(?:\d{4}([-\s.]?)\d{4}\1\d{4}\1\d{4}|\d{4}[-\s]\d{6}[-\s]\d{5})(?![\d]|-\d)"),
+    ),
+    (
+        "[ACCOUNT]",
+        re.compile(r"(?<![\d-])(?:" + "|".join(_layout(g) for g in _ACCOUNT_LAYOUTS) + r")(?![\d]|-\d)"),
+    ),
     # A parenthesised area code is masked with its parentheses, (02)123-4567 and (031) 123-4567,
     # so no stray "(" is left; a bracket that is not around an area code is never touched.
-    ("[PHONE]", re.compile(
-        r"(?<![\d+])(?:\(0" + _AREA + r"\)\s?|(?:\+82[-.\s]?0?|0)" + _AREA + r"(?:[-.\s]|\)\s?)?)"
-        r"\d{3,4}[-.\s]?\d{4}(?!\d)"
-        r"|(?<!\d)1[5-9]\d{2}-\d{4}(?!\d)")),
+    (
+        "[PHONE]",
+        re.compile(
+            r"(?<![\d+])(?:\(0" + _AREA + r"\)\s?|(?:\+82[-.\s]?0?|0)" + _AREA + r"(?:[-.\s]|\)\s?)?)"
+            r"\d{3,4}[-.\s]?\d{4}(?!\d)"
+            r"|(?<!\d)1[5-9]\d{2}-\d{4}(?!\d)"
+        ),
+    ),
 ]
 PLACEHOLDERS = tuple(tok for tok, _ in PII_PATTERNS)
 

@@ -78,7 +78,9 @@ def _imports(tree: ast.AST) -> Iterable[tuple[ast.Import | ast.ImportFrom, bool]
     yield from walk(tree, True)
 
 
-def build_graph(root: Path, packages: Iterable[str] = ("training", "serving"), dags: str | None = "dags") -> Graph:
+def build_graph(
+    root: Path, packages: Iterable[str] = ("training", "serving"), dags: str | None = "dags"
+) -> Graph:
     """The import graph of every module under `root/<package>` (and the DAG files), internal edges only."""
     graph = Graph()
     for package in packages:
@@ -243,7 +245,9 @@ class Rule:
         return in_any(module, self.sources) and not in_any(module, self.exclude)
 
 
-def breaches(graph: Graph, rules: Iterable[Rule], unclassified: Callable[[str], bool] | None = None) -> list[str]:
+def breaches(
+    graph: Graph, rules: Iterable[Rule], unclassified: Callable[[str], bool] | None = None
+) -> list[str]:
     """A line per edge that a rule forbids, naming the rule and why, sorted.
 
     Each module is checked against the first rule that applies to it; `unclassified`, when given,
@@ -262,9 +266,11 @@ def breaches(graph: Graph, rules: Iterable[Rule], unclassified: Callable[[str], 
         for dst, top_level in sorted(graph.edges[src].items()):
             at = graph.where(src, dst)
             if not in_any(dst, rule.allowed):
-                problems.append(f"{src} imports {dst} ({at}): {rule.name} may import only "
-                                f"{allowed}{why}")
+                problems.append(f"{src} imports {dst} ({at}): {rule.name} may import only {allowed}{why}")
             elif top_level and rule.top_level_allowed is not None and not in_any(dst, rule.top_level_allowed):
-                problems.append(f"{src} imports {dst} at module level ({at}): {rule.name} may import only "
-                                f"{', '.join(p.lstrip('=') for p in rule.top_level_allowed)} there, the rest inside functions{why}")
+                problems.append(
+                    f"{src} imports {dst} at module level ({at}): {rule.name} may import only "
+                    f"{', '.join(p.lstrip('=') for p in rule.top_level_allowed)} there, "
+                    f"the rest inside functions{why}"
+                )
     return problems

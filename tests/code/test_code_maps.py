@@ -33,8 +33,12 @@ def present(folder: Path) -> set[str]:
 def test_map_names_every_module_and_nothing_else(package) -> None:
     entries = map_entries(package)
     folder = Path(package.__file__).parent
-    assert len(entries) == len(set(entries)), f"named twice: {sorted(e for e in entries if entries.count(e) > 1)}"
-    assert sorted(present(folder) - set(entries)) == [], f"missing from the map in {package.__name__}/__init__.py"
+    assert len(entries) == len(set(entries)), (
+        f"named twice: {sorted(e for e in entries if entries.count(e) > 1)}"
+    )
+    assert sorted(present(folder) - set(entries)) == [], (
+        f"missing from the map in {package.__name__}/__init__.py"
+    )
     assert sorted(set(entries) - present(folder)) == [], f"in the map but not in {package.__name__}/"
 
 

@@ -44,12 +44,15 @@ def test_repository_params_yaml_loads(repo_root):
     assert "validate" in params.to_dict() and "validate_" not in params.to_dict()
 
 
-@pytest.mark.parametrize("data, key", [
-    ({"bogus": 1}, "'bogus'"),
-    ({"preprocess": {"spacng": "kiwi"}}, "'preprocess.spacng'"),
-    ({"validate": {"max_char": 10}}, "'validate.max_char'"),
-    ({"augment": {"eda": {"alpha_xx": 0.1}}}, "'augment.eda.alpha_xx'"),
-])
+@pytest.mark.parametrize(
+    "data, key",
+    [
+        ({"bogus": 1}, "'bogus'"),
+        ({"preprocess": {"spacng": "kiwi"}}, "'preprocess.spacng'"),
+        ({"validate": {"max_char": 10}}, "'validate.max_char'"),
+        ({"augment": {"eda": {"alpha_xx": 0.1}}}, "'augment.eda.alpha_xx'"),
+    ],
+)
 def test_unknown_keys_are_rejected_with_the_full_dotted_key(tmp_path, data, key):
     p = write_params(tmp_path, merged(MINIMAL, data))
     with pytest.raises(ConfigError) as err:
@@ -58,14 +61,17 @@ def test_unknown_keys_are_rejected_with_the_full_dotted_key(tmp_path, data, key)
     assert str(p) in str(err.value)
 
 
-@pytest.mark.parametrize("override, key", [
-    ({"split": {"val_ratio": 0.7}}, "split.val_ratio"),
-    ({"preprocess": {"spacing": "hanspell"}}, "preprocess.spacing"),
-    ({"validate": {"conflicts": "vote"}}, "validate.conflicts"),
-    ({"validate": {"min_rows_per_class": 1}}, "validate.min_rows_per_class"),
-    ({"preprocess": {"max_repeat": 0}}, "preprocess.max_repeat"),
-    ({"augment": {"methods": ["eda_sr", "back_translation"]}}, "augment.methods"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ({"split": {"val_ratio": 0.7}}, "split.val_ratio"),
+        ({"preprocess": {"spacing": "hanspell"}}, "preprocess.spacing"),
+        ({"validate": {"conflicts": "vote"}}, "validate.conflicts"),
+        ({"validate": {"min_rows_per_class": 1}}, "validate.min_rows_per_class"),
+        ({"preprocess": {"max_repeat": 0}}, "preprocess.max_repeat"),
+        ({"augment": {"methods": ["eda_sr", "back_translation"]}}, "augment.methods"),
+    ],
+)
 def test_bad_values_are_named(tmp_path, override, key):
     p = write_params(tmp_path, MINIMAL)
     with pytest.raises(ConfigError) as err:
@@ -92,8 +98,16 @@ def test_duplicate_labels_are_rejected(tmp_path):
 
 
 def test_parse_overrides_builds_nested_yaml_values():
-    assert parse_overrides(["split.seed=7", "labels=[a, b]", "augment.target_balance=null",
-                            "data.id_col=", "preprocess.spacing=none", "augment.eda.p_rd=0.2"]) == {
+    assert parse_overrides(
+        [
+            "split.seed=7",
+            "labels=[a, b]",
+            "augment.target_balance=null",
+            "data.id_col=",
+            "preprocess.spacing=none",
+            "augment.eda.p_rd=0.2",
+        ]
+    ) == {
         "split": {"seed": 7},
         "labels": ["a", "b"],
         "augment": {"target_balance": None, "eda": {"p_rd": 0.2}},
@@ -111,9 +125,9 @@ def test_overrides_change_only_what_differs(tmp_path):
     p = write_params(tmp_path, {**MINIMAL, "split": {"seed": 1, "val_ratio": 0.2}})
     params = load_params(p, overrides=parse_overrides(["split.seed=7", "augment.eda.p_rd=0.3"]))
     assert params.split.seed == 7
-    assert params.split.val_ratio == 0.2            # sibling key kept from the file
+    assert params.split.val_ratio == 0.2  # sibling key kept from the file
     assert params.augment.eda.p_rd == 0.3
-    assert params.augment.eda.alpha_sr == 0.15      # default kept
+    assert params.augment.eda.alpha_sr == 0.15  # default kept
     assert params.augment.multipliers == {"b": 2.0}
 
 
@@ -145,6 +159,7 @@ def test_an_empty_mapping_override_clears_the_section(tmp_path):
 
 
 # --- One home for values: params.yaml; config.py's defaults only repeat it -------------------------------
+
 
 def _sections(model: type[BaseModel], node: dict, prefix: str = ""):
     """(dotted key, field, YAML value or MISSING) for every leaf field of `model`, recursively; plus
@@ -179,8 +194,10 @@ def test_code_defaults_agree_with_params_yaml(repo_root):
             problems.append(f"{key}: no default in training/config.py")
             continue
         if value is MISSING:
-            problems.append(f"{key}: default {field.get_default(call_default_factory=True)!r} in config.py, "
-                            "missing from params.yaml")
+            problems.append(
+                f"{key}: default {field.get_default(call_default_factory=True)!r} in config.py, "
+                "missing from params.yaml"
+            )
             continue
         adapter = TypeAdapter(field.annotation)
         default = adapter.dump_python(field.get_default(call_default_factory=True), mode="json")
@@ -214,6 +231,7 @@ def test_every_field_has_a_one_line_help():
 
 
 # --- Overlays: only the keys that differ ------------------------------------------------------------------
+
 
 def test_full_overlay_holds_only_keys_that_differ(repo_root):
     base = yaml.safe_load((repo_root / "params.yaml").read_text(encoding="utf-8"))

@@ -50,13 +50,15 @@ def imported(path: Path) -> frozenset[str]:
         if isinstance(node, ast.Import):
             names |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            # `from training import env` imports the module training.env; `from training.x import f`, training.x.
+            # `from training import env` imports the module training.env;
+            # `from training.x import f` imports training.x.
             names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
     return frozenset(n for n in names if n.split(".")[0] == "training")
 
 
 def closure(modules: list[str]) -> set[Path]:
-    """Files of every training module reachable from `modules` by imports (package __init__ files left out)."""
+    """Files of every training module reachable from `modules` by imports (package __init__ files
+    left out)."""
     seen: set[Path] = set()
     todo = list(modules)
     while todo:
@@ -65,7 +67,9 @@ def closure(modules: list[str]) -> set[Path]:
             continue
         seen.add(path)
         todo += imported(path)
-    return {p for p in seen if p.name != "__init__.py" and not p.is_relative_to(PROJECT_ROOT / "training" / "cli")}
+    return {
+        p for p in seen if p.name != "__init__.py" and not p.is_relative_to(PROJECT_ROOT / "training" / "cli")
+    }
 
 
 def covered(path: Path, deps: list[str]) -> bool:
@@ -96,11 +100,19 @@ def test_code_deps_exist(stage):
 
 def test_the_mapping_and_the_closure():
     assert step_modules("HEARA_HOME=${state.home} heara data ingest --source x") == ["training.steps.ingest"]
-    assert step_modules("HEARA_HOME=h heara register && HEARA_HOME=h heara promote") == \
-        ["training.steps.register", "training.steps.promote"]
+    assert step_modules("HEARA_HOME=h heara register && HEARA_HOME=h heara promote") == [
+        "training.steps.register",
+        "training.steps.promote",
+    ]
     train = {str(p.relative_to(PROJECT_ROOT)) for p in closure(["training.steps.train"])}
-    assert {"training/steps/train.py", "training/trainer/loop.py", "training/trainer/checkpoints.py",
-            "training/config.py"} <= train
+    assert {
+        "training/steps/train.py",
+        "training/trainer/loop.py",
+        "training/trainer/checkpoints.py",
+        "training/config.py",
+    } <= train
     assert not any(p.startswith("training/cli/") for p in train)
     assert covered(PROJECT_ROOT / "training/trainer/loop.py", ["training/trainer"])
-    assert not covered(PROJECT_ROOT / "training/trainer/loop.py", ["training/train"])  # a prefix of the name only
+    assert not covered(
+        PROJECT_ROOT / "training/trainer/loop.py", ["training/train"]
+    )  # a prefix of the name only

@@ -18,13 +18,20 @@ NAME = re.compile(r"\bHEARA_[A-Z0-9_]*[A-Z0-9]\b")
 
 
 def _files(suffixes: tuple[str, ...] = (".py", ".sh")) -> list[Path]:
-    return sorted(p for folder in FOLDERS for p in (PROJECT_ROOT / folder).rglob("*")
-                  if p.suffix in suffixes and p.is_file() and p != OWNER and "__pycache__" not in p.parts)
+    return sorted(
+        p
+        for folder in FOLDERS
+        for p in (PROJECT_ROOT / folder).rglob("*")
+        if p.suffix in suffixes and p.is_file() and p != OWNER and "__pycache__" not in p.parts
+    )
 
 
 def test_every_heara_variable_named_in_the_code_is_in_the_table():
-    named = {(m.group(0), str(p.relative_to(PROJECT_ROOT))) for p in _files()
-             for m in NAME.finditer(p.read_text(encoding="utf-8"))}
+    named = {
+        (m.group(0), str(p.relative_to(PROJECT_ROOT)))
+        for p in _files()
+        for m in NAME.finditer(p.read_text(encoding="utf-8"))
+    }
     missing = sorted(f"{name} ({where})" for name, where in named if name not in env.VARIABLES)
     assert not missing, "add these to training/env.py VARIABLES (and the README):\n" + "\n".join(missing)
     assert {"HEARA_HOME", "HEARA_API_KEY", "HEARA_STACK_PG", "HEARA_DEMO_PORT"} <= {n for n, _ in named}
@@ -38,8 +45,10 @@ def _readme_table() -> list[str]:
 
 def test_the_readme_lists_exactly_the_table():
     assert _readme_table() == env.markdown_table().splitlines(), (
-        "README.md's 'Environment variables' table differs from training/env.py VARIABLES; regenerate it with\n"
-        '  python -c "from training.env import markdown_table; print(markdown_table())"')
+        "README.md's 'Environment variables' table differs from training/env.py VARIABLES; "
+        "regenerate it with\n"
+        '  python -c "from training.env import markdown_table; print(markdown_table())"'
+    )
     listed = [re.match(r"\| `(HEARA_\w+)` \|", row).group(1) for row in _readme_table()[2:]]
     assert listed == list(env.VARIABLES)
 
@@ -47,13 +56,20 @@ def test_the_readme_lists_exactly_the_table():
 def reads_heara_environ(source: str) -> list[tuple[int, str]]:
     """(line, code) where `source` reads a HEARA_* variable from the process environment: os.environ[...],
     os.environ.get(...), os.getenv(...), os.environ.pop/setdefault(...) or `"HEARA_X" in os.environ`."""
+
     def names_heara(node: ast.AST) -> bool:
-        return any(isinstance(n, ast.Constant) and isinstance(n.value, str) and NAME.fullmatch(n.value)
-                   for n in ast.walk(node))
+        return any(
+            isinstance(n, ast.Constant) and isinstance(n.value, str) and NAME.fullmatch(n.value)
+            for n in ast.walk(node)
+        )
 
     def is_environ(node: ast.AST) -> bool:
-        return isinstance(node, ast.Attribute) and node.attr == "environ" or \
-            isinstance(node, ast.Name) and node.id == "environ"
+        return (
+            isinstance(node, ast.Attribute)
+            and node.attr == "environ"
+            or isinstance(node, ast.Name)
+            and node.id == "environ"
+        )
 
     found = []
     for node in ast.walk(ast.parse(source)):
@@ -74,23 +90,35 @@ def reads_heara_environ(source: str) -> list[tuple[int, str]]:
 
 
 def test_only_env_py_reads_heara_variables_from_the_environment():
-    offenders = [f"{p.relative_to(PROJECT_ROOT)}:{line}: {code}" for p in _files((".py",))
-                 for line, code in reads_heara_environ(p.read_text(encoding="utf-8"))]
+    offenders = [
+        f"{p.relative_to(PROJECT_ROOT)}:{line}: {code}"
+        for p in _files((".py",))
+        for line, code in reads_heara_environ(p.read_text(encoding="utf-8"))
+    ]
     assert not offenders, "read HEARA_* through training/env.py:\n" + "\n".join(offenders)
 
 
-@pytest.mark.parametrize("code", [
-    'os.environ["HEARA_HOME"]', 'os.environ.get("HEARA_X", "")', 'os.getenv("HEARA_X")', "getenv('HEARA_X')",
-    '"HEARA_X" in os.environ', 'environ.get("HEARA_X")', 'os.environ.pop("HEARA_X", None)',
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        'os.environ["HEARA_HOME"]',
+        'os.environ.get("HEARA_X", "")',
+        'os.getenv("HEARA_X")',
+        "getenv('HEARA_X')",
+        '"HEARA_X" in os.environ',
+        'environ.get("HEARA_X")',
+        'os.environ.pop("HEARA_X", None)',
+    ],
+)
 def test_the_scan_catches_each_way_of_reading(code):
     assert reads_heara_environ(code)
 
 
 def test_the_scan_lets_writes_and_other_variables_through():
     # Setting a variable for a child process is not reading it.
-    assert not reads_heara_environ('env = {**os.environ, "HEARA_HOME": h}; os.environ.get("MLFLOW_X"); '
-                                   'os.environ["HEARA_HOME"] = h')
+    assert not reads_heara_environ(
+        'env = {**os.environ, "HEARA_HOME": h}; os.environ.get("MLFLOW_X"); os.environ["HEARA_HOME"] = h'
+    )
 
 
 def test_an_unlisted_variable_cannot_be_read():

@@ -29,10 +29,18 @@ from layers import Graph, Rule, breaches, build_graph, find_cycles  # this folde
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-CORE = ("=training", "training.config", "training.paths", "training.env", "training.errors", "training.pii",
-        "training.logs")
-DATA, MODEL, TRAINER, EVALUATION, REGISTRY = (f"training.{p}" for p in
-                                              ("data", "model", "trainer", "evaluation", "registry"))
+CORE = (
+    "=training",
+    "training.config",
+    "training.paths",
+    "training.env",
+    "training.errors",
+    "training.pii",
+    "training.logs",
+)
+DATA, MODEL, TRAINER, EVALUATION, REGISTRY = (
+    f"training.{p}" for p in ("data", "model", "trainer", "evaluation", "registry")
+)
 LIBRARY = (DATA, MODEL, TRAINER, EVALUATION, REGISTRY)
 STEPS = ("training.steps",)
 ADAPTERS = ("training.cli", "training.orchestration", "training.bench")
@@ -44,17 +52,35 @@ RULES = (
     Rule("training.model", (MODEL,), (*CORE, DATA, MODEL), why="a model carries its preprocessing"),
     Rule("training.trainer", (TRAINER,), (*CORE, DATA, MODEL, TRAINER)),
     Rule("training.evaluation", (EVALUATION,), (*CORE, DATA, MODEL, EVALUATION)),
-    Rule("training.registry", (REGISTRY,), (*CORE, DATA, MODEL, EVALUATION, REGISTRY),
-         why="the registry stores and judges models; it never trains one"),
+    Rule(
+        "training.registry",
+        (REGISTRY,),
+        (*CORE, DATA, MODEL, EVALUATION, REGISTRY),
+        why="the registry stores and judges models; it never trains one",
+    ),
     Rule("steps", STEPS, (*CORE, *LIBRARY, *STEPS), why="adapters call steps, never the reverse"),
     Rule("adapters", ADAPTERS, ("training", "serving")),
-    Rule("serving", ("serving",), ("serving", *SERVING_SURFACE),
-         why="serving uses the model, preprocessing and registry surface only"),
-    Rule("dags", ("dags",),
-         ("dags", "training.config", "training.env", "training.errors", "training.orchestration",
-          "training.data.incoming", "training.steps"),
-         top_level_allowed=("dags", "training.config", "training.env", "training.orchestration.form"),
-         why="DAG files hold wiring; the scheduler re-parses them often"),
+    Rule(
+        "serving",
+        ("serving",),
+        ("serving", *SERVING_SURFACE),
+        why="serving uses the model, preprocessing and registry surface only",
+    ),
+    Rule(
+        "dags",
+        ("dags",),
+        (
+            "dags",
+            "training.config",
+            "training.env",
+            "training.errors",
+            "training.orchestration",
+            "training.data.incoming",
+            "training.steps",
+        ),
+        top_level_allowed=("dags", "training.config", "training.env", "training.orchestration.form"),
+        why="DAG files hold wiring; the scheduler re-parses them often",
+    ),
 )
 
 # Breaches that exist today, each with its fix. The test fails when one is fixed and still listed,
@@ -113,29 +139,32 @@ def _write(root: Path, files: dict[str, str]) -> None:
 @pytest.fixture
 def toy(tmp_path: Path) -> Path:
     """pkg.core <- pkg.lib <- pkg.app, with a lazy import, a relative one and a TYPE_CHECKING one."""
-    _write(tmp_path, {
-        "pkg/__init__.py": "",
-        "pkg/core.py": """
+    _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/core.py": """
             from typing import TYPE_CHECKING
             import json
             if TYPE_CHECKING:
                 from pkg.app import main  # annotations only: not an edge
         """,
-        "pkg/lib/__init__.py": "",
-        "pkg/lib/a.py": """
+            "pkg/lib/__init__.py": "",
+            "pkg/lib/a.py": """
             from pkg import core
             from . import b
         """,
-        "pkg/lib/b.py": """
+            "pkg/lib/b.py": """
             def later():
                 from pkg.core import json  # a name in core, so the edge is to pkg.core
         """,
-        "pkg/app.py": """
+            "pkg/app.py": """
             import pkg.lib.a
             def main():
                 from pkg.lib import b
         """,
-    })
+        },
+    )
     return tmp_path
 
 
@@ -157,10 +186,15 @@ def test_checker_reads_every_kind_of_import(toy: Path) -> None:
 
 
 def test_checker_reports_a_layer_breach(toy: Path) -> None:
-    _write(toy, {"pkg/lib/b.py": """
+    _write(
+        toy,
+        {
+            "pkg/lib/b.py": """
         def later():
             from pkg.app import main  # the library reaching up into the app
-    """})
+    """
+        },
+    )
     graph = build_graph(toy, packages=("pkg",), dags=None)
     assert breaches(graph, TOY_RULES) == [
         f"pkg.lib.b imports pkg.app ({Path('pkg/lib/b.py')}:3): lib may import only pkg.core, pkg.lib"
@@ -175,10 +209,15 @@ def test_checker_reports_a_top_level_import_that_must_be_lazy(toy: Path) -> None
 
 
 def test_checker_reports_a_cycle_with_its_path(toy: Path) -> None:
-    _write(toy, {"pkg/core.py": """
+    _write(
+        toy,
+        {
+            "pkg/core.py": """
         def helper():
             import pkg.app
-    """})
+    """
+        },
+    )
     graph = build_graph(toy, packages=("pkg",), dags=None)
     cycles = find_cycles(graph.edges)
     assert cycles == [["pkg.app", "pkg.lib.a", "pkg.core", "pkg.app"]]
@@ -194,8 +233,9 @@ def test_find_cycles_on_a_synthetic_graph() -> None:
 
 
 def test_rule_breach_on_a_synthetic_graph() -> None:
-    graph = Graph(edges={"lib.x": {"core.y": True, "app.z": False}, "core.y": {}, "stray": {"core.y": True}},
-                  files={})
+    graph = Graph(
+        edges={"lib.x": {"core.y": True, "app.z": False}, "core.y": {}, "stray": {"core.y": True}}, files={}
+    )
     rules = (Rule("core", ("core",), ("core",)), Rule("lib", ("lib",), ("core", "lib")))
     assert breaches(graph, rules, unclassified=lambda m: True) == [
         "lib.x imports app.z (lib.x): lib may import only core, lib",

@@ -25,49 +25,71 @@ def state_home_paths(source: str) -> list[tuple[int, str]]:
     `.heara` path."""
     found = []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) \
-                and isinstance(node.left, ast.Attribute) and node.left.attr == "home":
+        if (
+            isinstance(node, ast.BinOp)
+            and isinstance(node.op, ast.Div)
+            and isinstance(node.left, ast.Attribute)
+            and node.left.attr == "home"
+        ):
             found.append((node.lineno, ast.unparse(node)))
-        elif isinstance(node, (ast.Name, ast.Attribute)) and getattr(node, "id", getattr(node, "attr", "")) \
-                == "heara_home":
+        elif (
+            isinstance(node, (ast.Name, ast.Attribute))
+            and getattr(node, "id", getattr(node, "attr", "")) == "heara_home"
+        ):
             found.append((node.lineno, ast.unparse(node)))
         elif isinstance(node, ast.ImportFrom) and any(a.name == "heara_home" for a in node.names):
             found.append((node.lineno, ast.unparse(node)))
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                and re.fullmatch(r"\.heara(/[\w./-]*)?", node.value):
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and re.fullmatch(r"\.heara(/[\w./-]*)?", node.value)
+        ):
             found.append((node.lineno, repr(node.value)))
     return found
 
 
 def test_no_module_but_paths_builds_a_path_from_the_state_home():
-    offenders = [f"{p.relative_to(PROJECT_ROOT)}:{line}: {code}"
-                 for p in _modules() for line, code in state_home_paths(p.read_text(encoding="utf-8"))]
+    offenders = [
+        f"{p.relative_to(PROJECT_ROOT)}:{line}: {code}"
+        for p in _modules()
+        for line, code in state_home_paths(p.read_text(encoding="utf-8"))
+    ]
     assert not offenders, "use a StatePaths property (training/paths.py) instead:\n" + "\n".join(offenders)
 
 
-@pytest.mark.parametrize("code", [
-    'state().home / "audit" / "x.jsonl"',
-    "st.home / 'models'",
-    "heara_home() / 'x'",
-    "from training.paths import heara_home",
-    "Path('.heara/data')",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        'state().home / "audit" / "x.jsonl"',
+        "st.home / 'models'",
+        "heara_home() / 'x'",
+        "from training.paths import heara_home",
+        "Path('.heara/data')",
+    ],
+)
 def test_the_scan_catches_each_way_of_doing_it(code):
     assert state_home_paths(code)
 
 
 def test_the_scan_lets_properties_and_other_folders_through():
-    assert not state_home_paths("state().audit_ledger; state().task_dir(t) / 'candidate.json'; "
-                                "str(state().home); tmp / 'home' / 'x'; '.heara/ in the checkout'")
+    assert not state_home_paths(
+        "state().audit_ledger; state().task_dir(t) / 'candidate.json'; "
+        "str(state().home); tmp / 'home' / 'x'; '.heara/ in the checkout'"
+    )
 
 
 def test_every_location_lies_under_the_home(tmp_path, monkeypatch):
     monkeypatch.delenv("HEARA_INCOMING", raising=False)
     st = StatePaths(tmp_path / "h")
-    locations = {name: getattr(st, name) for name, attr in vars(StatePaths).items()
-                 if isinstance(attr, property)}
-    locations |= {"task_dir": st.task_dir("t"), "training_runs": st.training_runs("t"),
-                  "training_run": st.training_run("t", "k"), "airflow_run": st.airflow_run("manual__a b:c")}
+    locations = {
+        name: getattr(st, name) for name, attr in vars(StatePaths).items() if isinstance(attr, property)
+    }
+    locations |= {
+        "task_dir": st.task_dir("t"),
+        "training_runs": st.training_runs("t"),
+        "training_run": st.training_run("t", "k"),
+        "airflow_run": st.airflow_run("manual__a b:c"),
+    }
     assert len(locations) > 25
     for name, path in locations.items():
         assert path.is_relative_to(st.home) and path != st.home, name

@@ -17,8 +17,21 @@ pytestmark = pytest.mark.realdata
 @pytest.fixture(scope="module")
 def prepared(chatbot_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("chat")
-    result = CliRunner().invoke(app, ["data", "prepare", "--source", str(chatbot_csv), "--text-col", "Q",
-                                      "--label-col", "label", "--out", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "data",
+            "prepare",
+            "--source",
+            str(chatbot_csv),
+            "--text-col",
+            "Q",
+            "--label-col",
+            "label",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -28,7 +41,10 @@ def test_report_counts_what_the_data_card_of_the_source_describes(prepared: Path
     v = report["validate"]
     assert report["ingest"]["rows_read"] == 11823
     assert v["labels_trimmed"]["rows"] == 1
-    assert v["labels_trimmed"]["examples"][0]["from"] == "2   " and v["labels_trimmed"]["examples"][0]["to"] == "2"
+    assert (
+        v["labels_trimmed"]["examples"][0]["from"] == "2   "
+        and v["labels_trimmed"]["examples"][0]["to"] == "2"
+    )
     assert v["label_set"] == {"labels": ["0", "1", "2"], "inferred": True}
     assert v["conflicts"]["texts"] == 81
     assert v["conflicts"]["quarantined_rows"] == v["conflicts"]["rows"] > 81

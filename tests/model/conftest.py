@@ -69,11 +69,21 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
     splits = {name: pd.read_parquet(work / "data" / f"{name}.parquet") for name in ("train", "val", "test")}
     labels = list(params.labels)
     with torch_threads(1):
-        model, tokenizer, base = build_model(params.model, labels, splits["train"]["text"].tolist(),
-                                             work / "base", seed=params.train.seed)
-        result = train(model, tokenizer, splits["train"], splits["val"], labels, params.model, params.train,
-                       work / "run")
-    model_dir = save_model_dir(model, tokenizer, work / "model", task=params.task, family=params.model.family,
-                               labels=labels, max_length=params.model.max_length, preprocess=params.preprocess,
-                               base_model=base)
+        model, tokenizer, base = build_model(
+            params.model, labels, splits["train"]["text"].tolist(), work / "base", seed=params.train.seed
+        )
+        result = train(
+            model, tokenizer, splits["train"], splits["val"], labels, params.model, params.train, work / "run"
+        )
+    model_dir = save_model_dir(
+        model,
+        tokenizer,
+        work / "model",
+        task=params.task,
+        family=params.model.family,
+        labels=labels,
+        max_length=params.model.max_length,
+        preprocess=params.preprocess,
+        base_model=base,
+    )
     return TrainedModel(Predictor.load(model_dir, device="cpu"), splits["test"], result.best_val_macro_f1)

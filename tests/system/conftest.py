@@ -20,7 +20,9 @@ READY_TIMEOUT_S = 240
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory, tiny_model_factory) -> Iterator[tuple[Server, Server, dict]]:
+def servers(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_factory
+) -> Iterator[tuple[Server, Server, dict]]:
     root = tmp_path_factory.mktemp("http")
     model_dir = tiny_model_factory(root / "model")
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
@@ -35,7 +37,11 @@ def servers(tmp_path_factory: pytest.TempPathFactory, tiny_model_factory) -> Ite
                 wait_ready(s, READY_TIMEOUT_S)
             except (RuntimeError, TimeoutError) as exc:  # exited, or never ready: the reason and its log
                 pytest.fail(str(exc))
-        yield a, b, {"version": version, "run_id": run_id, "model_dir": model_dir, "tracking_uri": tracking_uri}
+        yield (
+            a,
+            b,
+            {"version": version, "run_id": run_id, "model_dir": model_dir, "tracking_uri": tracking_uri},
+        )
     finally:
         stop(a, b)
 

@@ -29,7 +29,9 @@ def register_champion(model_dir: Path, tracking_uri: str, artifacts: Path) -> tu
     mlflow.set_tracking_uri(tracking_uri)
     exp = mlflow.create_experiment("heara-danger", artifact_location=artifacts.as_uri())
     with mlflow.start_run(experiment_id=exp) as run:
-        mlflow.log_metrics({"test_macro_f1": 0.42, "test_accuracy": 0.5, "best_val_macro_f1": 0.4, "loss": 1.0})
+        mlflow.log_metrics(
+            {"test_macro_f1": 0.42, "test_accuracy": 0.5, "best_val_macro_f1": 0.4, "loss": 1.0}
+        )
         info = log_pyfunc(model_dir, LABELS, ["안녕하세요"])
     client = MlflowClient(tracking_uri)
     version = register(client, model_name("danger"), run.info.run_id, info.model_uri)

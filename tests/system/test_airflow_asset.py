@@ -30,14 +30,18 @@ class Api:
     def __init__(self, port: int, password: str) -> None:
         self.base = f"http://127.0.0.1:{port}"
         body = json.dumps({"username": "admin", "password": password}).encode()
-        req = urllib.request.Request(self.base + "/auth/token", data=body, headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.base + "/auth/token", data=body, headers={"Content-Type": "application/json"}
+        )
         self.token = json.loads(urllib.request.urlopen(req, timeout=30).read())["access_token"]
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
-        req = urllib.request.Request(self.base + "/api/v2" + path, method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Authorization": f"Bearer {self.token}",
-                                              "Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.base + "/api/v2" + path,
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
         return json.loads(urllib.request.urlopen(req, timeout=30).read() or b"{}")
 
     def runs(self, dag_id: str) -> list[dict]:
@@ -65,18 +69,28 @@ def test_new_labeled_file_triggers_a_retrain_run(tmp_path, monkeypatch, repo_roo
     info = airflow_local.up(port=port, timeout_s=300)
     try:
         api = Api(port, info["password"])
-        wait_for("the DAGs to be parsed", lambda: {d["dag_id"] for d in api.call("GET", "/dags")["dags"]}
-                 >= {"heara_retrain", "heara_incoming_watch"})
+        wait_for(
+            "the DAGs to be parsed",
+            lambda: (
+                {d["dag_id"] for d in api.call("GET", "/dags")["dags"]}
+                >= {"heara_retrain", "heara_incoming_watch"}
+            ),
+        )
         # Nothing new yet: the watcher's first run sends no event, so no retrain starts.
-        wait_for("the watcher's first run", lambda: any(r["state"] == "success"
-                                                        for r in api.runs("heara_incoming_watch")))
+        wait_for(
+            "the watcher's first run",
+            lambda: any(r["state"] == "success" for r in api.runs("heara_incoming_watch")),
+        )
         assert api.runs("heara_retrain") == []  # no scheduled run on start-up either
 
         st = state()
         st.incoming.mkdir(parents=True, exist_ok=True)
         batch = st.incoming / "labels-2026-11-21.csv"
-        batch.write_text("id,text,label\nnb-1,계단에서 넘어져서 못 일어나겠어요,emergency\n"
-                         "nb-2,손주가 다음 주에 온대요,normal\n", encoding="utf-8")
+        batch.write_text(
+            "id,text,label\nnb-1,계단에서 넘어져서 못 일어나겠어요,emergency\n"
+            "nb-2,손주가 다음 주에 온대요,normal\n",
+            encoding="utf-8",
+        )
         old = time.time() - 60  # a finished copy, not one still being written
         os.utime(batch, (old, old))
         api.call("POST", "/dags/heara_incoming_watch/dagRuns", {"logical_date": None})
@@ -84,12 +98,18 @@ def test_new_labeled_file_triggers_a_retrain_run(tmp_path, monkeypatch, repo_roo
         run = wait_for("an asset-triggered retrain run", lambda: next(iter(api.runs("heara_retrain")), None))
         assert run["run_type"] == "asset_triggered", run
         run_id = run["dag_run_id"]
-        ti = wait_for("resolve_run to finish", lambda: (lambda t: t if t["state"] in ("success", "failed") else None)(
-            api.call("GET", f"/dags/heara_retrain/dagRuns/{run_id}/taskInstances/resolve_run")))
+        ti = wait_for(
+            "resolve_run to finish",
+            lambda: (lambda t: t if t["state"] in ("success", "failed") else None)(
+                api.call("GET", f"/dags/heara_retrain/dagRuns/{run_id}/taskInstances/resolve_run")
+            ),
+        )
         assert ti["state"] == "success"
         record = json.loads((flow.run_dir(run_id) / "run.json").read_text())
         assert record["trigger"] == "asset"
         assert [f["name"] for f in record["trigger_files"]] == [batch.name]
-        api.call("PATCH", f"/dags/heara_retrain/dagRuns/{run_id}", {"state": "failed"})  # stop before training
+        api.call(
+            "PATCH", f"/dags/heara_retrain/dagRuns/{run_id}", {"state": "failed"}
+        )  # stop before training
     finally:
         airflow_local.down(grace_s=10)

@@ -28,8 +28,13 @@ import yaml
 pytestmark = pytest.mark.slow
 
 # Fast settings for a 2-core CI box: few epochs, a small bootstrap, a generous latency budget.
-FAST = {"promote.min_f1": 0.0, "promote.latency_budget_ms": 100000, "promote.bootstrap_samples": 200,
-        "evaluate.latency_samples": 20, "augment.multipliers": {}}
+FAST = {
+    "promote.min_f1": 0.0,
+    "promote.latency_budget_ms": 100000,
+    "promote.bootstrap_samples": 200,
+    "evaluate.latency_samples": 20,
+    "augment.multipliers": {},
+}
 
 
 class ReloadRecorder(BaseHTTPRequestHandler):
@@ -57,7 +62,11 @@ def airflow_env(tmp_path_factory, repo_root):
     params["orchestrate"]["retries"] = 0
     path = tmp_path_factory.mktemp("airflow") / "params.yaml"
     path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
-    env = {**os.environ, "HEARA_PARAMS": str(path), "HEARA_SERVE_URL": f"http://127.0.0.1:{server.server_port}"}
+    env = {
+        **os.environ,
+        "HEARA_PARAMS": str(path),
+        "HEARA_SERVE_URL": f"http://127.0.0.1:{server.server_port}",
+    }
     yield env
     server.shutdown()
 
@@ -75,8 +84,9 @@ def _trainers(pid: int) -> list[psutil.Process]:
     return found
 
 
-def dags_test(env: dict, conf: dict, *, kill_training_after_epoch: int | None = None,
-              dag_id: str = "heara_retrain") -> subprocess.CompletedProcess:
+def dags_test(
+    env: dict, conf: dict, *, kill_training_after_epoch: int | None = None, dag_id: str = "heara_retrain"
+) -> subprocess.CompletedProcess:
     """`heara airflow test heara_retrain --conf ...`; optionally kill the training subprocess once its
     checkpoint of `kill_training_after_epoch` exists (a crash: OOM killer, preempted node)."""
     cmd = [sys.executable, "-m", "training.cli", "airflow", "test", dag_id, "--conf", json.dumps(conf)]
@@ -156,7 +166,9 @@ def test_retrain_dag_end_to_end_with_fault_and_resume(airflow_env):
     # 3. The next run succeeds; its training continues from the crashed run's checkpoint.
     again = dags_test(airflow_env, form)
     assert again.returncode == 0, again.stdout[-4000:]
-    trainer_lines = "\n".join(line[-160:] for line in (crashed.stdout + again.stdout).splitlines() if "train |" in line)
+    trainer_lines = "\n".join(
+        line[-160:] for line in (crashed.stdout + again.stdout).splitlines() if "train |" in line
+    )
     assert "resuming from" in again.stdout, trainer_lines[-6000:]
     assert read_candidate("danger")["resumed_from_epoch"] >= 1
     current, versions = champion()
@@ -188,8 +200,12 @@ def test_validation_failure_stops_before_training(airflow_env, tmp_path):
     """Too few rows for a class: the run fails in `validate` (no retry), with the report in FAILED.md,
     and training never starts."""
     thin = tmp_path / "thin.csv"
-    thin.write_text("id,text,label\n" + "".join(f"t{i},안녕하세요 오늘 {i}번째 이야기,normal\n" for i in range(40))
-                    + "e1,도와주세요,emergency\n", encoding="utf-8")
+    thin.write_text(
+        "id,text,label\n"
+        + "".join(f"t{i},안녕하세요 오늘 {i}번째 이야기,normal\n" for i in range(40))
+        + "e1,도와주세요,emergency\n",
+        encoding="utf-8",
+    )
     env = {**airflow_env, "HEARA_HOME": str(tmp_path / "home")}
     result = dags_test(env, {"overrides": {"data.source": str(thin)}})
     assert result.returncode != 0

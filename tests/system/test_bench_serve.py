@@ -1,4 +1,5 @@
-"""`heara bench serve` end to end: the real `bentoml serve` and the Flask reference server (seed-style), a tiny model, a short load."""
+"""`heara bench serve` end to end: the real `bentoml serve` and the Flask reference server (seed-style),
+a tiny model, a short load."""
 
 from __future__ import annotations
 
@@ -8,9 +9,26 @@ from training.bench.serve import bench_serve
 
 pytestmark = pytest.mark.slow
 
-KEYS = {"rps", "p50_ms", "p99_ms", "errors", "errors_5xx", "flask_rps", "flask_p50_ms", "flask_p99_ms",
-        "flask_errors", "ratio_vs_flask", "concurrency", "duration_s", "memory_mb_start", "memory_mb_end",
-        "memory_mb_max", "requests", "prediction_log_rows", "device"}
+KEYS = {
+    "rps",
+    "p50_ms",
+    "p99_ms",
+    "errors",
+    "errors_5xx",
+    "flask_rps",
+    "flask_p50_ms",
+    "flask_p99_ms",
+    "flask_errors",
+    "ratio_vs_flask",
+    "concurrency",
+    "duration_s",
+    "memory_mb_start",
+    "memory_mb_end",
+    "memory_mb_max",
+    "requests",
+    "prediction_log_rows",
+    "device",
+}
 
 
 @pytest.mark.timeout(400)

@@ -42,11 +42,13 @@ ENV_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 # Environment variables the project's code reads that the compose services do not need to set.
 NOT_FOR_THE_STACK = {
     "HEARA_PARAMS": "the image's params.yaml is the configuration; a per-environment copy is optional",
-    "HEARA_INCOMING": "defaults to $HEARA_HOME/incoming, on the heara-state volume every Airflow service mounts",
+    "HEARA_INCOMING": "defaults to $HEARA_HOME/incoming, on the heara-state volume every Airflow "
+    "service mounts",
     "HEARA_MODEL_DIR": "offline bentos only; the stack serves the registry's champion",
     "HEARA_ACTOR": "who promoted: set per task from the DAG run, else the container's user",
     "HEARA_RUN_TAGS": "set per training run by training.orchestration.tasks for its `heara train` subprocess",
-    "HEARA_GPU_SLOTS": "read by `heara airflow init` (local standalone); in the stack airflow-init sizes the pool",
+    "HEARA_GPU_SLOTS": "read by `heara airflow init` (local standalone); in the stack airflow-init "
+    "sizes the pool",
     "HEARA_DEMO_PORT": "scripts/demo.sh (make demo) only",
     "HEARA_STACK_PG": "scripts/stack_test.py (make stack-test) only",
     "HEARA_STACK_TEST_RUN": "a marker scripts/stack_test.py sets on the processes it starts",
@@ -65,6 +67,7 @@ TASK_RUNNERS = ("airflow-worker", "airflow-worker-gpu", "airflow-dag-processor")
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
 
 def load_compose() -> dict[str, Any]:
     return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
@@ -97,7 +100,9 @@ def strings(node: Any):
 
 def var_refs() -> list[tuple[str, str | None, str]]:
     """(name, operator or None, the whole reference) for every interpolation in the compose file."""
-    return [(m.group(1), m.group(2), m.group(0)) for s in strings(load_compose()) for m in VAR_REF.finditer(s)]
+    return [
+        (m.group(1), m.group(2), m.group(0)) for s in strings(load_compose()) for m in VAR_REF.finditer(s)
+    ]
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
@@ -114,8 +119,12 @@ def command(service: dict[str, Any]) -> list[str]:
 
 def one_shot_services(svcs: dict[str, dict[str, Any]]) -> set[str]:
     """Jobs that run and exit: never restarted, or waited for with `service_completed_successfully`."""
-    waited_for = {name for s in svcs.values() for name, dep in (s.get("depends_on") or {}).items()
-                  if isinstance(dep, dict) and dep.get("condition") == "service_completed_successfully"}
+    waited_for = {
+        name
+        for s in svcs.values()
+        for name, dep in (s.get("depends_on") or {}).items()
+        if isinstance(dep, dict) and dep.get("condition") == "service_completed_successfully"
+    }
     return waited_for | {name for name, s in svcs.items() if s.get("restart") == "no"}
 
 
@@ -129,32 +138,41 @@ def load_gen_env():
 def compose_client() -> list[str] | None:
     if shutil.which("docker-compose"):
         return ["docker-compose"]
-    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True,
-                                                 timeout=60).returncode == 0:
+    if (
+        shutil.which("docker")
+        and subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=60).returncode == 0
+    ):
         return ["docker", "compose"]
     return None
 
 
-def run_compose_config(client: list[str], env_file: Path, *profiles: str,
-                       compose_file: Path = COMPOSE) -> subprocess.CompletedProcess:
+def run_compose_config(
+    client: list[str], env_file: Path, *profiles: str, compose_file: Path = COMPOSE
+) -> subprocess.CompletedProcess:
     args = [*client, "--project-directory", str(REPO), "--env-file", str(env_file), "-f", str(compose_file)]
     for p in profiles:
         args += ["--profile", p]
     # A clean environment: variables of the calling shell would override the .env under test.
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8"}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+    }
     return subprocess.run([*args, "config", "-q"], capture_output=True, text=True, env=env, timeout=120)
 
 
 @pytest.fixture
 def generated_env(tmp_path: Path) -> Path:
     out = tmp_path / "stack" / ".env"
-    proc = subprocess.run([sys.executable, str(GEN_ENV), "--output", str(out)], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(GEN_ENV), "--output", str(out)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     return out
 
 
 # --- the compose client -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("profiles", [(), ("s3", "monitoring")], ids=["default", "s3+monitoring"])
 def test_compose_config_is_valid(generated_env: Path, profiles: tuple[str, ...]) -> None:
@@ -162,14 +180,18 @@ def test_compose_config_is_valid(generated_env: Path, profiles: tuple[str, ...])
     if client is None:
         if os.environ.get("HEARA_SKIP_COMPOSE") == "1":
             pytest.skip("no docker-compose / docker compose client (HEARA_SKIP_COMPOSE=1)")
-        pytest.fail("no compose client to validate docker-compose.yml: run `make compose-tool` (as root: "
-                    "apt-get install docker-compose; or pip install docker-compose), or set HEARA_SKIP_COMPOSE=1")
+        pytest.fail(
+            "no compose client to validate docker-compose.yml: run `make compose-tool` (as root: "
+            "apt-get install docker-compose; or pip install docker-compose), or set HEARA_SKIP_COMPOSE=1"
+        )
     proc = run_compose_config(client, generated_env, *profiles)
     assert proc.returncode == 0, f"{' '.join(client)} config -q failed:\n{proc.stderr}"
     assert "variable is not set" not in proc.stderr, proc.stderr
 
 
-def test_the_deploy_guides_extra_gpu_worker_reserves_only_its_own_gpu(generated_env: Path, tmp_path: Path) -> None:
+def test_the_deploy_guides_extra_gpu_worker_reserves_only_its_own_gpu(
+    generated_env: Path, tmp_path: Path
+) -> None:
     """docs/deploy.md#scaling: the snippet, added under `services:`, gives a second GPU worker GPU 1 only."""
     guide = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
     snippet = next(b for b in re.findall(r"```yaml\n(.*?)```", guide, re.S) if "<<: *airflow-worker-gpu" in b)
@@ -177,9 +199,12 @@ def test_the_deploy_guides_extra_gpu_worker_reserves_only_its_own_gpu(generated_
     extended = yaml.safe_load(text)["services"]
     worker = extended["airflow-worker-gpu-1"]
     assert worker["deploy"]["resources"]["reservations"]["devices"] == [
-        {"driver": "nvidia", "capabilities": ["gpu"], "device_ids": ["1"]}]
+        {"driver": "nvidia", "capabilities": ["gpu"], "device_ids": ["1"]}
+    ]
     base = extended["airflow-worker-gpu"]
-    assert {k: v for k, v in worker.items() if k != "deploy"} == {k: v for k, v in base.items() if k != "deploy"}
+    assert {k: v for k, v in worker.items() if k != "deploy"} == {
+        k: v for k, v in base.items() if k != "deploy"
+    }
     client = compose_client()
     if client is None:
         pytest.skip("no compose client (test_compose_config_is_valid reports it)")
@@ -201,6 +226,7 @@ def test_compose_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
 
 # --- .env.example and scripts/gen_env.py --------------------------------------------------------
 
+
 def test_every_variable_the_compose_file_uses_is_in_env_example() -> None:
     refs = var_refs()
     assert refs, "no ${VAR} found: the parser is broken"
@@ -213,7 +239,9 @@ def test_every_variable_the_compose_file_uses_is_in_env_example() -> None:
 def test_secrets_have_no_default_and_fail_loudly_when_missing() -> None:
     for name, op, ref in var_refs():
         if any(word in name for word in SECRET_WORDS):
-            assert op == ":?", f"{ref}: a credential must be `${{{name}:?message}}` (no default, fail when unset)"
+            assert op == ":?", (
+                f"{ref}: a credential must be `${{{name}:?message}}` (no default, fail when unset)"
+            )
         assert op not in (":-", "-") or not any(word in name for word in SECRET_WORDS), ref
 
 
@@ -259,6 +287,7 @@ def test_gen_env_fills_every_placeholder_with_mode_600_and_never_overwrites(tmp_
 
 # --- services -----------------------------------------------------------------------------------
 
+
 def test_every_long_running_service_has_a_healthcheck() -> None:
     svcs = services()
     jobs = one_shot_services(svcs)
@@ -279,11 +308,17 @@ def test_every_depends_on_has_a_condition_and_a_reachable_target() -> None:
         for dep, spec in deps.items():
             assert dep in svcs, f"{name} depends on unknown {dep}"
             assert isinstance(spec, dict) and spec.get("condition") in (
-                "service_healthy", "service_completed_successfully"), f"{name} -> {dep}: condition"
+                "service_healthy",
+                "service_completed_successfully",
+            ), f"{name} -> {dep}: condition"
             # `up` without that profile would fail: a dependency may only be in profiles its dependant shares.
-            assert set(svcs[dep].get("profiles", [])) <= set(s.get("profiles", [])), f"{name} -> {dep}: profile"
+            assert set(svcs[dep].get("profiles", [])) <= set(s.get("profiles", [])), (
+                f"{name} -> {dep}: profile"
+            )
             if spec["condition"] == "service_healthy":
-                assert svcs[dep].get("healthcheck"), f"{name} waits for {dep} to be healthy; it has no healthcheck"
+                assert svcs[dep].get("healthcheck"), (
+                    f"{name} waits for {dep} to be healthy; it has no healthcheck"
+                )
 
 
 def test_gpu_worker_and_service_reserve_an_nvidia_gpu() -> None:
@@ -321,13 +356,18 @@ def test_airflow_components_share_one_configuration() -> None:
     assert reference["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert reference["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
     assert reference["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith("http://airflow-api-server:8080/")
-    assert reference["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] == reference["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert (
+        reference["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"]
+        == reference["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    )
     shared = [k for k in reference if k.startswith("AIRFLOW__")]
     for name, s in airflow.items():
         env = environment(s)
         assert {k: env.get(k) for k in shared} == {k: reference[k] for k in shared}, name
-        assert any(v.startswith("./dags:") and v.endswith(env["AIRFLOW__CORE__DAGS_FOLDER"] + ":ro")
-                   for v in s["volumes"]), f"{name}: ./dags is not mounted at the DAGs folder"
+        assert any(
+            v.startswith("./dags:") and v.endswith(env["AIRFLOW__CORE__DAGS_FOLDER"] + ":ro")
+            for v in s["volumes"]
+        ), f"{name}: ./dags is not mounted at the DAGs folder"
     assert "AIRFLOW_ADMIN_PASSWORD" in environment(svcs["airflow-api-server"])
 
 
@@ -337,7 +377,9 @@ def test_code_environment_variables_reach_the_services_that_run_the_code() -> No
     listed in NOT_FOR_THE_STACK with the reason."""
     read = {folder: names_read_in(REPO / folder) for folder in ("training", "serving", "dags")}
     assert "HEARA_HOME" in read["training"] and "HEARA_API_KEY" in read["training"] | read["serving"]
-    stale = (set(NOT_FOR_THE_STACK) | set(NOT_FOR_THE_SERVICE) | set(NOT_FOR_THE_WORKERS)) - set().union(*read.values())
+    stale = (set(NOT_FOR_THE_STACK) | set(NOT_FOR_THE_SERVICE) | set(NOT_FOR_THE_WORKERS)) - set().union(
+        *read.values()
+    )
     assert not stale, f"NOT_FOR_THE_STACK names no code reads any more: {stale}"
     image_env = dockerfile_env()
     svcs = services()
@@ -345,7 +387,9 @@ def test_code_environment_variables_reach_the_services_that_run_the_code() -> No
     needs["serving"] = read["training"] | read["serving"]
     for service, names in needs.items():
         have = set(environment(svcs[service])) | image_env
-        exempt = set(NOT_FOR_THE_STACK) | (set(NOT_FOR_THE_SERVICE) if service == "serving" else set(NOT_FOR_THE_WORKERS))
+        exempt = set(NOT_FOR_THE_STACK) | (
+            set(NOT_FOR_THE_SERVICE) if service == "serving" else set(NOT_FOR_THE_WORKERS)
+        )
         missing = sorted(names - have - exempt)
         assert not missing, f"{service} does not set {missing} (read by the code it runs)"
 
@@ -355,16 +399,23 @@ def names_read_in(folder: Path) -> set[str]:
     out = set()
     for path in folder.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                    and re.fullmatch(r"(HEARA|MLFLOW)_[A-Z0-9_]+", node.value):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and re.fullmatch(r"(HEARA|MLFLOW)_[A-Z0-9_]+", node.value)
+            ):
                 out.add(node.value)
     return out
 
 
 def dockerfile_env() -> set[str]:
     text = (DOCKER / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
-    return {m.group(1) for line in text.splitlines() if line.startswith("ENV ")
-            for m in re.finditer(r"([A-Z_][A-Z0-9_]*)=", line)}
+    return {
+        m.group(1)
+        for line in text.splitlines()
+        if line.startswith("ENV ")
+        for m in re.finditer(r"([A-Z_][A-Z0-9_]*)=", line)
+    }
 
 
 def test_named_volumes_are_declared_and_bind_mounts_exist() -> None:
@@ -420,15 +471,25 @@ def test_prometheus_scrapes_the_service_and_the_dashboard_uses_real_metrics() ->
     serving_cmd = command(svcs["serving"])
     port = serving_cmd[serving_cmd.index("--port") + 1]
     prom = yaml.safe_load((DOCKER / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
-    targets = [(job.get("metrics_path", "/metrics"), t) for job in prom["scrape_configs"]
-               for sc in job["static_configs"] for t in sc["targets"]]
+    targets = [
+        (job.get("metrics_path", "/metrics"), t)
+        for job in prom["scrape_configs"]
+        for sc in job["static_configs"]
+        for t in sc["targets"]
+    ]
     assert ("/metrics", f"serving:{port}") in targets
-    mounted = [v for v in svcs["prometheus"]["volumes"] if v.startswith("./docker/prometheus/prometheus.yml:")]
+    mounted = [
+        v for v in svcs["prometheus"]["volumes"] if v.startswith("./docker/prometheus/prometheus.yml:")
+    ]
     assert mounted
 
-    datasource = yaml.safe_load((DOCKER / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text())
+    datasource = yaml.safe_load(
+        (DOCKER / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    )
     uid = datasource["datasources"][0]["uid"]
-    dashboard = json.loads((DOCKER / "grafana" / "dashboards" / "heara-serving.json").read_text(encoding="utf-8"))
+    dashboard = json.loads(
+        (DOCKER / "grafana" / "dashboards" / "heara-serving.json").read_text(encoding="utf-8")
+    )
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     assert all(t["datasource"]["uid"] == uid for p in dashboard["panels"] for t in p["targets"])
     # Exposition names: counters gain _total (prometheus_client strips it from the given name first),
@@ -436,7 +497,11 @@ def test_prometheus_scrapes_the_service_and_the_dashboard_uses_real_metrics() ->
     used = {base_name(m) for e in exprs for m in re.findall(r"\b((?:heara|bentoml)_[a-z_]+)", e)}
     exported = {base_name(m) for m in heara_metric_names() | bentoml_metric_names()}
     assert not used - exported, f"the dashboard queries metrics nobody exports: {used - exported}"
-    for needed in ("heara_predictions", "heara_prediction_confidence", "bentoml_service_request_duration_seconds"):
+    for needed in (
+        "heara_predictions",
+        "heara_prediction_confidence",
+        "bentoml_service_request_duration_seconds",
+    ):
         assert needed in used, f"the dashboard lacks {needed}"
 
 

@@ -28,7 +28,9 @@ def _run(args: list[str], cwd: Path, env: dict) -> str:
 
 
 def _stale(root: Path, env: dict) -> set[str]:
-    proc = subprocess.run(["dvc", "status", "--json"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["dvc", "status", "--json"], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     return set(json.loads(proc.stdout))
 
@@ -49,9 +51,17 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     sample = pd.read_csv(REPO / "data" / "sample" / "utterances.csv", dtype=str)
     sample.groupby("label").head(40).to_csv(root / "data" / "sample" / "utterances.csv", index=False)
     # Not the default .heara/: every path of the pipeline, MLflow's store included, follows HEARA_HOME.
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "HEARA_INCOMING", "HEARA_PARAMS")}
-    env |= {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "HEARA_HOME": str(root / "state" / "home"),
-            "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(root)}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MLFLOW_TRACKING_URI", "HEARA_INCOMING", "HEARA_PARAMS")
+    }
+    env |= {
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "HEARA_HOME": str(root / "state" / "home"),
+        "DVC_NO_ANALYTICS": "1",
+        "PYTHONPATH": str(root),
+    }
     _run(["git", "init", "-q"], root, env)
     _run([sys.executable, "-m", "training.orchestration.dvc_state"], root, env)
     return root, env
@@ -64,7 +74,9 @@ ALL_STAGES = DATA_STAGES | {"train", "evaluate", "promote"}
 def _set_param(root: Path, section: str, key: str, value) -> None:
     params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
     params[section][key] = value
-    (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    (root / "params.yaml").write_text(
+        yaml.safe_dump(params, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
 
 
 def test_repro_runs_all_stages_then_only_what_changed(project: tuple[Path, dict]) -> None:
@@ -78,7 +90,9 @@ def test_repro_runs_all_stages_then_only_what_changed(project: tuple[Path, dict]
     home = root / "state" / "home"
     assert not (root / ".heara").exists()
     data = home / "data"
-    assert (home / "mlflow" / "mlflow.db").exists() and (home / "models" / "danger" / "candidate.json").exists()
+    assert (home / "mlflow" / "mlflow.db").exists() and (
+        home / "models" / "danger" / "candidate.json"
+    ).exists()
     train = pd.read_parquet(data / "prepared" / "train.parquet")
     assert (train["aug_method"] != "original").any()
     test_before = pd.read_parquet(data / "split" / "test.parquet")
@@ -101,10 +115,14 @@ def test_repro_runs_all_stages_then_only_what_changed(project: tuple[Path, dict]
     _set_param(root, "augment", "seed", 99)
     assert _ran(_run(["dvc", "repro", "augment"], root, env)) == {"augment"}
 
-
     # A new labeled batch lands: ingest and everything after it re-run, the test split stays frozen.
-    new = pd.DataFrame({"id": [f"new-{i}" for i in range(8)],
-                        "text": [f"새로 들어온 일상 대화 문장 {i}번" for i in range(8)], "label": ["normal"] * 8})
+    new = pd.DataFrame(
+        {
+            "id": [f"new-{i}" for i in range(8)],
+            "text": [f"새로 들어온 일상 대화 문장 {i}번" for i in range(8)],
+            "label": ["normal"] * 8,
+        }
+    )
     new.to_csv(home / "incoming" / "batch-001.csv", index=False)
     assert _ran(_run(["dvc", "repro", "augment"], root, env)) == DATA_STAGES
     pd.testing.assert_frame_equal(pd.read_parquet(data / "split" / "test.parquet"), test_before)

@@ -60,6 +60,7 @@ def _champion() -> int | None:
     from mlflow import MlflowClient
 
     from training.registry.aliases import alias_version
+
     return alias_version(MlflowClient(), "heara-danger", "champion")
 
 
@@ -112,10 +113,20 @@ def test_gate_scenarios(env: Path) -> None:
     assert _champion() == v2
 
     ledger = AuditLedger().entries("heara-danger")
-    assert [e["action"] for e in ledger] == ["promote", "promote", "promote", "promote", "force", "rollback",
-                                             "rollback"]
+    assert [e["action"] for e in ledger] == [
+        "promote",
+        "promote",
+        "promote",
+        "promote",
+        "force",
+        "rollback",
+        "rollback",
+    ]
     assert all(e["who"] and e["at"] for e in ledger)
     assert [e["champion_changed"] for e in ledger] == [False, True, False, False, True, True, True]
-    decision_file = json.loads((Path(os.environ["HEARA_HOME"]) / "models" / "danger" / "promote" /
-                                "decision.json").read_text(encoding="utf-8"))
+    decision_file = json.loads(
+        (Path(os.environ["HEARA_HOME"]) / "models" / "danger" / "promote" / "decision.json").read_text(
+            encoding="utf-8"
+        )
+    )
     assert decision_file["challenger"] == v3

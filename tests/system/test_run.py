@@ -15,20 +15,35 @@ from typer.testing import CliRunner
 from training.cli import app
 
 pytestmark = pytest.mark.slow
-ENDINGS = {"기쁨": ["와서 정말 기뻐요", "선물을 줘서 행복해요", "칭찬해 줘서 신나요", "웃겨서 즐거웠어요"],
-           "슬픔": ["떠나서 너무 슬퍼요", "아파서 눈물이 나요", "안 와서 외로워요", "이사 가서 쓸쓸해요"],
-           "불안": ["연락이 없어서 걱정돼요", "늦게 와서 불안해요", "다쳤을까 봐 무서워요", "안 받아서 겁나요"]}
+ENDINGS = {
+    "기쁨": ["와서 정말 기뻐요", "선물을 줘서 행복해요", "칭찬해 줘서 신나요", "웃겨서 즐거웠어요"],
+    "슬픔": ["떠나서 너무 슬퍼요", "아파서 눈물이 나요", "안 와서 외로워요", "이사 가서 쓸쓸해요"],
+    "불안": ["연락이 없어서 걱정돼요", "늦게 와서 불안해요", "다쳤을까 봐 무서워요", "안 받아서 겁나요"],
+}
 # Small and quick (~45 s on 2 idle cores): ten short epochs reach a macro-F1 near 1 on this easy data; no Kiwi
 # spacing or augmentation; a gate that does not time a loaded CI machine.
-QUICK = ["train.epochs=10", "train.batch_size=8", "preprocess.spacing=none", "augment.enabled=false",
-         "promote.latency_budget_ms=1000", "promote.bootstrap_samples=200", "evaluate.latency_samples=10"]
+QUICK = [
+    "train.epochs=10",
+    "train.batch_size=8",
+    "preprocess.spacing=none",
+    "augment.enabled=false",
+    "promote.latency_budget_ms=1000",
+    "promote.bootstrap_samples=200",
+    "evaluate.latency_samples=10",
+]
 
 
 def counselling_csv(path: Path, n_per_class: int = 80) -> Path:
     rng = random.Random(0)
-    rows = [{"발화": f"{rng.choice(['오늘', '어제', '요즘', '아침에', '밤에'])} "
-                     f"{rng.choice(['친구가', '딸이', '손주가', '이웃이', '동생이'])} {rng.choice(ends)} {i}",
-             "감정": label} for label, ends in ENDINGS.items() for i in range(n_per_class)]
+    rows = [
+        {
+            "발화": f"{rng.choice(['오늘', '어제', '요즘', '아침에', '밤에'])} "
+            f"{rng.choice(['친구가', '딸이', '손주가', '이웃이', '동생이'])} {rng.choice(ends)} {i}",
+            "감정": label,
+        }
+        for label, ends in ENDINGS.items()
+        for i in range(n_per_class)
+    ]
     pd.DataFrame(rows).sample(frac=1, random_state=0).to_csv(path, index=False)
     return path
 
@@ -53,7 +68,13 @@ def test_run_takes_a_labeled_file_to_a_champion(tmp_path: Path, monkeypatch: pyt
     # The printed figures: model beside baseline, the decision, and how to serve the champion.
     assert f"test macro-F1 {summary['test_macro_f1']:.4f}" in result.stderr
     assert f"TF-IDF baseline {summary['baseline_macro_f1']:.4f}" in result.stderr
-    assert summary["test_macro_f1"] >= 0.5  # promote.min_f1 of params.yaml: the first version becomes champion
-    assert summary["promoted"] and summary["champion"] == 1 and "PROMOTED heara-counselling-notes" in result.stderr
+    assert (
+        summary["test_macro_f1"] >= 0.5
+    )  # promote.min_f1 of params.yaml: the first version becomes champion
+    assert (
+        summary["promoted"]
+        and summary["champion"] == 1
+        and "PROMOTED heara-counselling-notes" in result.stderr
+    )
     assert summary["serve"] == shlex.join(["heara", "serve", "--data-dir", str(data_dir)])
     assert summary["serve"] in result.stderr

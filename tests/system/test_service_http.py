@@ -25,8 +25,13 @@ from training.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 SAMPLE = PROJECT_ROOT / "data" / "sample" / "utterances.csv"
-CUSTOM_METRICS = ("heara_predictions_total", "heara_prediction_confidence_bucket", "heara_batch_texts_bucket",
-                  "heara_prediction_log_dropped_total", "heara_prediction_log_failed_total")
+CUSTOM_METRICS = (
+    "heara_predictions_total",
+    "heara_prediction_confidence_bucket",
+    "heara_batch_texts_bucket",
+    "heara_prediction_log_dropped_total",
+    "heara_prediction_log_failed_total",
+)
 
 
 def classify(server: Server, body, **kw) -> httpx.Response:
@@ -47,12 +52,14 @@ def metric_values(server: Server, name: str) -> dict[str, float]:
 def batches_over_one(server: Server, name: str, label_filter: str = "") -> float:
     """How many observations of histogram `name` were above 1 (count minus the le=1 bucket)."""
     count = sum(v for k, v in metric_values(server, f"{name}_count").items() if label_filter in k)
-    le1 = sum(v for k, v in metric_values(server, f"{name}_bucket").items()
-              if 'le="1.0"' in k and label_filter in k)
+    le1 = sum(
+        v for k, v in metric_values(server, f"{name}_bucket").items() if 'le="1.0"' in k and label_filter in k
+    )
     return count - le1
 
 
 # --- happy path -----------------------------------------------------------------------------------
+
 
 def test_classify_happy_path(server: Server) -> None:
     texts = ["할머니가 쓰러지셨어요 도와주세요", "오늘 점심 맛있었어요", "여기가 어디야 집에 갈래"]
@@ -84,26 +91,48 @@ def test_docs_and_probes_are_open(server: Server) -> None:
 
 # --- bad input: always a 4xx that names the problem, never a 5xx -------------------------------------
 
+
 def detail(r: httpx.Response) -> tuple[list, str, str]:
     d = r.json()["detail"][0]
     return d["loc"], d["type"], d["msg"]
 
 
-@pytest.mark.parametrize("case, body, loc, kind, words", [
-    ("empty list", {"texts": []}, ["texts"], "too_short", "at least 1 item"),
-    ("empty string", {"texts": ["괜찮아요", ""]}, ["texts", 1], "string_too_short", "at least 1 character"),
-    ("blank string", {"texts": ["   "]}, ["texts", 0], "value_error", "blank"),
-    ("10,000 texts", {"texts": ["짧은 문장"] * 10_000}, ["texts"], "too_long", "at most 64 items"),
-    ("text over max_chars", {"texts": ["가" * 501]}, ["texts", 0], "string_too_long", "at most 500 characters"),
-    ("number instead of string", {"texts": ["ok", 42]}, ["texts", 1], "string_type", "valid string"),
-    ("string instead of list", {"texts": "도와주세요"}, ["texts"], "list_type", "valid array"),
-    ("null", {"texts": None}, ["texts"], "list_type", "valid array"),
-    ("missing key", {"text": ["도와주세요"]}, ["texts"], "missing", "Field required"),
-    ("unknown key", {"texts": ["도와주세요"], "lang": "ko"}, ["lang"], "extra_forbidden", "not permitted"),
-    ("invalid JSON", '{"texts": ["도와주세요"', [], "json_invalid", "Invalid JSON"),
-    ("empty body", "", ["texts"], "missing", "Field required"),
-    ("not an object", '["도와주세요"]', [], "model_type", "object"),
-])
+@pytest.mark.parametrize(
+    "case, body, loc, kind, words",
+    [
+        ("empty list", {"texts": []}, ["texts"], "too_short", "at least 1 item"),
+        (
+            "empty string",
+            {"texts": ["괜찮아요", ""]},
+            ["texts", 1],
+            "string_too_short",
+            "at least 1 character",
+        ),
+        ("blank string", {"texts": ["   "]}, ["texts", 0], "value_error", "blank"),
+        ("10,000 texts", {"texts": ["짧은 문장"] * 10_000}, ["texts"], "too_long", "at most 64 items"),
+        (
+            "text over max_chars",
+            {"texts": ["가" * 501]},
+            ["texts", 0],
+            "string_too_long",
+            "at most 500 characters",
+        ),
+        ("number instead of string", {"texts": ["ok", 42]}, ["texts", 1], "string_type", "valid string"),
+        ("string instead of list", {"texts": "도와주세요"}, ["texts"], "list_type", "valid array"),
+        ("null", {"texts": None}, ["texts"], "list_type", "valid array"),
+        ("missing key", {"text": ["도와주세요"]}, ["texts"], "missing", "Field required"),
+        (
+            "unknown key",
+            {"texts": ["도와주세요"], "lang": "ko"},
+            ["lang"],
+            "extra_forbidden",
+            "not permitted",
+        ),
+        ("invalid JSON", '{"texts": ["도와주세요"', [], "json_invalid", "Invalid JSON"),
+        ("empty body", "", ["texts"], "missing", "Field required"),
+        ("not an object", '["도와주세요"]', [], "model_type", "object"),
+    ],
+)
 def test_bad_input_is_400_naming_the_problem(server: Server, case, body, loc, kind, words) -> None:
     r = classify(server, body)
     assert r.status_code == 400, (case, r.status_code, r.text[:300])
@@ -111,7 +140,9 @@ def test_bad_input_is_400_naming_the_problem(server: Server, case, body, loc, ki
     assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "multipart/form-data", "application/x-www-form-urlencoded"]
+)
 def test_not_json_is_415(server: Server, content_type: str) -> None:
     r = classify(server, '{"texts": ["도와주세요"]}', headers={"Content-Type": content_type})
     assert r.status_code == 415 and "application/json" in r.json()["error"], r.text[:300]
@@ -123,11 +154,14 @@ def test_one_megabyte_text_is_413_unread(server: Server) -> None:
     assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
 
 
-@pytest.mark.parametrize("headers, words", [
-    ({"Authorization": "Bearer wrong-key"}, "wrong API key"),
-    ({"Authorization": API_KEY}, "wrong API key"),  # no "Bearer"
-    ({"Authorization": ""}, "wrong API key"),
-])
+@pytest.mark.parametrize(
+    "headers, words",
+    [
+        ({"Authorization": "Bearer wrong-key"}, "wrong API key"),
+        ({"Authorization": API_KEY}, "wrong API key"),  # no "Bearer"
+        ({"Authorization": ""}, "wrong API key"),
+    ],
+)
 def test_wrong_api_key_is_401(server: Server, headers: dict, words: str) -> None:
     r = httpx.post(f"{server.url}/classify", json={"texts": ["도와주세요"]}, headers=headers, timeout=10)
     assert r.status_code == 401 and words in r.json()["error"] and r.headers["www-authenticate"] == "Bearer"
@@ -145,6 +179,7 @@ def test_wrong_method_is_405(server: Server) -> None:
 
 # --- batching and metrics ------------------------------------------------------------------------
 
+
 def test_concurrent_requests_are_batched(server: Server) -> None:
     before_texts = batches_over_one(server, "heara_batch_texts")
     before_reqs = batches_over_one(server, "bentoml_service_adaptive_batch_size", 'method_name="predict"')
@@ -159,7 +194,9 @@ def test_concurrent_requests_are_batched(server: Server) -> None:
     assert all(status == 200 for status, _ in results), [r for r in results if r[0] != 200][:3]
     # single-text requests: a batch holding more than one text merged several requests
     assert batches_over_one(server, "heara_batch_texts") > before_texts
-    assert batches_over_one(server, "bentoml_service_adaptive_batch_size", 'method_name="predict"') > before_reqs
+    assert (
+        batches_over_one(server, "bentoml_service_adaptive_batch_size", 'method_name="predict"') > before_reqs
+    )
 
 
 def test_metrics_list_custom_metrics(server: Server) -> None:
@@ -182,8 +219,10 @@ def test_prediction_log_holds_every_request(server: Server) -> None:
         time.sleep(0.2)
     assert sent <= found, sorted(sent - found)[:5]
     with sqlite3.connect(db) as con:
-        rows = con.execute("SELECT model_name, model_version, raw_text, masked_text FROM predictions "
-                           "WHERE request_id = 'happy-1'").fetchall()
+        rows = con.execute(
+            "SELECT model_name, model_version, raw_text, masked_text FROM predictions "
+            "WHERE request_id = 'happy-1'"
+        ).fetchall()
     assert len(rows) == 3 and {(r[0], r[1]) for r in rows} == {("heara-danger", "local")}
     assert all(r[2] is None and r[3] for r in rows)  # masked text only; raw text needs HEARA_STORE_RAW_TEXT=1
 
@@ -197,6 +236,7 @@ def test_no_server_errors(server: Server) -> None:
 
 # --- the champion from MLflow ----------------------------------------------------------------------
 
+
 def test_champion_loaded_from_mlflow(servers) -> None:
     _, b, registered = servers
     info = httpx.get(f"{b.url}/model", timeout=10).json()  # server B has no API key
@@ -204,12 +244,15 @@ def test_champion_loaded_from_mlflow(servers) -> None:
     assert info["metrics"] == {"test_macro_f1": 0.42, "test_accuracy": 0.5, "best_val_macro_f1": 0.4}
     assert info["trained_at"] and info["uri"] == f"models:/heara-danger/{registered['version']}"
     cached = b.home / "serving" / "models"
-    assert [p.name for p in cached.iterdir()] == [f"heara-danger-v{registered['version']}-{registered['run_id'][:8]}"]
+    assert [p.name for p in cached.iterdir()] == [
+        f"heara-danger-v{registered['version']}-{registered['run_id'][:8]}"
+    ]
     r = httpx.post(f"{b.url}/classify", json={"texts": ["살려주세요"]}, timeout=30)
     assert r.status_code == 200 and r.json()["predictions"][0]["model_version"] == str(registered["version"])
 
 
-# --- hot reload ----------------------------------------------------------------------------------------------
+# --- hot reload -----------------------------------------------------------------------------------
+
 
 def register_new_champion(model_dir: Path, tracking_uri: str) -> int:
     """Log the folder in a new run, register it as the next version and move the champion alias to it."""
@@ -249,8 +292,14 @@ def test_reload_swaps_the_champion_without_downtime(servers, monkeypatch: pytest
     def keep_classifying(i: int) -> None:
         while not stop.is_set():
             r = httpx.post(f"{b.url}/classify", json={"texts": [f"도와주세요 {i}", "괜찮아요"]}, timeout=30)
-            results.append((r.status_code, [p["model_version"] for p in r.json().get("predictions", [])]
-                            if r.status_code == 200 else r.text[:200]))
+            results.append(
+                (
+                    r.status_code,
+                    [p["model_version"] for p in r.json().get("predictions", [])]
+                    if r.status_code == 200
+                    else r.text[:200],
+                )
+            )
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         for i in range(6):

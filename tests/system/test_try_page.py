@@ -25,25 +25,37 @@ from training.bench.serve import Server
 pytestmark = pytest.mark.slow
 CHROMIUM = os.environ.get("HEARA_CHROMIUM", "/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps trying to reach Google on this closed network.
-CHROMIUM_ARGS = ["--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PHONE_TEXT = "010-1234-5678로 연락해 주세요 넘어졌어요"
 TIMEOUT_MS = 15_000
 
 
-@pytest.fixture(scope="session")  # session: set up before the (session-scoped) servers, so no Chromium fails fast
+@pytest.fixture(
+    scope="session"
+)  # session: set up before the (session-scoped) servers, so no Chromium fails fast
 def browser() -> Iterator:
     if os.environ.get("HEARA_SKIP_BROWSER") == "1":
         pytest.skip("HEARA_SKIP_BROWSER=1: browser tests skipped on request")
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: run `make browser` (Debian: apt-get install chromium) or "
-                    "set HEARA_CHROMIUM=/path/to/chromium; HEARA_SKIP_BROWSER=1 skips the browser tests",
-                    pytrace=False)
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: run `make browser` (Debian: apt-get install chromium) or "
+            "set HEARA_CHROMIUM=/path/to/chromium; HEARA_SKIP_BROWSER=1 skips the browser tests",
+            pytrace=False,
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.fail("the Python package playwright is missing: run `make install` (it is in the dev extra)",
-                    pytrace=False)
+        pytest.fail(
+            "the Python package playwright is missing: run `make install` (it is in the dev extra)",
+            pytrace=False,
+        )
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
@@ -113,6 +125,7 @@ def check_clean(tp: TryPage) -> None:
 
 # --- over plain HTTP ------------------------------------------------------------------------------
 
+
 def test_page_is_public_and_recent_needs_the_key(server: Server) -> None:
     r = httpx.get(f"{server.url}/try", timeout=10)  # no key: a browser cannot send one when opening a page
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), r.text[:200]
@@ -121,12 +134,15 @@ def test_page_is_public_and_recent_needs_the_key(server: Server) -> None:
     r = httpx.get(f"{server.url}/recent", timeout=10)
     assert r.status_code == 401 and "missing API key" in r.json()["error"]
     body = httpx.get(f"{server.url}/recent?limit=1", headers=AUTH, timeout=10).json()
-    assert set(body) == {"predictions", "label_counts", "total", "capacity", "since"} and body["capacity"] == 50
+    assert (
+        set(body) == {"predictions", "label_counts", "total", "capacity", "since"} and body["capacity"] == 50
+    )
     assert len(body["predictions"]) <= 1
     assert httpx.get(f"{server.url}/recent?limit=0", headers=AUTH, timeout=10).status_code in (400, 422)
 
 
 # --- in the browser ---------------------------------------------------------------------------------
+
 
 def test_wrong_api_key_shows_the_401_error(try_page: TryPage) -> None:
     page = try_page.page

@@ -30,14 +30,23 @@ def create_app(model_dir: Path | str):
     def classify():
         body = request.get_json(silent=True)
         texts = body.get("texts") if isinstance(body, dict) else None
-        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t.strip() for t in texts):
-            return jsonify({"error": "body must be {\"texts\": [non-empty strings]}"}), 400
+        if (
+            not isinstance(texts, list)
+            or not texts
+            or not all(isinstance(t, str) and t.strip() for t in texts)
+        ):
+            return jsonify({"error": 'body must be {"texts": [non-empty strings]}'}), 400
         probs = predictor.predict_proba(texts)  # one model call per request
         preds = []
         for p in probs:
             i = int(p.argmax())
-            preds.append({"label": labels[i], "score": float(p[i]),
-                          "scores": {lab: float(v) for lab, v in zip(labels, p)}})
+            preds.append(
+                {
+                    "label": labels[i],
+                    "score": float(p[i]),
+                    "scores": {lab: float(v) for lab, v in zip(labels, p)},
+                }
+            )
         return jsonify({"predictions": preds})
 
     @app.get("/readyz")
@@ -48,7 +57,9 @@ def create_app(model_dir: Path | str):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Flask reference server server (one model call per request, fp32, CPU)")
+    parser = argparse.ArgumentParser(
+        description="Flask reference server server (one model call per request, fp32, CPU)"
+    )
     parser.add_argument("--model-dir", required=True, type=Path)
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--host", default="127.0.0.1")

@@ -27,10 +27,17 @@ def bench_preprocess(params: Params, source: Path, text_col: str, label_col: str
         if total < best_total:
             best_total, best_steps = total, steps
     return {
-        "benchmark": "preprocess", "source": source.name, "sentences": len(texts),
-        "steps": pre.step_names, "seconds": round(best_total, 4),
+        "benchmark": "preprocess",
+        "source": source.name,
+        "sentences": len(texts),
+        "steps": pre.step_names,
+        "seconds": round(best_total, 4),
         "sentences_per_s": round(len(texts) / best_total, 1),
-        "per_step_sentences_per_s": {k: round(len(texts) / v, 1) if v > 0 else None for k, v in best_steps.items()},
+        "per_step_sentences_per_s": {
+            k: round(len(texts) / v, 1) if v > 0 else None for k, v in best_steps.items()
+        },
         "per_step_seconds": {k: round(v, 4) for k, v in best_steps.items()},
-        "model_load_s": round(load_s, 3), "cpus": os.cpu_count(), "python": platform.python_version(),
+        "model_load_s": round(load_s, 3),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
     }

@@ -1,4 +1,5 @@
-"""`heara bench serve`: load the real `bentoml serve` and a Flask reference server (seed-style) with the same model.
+"""`heara bench serve`: load the real `bentoml serve` and a Flask reference server (seed-style) with the
+same model.
 
 For each server (one after the other, never both at once): start it in its own process group on a
 free port with a throw-away HEARA_HOME, wait for /readyz, run a closed-loop load (`concurrency`
@@ -48,6 +49,7 @@ FLUSH_WAIT_S = 20
 
 # --- servers --------------------------------------------------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -84,8 +86,9 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], home: Path, port: in
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / f"{name}.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     return Server(name, port, proc, home, log_path)
 
 
@@ -97,8 +100,12 @@ def start_service(model_dir: Path | None, home: Path, env: Mapping[str, str] | N
     port = free_port()
     argv, _ = serve_command(port, "127.0.0.1")
     full_env = _clean_env(home)
-    full_env.update({"BENTOML_HOME": str(StatePaths(home).bentoml),
-                     "HEARA_PREDICTION_DB": f"sqlite:///{StatePaths(home).prediction_log}"})
+    full_env.update(
+        {
+            "BENTOML_HOME": str(StatePaths(home).bentoml),
+            "HEARA_PREDICTION_DB": f"sqlite:///{StatePaths(home).prediction_log}",
+        }
+    )
     if model_dir is not None:
         full_env["HEARA_MODEL_DIR"] = str(model_dir)
     full_env.update(env or {})
@@ -106,9 +113,17 @@ def start_service(model_dir: Path | None, home: Path, env: Mapping[str, str] | N
 
 
 def start_flask_reference(model_dir: Path, home: Path) -> Server:
-    """The Flask reference server (seed-style) (training.bench.flask_reference) on a free port, same model folder."""
+    """The seed-style Flask reference server (training.bench.flask_reference) on a free port, same model."""
     port = free_port()
-    argv = [sys.executable, "-m", "training.bench.flask_reference", "--model-dir", str(model_dir), "--port", str(port)]
+    argv = [
+        sys.executable,
+        "-m",
+        "training.bench.flask_reference",
+        "--model-dir",
+        str(model_dir),
+        "--port",
+        str(port),
+    ]
     return _spawn("flask", argv, _clean_env(home), home, port)
 
 
@@ -154,6 +169,7 @@ def stop(*servers: Server, grace_s: float = STOP_GRACE_S) -> None:
 
 
 # --- memory ---------------------------------------------------------------------------------------
+
 
 def _tree_sum(pid: int, measure) -> float:
     """Sum `measure(process)` over a process and its live descendants (0 when it is gone)."""
@@ -204,11 +220,15 @@ class MemorySampler(threading.Thread):
     def summary(self, since: float) -> dict[str, float]:
         """Start (first sample at or after `since`, the end of the warm-up), end and maximum."""
         window = [mb for t, mb in self.samples if t >= since] or [mb for _, mb in self.samples]
-        return {"memory_mb_start": round(window[0], 1), "memory_mb_end": round(window[-1], 1),
-                "memory_mb_max": round(max(window), 1)}
+        return {
+            "memory_mb_start": round(window[0], 1),
+            "memory_mb_end": round(window[-1], 1),
+            "memory_mb_max": round(max(window), 1),
+        }
 
 
 # --- load -----------------------------------------------------------------------------------------
+
 
 def load_texts(path: Path = SAMPLE) -> list[str]:
     with open(path, encoding="utf-8", newline="") as f:
@@ -227,8 +247,16 @@ class LoadResult:
     error_samples: list[str] = field(default_factory=list)
 
 
-def run_load(url: str, texts: list[str], *, concurrency: int, duration_s: float, warmup_s: float,
-             texts_per_request: int = 1, seed: int = 0) -> LoadResult:
+def run_load(
+    url: str,
+    texts: list[str],
+    *,
+    concurrency: int,
+    duration_s: float,
+    warmup_s: float,
+    texts_per_request: int = 1,
+    seed: int = 0,
+) -> LoadResult:
     """Closed loop: `concurrency` threads, each with its own keep-alive connection, send POST
     /classify back to back for warmup_s + duration_s; only requests started after the warm-up count."""
     host, _, port = url.removeprefix("http://").partition(":")
@@ -314,12 +342,18 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 def _figures(r: LoadResult) -> dict[str, Any]:
     ok = len(r.latencies_ms)
-    return {"rps": round(ok / r.window_s, 2) if r.window_s else 0.0, "p50_ms": _percentile(r.latencies_ms, 50),
-            "p99_ms": _percentile(r.latencies_ms, 99), "errors": r.errors, "errors_5xx": r.errors_5xx,
-            "requests": r.measured}
+    return {
+        "rps": round(ok / r.window_s, 2) if r.window_s else 0.0,
+        "p50_ms": _percentile(r.latencies_ms, 50),
+        "p99_ms": _percentile(r.latencies_ms, 99),
+        "errors": r.errors,
+        "errors_5xx": r.errors_5xx,
+        "requests": r.measured,
+    }
 
 
 # --- the prediction log ---------------------------------------------------------------------------
+
 
 def count_prediction_log(db: Path, expected_rows: int, wait_s: float = FLUSH_WAIT_S) -> tuple[int, int]:
     """(rows, distinct request ids) of the SQLite prediction log, waiting up to wait_s for the writer
@@ -332,7 +366,8 @@ def count_prediction_log(db: Path, expected_rows: int, wait_s: float = FLUSH_WAI
                 con = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)
                 try:
                     rows, requests = con.execute(
-                        "SELECT COUNT(*), COUNT(DISTINCT request_id) FROM predictions").fetchone()
+                        "SELECT COUNT(*), COUNT(DISTINCT request_id) FROM predictions"
+                    ).fetchone()
                 finally:
                     con.close()
         if rows >= expected_rows or time.monotonic() >= deadline:
@@ -341,6 +376,7 @@ def count_prediction_log(db: Path, expected_rows: int, wait_s: float = FLUSH_WAI
 
 
 # --- the runs -------------------------------------------------------------------------------------
+
 
 def _resolve(model_dir: Path | None) -> Path:
     if model_dir is not None:
@@ -351,8 +387,15 @@ def _resolve(model_dir: Path | None) -> Path:
     return resolve_model(load_params().task).model_dir  # the champion (downloaded once into the cache)
 
 
-def _measure(server: Server, texts: list[str], *, concurrency: int, duration_s: float, warmup_s: float,
-             texts_per_request: int) -> tuple[LoadResult, dict[str, float], float]:
+def _measure(
+    server: Server,
+    texts: list[str],
+    *,
+    concurrency: int,
+    duration_s: float,
+    warmup_s: float,
+    texts_per_request: int,
+) -> tuple[LoadResult, dict[str, float], float]:
     wait_ready(server)
     ready_mb = tree_rss_mb(server.proc.pid)
     sampler = MemorySampler(server.proc.pid)
@@ -360,22 +403,44 @@ def _measure(server: Server, texts: list[str], *, concurrency: int, duration_s: 
     window_start = time.monotonic() + warmup_s
     server_cpu, client_cpu = tree_cpu_s(server.proc.pid), time.process_time()
     try:
-        result = run_load(server.url, texts, concurrency=concurrency, duration_s=duration_s, warmup_s=warmup_s,
-                          texts_per_request=texts_per_request)
+        result = run_load(
+            server.url,
+            texts,
+            concurrency=concurrency,
+            duration_s=duration_s,
+            warmup_s=warmup_s,
+            texts_per_request=texts_per_request,
+        )
     finally:
         sampler.stop()
     # where the 2 cores went during warm-up + window: the server's process tree vs this load generator
-    cpu = {"server_cpu_s": round(tree_cpu_s(server.proc.pid) - server_cpu, 1),
-           "client_cpu_s": round(time.process_time() - client_cpu, 1)}
+    cpu = {
+        "server_cpu_s": round(tree_cpu_s(server.proc.pid) - server_cpu, 1),
+        "client_cpu_s": round(time.process_time() - client_cpu, 1),
+    }
     return result, {**sampler.summary(window_start), **cpu}, round(ready_mb, 1)
 
 
-def _service_run(model_dir: Path, root: Path, texts: list[str], *, concurrency: int, duration_s: float,
-                 warmup_s: float, texts_per_request: int) -> dict[str, Any]:
+def _service_run(
+    model_dir: Path,
+    root: Path,
+    texts: list[str],
+    *,
+    concurrency: int,
+    duration_s: float,
+    warmup_s: float,
+    texts_per_request: int,
+) -> dict[str, Any]:
     server = start_service(model_dir, root / "service")
     try:
-        result, memory, ready_mb = _measure(server, texts, concurrency=concurrency, duration_s=duration_s,
-                                            warmup_s=warmup_s, texts_per_request=texts_per_request)
+        result, memory, ready_mb = _measure(
+            server,
+            texts,
+            concurrency=concurrency,
+            duration_s=duration_s,
+            warmup_s=warmup_s,
+            texts_per_request=texts_per_request,
+        )
         device = None
         with suppress(OSError, http.client.HTTPException, ValueError):
             status, body = _get(f"{server.url}/model", timeout=10)
@@ -384,15 +449,27 @@ def _service_run(model_dir: Path, root: Path, texts: list[str], *, concurrency: 
         rows, logged_requests = count_prediction_log(StatePaths(server.home).prediction_log, expected)
     finally:
         stop(server)
-    return {**_figures(result), **memory, "memory_mb_ready": ready_mb,
-            "memory_drift_mb": round(memory["memory_mb_end"] - memory["memory_mb_start"], 1),
-            "service_requests_ok": result.ok_total, "prediction_log_rows": rows,
-            "prediction_log_requests": logged_requests, "prediction_log_complete": rows == expected,
-            "device": device, "error_samples": result.error_samples}
+    return {
+        **_figures(result),
+        **memory,
+        "memory_mb_ready": ready_mb,
+        "memory_drift_mb": round(memory["memory_mb_end"] - memory["memory_mb_start"], 1),
+        "service_requests_ok": result.ok_total,
+        "prediction_log_rows": rows,
+        "prediction_log_requests": logged_requests,
+        "prediction_log_complete": rows == expected,
+        "device": device,
+        "error_samples": result.error_samples,
+    }
 
 
-def bench_serve(model_dir: Path | None = None, concurrency: int = 32, duration_s: float = 20,
-                texts_per_request: int = 1, warmup_s: float = 3) -> dict[str, Any]:
+def bench_serve(
+    model_dir: Path | None = None,
+    concurrency: int = 32,
+    duration_s: float = 20,
+    texts_per_request: int = 1,
+    warmup_s: float = 3,
+) -> dict[str, Any]:
     """The BentoML service, then the Flask reference server (seed-style), under the same closed-loop load.
 
     rps counts successful requests per second of the measured window; ratio = rps / flask_rps.
@@ -401,54 +478,103 @@ def bench_serve(model_dir: Path | None = None, concurrency: int = 32, duration_s
     texts = load_texts()
     root = Path(tempfile.mkdtemp(prefix="heara-bench-"))
     try:
-        service = _service_run(model_dir, root, texts, concurrency=concurrency, duration_s=duration_s,
-                               warmup_s=warmup_s, texts_per_request=texts_per_request)
+        service = _service_run(
+            model_dir,
+            root,
+            texts,
+            concurrency=concurrency,
+            duration_s=duration_s,
+            warmup_s=warmup_s,
+            texts_per_request=texts_per_request,
+        )
         flask_server = start_flask_reference(model_dir, root / "flask")
         try:
-            base, base_memory, _ = _measure(flask_server, texts, concurrency=concurrency,
-                                            duration_s=duration_s, warmup_s=warmup_s,
-                                            texts_per_request=texts_per_request)
+            base, base_memory, _ = _measure(
+                flask_server,
+                texts,
+                concurrency=concurrency,
+                duration_s=duration_s,
+                warmup_s=warmup_s,
+                texts_per_request=texts_per_request,
+            )
         finally:
             stop(flask_server)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     b = _figures(base)
-    return {**service, "flask_rps": b["rps"], "flask_p50_ms": b["p50_ms"], "flask_p99_ms": b["p99_ms"],
-            "flask_errors": b["errors"], "flask_errors_5xx": b["errors_5xx"],
-            "flask_requests": b["requests"], "flask_memory_mb_max": base_memory["memory_mb_max"],
-            "flask_server_cpu_s": base_memory["server_cpu_s"], "flask_client_cpu_s": base_memory["client_cpu_s"],
-            "flask_error_samples": base.error_samples,
-            "ratio_vs_flask": round(service["rps"] / b["rps"], 2) if b["rps"] else None,
-            "concurrency": concurrency, "duration_s": duration_s, "texts_per_request": texts_per_request}
+    return {
+        **service,
+        "flask_rps": b["rps"],
+        "flask_p50_ms": b["p50_ms"],
+        "flask_p99_ms": b["p99_ms"],
+        "flask_errors": b["errors"],
+        "flask_errors_5xx": b["errors_5xx"],
+        "flask_requests": b["requests"],
+        "flask_memory_mb_max": base_memory["memory_mb_max"],
+        "flask_server_cpu_s": base_memory["server_cpu_s"],
+        "flask_client_cpu_s": base_memory["client_cpu_s"],
+        "flask_error_samples": base.error_samples,
+        "ratio_vs_flask": round(service["rps"] / b["rps"], 2) if b["rps"] else None,
+        "concurrency": concurrency,
+        "duration_s": duration_s,
+        "texts_per_request": texts_per_request,
+    }
 
 
-def load_check(model_dir: Path | None = None, concurrency: int = 64, duration_s: float = 60,
-               texts_per_request: int = 1, warmup_s: float = 3) -> dict[str, Any]:
+def load_check(
+    model_dir: Path | None = None,
+    concurrency: int = 64,
+    duration_s: float = 60,
+    texts_per_request: int = 1,
+    warmup_s: float = 3,
+) -> dict[str, Any]:
     """The BentoML service alone under load: 5xx count, memory drift, and whether the prediction
     log holds every successful request."""
     model_dir = _resolve(model_dir)
     root = Path(tempfile.mkdtemp(prefix="heara-loadcheck-"))
     try:
-        out = _service_run(model_dir, root, load_texts(), concurrency=concurrency, duration_s=duration_s,
-                           warmup_s=warmup_s, texts_per_request=texts_per_request)
+        out = _service_run(
+            model_dir,
+            root,
+            load_texts(),
+            concurrency=concurrency,
+            duration_s=duration_s,
+            warmup_s=warmup_s,
+            texts_per_request=texts_per_request,
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return {**out, "concurrency": concurrency, "duration_s": duration_s, "texts_per_request": texts_per_request}
+    return {
+        **out,
+        "concurrency": concurrency,
+        "duration_s": duration_s,
+        "texts_per_request": texts_per_request,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Benchmark `bentoml serve` against a Flask reference server (seed-style)")
+    parser = argparse.ArgumentParser(
+        description="Benchmark `bentoml serve` against a Flask reference server (seed-style)"
+    )
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--duration", type=float, default=20, help="measured seconds per server")
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--texts-per-request", type=int, default=1)
     parser.add_argument("--model-dir", type=Path, default=None, help="default: the registry's champion")
-    parser.add_argument("--service-only", action="store_true",
-                        help="load check: only the BentoML service (5xx, memory drift, prediction log)")
+    parser.add_argument(
+        "--service-only",
+        action="store_true",
+        help="load check: only the BentoML service (5xx, memory drift, prediction log)",
+    )
     args = parser.parse_args(argv)
     run = load_check if args.service_only else bench_serve
-    out = run(args.model_dir, concurrency=args.concurrency, duration_s=args.duration,
-              texts_per_request=args.texts_per_request, warmup_s=args.warmup)
+    out = run(
+        args.model_dir,
+        concurrency=args.concurrency,
+        duration_s=args.duration,
+        texts_per_request=args.texts_per_request,
+        warmup_s=args.warmup,
+    )
     print(json.dumps(out, ensure_ascii=False), flush=True)
 
 

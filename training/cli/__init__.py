@@ -33,8 +33,12 @@ class _Group(TyperGroup):
             raise typer.Exit(code=2) from None
 
 
-app = typer.Typer(cls=_Group, help="Heara: Korean utterance classification, from labeled data to a served model.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    cls=_Group,
+    help="Heara: Korean utterance classification, from labeled data to a served model.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 app.add_typer(data.app, name="data")
 app.add_typer(train.app)
 app.add_typer(run.app)

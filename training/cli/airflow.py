@@ -11,8 +11,9 @@ from rich.console import Console
 
 from training.orchestration import airflow_local
 
-airflow_app = typer.Typer(help="Airflow on this machine: standalone, SQLite, the project's DAGs.",
-                          no_args_is_help=True)
+airflow_app = typer.Typer(
+    help="Airflow on this machine: standalone, SQLite, the project's DAGs.", no_args_is_help=True
+)
 console = Console(stderr=True)
 
 
@@ -23,14 +24,20 @@ def up(port: Annotated[int, typer.Option(help="Port of the UI and REST API.")] =
     if info.get("already_running"):
         console.print(f"Airflow is already running (pid {info['pid']}): {info['url']}")
         return
-    console.print(f"[bold green]Airflow is up[/]: {info['url']}  user [bold]admin[/], password "
-                  f"[bold]{info['password']}[/]  (log: {info['log']})")
-    console.print("Trigger `heara_retrain` from the UI (Trigger -> the form), or: heara airflow test heara_retrain")
+    console.print(
+        f"[bold green]Airflow is up[/]: {info['url']}  user [bold]admin[/], password "
+        f"[bold]{info['password']}[/]  (log: {info['log']})"
+    )
+    console.print(
+        "Trigger `heara_retrain` from the UI (Trigger -> the form), or: heara airflow test heara_retrain"
+    )
     print(json.dumps({k: info[k] for k in ("pid", "url", "user", "password")}))
 
 
 @airflow_app.command("down")
-def down(grace: Annotated[float, typer.Option(help="Seconds to wait after SIGTERM before SIGKILL.")] = 20.0) -> None:
+def down(
+    grace: Annotated[float, typer.Option(help="Seconds to wait after SIGTERM before SIGKILL.")] = 20.0,
+) -> None:
     """Stop the standalone process group."""
     console.print("stopped" if airflow_local.down(grace) else "Airflow was not running")
 
@@ -53,8 +60,12 @@ def init() -> None:
 
 @airflow_app.command("test")
 def dags_test(
-    dag_id: Annotated[str, typer.Argument(help="heara_retrain, heara_rollback, heara_batch_predict, ...")] = "heara_retrain",
-    conf: Annotated[Optional[str], typer.Option(help='The trigger form as JSON, e.g. \'{"epochs": 3}\'.')] = None,
+    dag_id: Annotated[
+        str, typer.Argument(help="heara_retrain, heara_rollback, heara_batch_predict, ...")
+    ] = "heara_retrain",
+    conf: Annotated[
+        Optional[str], typer.Option(help="The trigger form as JSON, e.g. '{\"epochs\": 3}'.")
+    ] = None,
 ) -> None:
     """Run one DAG run in this process with `airflow dags test` (no scheduler needed)."""
     airflow_local.init()

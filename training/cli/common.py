@@ -18,13 +18,31 @@ from training.errors import NotFoundError
 
 console = Console(stderr=True)
 
-ParamsOpt = Annotated[Optional[Path], typer.Option("--params", help="params.yaml to use (default: the repo's, or $HEARA_PARAMS).")]
-OverlayOpt = Annotated[Optional[list[Path]], typer.Option("--overlay", help="A params overlay holding only the keys that differ, e.g. params.full.yaml for a real fine-tune (repeatable; later files win).")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a value for this run, e.g. --set split.seed=7 (repeatable).")]
+ParamsOpt = Annotated[
+    Optional[Path],
+    typer.Option("--params", help="params.yaml to use (default: the repo's, or $HEARA_PARAMS)."),
+]
+OverlayOpt = Annotated[
+    Optional[list[Path]],
+    typer.Option(
+        "--overlay",
+        help="A params overlay holding only the keys that differ, e.g. params.full.yaml for a real "
+        "fine-tune (repeatable; later files win).",
+    ),
+]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", help="Override a value for this run, e.g. --set split.seed=7 (repeatable)."),
+]
 
 
-def load_params_cli(params_file: Optional[Path], overrides: Optional[list[str]], extra: dict | None = None, *,
-                    overlays: Optional[list[Path]] = None) -> Params:
+def load_params_cli(
+    params_file: Optional[Path],
+    overrides: Optional[list[str]],
+    extra: dict | None = None,
+    *,
+    overlays: Optional[list[Path]] = None,
+) -> Params:
     """params.yaml, then --overlay files, then --set values, then `extra` (dotted keys the command sets)."""
     merged = parse_overrides(overrides or [])
     for key, value in (extra or {}).items():
@@ -46,9 +64,11 @@ def print_json(report: dict, keys: tuple[str, ...] | None = None) -> None:
 log = logging.getLogger("heara.cli")
 
 # The --data-dir option of every command that reads a prepared folder (replaces common.DataDirOpt).
-DATA_DIR_HELP = ("A `heara data prepare --out` folder (default: the DVC pipeline's outputs in the state folder). "
-                 f"Its {DATASET_FILE} sets task and labels, overriding params.yaml and --overlay; "
-                 "an explicit --set task=... / labels=[...] / serve.danger_labels=[...] still wins.")
+DATA_DIR_HELP = (
+    "A `heara data prepare --out` folder (default: the DVC pipeline's outputs in the state folder). "
+    f"Its {DATASET_FILE} sets task and labels, overriding params.yaml and --overlay; "
+    "an explicit --set task=... / labels=[...] / serve.danger_labels=[...] still wins."
+)
 
 
 def explicit_keys(overrides: Optional[list[str]]) -> set[str]:
@@ -57,15 +77,23 @@ def explicit_keys(overrides: Optional[list[str]]) -> set[str]:
     return {pair.split("=", 1)[0].strip() for pair in overrides or []}
 
 
-def load_params_for(data_dir: Optional[Path], params_file: Optional[Path], overrides: Optional[list[str]],
-                    extra: dict | None = None, *, overlays: Optional[list[Path]] = None) -> Params:
+def load_params_for(
+    data_dir: Optional[Path],
+    params_file: Optional[Path],
+    overrides: Optional[list[str]],
+    extra: dict | None = None,
+    *,
+    overlays: Optional[list[Path]] = None,
+) -> Params:
     """`load_params_cli`, then DIR/dataset.json's task and labels when a prepared folder is given."""
     params = load_params_cli(params_file, overrides, extra, overlays=overlays)
     if data_dir is None:
         return params
     if not data_dir.is_dir():
-        raise NotFoundError(f"data folder {data_dir} not found: create it with "
-                            f"`heara data prepare --source FILE --out {data_dir}`")
+        raise NotFoundError(
+            f"data folder {data_dir} not found: create it with "
+            f"`heara data prepare --source FILE --out {data_dir}`"
+        )
     info = read_dataset_info(data_dir)
     if info is None:  # prepared before dataset.json existed: params.yaml's task and labels apply
         return params

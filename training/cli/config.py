@@ -19,5 +19,8 @@ app = typer.Typer(help="Show the resolved configuration.", no_args_is_help=True)
 @app.command("show")
 def config_show(params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None) -> None:
     """Print the resolved configuration (params.yaml plus overrides) as JSON."""
-    print(json.dumps(load_params_cli(params_file, overrides, overlays=overlays).to_dict(), ensure_ascii=False, indent=2))
-
+    print(
+        json.dumps(
+            load_params_cli(params_file, overrides, overlays=overlays).to_dict(), ensure_ascii=False, indent=2
+        )
+    )

@@ -1,4 +1,5 @@
-"""`heara data ...`: the data steps one by one, `prepare` (all of them on any file), the report, card and ledger."""
+"""`heara data ...`: the data steps one by one, `prepare` (all of them on any file), the report, card
+and ledger."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from training.cli.common import (
 )
 from training.paths import state
 
-app = typer.Typer(help="Data steps: ingest -> validate -> preprocess -> split -> augment.", no_args_is_help=True)
+app = typer.Typer(
+    help="Data steps: ingest -> validate -> preprocess -> split -> augment.", no_args_is_help=True
+)
 
 
 def _labels_arg(labels: Optional[str]) -> list[str] | None:
@@ -32,62 +35,112 @@ def _labels_arg(labels: Optional[str]) -> list[str] | None:
 
 @app.command("ingest")
 def data_ingest(
-    source: Annotated[Optional[Path], typer.Option(help="Labeled file (default: params data.source).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Raw table (parquet) (default: $HEARA_HOME/data/raw.parquet).")] = None,
+    source: Annotated[
+        Optional[Path], typer.Option(help="Labeled file (default: params data.source).")
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option(help="Raw table (parquet) (default: $HEARA_HOME/data/raw.parquet).")
+    ] = None,
     incoming: Annotated[bool, typer.Option(help="Also ingest new files from the incoming folder.")] = True,
-    params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
+    params_file: ParamsOpt = None,
+    overlays: OverlayOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Read the source file and every new labeled batch in the incoming folder into one raw table."""
     from training.steps.ingest import run_ingest
 
     st = state()
     p = load_params_cli(params_file, overrides, overlays=overlays)
-    report = run_ingest(p.data, out or st.raw, st.quarantine, st.reports / "ingest.json", source=source,
-                  state=st if incoming else None)
+    report = run_ingest(
+        p.data,
+        out or st.raw,
+        st.quarantine,
+        st.reports / "ingest.json",
+        source=source,
+        state=st if incoming else None,
+    )
     print_json(report, keys=("rows_read", "rows", "unparseable"))
 
 
 @app.command("validate")
 def data_validate(
-    raw: Annotated[Optional[Path], typer.Option(help="Raw table from `heara data ingest` (default: $HEARA_HOME/data/raw.parquet).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Valid rows (parquet) (default: $HEARA_HOME/data/valid.parquet).")] = None,
-    params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
+    raw: Annotated[
+        Optional[Path],
+        typer.Option(help="Raw table from `heara data ingest` (default: $HEARA_HOME/data/raw.parquet)."),
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option(help="Valid rows (parquet) (default: $HEARA_HOME/data/valid.parquet).")
+    ] = None,
+    params_file: ParamsOpt = None,
+    overlays: OverlayOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Trim labels, quarantine empty/unknown/conflicting/too-long rows, write a report."""
     from training.steps.validate import run_validate
 
     st = state()
-    report = run_validate(load_params_cli(params_file, overrides, overlays=overlays), raw or st.raw, out or st.valid, st.quarantine,
-                  st.reports / "validate.json")
-    print_json(report, keys=("rows_read", "rows_valid", "rows_quarantined", "quarantine_reasons", "per_class"))
+    report = run_validate(
+        load_params_cli(params_file, overrides, overlays=overlays),
+        raw or st.raw,
+        out or st.valid,
+        st.quarantine,
+        st.reports / "validate.json",
+    )
+    print_json(
+        report, keys=("rows_read", "rows_valid", "rows_quarantined", "quarantine_reasons", "per_class")
+    )
 
 
 @app.command("preprocess")
 def data_preprocess(
-    valid: Annotated[Optional[Path], typer.Option(help="Valid rows from `heara data validate` (default: $HEARA_HOME/data/valid.parquet).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Preprocessed, deduplicated rows (parquet) (default: $HEARA_HOME/data/clean.parquet).")] = None,
-    params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
+    valid: Annotated[
+        Optional[Path],
+        typer.Option(help="Valid rows from `heara data validate` (default: $HEARA_HOME/data/valid.parquet)."),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Preprocessed, deduplicated rows (parquet) (default: $HEARA_HOME/data/clean.parquet)."
+        ),
+    ] = None,
+    params_file: ParamsOpt = None,
+    overlays: OverlayOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """NFC, whitespace, personal-data masking, repeats, regex rules, spacing correction, dedup."""
     from training.steps.preprocess import run_preprocess
 
     st = state()
-    report = run_preprocess(load_params_cli(params_file, overrides, overlays=overlays), valid or st.valid, out or st.clean, st.quarantine,
-                  st.reports / "preprocess.json")
+    report = run_preprocess(
+        load_params_cli(params_file, overrides, overlays=overlays),
+        valid or st.valid,
+        out or st.clean,
+        st.quarantine,
+        st.reports / "preprocess.json",
+    )
     print_json(report)
 
 
 @app.command("split")
 def data_split(
-    clean: Annotated[Optional[Path], typer.Option(help="Preprocessed rows (default: $HEARA_HOME/data/clean.parquet).")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option(help="Folder for train/val/test parquet (default: $HEARA_HOME/data/split).")] = None,
+    clean: Annotated[
+        Optional[Path], typer.Option(help="Preprocessed rows (default: $HEARA_HOME/data/clean.parquet).")
+    ] = None,
+    out_dir: Annotated[
+        Optional[Path],
+        typer.Option(help="Folder for train/val/test parquet (default: $HEARA_HOME/data/split)."),
+    ] = None,
     resplit: Annotated[bool, typer.Option(help="Re-draw the frozen test split.")] = False,
-    params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
+    params_file: ParamsOpt = None,
+    overlays: OverlayOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Stratified train/val/test; an existing test split stays frozen unless --resplit."""
     from training.steps.split import run_split
 
-    p = load_params_cli(params_file, overrides, {"split.resplit": True} if resplit else None, overlays=overlays)
+    p = load_params_cli(
+        params_file, overrides, {"split.resplit": True} if resplit else None, overlays=overlays
+    )
     st = state()
     report = run_split(p, clean or st.clean, out_dir or st.split_dir, st.reports / "split.json")
     print_json({k: v for k, v in report.items() if k in ("train", "val", "test", "test_frozen")})
@@ -95,54 +148,109 @@ def data_split(
 
 @app.command("augment")
 def data_augment(
-    train: Annotated[Optional[Path], typer.Option(help="Train split (default: $HEARA_HOME/data/split/train.parquet).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Augmented train split (default: $HEARA_HOME/data/prepared/train.parquet).")] = None,
-    params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
+    train: Annotated[
+        Optional[Path], typer.Option(help="Train split (default: $HEARA_HOME/data/split/train.parquet).")
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(help="Augmented train split (default: $HEARA_HOME/data/prepared/train.parquet)."),
+    ] = None,
+    params_file: ParamsOpt = None,
+    overlays: OverlayOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """EDA and AEDA on the train split only, with per-class multipliers; deterministic."""
     from training.steps.augment import run_augment
 
     st = state()
-    report = run_augment(load_params_cli(params_file, overrides, overlays=overlays), train or st.split_dir / "train.parquet",
-                  out or st.prepared / "train.parquet", st.reports / "augment.json")
+    report = run_augment(
+        load_params_cli(params_file, overrides, overlays=overlays),
+        train or st.split_dir / "train.parquet",
+        out or st.prepared / "train.parquet",
+        st.reports / "augment.json",
+    )
     print_json(report, keys=("per_class_before", "per_class_after", "added", "by_method"))
 
 
 @app.command("prepare")
 def data_prepare(
     source: Annotated[Path, typer.Option(help="Labeled file: CSV, TSV, JSONL, Excel or AI Hub JSON.")],
-    out: Annotated[Path, typer.Option(help="Output folder: train/val/test parquet, quarantine, report.json, "
-                                      "dataset.json (task and labels, read by every --data-dir command).")],
-    text_col: Annotated[Optional[str], typer.Option(help="Text column (a position, 0, 1, ..., with --no-header).")] = None,
-    label_col: Annotated[Optional[str], typer.Option(help="Label column (a position with --no-header).")] = None,
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Output folder: train/val/test parquet, quarantine, report.json, "
+            "dataset.json (task and labels, read by every --data-dir command)."
+        ),
+    ],
+    text_col: Annotated[
+        Optional[str], typer.Option(help="Text column (a position, 0, 1, ..., with --no-header).")
+    ] = None,
+    label_col: Annotated[
+        Optional[str], typer.Option(help="Label column (a position with --no-header).")
+    ] = None,
     id_col: Annotated[str, typer.Option(help="Id column ('' numbers the rows).")] = "",
-    labels: Annotated[Optional[str], typer.Option(help="Allowed labels, comma-separated (default: inferred from the data).")] = None,
-    task: Annotated[Optional[str], typer.Option(help="Task name: the MLflow experiment and the model heara-<task> "
-                                                "(default: --set task=..., else the file name, "
-                                                "ChatbotData.csv -> chatbotdata).")] = None,
-    header: Annotated[bool, typer.Option("--header/--no-header", help="--no-header: a CSV/TSV file without a "
-                                         "header row; name columns by position (--text-col 0 --label-col 1).")] = True,
+    labels: Annotated[
+        Optional[str], typer.Option(help="Allowed labels, comma-separated (default: inferred from the data).")
+    ] = None,
+    task: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Task name: the MLflow experiment and the model heara-<task> "
+            "(default: --set task=..., else the file name, "
+            "ChatbotData.csv -> chatbotdata)."
+        ),
+    ] = None,
+    header: Annotated[
+        bool,
+        typer.Option(
+            "--header/--no-header",
+            help="--no-header: a CSV/TSV file without a "
+            "header row; name columns by position (--text-col 0 --label-col 1).",
+        ),
+    ] = True,
     fmt: Annotated[str, typer.Option("--format", help="auto, csv, tsv, jsonl, excel, aihub.")] = "auto",
     resplit: Annotated[bool, typer.Option(help="Re-draw the frozen test split in OUT.")] = False,
-    params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
+    params_file: ParamsOpt = None,
+    overlays: OverlayOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Bring your own data: run ingest through augmentation on any file in one command."""
     from training.cli.progress import step_progress
     from training.steps.prepare import prepare
 
-    p = prepare_params(source, task=task, labels=labels, fmt=fmt, text_col=text_col, label_col=label_col,
-                       id_col=id_col, resplit=resplit, params_file=params_file, overlays=overlays,
-                       overrides=overrides)
+    p = prepare_params(
+        source,
+        task=task,
+        labels=labels,
+        fmt=fmt,
+        text_col=text_col,
+        label_col=label_col,
+        id_col=id_col,
+        resplit=resplit,
+        params_file=params_file,
+        overlays=overlays,
+        overrides=overrides,
+    )
     with step_progress("data prepare") as progress:
         report = progress.wrap(prepare)(p, source, out, header=header)
     print_summary(report)
     print(json.dumps(prepare_summary(report, out), ensure_ascii=False))
 
 
-def prepare_params(source: Path, *, task: Optional[str], labels: Optional[str], fmt: str, text_col: Optional[str],
-                   label_col: Optional[str], id_col: str = "", resplit: bool = False,
-                   params_file: Optional[Path] = None, overlays: Optional[list[Path]] = None,
-                   overrides: Optional[list[str]] = None):
+def prepare_params(
+    source: Path,
+    *,
+    task: Optional[str],
+    labels: Optional[str],
+    fmt: str,
+    text_col: Optional[str],
+    label_col: Optional[str],
+    id_col: str = "",
+    resplit: bool = False,
+    params_file: Optional[Path] = None,
+    overlays: Optional[list[Path]] = None,
+    overrides: Optional[list[str]] = None,
+):
     """The params of `heara data prepare` (and `heara run`): the file's columns, task and label set.
 
     Task: --task, else an explicit --set task=..., else the file name. Labels: --labels, else the AI Hub
@@ -161,17 +269,24 @@ def prepare_params(source: Path, *, task: Optional[str], labels: Optional[str], 
     base = load_params_cli(params_file, overrides, extra, overlays=overlays)
     explicit = explicit_keys(overrides)
     name = check_task(task) if task else base.task if "task" in explicit else task_from_source(source)
-    return apply_dataset_info(base, DatasetInfo(task=name, labels=tuple(label_list)),
-                              explicit=explicit - {"task", "labels"})
+    return apply_dataset_info(
+        base, DatasetInfo(task=name, labels=tuple(label_list)), explicit=explicit - {"task", "labels"}
+    )
 
 
 def prepare_summary(report: dict, out: Path) -> dict:
     """The JSON line `heara data prepare` prints last."""
-    return {"out": str(out), "task": report.get("task"), "rows_read": report["ingest"]["rows_read"],
-            "train": report["split"]["train"]["rows"],
-            "train_augmented": sum(report["augment"]["per_class_after"].values()),
-            "val": report["split"]["val"]["rows"], "test": report["split"]["test"]["rows"],
-            "quarantined": report["quarantine"]["rows"], "balanced": report["accounting"]["balanced"]}
+    return {
+        "out": str(out),
+        "task": report.get("task"),
+        "rows_read": report["ingest"]["rows_read"],
+        "train": report["split"]["train"]["rows"],
+        "train_augmented": sum(report["augment"]["per_class_after"].values()),
+        "val": report["split"]["val"]["rows"],
+        "test": report["split"]["test"]["rows"],
+        "quarantined": report["quarantine"]["rows"],
+        "balanced": report["accounting"]["balanced"],
+    }
 
 
 @app.command("report")
@@ -182,7 +297,9 @@ def data_report(
     from training.data.reports import combine_reports
 
     st = state()
-    report = combine_reports(st.reports, st.quarantine, task=load_params_cli(None, None).task, source="state folder")
+    report = combine_reports(
+        st.reports, st.quarantine, task=load_params_cli(None, None).task, source="state folder"
+    )
     print_summary(report)
     target = out or st.reports / "report.json"
     target.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -195,7 +312,9 @@ def data_card(
     text_col: Annotated[str, typer.Option(help="Text column.")] = "text",
     label_col: Annotated[str, typer.Option(help="Label column.")] = "label",
     id_col: Annotated[str, typer.Option(help="Id column.")] = "id",
-    threshold: Annotated[float, typer.Option(help="Near-duplicate: character 3-gram Jaccard at or above.")] = 0.7,
+    threshold: Annotated[
+        float, typer.Option(help="Near-duplicate: character 3-gram Jaccard at or above.")
+    ] = 0.7,
 ) -> None:
     """Figures for a dataset card: rows, classes, lengths, exact and near duplicates."""
     from training.data.card import dataset_card
@@ -223,17 +342,30 @@ def print_summary(report: dict) -> None:
     v, pre, aug, sp = report["validate"], report["preprocess"], report["augment"], report["split"]
     t = Table(title=f"Heara data report: {report.get('task', '')} <- {report['source']}", show_header=False)
     t.add_row("rows read", str(report["ingest"]["rows_read"]))
-    t.add_row("labels", f"{v['label_set']['labels']} ({'inferred' if v['label_set']['inferred'] else 'configured'})")
-    t.add_row("labels trimmed", str(v["labels_trimmed"]["rows"]) + "".join(
-        f"  {e['from']!r} -> {e['to']!r}" for e in v["labels_trimmed"]["examples"][:3]))
+    t.add_row(
+        "labels", f"{v['label_set']['labels']} ({'inferred' if v['label_set']['inferred'] else 'configured'})"
+    )
+    t.add_row(
+        "labels trimmed",
+        str(v["labels_trimmed"]["rows"])
+        + "".join(f"  {e['from']!r} -> {e['to']!r}" for e in v["labels_trimmed"]["examples"][:3]),
+    )
     t.add_row("empty texts / labels", f"{v['empty_texts']} / {v['empty_labels']}")
     t.add_row("unknown labels", json.dumps(v["unknown_labels"], ensure_ascii=False))
-    t.add_row("conflicting texts", f"{v['conflicts']['texts']} texts, {v['conflicts']['rows']} rows "
-              f"-> {v['conflicts']['quarantined_rows']} quarantined ({v['conflicts']['policy']})")
-    t.add_row("length outliers (kept)", f"{v['length']['outliers']} above {v['length']['outlier_threshold']} chars")
+    t.add_row(
+        "conflicting texts",
+        f"{v['conflicts']['texts']} texts, {v['conflicts']['rows']} rows "
+        f"-> {v['conflicts']['quarantined_rows']} quarantined ({v['conflicts']['policy']})",
+    )
+    t.add_row(
+        "length outliers (kept)", f"{v['length']['outliers']} above {v['length']['outlier_threshold']} chars"
+    )
     t.add_row("duplicates removed", str(pre["duplicates_removed"]))
-    t.add_row("split", f"train {sp['train']['rows']}, val {sp['val']['rows']}, test {sp['test']['rows']}"
-              f"{' (frozen)' if sp.get('test_frozen') else ''}")
+    t.add_row(
+        "split",
+        f"train {sp['train']['rows']}, val {sp['val']['rows']}, test {sp['test']['rows']}"
+        f"{' (frozen)' if sp.get('test_frozen') else ''}",
+    )
     t.add_row("per class before aug", json.dumps(aug["per_class_before"], ensure_ascii=False))
     t.add_row("per class after aug", json.dumps(aug["per_class_after"], ensure_ascii=False))
     t.add_row("quarantined", f"{report['quarantine']['rows']} {report['quarantine']['by_stage']}")
@@ -241,4 +373,3 @@ def print_summary(report: dict) -> None:
         t.add_row("  reason", f"{n:>6}  {reason}")
     t.add_row("nothing lost", str(report["accounting"]["balanced"]))
     c.print(t)
-

@@ -29,11 +29,13 @@ class _StepProgress:
                 return fn(*args, **kwargs)
             finally:
                 logging.getLogger("heara").removeHandler(handler)
+
         return run
 
 
 @contextlib.contextmanager
 def step_progress(title: str) -> Iterator[_StepProgress]:
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  transient=True) as progress:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
+    ) as progress:
         yield _StepProgress(progress, title)

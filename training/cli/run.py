@@ -19,18 +19,42 @@ app = typer.Typer()
 @app.command("run")
 def run_cmd(
     source: Annotated[Path, typer.Option(help="Labeled file: CSV, TSV, JSONL, Excel or AI Hub JSON.")],
-    text_col: Annotated[Optional[str], typer.Option(help="Text column (a position, 0, 1, ..., with --no-header).")] = None,
-    label_col: Annotated[Optional[str], typer.Option(help="Label column (a position with --no-header).")] = None,
-    task: Annotated[Optional[str], typer.Option(help="Task name: the MLflow experiment and the model heara-<task> "
-                                                "(default: --set task=..., else the file name).")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="The prepared data folder (default: $HEARA_HOME/datasets/<task>); "
-                                                "its test split stays frozen across runs.")] = None,
+    text_col: Annotated[
+        Optional[str], typer.Option(help="Text column (a position, 0, 1, ..., with --no-header).")
+    ] = None,
+    label_col: Annotated[
+        Optional[str], typer.Option(help="Label column (a position with --no-header).")
+    ] = None,
+    task: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Task name: the MLflow experiment and the model heara-<task> "
+            "(default: --set task=..., else the file name)."
+        ),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="The prepared data folder (default: $HEARA_HOME/datasets/<task>); "
+            "its test split stays frozen across runs."
+        ),
+    ] = None,
     id_col: Annotated[str, typer.Option(help="Id column ('' numbers the rows).")] = "",
-    labels: Annotated[Optional[str], typer.Option(help="Allowed labels, comma-separated (default: inferred from the data).")] = None,
-    header: Annotated[bool, typer.Option("--header/--no-header", help="--no-header: a CSV/TSV file without a "
-                                         "header row; name columns by position (--text-col 0 --label-col 1).")] = True,
+    labels: Annotated[
+        Optional[str], typer.Option(help="Allowed labels, comma-separated (default: inferred from the data).")
+    ] = None,
+    header: Annotated[
+        bool,
+        typer.Option(
+            "--header/--no-header",
+            help="--no-header: a CSV/TSV file without a "
+            "header row; name columns by position (--text-col 0 --label-col 1).",
+        ),
+    ] = True,
     fmt: Annotated[str, typer.Option("--format", help="auto, csv, tsv, jsonl, excel, aihub.")] = "auto",
-    params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
+    params_file: ParamsOpt = None,
+    overlays: OverlayOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """The whole loop on any labeled file: prepare -> train -> evaluate -> register -> promote.
 
@@ -39,8 +63,18 @@ def run_cmd(
     from training.paths import state
     from training.steps.run import run_loop
 
-    p = prepare_params(source, task=task, labels=labels, fmt=fmt, text_col=text_col, label_col=label_col,
-                       id_col=id_col, params_file=params_file, overlays=overlays, overrides=overrides)
+    p = prepare_params(
+        source,
+        task=task,
+        labels=labels,
+        fmt=fmt,
+        text_col=text_col,
+        label_col=label_col,
+        id_col=id_col,
+        params_file=params_file,
+        overlays=overlays,
+        overrides=overrides,
+    )
     out_dir = out or state().dataset(p.task)
     with step_progress(f"heara run: {p.task}") as progress:
         result = progress.wrap(run_loop)(p, source, out_dir, header=header)
@@ -52,15 +86,33 @@ def run_cmd(
             serve += ["--params" if path == params_file else "--overlay", str(path)]
     console.print(
         f"[bold]{escape(result['task'])}[/] labels {escape(str(result['labels']))}\n"
-        f"test macro-F1 {result['test_macro_f1']:.4f}  (TF-IDF baseline {result['baseline']['test_macro_f1']:.4f}, "
+        f"test macro-F1 {result['test_macro_f1']:.4f}  "
+        f"(TF-IDF baseline {result['baseline']['test_macro_f1']:.4f}, "
         f"same split of {result['data']['test']} rows)\n"
         + ("[green]PROMOTED[/] " if decision["promote"] else "[yellow]NOT PROMOTED[/] ")
         + f"{escape(decision['model'])} version {result['version']}: {escape(decision['reason'])}\n"
-        + (f"champion: {escape(decision['model'])} version {decision['champion_after']}; serve it with:\n  "
-           f"{escape(shlex.join(serve))}" if decision["champion_after"] else "no champion to serve yet"),
-        soft_wrap=True, highlight=False)
-    print(json.dumps({"task": result["task"], "data_dir": result["data_dir"], "version": result["version"],
-                      "test_macro_f1": result["test_macro_f1"], "test_accuracy": result["test_accuracy"],
-                      "baseline_macro_f1": result["baseline"]["test_macro_f1"],
-                      "promoted": decision["promote"], "champion": decision["champion_after"],
-                      "serve": shlex.join(serve)}, ensure_ascii=False))
+        + (
+            f"champion: {escape(decision['model'])} version {decision['champion_after']}; serve it with:\n  "
+            f"{escape(shlex.join(serve))}"
+            if decision["champion_after"]
+            else "no champion to serve yet"
+        ),
+        soft_wrap=True,
+        highlight=False,
+    )
+    print(
+        json.dumps(
+            {
+                "task": result["task"],
+                "data_dir": result["data_dir"],
+                "version": result["version"],
+                "test_macro_f1": result["test_macro_f1"],
+                "test_accuracy": result["test_accuracy"],
+                "baseline_macro_f1": result["baseline"]["test_macro_f1"],
+                "promoted": decision["promote"],
+                "champion": decision["champion_after"],
+                "serve": shlex.join(serve),
+            },
+            ensure_ascii=False,
+        )
+    )

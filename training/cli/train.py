@@ -1,4 +1,5 @@
-"""`heara train | evaluate | register | promote | rollback | audit`: from prepared data to the champion alias."""
+"""`heara train | evaluate | register | promote | rollback | audit`: from prepared data to the champion
+alias."""
 
 from __future__ import annotations
 
@@ -26,26 +27,45 @@ app = typer.Typer()
 
 
 @app.command("train")
-def train_cmd(data_dir: DataDirOpt = None, params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None) -> None:
+def train_cmd(
+    data_dir: DataDirOpt = None,
+    params_file: ParamsOpt = None,
+    overlays: OverlayOpt = None,
+    overrides: SetOpt = None,
+) -> None:
     """Fine-tune the configured model (tiny profile by default) and log the run to MLflow."""
     from training.steps.train import train_step
 
-    cand = train_step(load_params_for(data_dir, params_file, overrides, overlays=overlays), data_files(data_dir))
+    cand = train_step(
+        load_params_for(data_dir, params_file, overrides, overlays=overlays), data_files(data_dir)
+    )
     print_json({k: v for k, v in cand.items() if k != "history"})
 
 
 @app.command("evaluate")
-def evaluate_cmd(data_dir: DataDirOpt = None, params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None) -> None:
+def evaluate_cmd(
+    data_dir: DataDirOpt = None,
+    params_file: ParamsOpt = None,
+    overlays: OverlayOpt = None,
+    overrides: SetOpt = None,
+) -> None:
     """Score the latest trained model on the frozen test split; plots and metrics go to its MLflow run."""
     from training.steps.evaluate import evaluate_step
 
-    print_json(evaluate_step(load_params_for(data_dir, params_file, overrides, overlays=overlays),
-                             data_files(data_dir)))
+    print_json(
+        evaluate_step(
+            load_params_for(data_dir, params_file, overrides, overlays=overlays), data_files(data_dir)
+        )
+    )
 
 
 @app.command("register")
-def register_cmd(data_dir: DataDirOpt = None, params_file: ParamsOpt = None, overlays: OverlayOpt = None,
-                 overrides: SetOpt = None) -> None:
+def register_cmd(
+    data_dir: DataDirOpt = None,
+    params_file: ParamsOpt = None,
+    overlays: OverlayOpt = None,
+    overrides: SetOpt = None,
+) -> None:
     """Register the latest trained model as heara-<task> (alias: challenger)."""
     from training.steps.register import register_step
 
@@ -55,24 +75,39 @@ def register_cmd(data_dir: DataDirOpt = None, params_file: ParamsOpt = None, ove
 
 @app.command("promote")
 def promote_cmd(
-    version: Annotated[Optional[int], typer.Option(help="Version to promote (default: the latest registered).")] = None,
+    version: Annotated[
+        Optional[int], typer.Option(help="Version to promote (default: the latest registered).")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Promote even if the gate refuses (logged as forced).")] = False,
-    data_dir: DataDirOpt = None, params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
+    data_dir: DataDirOpt = None,
+    params_file: ParamsOpt = None,
+    overlays: OverlayOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Champion/challenger gate on the frozen test set; moves the champion alias only if it passes."""
     from training.steps.promote import promote_step
 
-    record = promote_step(load_params_for(data_dir, params_file, overrides, overlays=overlays), version,
-                          force=force, test_path=data_files(data_dir).test)
-    console.print(("[green]PROMOTED[/] " if record["promote"] else "[yellow]REFUSED[/] ") + escape(record["reason"]),
-                  soft_wrap=True)
+    record = promote_step(
+        load_params_for(data_dir, params_file, overrides, overlays=overlays),
+        version,
+        force=force,
+        test_path=data_files(data_dir).test,
+    )
+    console.print(
+        ("[green]PROMOTED[/] " if record["promote"] else "[yellow]REFUSED[/] ") + escape(record["reason"]),
+        soft_wrap=True,
+    )
     print_json(record)
 
 
 @app.command("rollback")
 def rollback_cmd(
-    to: Annotated[Optional[int], typer.Option("--to", help="Version to restore (default: the previous champion).")] = None,
-    params_file: ParamsOpt = None, overlays: OverlayOpt = None, overrides: SetOpt = None,
+    to: Annotated[
+        Optional[int], typer.Option("--to", help="Version to restore (default: the previous champion).")
+    ] = None,
+    params_file: ParamsOpt = None,
+    overlays: OverlayOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Restore the previous champion (or --to VERSION); recorded in the audit ledger."""
     from training.steps.rollback import rollback_step
@@ -87,8 +122,16 @@ def audit_cmd(params_file: ParamsOpt = None, overlays: OverlayOpt = None, overri
     from training.registry.audit import AuditLedger
 
     table = Table("at", "who", "action", "from", "to", "changed", "reason")
-    for e in AuditLedger().entries(model_name(load_params_cli(params_file, overrides, overlays=overlays).task)):
-        table.add_row(e["at"], e["who"], e["action"], str(e["from_version"]), str(e["to_version"]),
-                      str(e["champion_changed"]), e["reason"][:80])
+    for e in AuditLedger().entries(
+        model_name(load_params_cli(params_file, overrides, overlays=overlays).task)
+    ):
+        table.add_row(
+            e["at"],
+            e["who"],
+            e["action"],
+            str(e["from_version"]),
+            str(e["to_version"]),
+            str(e["champion_changed"]),
+            e["reason"][:80],
+        )
     Console().print(table)
-

@@ -138,8 +138,9 @@ def same_text_key(text: str) -> str:
     return "".join(unicodedata.normalize("NFC", text).casefold().split())
 
 
-def augment_frame(train: pd.DataFrame, cfg: AugmentConfig, augmenter: Augmenter | None = None,
-                  held_out: Iterable[str] = ()) -> tuple[pd.DataFrame, dict]:
+def augment_frame(
+    train: pd.DataFrame, cfg: AugmentConfig, augmenter: Augmenter | None = None, held_out: Iterable[str] = ()
+) -> tuple[pd.DataFrame, dict]:
     """Train rows -> train rows plus augmented rows (with `source_id`, `aug_method`), and a report.
 
     `held_out`: the val and test texts, which no augmented text may equal (see the module docstring).
@@ -148,8 +149,12 @@ def augment_frame(train: pd.DataFrame, cfg: AugmentConfig, augmenter: Augmenter 
     out["source_id"] = out["id"]
     out["aug_method"] = "original"
     counts = {lab: int(n) for lab, n in train["label"].value_counts().sort_index().items()}
-    report: dict = {"enabled": cfg.enabled, "seed": cfg.seed, "methods": list(cfg.methods),
-                    "per_class_before": counts}
+    report: dict = {
+        "enabled": cfg.enabled,
+        "seed": cfg.seed,
+        "methods": list(cfg.methods),
+        "per_class_before": counts,
+    }
     if not cfg.enabled or not len(train):
         report.update(per_class_after=counts, added=0, by_method={})
         return out, report
@@ -186,16 +191,27 @@ def augment_frame(train: pd.DataFrame, cfg: AugmentConfig, augmenter: Augmenter 
                     failed += 1
                     continue
                 seen.add(key)
-                new_rows.append({**src.to_dict(), "id": f"{src['id']}#aug{k}", "text": text,
-                                 "source_id": src["id"], "aug_method": method})
+                new_rows.append(
+                    {
+                        **src.to_dict(),
+                        "id": f"{src['id']}#aug{k}",
+                        "text": text,
+                        "source_id": src["id"],
+                        "aug_method": method,
+                    }
+                )
     aug = pd.DataFrame(new_rows, columns=out.columns)
     if "text_hash" in aug and len(aug):
         from training.data.split import text_hash
+
         aug["text_hash"] = aug["text"].map(text_hash)
     result = pd.concat([out, aug], ignore_index=True)
     after = result["label"].value_counts()
     report.update(
-        targets=targets, added=int(len(aug)), could_not_augment=failed, rejected_as_held_out=held_out_hits,
+        targets=targets,
+        added=int(len(aug)),
+        could_not_augment=failed,
+        rejected_as_held_out=held_out_hits,
         by_method={k: int(v) for k, v in aug["aug_method"].value_counts().items()} if len(aug) else {},
         per_class_after={lab: int(after.get(lab, 0)) for lab in counts},
     )

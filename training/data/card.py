@@ -10,10 +10,12 @@ import pandas as pd
 
 def char_ngrams(text: str, n: int = 3) -> frozenset[str]:
     s = text.replace(" ", "")
-    return frozenset(s[i:i + n] for i in range(max(1, len(s) - n + 1)))
+    return frozenset(s[i : i + n] for i in range(max(1, len(s) - n + 1)))
 
 
-def near_duplicate_pairs(texts: list[str], threshold: float = 0.7, n: int = 3) -> list[tuple[int, int, float]]:
+def near_duplicate_pairs(
+    texts: list[str], threshold: float = 0.7, n: int = 3
+) -> list[tuple[int, int, float]]:
     """Index pairs whose character n-gram Jaccard similarity (spaces removed) is >= threshold.
 
     Candidate pairs come from an inverted index over n-grams, so only texts sharing a gram are compared.
@@ -48,6 +50,10 @@ def dataset_card(df: pd.DataFrame, threshold: float = 0.7) -> dict:
         "near_duplicate_pairs": len(pairs),
         "near_duplicate_threshold": threshold,
         "near_duplicate_examples": [(df["id"].iloc[i], df["id"].iloc[j], s) for i, j, s in pairs[:10]],
-        "length": {"mean": round(float(lengths.mean()), 1), "median": float(lengths.median()),
-                   "min": int(lengths.min()), "max": int(lengths.max())},
+        "length": {
+            "mean": round(float(lengths.mean()), 1),
+            "median": float(lengths.median()),
+            "min": int(lengths.min()),
+            "max": int(lengths.max()),
+        },
     }

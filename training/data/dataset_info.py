@@ -44,8 +44,10 @@ def task_from_source(source: Path | str) -> str:
 def check_task(task: str) -> str:
     """An explicit task name (`--task`), which names the MLflow experiment and `heara-<task>`."""
     if not TASK_PATTERN.match(task):
-        raise ConfigError(f"task '{task}' must be lowercase letters, digits, '-' or '_' "
-                          f"(e.g. '{task_from_source(task + '.x')}')")
+        raise ConfigError(
+            f"task '{task}' must be lowercase letters, digits, '-' or '_' "
+            f"(e.g. '{task_from_source(task + '.x')}')"
+        )
     return task
 
 
@@ -63,15 +65,21 @@ def read_dataset_info(folder: Path) -> DatasetInfo | None:
         return None
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return DatasetInfo(task=check_task(str(raw["task"])), labels=tuple(str(x) for x in raw["labels"]),
-                           source=str(raw.get("source", "")))
+        return DatasetInfo(
+            task=check_task(str(raw["task"])),
+            labels=tuple(str(x) for x in raw["labels"]),
+            source=str(raw.get("source", "")),
+        )
     except (ValueError, KeyError, TypeError) as e:
-        raise DataError(f"not a valid {DATASET_FILE} ({type(e).__name__}: {e}); run `heara data prepare` again",
-                        file=str(path)) from None
+        raise DataError(
+            f"not a valid {DATASET_FILE} ({type(e).__name__}: {e}); run `heara data prepare` again",
+            file=str(path),
+        ) from None
 
 
-def keep_multipliers(multipliers: dict[str, float], labels: list[str] | tuple[str, ...], *,
-                     note: bool = True) -> dict[str, float]:
+def keep_multipliers(
+    multipliers: dict[str, float], labels: list[str] | tuple[str, ...], *, note: bool = True
+) -> dict[str, float]:
     """augment.multipliers restricted to `labels`; the others are dropped with a one-line note, because
     params.yaml's multipliers belong to its own task and a prepared file may have other labels."""
     kept = {k: v for k, v in multipliers.items() if k in labels}
@@ -81,20 +89,25 @@ def keep_multipliers(multipliers: dict[str, float], labels: list[str] | tuple[st
     return kept
 
 
-def keep_danger_labels(danger_labels: list[str] | tuple[str, ...], labels: list[str] | tuple[str, ...], *,
-                       note: bool = True) -> list[str]:
+def keep_danger_labels(
+    danger_labels: list[str] | tuple[str, ...], labels: list[str] | tuple[str, ...], *, note: bool = True
+) -> list[str]:
     """serve.danger_labels restricted to `labels`: the service refuses a model that lacks one of them,
     and params.yaml's (emergency, distress) belong to its own task."""
     kept = [lab for lab in danger_labels if lab in labels]
     dropped = [lab for lab in danger_labels if lab not in labels]
     if dropped and note:
-        log.info("note: serve.danger_labels %s ignored (not labels of this data; no prediction is flagged "
-                 "as danger unless --set serve.danger_labels=[...] names labels of it)", ", ".join(dropped))
+        log.info(
+            "note: serve.danger_labels %s ignored (not labels of this data; no prediction is flagged "
+            "as danger unless --set serve.danger_labels=[...] names labels of it)",
+            ", ".join(dropped),
+        )
     return kept
 
 
-def apply_dataset_info(params: Params, info: DatasetInfo, *, explicit: set[str] = frozenset(),
-                       note: bool = True) -> Params:
+def apply_dataset_info(
+    params: Params, info: DatasetInfo, *, explicit: set[str] = frozenset(), note: bool = True
+) -> Params:
     """`params` for a prepared folder: its task and labels replace params.yaml's (unless named in
     `explicit`, the dotted keys the user set with --set); augment.multipliers and serve.danger_labels
     naming other labels are dropped (with a note unless `note` is false) unless set explicitly.
@@ -108,13 +121,17 @@ def apply_dataset_info(params: Params, info: DatasetInfo, *, explicit: set[str] 
         tree["labels"] = list(info.labels)
     if tree["labels"]:  # an empty label set is inferred from the data later (`heara data prepare`)
         if "augment.multipliers" not in explicit:
-            tree["augment"]["multipliers"] = keep_multipliers(tree["augment"]["multipliers"], tree["labels"],
-                                                              note=note)
+            tree["augment"]["multipliers"] = keep_multipliers(
+                tree["augment"]["multipliers"], tree["labels"], note=note
+            )
         if "serve.danger_labels" not in explicit:
-            tree["serve"]["danger_labels"] = keep_danger_labels(tree["serve"]["danger_labels"], tree["labels"],
-                                                                note=note)
+            tree["serve"]["danger_labels"] = keep_danger_labels(
+                tree["serve"]["danger_labels"], tree["labels"], note=note
+            )
     try:
         return Params.model_validate(tree)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or '<root>'}: {err['msg']}" for err in e.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, err['loc'])) or '<root>'}: {err['msg']}" for err in e.errors()
+        )
         raise ConfigError(f"params for the prepared data ({info.task}): {problems}") from None

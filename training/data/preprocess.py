@@ -31,8 +31,11 @@ def normalize_nfc(text: str) -> str:
 def clean_whitespace(text: str) -> str:
     """Drop control and zero-width characters, turn every whitespace run into one space."""
     text = text.translate(_ZERO_WIDTH)
-    text = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text
-                   if unicodedata.category(c) != "Cf")
+    text = "".join(
+        " " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
+        for c in text
+        if unicodedata.category(c) != "Cf"
+    )
     return _SPACES.sub(" ", text).strip()
 
 
@@ -50,6 +53,7 @@ class Spacer:
         self.reset = reset
         if backend == "kiwi":
             from kiwipiepy import Kiwi
+
             self._kiwi = Kiwi(num_workers=2)
         elif backend == "pykospacing":
             try:
@@ -58,7 +62,8 @@ class Spacer:
                 raise RuntimeError(
                     "preprocess.spacing is 'pykospacing' but the package is not installed; install it "
                     "from its repository (pip install git+https://github.com/haven-jeon/PyKoSpacing.git) "
-                    "or choose 'kiwi'") from None
+                    "or choose 'kiwi'"
+                ) from None
             self._pyko = Spacing()
         elif backend != "none":
             raise ValueError(f"unknown spacing backend '{backend}' (kiwi, pykospacing, none)")
@@ -94,6 +99,7 @@ class Preprocessor:
                 for pattern, repl in rules:
                     text = pattern.sub(repl, text)
                 return _SPACES.sub(" ", text).strip()
+
             per_text.append(("regex_rules", apply_rules))
         self.steps: list[tuple[str, Callable[[list[str]], list[str]]]] = [
             (name, lambda texts, f=f: [f(t) for t in texts]) for name, f in per_text
@@ -121,8 +127,12 @@ class Preprocessor:
         return out, timings
 
 
-def preprocess_frame(df: pd.DataFrame, pre: Preprocessor, *, dedup: bool = True,
-                     ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def preprocess_frame(
+    df: pd.DataFrame,
+    pre: Preprocessor,
+    *,
+    dedup: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Preprocess the `text` column of valid rows, then deduplicate exact repeats.
 
     Returns (clean rows, quarantined rows, report). Same text + same label: the first row is kept,
@@ -133,8 +143,12 @@ def preprocess_frame(df: pd.DataFrame, pre: Preprocessor, *, dedup: bool = True,
     out["original_text"] = out["text"]
     out["text"] = pre(out["text"].tolist())
     changed = int((out["text"] != out["original_text"]).sum())
-    report: dict = {"rows_in": int(len(df)), "steps": pre.step_names, "texts_changed": changed,
-                    "masked_pii": int(out["text"].str.contains("|".join(map(re.escape, PLACEHOLDERS))).sum())}
+    report: dict = {
+        "rows_in": int(len(df)),
+        "steps": pre.step_names,
+        "texts_changed": changed,
+        "masked_pii": int(out["text"].str.contains("|".join(map(re.escape, PLACEHOLDERS))).sum()),
+    }
     q: list[pd.DataFrame] = []
 
     def quarantine(rows: pd.DataFrame, reasons: list[str] | str) -> None:

@@ -24,8 +24,16 @@ from training.errors import DataError
 from training.paths import display_path
 
 RAW_COLUMNS = ["id", "text", "label", "source_file", "source_row"]
-SUPPORTED = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-             ".xlsx": "excel", ".xlsm": "excel", ".json": "aihub"}
+SUPPORTED = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+    ".json": "aihub",
+}
 
 # AI Hub 감성대화 말뭉치: emotion codes E10..E69, the tens digit is the major class.
 AIHUB_MAJOR = {"1": "분노", "2": "슬픔", "3": "불안", "4": "상처", "5": "당황", "6": "기쁨"}
@@ -35,8 +43,8 @@ AIHUB_TURNS = ("HS01", "HS02", "HS03")
 
 @dataclass
 class ReadResult:
-    rows: pd.DataFrame                     # RAW_COLUMNS
-    rejects: pd.DataFrame                  # RAW_COLUMNS + reason (unparseable records)
+    rows: pd.DataFrame  # RAW_COLUMNS
+    rejects: pd.DataFrame  # RAW_COLUMNS + reason (unparseable records)
     encoding: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -54,8 +62,10 @@ def detect_format(path: Path, declared: str = "auto") -> str:
         return declared
     fmt = SUPPORTED.get(path.suffix.lower())
     if fmt is None:
-        raise DataError(f"unsupported file type '{path.suffix}' (supported: {', '.join(sorted(SUPPORTED))})",
-                        file=str(path))
+        raise DataError(
+            f"unsupported file type '{path.suffix}' (supported: {', '.join(sorted(SUPPORTED))})",
+            file=str(path),
+        )
     return fmt
 
 
@@ -82,7 +92,9 @@ def decode_bytes(data: bytes, path: Path, declared: str = "auto") -> tuple[str, 
             continue
     best = from_bytes(data).best()
     if best is None or best.encoding is None:
-        raise DataError("cannot detect the text encoding (tried UTF-8, UTF-8 with BOM, CP949)", file=str(path))
+        raise DataError(
+            "cannot detect the text encoding (tried UTF-8, UTF-8 with BOM, CP949)", file=str(path)
+        )
     return str(best), best.encoding
 
 
@@ -92,20 +104,31 @@ def _frame(records: list[dict], path: Path) -> pd.DataFrame:
     return df
 
 
-def _require_columns(columns: list[str], path: Path, text_col: str, label_col: str, id_col: str | None) -> None:
+def _require_columns(
+    columns: list[str], path: Path, text_col: str, label_col: str, id_col: str | None
+) -> None:
     for role, col in (("text", text_col), ("label", label_col)):
         if col not in columns:
             hint = ""
             if col.isdigit() and not all(str(c).isdigit() for c in columns):
                 hint = "; columns are named by position only with --no-header (a file without a header row)"
             elif _looks_headerless(columns):
-                hint = "; the first row looks like data, not a header: pass --no-header and name columns by " \
-                       "position (--text-col 0 --label-col 1)"
-            raise DataError(f"missing {role} column '{col}' (columns found: {_shown(columns)}){hint}",
-                            file=str(path), field=col)
+                hint = (
+                    "; the first row looks like data, not a header: pass --no-header and name columns by "
+                    "position (--text-col 0 --label-col 1)"
+                )
+            raise DataError(
+                f"missing {role} column '{col}' (columns found: {_shown(columns)}){hint}",
+                file=str(path),
+                field=col,
+            )
     if id_col and id_col not in columns:
-        raise DataError(f"missing id column '{id_col}' (columns found: {', '.join(map(str, columns))}); "
-                        "pass --id-col '' to number rows instead", file=str(path), field=id_col)
+        raise DataError(
+            f"missing id column '{id_col}' (columns found: {', '.join(map(str, columns))}); "
+            "pass --id-col '' to number rows instead",
+            file=str(path),
+            field=id_col,
+        )
 
 
 def _shown(columns: list[str], limit: int = 8, width: int = 30) -> str:
@@ -115,7 +138,8 @@ def _shown(columns: list[str], limit: int = 8, width: int = 30) -> str:
 
 
 def _looks_headerless(columns: list[str]) -> bool:
-    """A "header" holding a sentence (long, or ending in sentence punctuation) or a number is probably data."""
+    """A "header" holding a sentence (long, or ending in sentence punctuation) or a number is probably
+    data."""
     names = [str(c).strip() for c in columns]
     return any((len(c) > 20 and " " in c) or c.endswith(("?", ".", "!")) or c.isdigit() for c in names)
 
@@ -126,27 +150,49 @@ def _cell(value: object) -> str | None:
     return str(value)
 
 
-def _records_from_table(table: pd.DataFrame, path: Path, text_col: str, label_col: str,
-                        id_col: str | None) -> list[dict]:
+def _records_from_table(
+    table: pd.DataFrame, path: Path, text_col: str, label_col: str, id_col: str | None
+) -> list[dict]:
     _require_columns(list(table.columns), path, text_col, label_col, id_col)
     stem = path.stem
     out = []
-    for i, (text, label, rid) in enumerate(zip(table[text_col], table[label_col],
-                                               table[id_col] if id_col else [None] * len(table)), start=1):
+    for i, (text, label, rid) in enumerate(
+        zip(table[text_col], table[label_col], table[id_col] if id_col else [None] * len(table)), start=1
+    ):
         rid = _cell(rid)
-        out.append({"id": rid.strip() if rid and rid.strip() else f"{stem}-{i}",
-                    "text": _cell(text), "label": _cell(label), "source_row": i})
+        out.append(
+            {
+                "id": rid.strip() if rid and rid.strip() else f"{stem}-{i}",
+                "text": _cell(text),
+                "label": _cell(label),
+                "source_row": i,
+            }
+        )
     return out
 
 
-def _read_delimited(path: Path, sep: str, text_col: str, label_col: str, id_col: str | None,
-                    encoding: str, header: bool = True) -> ReadResult:
+def _read_delimited(
+    path: Path,
+    sep: str,
+    text_col: str,
+    label_col: str,
+    id_col: str | None,
+    encoding: str,
+    header: bool = True,
+) -> ReadResult:
     text, enc = decode_bytes(path.read_bytes(), path, encoding)
     if not text.strip():
         raise DataError("the file is empty (no header, no rows)", file=str(path))
     try:
-        table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                            na_values=[], quoting=csv.QUOTE_MINIMAL, header=0 if header else None)
+        table = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[],
+            quoting=csv.QUOTE_MINIMAL,
+            header=0 if header else None,
+        )
     except pd.errors.ParserError as e:
         raise DataError(f"cannot parse as {'TSV' if sep == chr(9) else 'CSV'}: {e}", file=str(path)) from None
     # Without a header the columns are named by position: "0", "1", ... (--text-col 0 --label-col 1).
@@ -158,9 +204,13 @@ def _read_delimited(path: Path, sep: str, text_col: str, label_col: str, id_col:
     return ReadResult(rows, _frame([], path).assign(reason=[]), enc)
 
 
-def _read_excel(path: Path, text_col: str, label_col: str, id_col: str | None, sheet: str | int | None) -> ReadResult:
+def _read_excel(
+    path: Path, text_col: str, label_col: str, id_col: str | None, sheet: str | int | None
+) -> ReadResult:
     try:
-        table = pd.read_excel(path, sheet_name=sheet if sheet is not None else 0, dtype=str, keep_default_na=False)
+        table = pd.read_excel(
+            path, sheet_name=sheet if sheet is not None else 0, dtype=str, keep_default_na=False
+        )
     except Exception as e:  # openpyxl raises many types for corrupt files
         raise DataError(f"cannot read as an Excel workbook: {e}", file=str(path)) from None
     table.columns = [str(c).strip() for c in table.columns]
@@ -185,18 +235,33 @@ def _read_jsonl(path: Path, text_col: str, label_col: str, id_col: str | None, e
             if not isinstance(obj, dict):
                 raise ValueError("a line must be a JSON object")
         except ValueError as e:
-            rejects.append({"id": f"{path.stem}-{i}", "text": line, "label": None, "source_row": i,
-                            "reason": f"invalid JSON on line {i}: {e}"})
+            rejects.append(
+                {
+                    "id": f"{path.stem}-{i}",
+                    "text": line,
+                    "label": None,
+                    "source_row": i,
+                    "reason": f"invalid JSON on line {i}: {e}",
+                }
+            )
             continue
         if not seen_columns:
             _require_columns(list(obj), path, text_col, label_col, id_col)
             seen_columns = True
         rid = _cell(obj.get(id_col)) if id_col else None
-        records.append({"id": rid or f"{path.stem}-{i}", "text": _cell(obj.get(text_col)),
-                        "label": _cell(obj.get(label_col)), "source_row": i})
+        records.append(
+            {
+                "id": rid or f"{path.stem}-{i}",
+                "text": _cell(obj.get(text_col)),
+                "label": _cell(obj.get(label_col)),
+                "source_row": i,
+            }
+        )
     if not records:
         raise DataError(f"no readable JSON line ({len(rejects)} invalid)", file=str(path))
-    return ReadResult(_frame(records, path), _frame(rejects, path).assign(reason=[r["reason"] for r in rejects]), enc)
+    return ReadResult(
+        _frame(records, path), _frame(rejects, path).assign(reason=[r["reason"] for r in rejects]), enc
+    )
 
 
 def aihub_label(code: str) -> str | None:
@@ -215,8 +280,11 @@ def _read_aihub(path: Path, encoding: str) -> ReadResult:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise DataError(f"invalid or truncated JSON at line {e.lineno}, column {e.colno}: {e.msg}",
-                        file=str(path), row=e.lineno) from None
+        raise DataError(
+            f"invalid or truncated JSON at line {e.lineno}, column {e.colno}: {e.msg}",
+            file=str(path),
+            row=e.lineno,
+        ) from None
     if not isinstance(data, list):
         raise DataError("expected a JSON list of dialogue records (AI Hub 감성대화 layout)", file=str(path))
     records, rejects = [], []
@@ -226,25 +294,50 @@ def _read_aihub(path: Path, encoding: str) -> ReadResult:
             content = rec["talk"]["content"]
             talk_id = str(rec["talk"].get("id", {}).get("talk-id") or f"{path.stem}-{i}")
         except (KeyError, TypeError, AttributeError) as e:
-            rejects.append({"id": f"{path.stem}-{i}", "text": json.dumps(rec, ensure_ascii=False)[:2000],
-                            "label": None, "source_row": i, "reason": f"record {i} lacks field {e}"})
+            rejects.append(
+                {
+                    "id": f"{path.stem}-{i}",
+                    "text": json.dumps(rec, ensure_ascii=False)[:2000],
+                    "label": None,
+                    "source_row": i,
+                    "reason": f"record {i} lacks field {e}",
+                }
+            )
             continue
         label = aihub_label(code)
         for turn in AIHUB_TURNS:
             utt = content.get(turn)
             if utt is None or not str(utt).strip():
                 continue
-            records.append({"id": f"{talk_id}-{turn}", "text": str(utt),
-                            "label": label if label else str(code), "source_row": i})
+            records.append(
+                {
+                    "id": f"{talk_id}-{turn}",
+                    "text": str(utt),
+                    "label": label if label else str(code),
+                    "source_row": i,
+                }
+            )
     if not records and not rejects:
         raise DataError("no dialogue records with user utterances", file=str(path))
-    return ReadResult(_frame(records, path), _frame(rejects, path).assign(reason=[r["reason"] for r in rejects]),
-                      enc, [f"AI Hub emotion codes mapped to {', '.join(AIHUB_LABELS)}"])
+    return ReadResult(
+        _frame(records, path),
+        _frame(rejects, path).assign(reason=[r["reason"] for r in rejects]),
+        enc,
+        [f"AI Hub emotion codes mapped to {', '.join(AIHUB_LABELS)}"],
+    )
 
 
-def read_source(path: Path | str, *, fmt: str = "auto", text_col: str = "text", label_col: str = "label",
-                id_col: str | None = None, encoding: str = "auto", sheet: str | int | None = None,
-                header: bool = True) -> ReadResult:
+def read_source(
+    path: Path | str,
+    *,
+    fmt: str = "auto",
+    text_col: str = "text",
+    label_col: str = "label",
+    id_col: str | None = None,
+    encoding: str = "auto",
+    sheet: str | int | None = None,
+    header: bool = True,
+) -> ReadResult:
     """Read one labeled file into the canonical raw table. Raises DataError when it cannot be read.
 
     header=False: a CSV/TSV file without a header row; its columns are named "0", "1", ... by position.
@@ -296,15 +389,25 @@ class Ledger:
 
     def known(self, sha256: str) -> bool:
         with self._connect() as con:
-            return con.execute("SELECT 1 FROM ingested_files WHERE sha256 = ?", (sha256,)).fetchone() is not None
+            return (
+                con.execute("SELECT 1 FROM ingested_files WHERE sha256 = ?", (sha256,)).fetchone() is not None
+            )
 
     def record(self, sha256: str, name: str, rows: int, rejected: int, batch_path: Path) -> dict:
-        entry = {"sha256": sha256, "name": name, "rows": rows, "rejected": rejected,
-                 "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                 "batch_path": str(batch_path)}
+        entry = {
+            "sha256": sha256,
+            "name": name,
+            "rows": rows,
+            "rejected": rejected,
+            "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "batch_path": str(batch_path),
+        }
         with self._connect() as con:
-            con.execute("INSERT OR IGNORE INTO ingested_files VALUES (:sha256, :name, :rows, :rejected, "
-                        ":ingested_at, :batch_path)", entry)
+            con.execute(
+                "INSERT OR IGNORE INTO ingested_files VALUES (:sha256, :name, :rows, :rejected, "
+                ":ingested_at, :batch_path)",
+                entry,
+            )
         return entry
 
     def entries(self) -> list[dict]:
@@ -346,5 +449,7 @@ def load_batches(ledger: Ledger) -> tuple[pd.DataFrame, pd.DataFrame]:
         if rej.exists():
             rejects.append(pd.read_parquet(rej))
     empty = pd.DataFrame(columns=RAW_COLUMNS)
-    return (pd.concat(rows, ignore_index=True) if rows else empty,
-            pd.concat(rejects, ignore_index=True) if rejects else empty.assign(reason=[]))
+    return (
+        pd.concat(rows, ignore_index=True) if rows else empty,
+        pd.concat(rejects, ignore_index=True) if rejects else empty.assign(reason=[]),
+    )

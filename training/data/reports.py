@@ -45,9 +45,11 @@ def combine_reports(reports_dir: Path, quarantine_dir: Path, **header) -> dict:
             raise NotFoundError(f"{display_path(path)} is missing: run the '{step}' step first")
         report[step] = json.loads(path.read_text(encoding="utf-8"))
     quarantine = collect_quarantine(quarantine_dir)
-    report["quarantine"] = {"rows": int(len(quarantine)),
-                            "by_stage": {k: int(v) for k, v in quarantine["stage"].value_counts().items()},
-                            "by_reason": _reason_counts(quarantine)}
+    report["quarantine"] = {
+        "rows": int(len(quarantine)),
+        "by_stage": {k: int(v) for k, v in quarantine["stage"].value_counts().items()},
+        "by_reason": _reason_counts(quarantine),
+    }
     report["accounting"] = account(report, quarantine)
     return report
 
@@ -59,8 +61,11 @@ def _reason_counts(quarantine: pd.DataFrame) -> dict[str, int]:
 
 
 def collect_quarantine(quarantine_dir: Path) -> pd.DataFrame:
-    parts = [pd.read_parquet(quarantine_dir / f"{s}.parquet") for s in STEPS
-             if (quarantine_dir / f"{s}.parquet").exists()]
+    parts = [
+        pd.read_parquet(quarantine_dir / f"{s}.parquet")
+        for s in STEPS
+        if (quarantine_dir / f"{s}.parquet").exists()
+    ]
     parts = [p for p in parts if len(p)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
 
@@ -68,8 +73,17 @@ def collect_quarantine(quarantine_dir: Path) -> pd.DataFrame:
 def account(report: dict, quarantine: pd.DataFrame) -> dict:
     """Every input row is either in a split or in quarantine: the check that nothing was lost."""
     split = report["split"]
-    kept = split["train"]["rows"] + split["val"]["rows"] + (0 if split.get("test_frozen") else split["test"]["rows"])
+    kept = (
+        split["train"]["rows"]
+        + split["val"]["rows"]
+        + (0 if split.get("test_frozen") else split["test"]["rows"])
+    )
     read = report["ingest"]["rows_read"]
     held = split.get("rows_held_out_as_test_duplicates", 0)
-    return {"rows_read": read, "rows_in_splits": kept, "rows_quarantined": int(len(quarantine)),
-            "rows_matching_frozen_test": held, "balanced": read == kept + len(quarantine) + held}
+    return {
+        "rows_read": read,
+        "rows_in_splits": kept,
+        "rows_quarantined": int(len(quarantine)),
+        "rows_matching_frozen_test": held,
+        "balanced": read == kept + len(quarantine) + held,
+    }

@@ -39,14 +39,18 @@ def _stratified_take(df: pd.DataFrame, ratio: float, rng: np.random.Generator) -
         idx = np.array(sorted(idx))
         n = max(1, int(round(len(idx) * ratio)))
         if n >= len(idx):
-            raise DataError(f"class '{df.loc[idx[0], 'label']}' has only {len(idx)} rows; cannot split it",
-                            field="label")
+            raise DataError(
+                f"class '{df.loc[idx[0], 'label']}' has only {len(idx)} rows; cannot split it", field="label"
+            )
         take[rng.permutation(idx)[:n]] = True
     return take
 
 
-def split_frame(df: pd.DataFrame, cfg: SplitConfig, frozen_test: pd.DataFrame | None = None,
-                ) -> tuple[dict[str, pd.DataFrame], dict]:
+def split_frame(
+    df: pd.DataFrame,
+    cfg: SplitConfig,
+    frozen_test: pd.DataFrame | None = None,
+) -> tuple[dict[str, pd.DataFrame], dict]:
     """Preprocessed rows -> {"train", "val", "test"} and a report.
 
     `frozen_test`: an existing test split; when given (and cfg.resplit is false) it is kept as it is.
@@ -65,8 +69,11 @@ def split_frame(df: pd.DataFrame, cfg: SplitConfig, frozen_test: pd.DataFrame | 
             test["text_hash"] = test["text"].map(text_hash)
         unknown = sorted(set(test["label"]) - set(df["label"]))
         if unknown:
-            raise DataError(f"the frozen test split has labels {unknown} that the data no longer has; "
-                            "re-split explicitly (split.resplit=true / --resplit)", field="label")
+            raise DataError(
+                f"the frozen test split has labels {unknown} that the data no longer has; "
+                "re-split explicitly (split.resplit=true / --resplit)",
+                field="label",
+            )
         # Draw (and drop) the test selection anyway, so that the generator reaches the val draw in the
         # same state as on the first run: unchanged data then gives the same train/val split again.
         _stratified_take(df, cfg.test_ratio, rng)
@@ -86,8 +93,11 @@ def split_frame(df: pd.DataFrame, cfg: SplitConfig, frozen_test: pd.DataFrame | 
     labels = sorted(df["label"].unique())
     for name, part in splits.items():
         counts = part["label"].value_counts()
-        report[name] = {"rows": int(len(part)), "sha256": content_hash(part),
-                        "per_class": {lab: int(counts.get(lab, 0)) for lab in labels}}
+        report[name] = {
+            "rows": int(len(part)),
+            "sha256": content_hash(part),
+            "per_class": {lab: int(counts.get(lab, 0)) for lab in labels},
+        }
     return splits, report
 
 

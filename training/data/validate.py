@@ -47,11 +47,15 @@ def detect_multi_label(labels: pd.Series, allowed: list[str] | tuple[str, ...] |
         return None
     best = None
     for sep in MULTI_LABEL_SEPARATORS:
+
         def parts(v: str, sep: str = sep) -> list[str]:
             return [p.strip() for p in v.split(sep)]
 
-        multi = values[values.map(lambda v: sep in v and v not in (allowed or ()) and
-                                  all(_PART.match(p) for p in parts(v)))]
+        multi = values[
+            values.map(
+                lambda v: sep in v and v not in (allowed or ()) and all(_PART.match(p) for p in parts(v))
+            )
+        ]
         if best is None or len(multi) > len(best[1]):
             best = (sep, multi, parts)
     sep, multi, parts = best
@@ -62,12 +66,21 @@ def detect_multi_label(labels: pd.Series, allowed: list[str] | tuple[str, ...] |
     singles = set(values) - combos
     if not (pieces & singles or len(pieces) < len(combos)):
         return None
-    return {"separator": sep, "rows": int(len(multi)), "share": round(len(multi) / len(values), 3),
-            "examples": [v for v, _ in Counter(multi).most_common(3)]}
+    return {
+        "separator": sep,
+        "rows": int(len(multi)),
+        "share": round(len(multi) / len(values), 3),
+        "examples": [v for v, _ in Counter(multi).most_common(3)],
+    }
 
 
-def validate(raw: pd.DataFrame, labels: tuple[str, ...] | list[str] | None, cfg: ValidateConfig,
-             *, source: str = "input") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def validate(
+    raw: pd.DataFrame,
+    labels: tuple[str, ...] | list[str] | None,
+    cfg: ValidateConfig,
+    *,
+    source: str = "input",
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """raw table -> (valid rows, quarantined rows, report).
 
     `labels`: the allowed label set; empty or None infers it from the data (after trimming).
@@ -84,8 +97,10 @@ def validate(raw: pd.DataFrame, labels: tuple[str, ...] | list[str] | None, cfg:
     changed = original != trimmed
     report["labels_trimmed"] = {
         "rows": int(changed.sum()),
-        "examples": [{"id": i, "from": f, "to": t} for i, f, t in
-                     zip(df.loc[changed, "id"][:5], original[changed][:5], trimmed[changed][:5])],
+        "examples": [
+            {"id": i, "from": f, "to": t}
+            for i, f, t in zip(df.loc[changed, "id"][:5], original[changed][:5], trimmed[changed][:5])
+        ],
     }
     df["label"] = trimmed
 
@@ -108,7 +123,9 @@ def validate(raw: pd.DataFrame, labels: tuple[str, ...] | list[str] | None, cfg:
             f"multi-label data is not supported yet: {multi['rows']} of {len(df)} labeled rows "
             f"({multi['share']:.0%}) hold several labels separated by '{multi['separator']}' "
             f"(e.g. {', '.join(repr(x) for x in multi['examples'])}); give each row one label",
-            file=", ".join(files) or source, field="label")
+            file=", ".join(files) or source,
+            field="label",
+        )
 
     # Label set.
     if labels:
@@ -116,8 +133,12 @@ def validate(raw: pd.DataFrame, labels: tuple[str, ...] | list[str] | None, cfg:
         unknown = ~df["label"].isin(allowed)
         counts = Counter(df.loc[unknown, "label"])
         report["unknown_labels"] = {k: int(v) for k, v in counts.most_common()}
-        quarantined.append(_quarantine(
-            df[unknown], [f"label '{v}' is not in the label set {allowed}" for v in df.loc[unknown, "label"]]))
+        quarantined.append(
+            _quarantine(
+                df[unknown],
+                [f"label '{v}' is not in the label set {allowed}" for v in df.loc[unknown, "label"]],
+            )
+        )
         df = df[~unknown]
         report["label_set"] = {"labels": allowed, "inferred": False}
     else:
@@ -149,9 +170,15 @@ def validate(raw: pd.DataFrame, labels: tuple[str, ...] | list[str] | None, cfg:
     report["repeated_texts"] = int(keys[repeated].nunique())
     conf = {"texts": int(len(conflict_keys)), "rows": int(conflict.sum()), "policy": cfg.conflicts}
     if cfg.conflicts == "quarantine":
-        quarantined.append(_quarantine(
-            df[conflict], [f"conflicting labels for the same text: {sorted(set(df.loc[keys == k, 'label']))}"
-                           for k in keys[conflict]]))
+        quarantined.append(
+            _quarantine(
+                df[conflict],
+                [
+                    f"conflicting labels for the same text: {sorted(set(df.loc[keys == k, 'label']))}"
+                    for k in keys[conflict]
+                ],
+            )
+        )
         conf["quarantined_rows"] = conf["rows"]
         conf["kept_rows"] = 0
         df = df[~conflict]
@@ -163,10 +190,14 @@ def validate(raw: pd.DataFrame, labels: tuple[str, ...] | list[str] | None, cfg:
             tie = len(votes) > 1 and votes[0][1] == votes[1][1]
             loser = sub.index if tie else sub.index[sub["label"] != votes[0][0]]
             drop[loser] = True
-        reasons = ["conflicting labels, no majority" if n_labels[i] > 1 and
-                   Counter(df.loc[keys == keys[i], "label"]).most_common(2)[0][1] ==
-                   Counter(df.loc[keys == keys[i], "label"]).most_common(2)[-1][1]
-                   else "conflicting labels, outvoted by the majority label" for i in df.index[drop]]
+        reasons = [
+            "conflicting labels, no majority"
+            if n_labels[i] > 1
+            and Counter(df.loc[keys == keys[i], "label"]).most_common(2)[0][1]
+            == Counter(df.loc[keys == keys[i], "label"]).most_common(2)[-1][1]
+            else "conflicting labels, outvoted by the majority label"
+            for i in df.index[drop]
+        ]
         quarantined.append(_quarantine(df[drop], reasons))
         conf["quarantined_rows"] = int(drop.sum())
         conf["kept_rows"] = int(conflict.sum() - drop.sum())
@@ -180,37 +211,62 @@ def validate(raw: pd.DataFrame, labels: tuple[str, ...] | list[str] | None, cfg:
     hi = q3 + cfg.outlier_iqr_k * (q3 - q1)
     outliers = df[lengths > hi]
     report["length"] = {
-        "min": int(lengths.min()) if len(df) else 0, "median": float(lengths.median()) if len(df) else 0,
-        "mean": round(float(lengths.mean()), 2) if len(df) else 0, "max": int(lengths.max()) if len(df) else 0,
-        "outlier_threshold": round(float(hi), 1), "outliers": int(len(outliers)),
+        "min": int(lengths.min()) if len(df) else 0,
+        "median": float(lengths.median()) if len(df) else 0,
+        "mean": round(float(lengths.mean()), 2) if len(df) else 0,
+        "max": int(lengths.max()) if len(df) else 0,
+        "outlier_threshold": round(float(hi), 1),
+        "outliers": int(len(outliers)),
         "outlier_ids": outliers["id"].head(20).tolist(),
     }
 
     per_class = df["label"].value_counts()
     report["per_class"] = {lab: int(per_class.get(lab, 0)) for lab in allowed}
-    qt = pd.concat([q for q in quarantined if len(q)], ignore_index=True) if any(len(q) for q in quarantined) \
+    qt = (
+        pd.concat([q for q in quarantined if len(q)], ignore_index=True)
+        if any(len(q) for q in quarantined)
         else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    )
     report["rows_valid"] = int(len(df))
     report["rows_quarantined"] = int(len(qt))
-    report["quarantine_reasons"] = {k: int(v) for k, v in Counter(
-        r.split(":")[0] if r.startswith("conflicting") else r for r in qt["reason"]).most_common()} if len(qt) else {}
+    report["quarantine_reasons"] = (
+        {
+            k: int(v)
+            for k, v in Counter(
+                r.split(":")[0] if r.startswith("conflicting") else r for r in qt["reason"]
+            ).most_common()
+        }
+        if len(qt)
+        else {}
+    )
 
     if len(df) == 0:
-        raise DataError(f"no valid rows remain after validation ({len(qt)} quarantined)", file=source,
-                        report={**report, "quarantined": qt})
+        raise DataError(
+            f"no valid rows remain after validation ({len(qt)} quarantined)",
+            file=source,
+            report={**report, "quarantined": qt},
+        )
     thin = {lab: n for lab, n in report["per_class"].items() if n < cfg.min_rows_per_class}
     if thin:
         detail = ", ".join(f"'{lab}' has {n}" for lab, n in thin.items())
-        raise DataError(f"too few rows to split into train/val/test: {detail} "
-                        f"(validate.min_rows_per_class={cfg.min_rows_per_class})", file=source, field="label",
-                        report={**report, "quarantined": qt})
+        raise DataError(
+            f"too few rows to split into train/val/test: {detail} "
+            f"(validate.min_rows_per_class={cfg.min_rows_per_class})",
+            file=source,
+            field="label",
+            report={**report, "quarantined": qt},
+        )
     return df.reset_index(drop=True), qt, report
 
 
-def require_known_labels(df: pd.DataFrame, labels: list[str] | tuple[str, ...], *, file: str, hint: str) -> None:
+def require_known_labels(
+    df: pd.DataFrame, labels: list[str] | tuple[str, ...], *, file: str, hint: str
+) -> None:
     """DataError (one line: the labels, the file, what to do) when `df` has labels outside `labels`:
     e.g. a model or a label set meant for other data."""
     unknown = sorted(set(df["label"].astype(str)) - set(labels))
     if unknown:
-        shown = ", ".join(map(repr, unknown[:10])) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+        shown = ", ".join(map(repr, unknown[:10])) + (
+            f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        )
         raise DataError(f"labels {shown} are not among {list(labels)}; {hint}", file=file, field="label")

@@ -8,8 +8,9 @@ ECE_BINS = 15
 
 
 # ---------------------------------------------------------------- calibration
-def calibration_bins(conf: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def calibration_bins(
+    conf: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top-label confidences and hits -> per-bin (count, mean confidence, accuracy).
 
     Equal-width bins (k/bins, (k+1)/bins]; empty bins have NaN confidence and accuracy.

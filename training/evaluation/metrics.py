@@ -60,14 +60,19 @@ class EvalResult:
 def _scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
     if len(y_true) == 0:
         return {"n": 0, "accuracy": None, "macro_f1": None}
-    return {"n": len(y_true), "accuracy": float(accuracy_score(y_true, y_pred)),
-            "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0))}
+    return {
+        "n": len(y_true),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+    }
 
 
 def _predict(predict_proba: PredictProba, texts: list[str], labels: list[str]) -> np.ndarray:
     probs = np.asarray(predict_proba(texts), dtype=float)
     if probs.shape != (len(texts), len(labels)):
-        raise ValueError(f"predict_proba returned shape {probs.shape}; expected ({len(texts)}, {len(labels)})")
+        raise ValueError(
+            f"predict_proba returned shape {probs.shape}; expected ({len(texts)}, {len(labels)})"
+        )
     return probs
 
 
@@ -83,12 +88,20 @@ def _latency(predict_proba: PredictProba, texts: list[str], n: int, seed: int) -
         t0 = time.perf_counter()
         predict_proba([text])
         times.append((time.perf_counter() - t0) * 1000)
-    return {"latency_samples": n, "latency_ms_p50": float(np.percentile(times, 50)),
-            "latency_ms_p95": float(np.percentile(times, 95)), "latency_ms_mean": float(np.mean(times))}
+    return {
+        "latency_samples": n,
+        "latency_ms_p50": float(np.percentile(times, 50)),
+        "latency_ms_p95": float(np.percentile(times, 95)),
+        "latency_ms_mean": float(np.mean(times)),
+    }
 
 
-def evaluate(predict_proba: PredictProba, test_df: pd.DataFrame, labels: list[str] | tuple[str, ...],
-             cfg: EvaluateConfig | None = None) -> EvalResult:
+def evaluate(
+    predict_proba: PredictProba,
+    test_df: pd.DataFrame,
+    labels: list[str] | tuple[str, ...],
+    cfg: EvaluateConfig | None = None,
+) -> EvalResult:
     """Score `predict_proba` on `test_df` (columns text, label, optional id).
 
     `predict_proba(texts)` must return probabilities in `labels` order. It receives the texts as they
@@ -114,9 +127,15 @@ def evaluate(predict_proba: PredictProba, test_df: pd.DataFrame, labels: list[st
 
     report = classification_report(y_true, y_pred, labels=labels, output_dict=True, zero_division=0)
     metrics: dict[str, Any] = _scores(y_true, y_pred)
-    metrics["per_class"] = {lab: {"precision": report[lab]["precision"], "recall": report[lab]["recall"],
-                                  "f1": report[lab]["f1-score"], "support": int(report[lab]["support"])}
-                            for lab in labels}
+    metrics["per_class"] = {
+        lab: {
+            "precision": report[lab]["precision"],
+            "recall": report[lab]["recall"],
+            "f1": report[lab]["f1-score"],
+            "support": int(report[lab]["support"]),
+        }
+        for lab in labels
+    }
     correct = y_true == y_pred
     metrics["ece"] = expected_calibration_error(probs.max(axis=1), correct)
     metrics["latency_batch_ms_per_sample"] = batch_ms
@@ -125,13 +144,20 @@ def evaluate(predict_proba: PredictProba, test_df: pd.DataFrame, labels: list[st
     short = np.array([len(t) <= cfg.short_max_chars for t in texts], dtype=bool)
     no_space_texts = [remove_spaces(t) for t in texts]
     pred_ns = names[_predict(predict_proba, no_space_texts, labels).argmax(axis=1)]
-    pred_typo = names[_predict(predict_proba, add_typos(texts, cfg.typo_rate, cfg.seed), labels).argmax(axis=1)]
-    metrics["slices"] = {"short": _scores(y_true[short], y_pred[short]),
-                         "no_spaces": _scores(y_true, pred_ns), "typos": _scores(y_true, pred_typo)}
+    pred_typo = names[
+        _predict(predict_proba, add_typos(texts, cfg.typo_rate, cfg.seed), labels).argmax(axis=1)
+    ]
+    metrics["slices"] = {
+        "short": _scores(y_true[short], y_pred[short]),
+        "no_spaces": _scores(y_true, pred_ns),
+        "typos": _scores(y_true, pred_typo),
+    }
     # Only texts that have a space can change; counting the others would inflate the rate.
     spaced = np.array([nt != t for nt, t in zip(no_space_texts, texts)], dtype=bool)
     metrics["space_invariance_n"] = int(spaced.sum())
-    metrics["space_invariance_rate"] = float(np.mean(pred_ns[spaced] == y_pred[spaced])) if spaced.any() else None
+    metrics["space_invariance_rate"] = (
+        float(np.mean(pred_ns[spaced] == y_pred[spaced])) if spaced.any() else None
+    )
 
     cm = confusion_matrix(y_true, y_pred, labels=labels)
     text = classification_report(y_true, y_pred, labels=labels, digits=4, zero_division=0)
@@ -156,8 +182,14 @@ def _macro_f1_rows(t: np.ndarray, p: np.ndarray, k: int) -> np.ndarray:
     return f1.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
 
 
-def paired_bootstrap_macro_f1(y_true, pred_a, pred_b, n: int = 1000, level: float = 0.95, seed: int = 0,
-                              ) -> tuple[float, float, float]:
+def paired_bootstrap_macro_f1(
+    y_true,
+    pred_a,
+    pred_b,
+    n: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
     """Macro-F1(b) - macro-F1(a) on all rows, with a paired percentile bootstrap CI at `level`.
 
     Each resample draws row indices with replacement and scores both models on the same rows, so the
@@ -168,7 +200,7 @@ def paired_bootstrap_macro_f1(y_true, pred_a, pred_b, n: int = 1000, level: floa
     if m == 0 or any(len(x) != m for x in arrays):
         raise ValueError("y_true, pred_a and pred_b must be non-empty and of equal length")
     _, enc = np.unique(np.concatenate(arrays), return_inverse=True)
-    t, a, b = enc[:m], enc[m:2 * m], enc[2 * m:]
+    t, a, b = enc[:m], enc[m : 2 * m], enc[2 * m :]
     k = int(enc.max()) + 1
 
     def diff(idx: np.ndarray) -> np.ndarray:
@@ -177,7 +209,9 @@ def paired_bootstrap_macro_f1(y_true, pred_a, pred_b, n: int = 1000, level: floa
     delta = float(diff(np.arange(m)[None])[0])
     rng = np.random.default_rng(seed)
     chunk = max(1, 2_000_000 // m)  # bounds memory to a few [chunk, m] int arrays
-    deltas = np.concatenate([diff(rng.integers(0, m, size=(min(chunk, n - s), m))) for s in range(0, n, chunk)])
+    deltas = np.concatenate(
+        [diff(rng.integers(0, m, size=(min(chunk, n - s), m))) for s in range(0, n, chunk)]
+    )
     alpha = (1 - level) / 2
     lo, hi = np.quantile(deltas, [alpha, 1 - alpha])
     return delta, float(lo), float(hi)
@@ -191,8 +225,12 @@ def _key(label: str) -> str:
 def flat_metrics(result: EvalResult) -> dict[str, float]:
     """One level of numeric metrics for MLflow and DVC; missing (None) values are left out."""
     m = result.metrics
-    out: dict[str, Any] = {"test_n": m.get("n"), "test_accuracy": m.get("accuracy"),
-                           "test_macro_f1": m.get("macro_f1"), "test_ece": m.get("ece")}
+    out: dict[str, Any] = {
+        "test_n": m.get("n"),
+        "test_accuracy": m.get("accuracy"),
+        "test_macro_f1": m.get("macro_f1"),
+        "test_ece": m.get("ece"),
+    }
     for lab, pc in m.get("per_class", {}).items():
         for name in ("precision", "recall", "f1", "support"):
             out[f"test_{name}_{_key(lab)}"] = pc[name]
@@ -220,18 +258,29 @@ def write_artifacts(result: EvalResult, out_dir: Path | str, texts: list[str] | 
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [confusion_matrix_png(result.confusion, result.labels, out / "confusion_matrix.png"),
-             reliability_png(result.confidence, result.correct, out / "reliability.png", bins=ECE_BINS)]
-    for name, content in (("classification_report.txt", result.report_text),
-                          ("classification_report.json", json.dumps(result.report, indent=2, ensure_ascii=False)),
-                          ("metrics.json", json.dumps(flat_metrics(result), indent=2, sort_keys=True))):
+    paths = [
+        confusion_matrix_png(result.confusion, result.labels, out / "confusion_matrix.png"),
+        reliability_png(result.confidence, result.correct, out / "reliability.png", bins=ECE_BINS),
+    ]
+    for name, content in (
+        ("classification_report.txt", result.report_text),
+        ("classification_report.json", json.dumps(result.report, indent=2, ensure_ascii=False)),
+        ("metrics.json", json.dumps(flat_metrics(result), indent=2, sort_keys=True)),
+    ):
         (out / name).write_text(content + "\n", encoding="utf-8")
         paths.append(out / name)
     shown = texts if texts is not None else result.texts
     if len(shown) != len(result.ids):
         raise ValueError(f"texts has {len(shown)} rows; the evaluation has {len(result.ids)}")
-    pd.DataFrame({"id": result.ids, "label": result.y_true, "predicted": result.y_pred,
-                  "score": result.confidence.round(6), "correct": result.correct,
-                  "text": [mask_pii(str(t)) for t in shown]}).to_csv(out / "predictions.csv", index=False)
+    pd.DataFrame(
+        {
+            "id": result.ids,
+            "label": result.y_true,
+            "predicted": result.y_pred,
+            "score": result.confidence.round(6),
+            "correct": result.correct,
+            "text": [mask_pii(str(t)) for t in shown],
+        }
+    ).to_csv(out / "predictions.csv", index=False)
     paths.append(out / "predictions.csv")
     return paths

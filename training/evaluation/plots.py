@@ -24,8 +24,18 @@ from matplotlib.ticker import MaxNLocator
 from training.evaluation.calibration import calibration_bins, expected_calibration_error
 
 # Common Hangul fonts on Linux, macOS and Windows, best first.
-_HANGUL_FONTS = ("Noto Sans CJK KR", "Noto Sans KR", "NanumGothic", "NanumBarunGothic", "Malgun Gothic",
-                 "Apple SD Gothic Neo", "AppleGothic", "UnDotum", "Baekmuk Gulim", "Source Han Sans KR")
+_HANGUL_FONTS = (
+    "Noto Sans CJK KR",
+    "Noto Sans KR",
+    "NanumGothic",
+    "NanumBarunGothic",
+    "Malgun Gothic",
+    "Apple SD Gothic Neo",
+    "AppleGothic",
+    "UnDotum",
+    "Baekmuk Gulim",
+    "Source Han Sans KR",
+)
 
 
 def _register_bundled_nanum() -> None:
@@ -83,8 +93,15 @@ def confusion_matrix_png(cm: np.ndarray, labels: list[str], path: Path | str) ->
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of true label")
         for i in range(k):
             for j in range(k):
-                ax.text(j, i, f"{cm[i, j]}\n{norm[i, j]:.1%}", ha="center", va="center", fontsize=9,
-                        color="white" if norm[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{cm[i, j]}\n{norm[i, j]:.1%}",
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="white" if norm[i, j] > 0.5 else "black",
+                )
         ax.set_xticks(range(k), labels, rotation=30, ha="right")
         ax.set_yticks(range(k), labels)
         ax.set_xlabel("predicted")
@@ -103,14 +120,23 @@ def reliability_png(conf: np.ndarray, correct: np.ndarray, path: Path | str, bin
         fig = Figure(figsize=(5.5, 6.5))
         ax, hist = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
         ax.bar(centers[filled], acc[filled], width=1 / bins, edgecolor="black", alpha=0.8, label="accuracy")
-        ax.bar(centers[filled], (mean_conf - acc)[filled], bottom=acc[filled], width=1 / bins,
-               color="none", edgecolor="tab:red", hatch="//", label="gap to mean confidence")
+        ax.bar(
+            centers[filled],
+            (mean_conf - acc)[filled],
+            bottom=acc[filled],
+            width=1 / bins,
+            color="none",
+            edgecolor="tab:red",
+            hatch="//",
+            label="gap to mean confidence",
+        )
         ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
         ax.set_ylim(0, 1)
         ax.set_ylabel("accuracy")
         ax.legend(loc="upper left")
-        ax.set_title(f"Reliability (ECE={expected_calibration_error(conf, correct, bins):.3f}, "
-                     f"n={int(count.sum())})")
+        ax.set_title(
+            f"Reliability (ECE={expected_calibration_error(conf, correct, bins):.3f}, n={int(count.sum())})"
+        )
         hist.bar(centers, count, width=1 / bins, edgecolor="black", color="gray")
         hist.set_xlim(0, 1)
         hist.set_xlabel("confidence (top label)")

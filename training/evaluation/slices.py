@@ -22,8 +22,14 @@ def _is_syllable(ch: str) -> bool:
 
 # Final-consonant (받침) indices grouped by how they are pronounced at the end of a syllable, so a
 # swap inside a group is the spelling mistake people actually make (있어요 -> 잇어요, 같이 -> 갇이).
-_FINAL_GROUPS = [(1, 2, 3, 9, 24), (4, 5, 6), (7, 19, 20, 22, 23, 25, 27), (8, 11, 12, 13, 15),
-                 (10, 16), (14, 17, 18, 26)]
+_FINAL_GROUPS = [
+    (1, 2, 3, 9, 24),
+    (4, 5, 6),
+    (7, 19, 20, 22, 23, 25, 27),
+    (8, 11, 12, 13, 15),
+    (10, 16),
+    (14, 17, 18, 26),
+]
 _SIMILAR_FINAL = {f: tuple(x for x in g if x != f) for g in _FINAL_GROUPS for f in g}
 
 
@@ -37,8 +43,11 @@ def _one_typo(chars: list[str], rng: np.random.Generator) -> list[str]:
     ops: dict[str, list[int]] = {
         "drop": solid if len(solid) > 1 else [],  # never empty a text
         "dup": solid,
-        "swap": [i for i in range(len(chars) - 1) if _is_syllable(chars[i]) and _is_syllable(chars[i + 1])
-                 and chars[i] != chars[i + 1]],
+        "swap": [
+            i
+            for i in range(len(chars) - 1)
+            if _is_syllable(chars[i]) and _is_syllable(chars[i + 1]) and chars[i] != chars[i + 1]
+        ],
         "final": [i for i in solid if _is_syllable(chars[i]) and _final(chars[i]) in _SIMILAR_FINAL],
     }
     names = [k for k, where in ops.items() if where]

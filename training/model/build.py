@@ -27,8 +27,12 @@ TINY_SEED = 0  # the tiny "pretrained" body is fixed; the training seed only dri
 TINY_BASE_MODEL = "tiny-kobert"
 
 # Where each architecture reads the dropout in front of its classification head.
-_DROPOUT_ATTR = {"distilbert": "seq_classif_dropout", "deberta": "cls_dropout", "deberta-v2": "cls_dropout",
-                 "albert": "classifier_dropout_prob"}
+_DROPOUT_ATTR = {
+    "distilbert": "seq_classif_dropout",
+    "deberta": "cls_dropout",
+    "deberta-v2": "cls_dropout",
+    "albert": "classifier_dropout_prob",
+}
 
 
 def tiny_kobert_dir(train_texts: Sequence[str], work_dir: Path, vocab_size: int) -> Path:
@@ -90,18 +94,26 @@ def _log_loading(source: str | Path, info: dict, labels: Sequence[str]) -> None:
     missing = list(info.get("missing_keys", ()))
     head = [k for k in missing if k.startswith("classifier.")]
     body = [k for k in missing if k not in head]
-    log.info("new classification head initialised for %d labels on %s, as expected (%s)", len(labels),
-             Path(str(source)).name, ", ".join(head) or "no head weights missing")
+    log.info(
+        "new classification head initialised for %d labels on %s, as expected (%s)",
+        len(labels),
+        Path(str(source)).name,
+        ", ".join(head) or "no head weights missing",
+    )
     if body or info.get("mismatched_keys"):
-        log.warning("%s: weights missing from the checkpoint (randomly initialised): %s%s", source,
-                    ", ".join(map(str, body[:10])) or "-",
-                    f"; size mismatches: {info['mismatched_keys']}" if info.get("mismatched_keys") else "")
+        log.warning(
+            "%s: weights missing from the checkpoint (randomly initialised): %s%s",
+            source,
+            ", ".join(map(str, body[:10])) or "-",
+            f"; size mismatches: {info['mismatched_keys']}" if info.get("mismatched_keys") else "",
+        )
     if info.get("unexpected_keys"):
         log.debug("%s: checkpoint weights not used: %s", source, ", ".join(map(str, info["unexpected_keys"])))
 
 
-def load_classifier(source: str | Path, family: str, labels: Sequence[str], dropout: float,
-                    seed: int | None = None):
+def load_classifier(
+    source: str | Path, family: str, labels: Sequence[str], dropout: float, seed: int | None = None
+):
     """A sequence classifier from a model folder or hub id with the label maps and head dropout set.
 
     The head is new (randomly initialised); `seed` fixes that initialisation. A source that cannot be
@@ -115,14 +127,22 @@ def load_classifier(source: str | Path, family: str, labels: Sequence[str], drop
         BertForSequenceClassification,
     )
 
-    config_cls, model_cls = ((BertConfig, BertForSequenceClassification) if family == "kobert"
-                             else (AutoConfig, AutoModelForSequenceClassification))
+    config_cls, model_cls = (
+        (BertConfig, BertForSequenceClassification)
+        if family == "kobert"
+        else (AutoConfig, AutoModelForSequenceClassification)
+    )
     try:
         config = config_cls.from_pretrained(
-            str(source), num_labels=len(labels), id2label=dict(enumerate(labels)),
-            label2id={name: i for i, name in enumerate(labels)})
+            str(source),
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={name: i for i, name in enumerate(labels)},
+        )
     except OSError as e:
-        raise ConfigError(f"model.name '{source}': cannot load its config ({str(e).splitlines()[0]})") from None
+        raise ConfigError(
+            f"model.name '{source}': cannot load its config ({str(e).splitlines()[0]})"
+        ) from None
     set_classifier_dropout(config, dropout)
     if seed is not None:
         torch.manual_seed(seed)
@@ -132,8 +152,14 @@ def load_classifier(source: str | Path, family: str, labels: Sequence[str], drop
     return model
 
 
-def build_model(model_cfg: ModelConfig, labels: Sequence[str], train_texts: Sequence[str], work_dir: Path,
-                *, seed: int = 0):
+def build_model(
+    model_cfg: ModelConfig,
+    labels: Sequence[str],
+    train_texts: Sequence[str],
+    work_dir: Path,
+    *,
+    seed: int = 0,
+):
     """(model, tokenizer, base_model) ready for `train`.
 
     model_cfg.profile "tiny" (family kobert only) builds a tiny KoBERT-format model from
@@ -149,22 +175,30 @@ def build_model(model_cfg: ModelConfig, labels: Sequence[str], train_texts: Sequ
         source: str | Path = tiny_kobert_dir(train_texts, Path(work_dir), model_cfg.tiny_vocab_size)
         base_model = TINY_BASE_MODEL
     elif model_cfg.profile == "tiny":
-        raise ConfigError("model.profile 'tiny' builds a KoBERT-format model; with model.family 'hf' set "
-                         "model.profile to 'full' and model.name to a hub id or a local model folder")
+        raise ConfigError(
+            "model.profile 'tiny' builds a KoBERT-format model; with model.family 'hf' set "
+            "model.profile to 'full' and model.name to a hub id or a local model folder"
+        )
     else:
         source = base_model = model_cfg.name
     try:
         tokenizer = load_tokenizer(source, model_cfg.family)
     except (OSError, ValueError) as e:  # ValueError: the tokenizer does not fit model.family (tokenizer.py)
-        raise ConfigError(f"model.name '{source}' (model.family {model_cfg.family}): cannot load its tokenizer "
-                          f"({str(e).splitlines()[0]})") from None
+        raise ConfigError(
+            f"model.name '{source}' (model.family {model_cfg.family}): cannot load its tokenizer "
+            f"({str(e).splitlines()[0]})"
+        ) from None
     model = load_classifier(source, model_cfg.family, labels, model_cfg.dropout, seed=seed)
     limit = getattr(model.config, "max_position_embeddings", None)
     if limit is not None and model_cfg.max_length > limit:
-        raise ConfigError(f"model.max_length {model_cfg.max_length} exceeds the {limit} positions of {base_model}")
+        raise ConfigError(
+            f"model.max_length {model_cfg.max_length} exceeds the {limit} positions of {base_model}"
+        )
     inner = getattr(tokenizer, "tokenizer", tokenizer)  # HFTokenizer wraps a transformers tokenizer
     vocab = len(inner) if hasattr(type(inner), "__len__") else inner.vocab_size  # len counts added tokens
     if vocab > model.config.vocab_size:
-        raise ConfigError(f"the tokenizer of {base_model} has {vocab} ids but the model only "
-                         f"{model.config.vocab_size} embeddings")
+        raise ConfigError(
+            f"the tokenizer of {base_model} has {vocab} ids but the model only "
+            f"{model.config.vocab_size} embeddings"
+        )
     return model, tokenizer, base_model

@@ -31,8 +31,9 @@ class Encoded:
         return len(self.ids)
 
 
-def encode(tokenizer, texts: Sequence[str], labels: Sequence[str] | None, label_names: Sequence[str],
-           max_length: int) -> Encoded:
+def encode(
+    tokenizer, texts: Sequence[str], labels: Sequence[str] | None, label_names: Sequence[str], max_length: int
+) -> Encoded:
     """Tokenise `texts` once (no padding); labels (strings) become indices into `label_names`.
 
     Raises ConfigError (a ValueError) naming a label that is not in `label_names`: a label set that does
@@ -45,8 +46,10 @@ def encode(tokenizer, texts: Sequence[str], labels: Sequence[str] | None, label_
     else:
         unknown = sorted({lab for lab in labels if lab not in index})
         if unknown:
-            raise ConfigError(f"labels {unknown} are not among the model's labels {list(label_names)}: "
-                              "set `labels` for this data (a prepared folder's dataset.json does)")
+            raise ConfigError(
+                f"labels {unknown} are not among the model's labels {list(label_names)}: "
+                "set `labels` for this data (a prepared folder's dataset.json does)"
+            )
         y = np.array([index[lab] for lab in labels], dtype=np.int64)
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
@@ -54,8 +57,9 @@ def encode(tokenizer, texts: Sequence[str], labels: Sequence[str] | None, label_
     return Encoded([list(r) for r in enc["input_ids"]], y, int(pad_id), "token_type_ids" in enc)
 
 
-def collate(data: Encoded, index: np.ndarray, pad_to: int | None = None,
-            multiple_of: int = 1) -> dict[str, torch.Tensor]:
+def collate(
+    data: Encoded, index: np.ndarray, pad_to: int | None = None, multiple_of: int = 1
+) -> dict[str, torch.Tensor]:
     """Tensors for the rows `index`: right-padded with data.pad_id to the longest row, rounded up to
     `multiple_of` (or to exactly `pad_to`, the reference padding to max_length).
 
@@ -70,8 +74,11 @@ def collate(data: Encoded, index: np.ndarray, pad_to: int | None = None,
         n = min(len(row), width)
         input_ids[j, :n] = torch.tensor(row[:n], dtype=torch.long)
         attention_mask[j, :n] = 1
-    batch = {"input_ids": input_ids, "attention_mask": attention_mask,
-             "labels": torch.from_numpy(data.labels[index])}
+    batch = {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "labels": torch.from_numpy(data.labels[index]),
+    }
     if data.type_ids:
         batch["token_type_ids"] = torch.zeros_like(input_ids)  # single sentences: segment 0 throughout
     return batch

@@ -1,4 +1,5 @@
-"""SentencePiece piece rules shared by the KoBERT tokenizer and its Rust fast path (one home, no import cycle)."""
+"""SentencePiece piece rules shared by the KoBERT tokenizer and its Rust fast path (one home, no import
+cycle)."""
 
 from __future__ import annotations
 

@@ -35,15 +35,32 @@ def pick_device(requested: str = "auto") -> str:
     return "cpu"
 
 
-def save_model_dir(model: Any, tokenizer: Any, out_dir: Path, *, task: str, family: str, labels: list[str],
-                   max_length: int, preprocess: PreprocessConfig, base_model: str,
-                   extra: dict | None = None) -> Path:
+def save_model_dir(
+    model: Any,
+    tokenizer: Any,
+    out_dir: Path,
+    *,
+    task: str,
+    family: str,
+    labels: list[str],
+    max_length: int,
+    preprocess: PreprocessConfig,
+    base_model: str,
+    extra: dict | None = None,
+) -> Path:
     """Write everything needed to predict from raw text into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    meta = {"task": task, "family": family, "labels": list(labels), "max_length": max_length,
-            "preprocess": json.loads(preprocess.model_dump_json()), "base_model": base_model, **(extra or {})}
+    meta = {
+        "task": task,
+        "family": family,
+        "labels": list(labels),
+        "max_length": max_length,
+        "preprocess": json.loads(preprocess.model_dump_json()),
+        "base_model": base_model,
+        **(extra or {}),
+    }
     (out_dir / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return out_dir
 
@@ -92,7 +109,9 @@ class Predictor:
             self._preprocessor = Preprocessor(PreprocessConfig(**self.meta["preprocess"]))
         return self._preprocessor
 
-    def predict_proba(self, texts: list[str], *, preprocessed: bool = False, batch_size: int = 64) -> np.ndarray:
+    def predict_proba(
+        self, texts: list[str], *, preprocessed: bool = False, batch_size: int = 64
+    ) -> np.ndarray:
         """Probabilities [len(texts), len(labels)] in `labels` order.
 
         Texts are sorted by length before batching so that each batch pads to a similar length;
@@ -107,9 +126,14 @@ class Predictor:
         out = np.zeros((len(clean), len(self.labels)), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
-                idx = order[start:start + batch_size]
-                enc = self.tokenizer([clean[i] for i in idx], max_length=self.max_length, padding=True,
-                                     truncation=True, return_tensors="pt")
+                idx = order[start : start + batch_size]
+                enc = self.tokenizer(
+                    [clean[i] for i in idx],
+                    max_length=self.max_length,
+                    padding=True,
+                    truncation=True,
+                    return_tensors="pt",
+                )
                 enc = {k: v.to(self.device) for k, v in enc.items()}
                 logits = self.model(**enc).logits.float()
                 out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
@@ -117,8 +141,14 @@ class Predictor:
 
     def predict(self, texts: list[str], *, preprocessed: bool = False) -> list[Prediction]:
         probs = self.predict_proba(texts, preprocessed=preprocessed)
-        return [Prediction(self.labels[int(p.argmax())], float(p.max()),
-                           {lab: float(v) for lab, v in zip(self.labels, p)}) for p in probs]
+        return [
+            Prediction(
+                self.labels[int(p.argmax())],
+                float(p.max()),
+                {lab: float(v) for lab, v in zip(self.labels, p)},
+            )
+            for p in probs
+        ]
 
     def latency_ms(self, texts: list[str], n: int = 100) -> dict[str, float]:
         """Per-request latency of single-text prediction (preprocessing included)."""
@@ -129,4 +159,8 @@ class Predictor:
             self.predict_proba([text])
             times.append((time.perf_counter() - t0) * 1000)
         arr = np.array(times or [0.0])
-        return {"p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95)), "mean": float(arr.mean())}
+        return {
+            "p50": float(np.percentile(arr, 50)),
+            "p95": float(np.percentile(arr, 95)),
+            "mean": float(arr.mean()),
+        }

@@ -16,8 +16,21 @@ import pandas as pd
 
 from training.paths import PROJECT_ROOT
 
-RUNTIME_PACKAGES = ("torch", "transformers", "tokenizers", "sentencepiece", "protobuf", "kiwipiepy", "numpy",
-                    "pandas", "pydantic", "pyyaml", "mlflow", "huggingface-hub", "safetensors")
+RUNTIME_PACKAGES = (
+    "torch",
+    "transformers",
+    "tokenizers",
+    "sentencepiece",
+    "protobuf",
+    "kiwipiepy",
+    "numpy",
+    "pandas",
+    "pydantic",
+    "pyyaml",
+    "mlflow",
+    "huggingface-hub",
+    "safetensors",
+)
 
 
 class HearaModel(mlflow.pyfunc.PythonModel):
@@ -32,7 +45,9 @@ class HearaModel(mlflow.pyfunc.PythonModel):
     # signature logged with the model describes the input instead.
     def predict(self, context, model_input, params=None):
         if isinstance(model_input, pd.DataFrame):
-            texts = model_input["text" if "text" in model_input else model_input.columns[0]].astype(str).tolist()
+            texts = (
+                model_input["text" if "text" in model_input else model_input.columns[0]].astype(str).tolist()
+            )
         else:
             texts = [str(t) for t in model_input]
         probs = self.predictor.predict_proba(texts)
@@ -51,8 +66,10 @@ def log_pyfunc(model_dir: Path, labels: list[str], example_texts: list[str]) -> 
 
     signature = ModelSignature(
         inputs=Schema([ColSpec("string", "text")]),
-        outputs=Schema([ColSpec("string", "label"), ColSpec("double", "score")]
-                       + [ColSpec("double", f"prob_{lab}") for lab in labels]),
+        outputs=Schema(
+            [ColSpec("string", "label"), ColSpec("double", "score")]
+            + [ColSpec("double", f"prob_{lab}") for lab in labels]
+        ),
     )
     return mlflow.pyfunc.log_model(
         name="model",

@@ -22,8 +22,14 @@ from training.model.tokenizer import SPECIAL_TOKENS, SPIECE_FILE, KoBertTokenize
 log = logging.getLogger(__name__)
 
 CHARACTER_COVERAGE = 0.9995  # SentencePiece's recommendation for Korean/CJK
-TINY_BERT = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128,
-             "max_position_embeddings": 128, "type_vocab_size": 2}
+TINY_BERT = {
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 128,
+    "max_position_embeddings": 128,
+    "type_vocab_size": 2,
+}
 
 
 def train_kobert_spiece(texts: Sequence[str], vocab_size: int = 1000, seed: int = 0) -> bytes:
@@ -38,18 +44,33 @@ def train_kobert_spiece(texts: Sequence[str], vocab_size: int = 1000, seed: int 
         raise DataError("no non-empty text to build the tiny model's tokenizer from", field="text")
     needed = _required_characters(lines) + len(SPECIAL_TOKENS) + 1  # +1: the word-start piece "▁"
     if needed > vocab_size:
-        log.warning("tiny tokenizer: vocab_size %d raised to %d to hold the corpus' characters", vocab_size,
-                    needed + 50)
+        log.warning(
+            "tiny tokenizer: vocab_size %d raised to %d to hold the corpus' characters",
+            vocab_size,
+            needed + 50,
+        )
         vocab_size = needed + 50
     spm.set_random_generator_seed(seed)
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(lines), model_writer=model, model_type="unigram", vocab_size=vocab_size,
-        hard_vocab_limit=False, character_coverage=CHARACTER_COVERAGE,
-        unk_id=0, pad_id=1, bos_id=2, eos_id=3, unk_piece="[UNK]", pad_piece="[PAD]",
-        bos_piece="[CLS]", eos_piece="[SEP]", control_symbols=["[MASK]"],
+        sentence_iterator=iter(lines),
+        model_writer=model,
+        model_type="unigram",
+        vocab_size=vocab_size,
+        hard_vocab_limit=False,
+        character_coverage=CHARACTER_COVERAGE,
+        unk_id=0,
+        pad_id=1,
+        bos_id=2,
+        eos_id=3,
+        unk_piece="[UNK]",
+        pad_piece="[PAD]",
+        bos_piece="[CLS]",
+        eos_piece="[SEP]",
+        control_symbols=["[MASK]"],
         # One thread: the result then depends only on texts and seed (more threads change the model).
-        num_threads=1, minloglevel=2,
+        num_threads=1,
+        minloglevel=2,
     )
     return model.getvalue()
 
@@ -66,8 +87,9 @@ def _required_characters(lines: list[str]) -> int:
     return kept
 
 
-def build_tiny_kobert(texts: Sequence[str], out_dir: Path, vocab_size: int = 1000, seed: int = 0,
-                      num_labels: int | None = None) -> Path:
+def build_tiny_kobert(
+    texts: Sequence[str], out_dir: Path, vocab_size: int = 1000, seed: int = 0, num_labels: int | None = None
+) -> Path:
     """Write a tiny KoBERT-format model folder to out_dir and return it.
 
     Contents: spiece.model + tokenizer_config.json (KoBertTokenizer.save_pretrained), config.json and
@@ -84,8 +106,9 @@ def build_tiny_kobert(texts: Sequence[str], out_dir: Path, vocab_size: int = 100
     tokenizer = KoBertTokenizer(out / SPIECE_FILE)
     tokenizer.save_pretrained(out)
     extra = {"num_labels": num_labels} if num_labels is not None else {}
-    config = BertConfig(vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id,
-                        **TINY_BERT, **extra)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id, **TINY_BERT, **extra
+    )
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(out)
     return out

@@ -37,8 +37,9 @@ _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 FAMILIES = ("kobert", "hf")
 
 
-def preprocess_text(text: str, *, remove_space: bool = True, keep_accents: bool = False,
-                    do_lower_case: bool = False) -> str:
+def preprocess_text(
+    text: str, *, remove_space: bool = True, keep_accents: bool = False, do_lower_case: bool = False
+) -> str:
     """XLNetTokenizer.preprocess_text: collapse whitespace, `` and '' to ", NFKD without combining marks."""
     out = " ".join(text.strip().split()) if remove_space else text
     out = out.replace("``", '"').replace("''", '"')
@@ -84,8 +85,15 @@ class KoBertTokenizer:
     padding_side = "right"
     model_input_names = ("input_ids", "token_type_ids", "attention_mask")
 
-    def __init__(self, vocab_file: str | Path, *, do_lower_case: bool = False, remove_space: bool = True,
-                 keep_accents: bool = False, fast: bool | None = False) -> None:
+    def __init__(
+        self,
+        vocab_file: str | Path,
+        *,
+        do_lower_case: bool = False,
+        remove_space: bool = True,
+        keep_accents: bool = False,
+        fast: bool | None = False,
+    ) -> None:
         """Load `vocab_file` (a spiece.model).
 
         fast: True encodes batches with the Rust twin (error if it cannot be exact for this model),
@@ -93,16 +101,21 @@ class KoBertTokenizer:
         """
         self.vocab_file = Path(vocab_file)
         self.sp = spm.SentencePieceProcessor(model_file=str(self.vocab_file))
-        self.options = {"do_lower_case": do_lower_case, "remove_space": remove_space,
-                        "keep_accents": keep_accents}
+        self.options = {
+            "do_lower_case": do_lower_case,
+            "remove_space": remove_space,
+            "keep_accents": keep_accents,
+        }
         self.special_ids = {t: self.sp.piece_to_id(t) for t in SPECIAL_TOKENS}
         missing = [t for t, i in self.special_ids.items() if t != "[UNK]" and i == self.sp.unk_id()]
         if missing:
             raise ValueError(f"{self.vocab_file}: special tokens {missing} missing from the vocabulary")
         self.unk_token_id, self.pad_token_id, self.cls_token_id, self.sep_token_id, self.mask_token_id = (
-            self.special_ids[t] for t in SPECIAL_TOKENS)
+            self.special_ids[t] for t in SPECIAL_TOKENS
+        )
         self._digit_comma_ids = frozenset(
-            i for i in range(self.vocab_size) if is_digit_comma_piece(self.sp.id_to_piece(i)))
+            i for i in range(self.vocab_size) if is_digit_comma_piece(self.sp.id_to_piece(i))
+        )
         self._fast = self._build_fast(fast)
 
     def _build_fast(self, wanted: bool | None):
@@ -111,8 +124,9 @@ class KoBertTokenizer:
         from training.model.tokenizer_fast import make_fast_encoder
 
         unusual = [f"{k}={v}" for k, v in self.options.items() if v != _OPTIONS[k]]
-        return make_fast_encoder(self.model_proto(), self.special_ids, unusual, required=bool(wanted),
-                                 name=str(self.vocab_file))
+        return make_fast_encoder(
+            self.model_proto(), self.special_ids, unusual, required=bool(wanted), name=str(self.vocab_file)
+        )
 
     @property
     def fast(self) -> bool:
@@ -146,12 +160,22 @@ class KoBertTokenizer:
         out.mkdir(parents=True, exist_ok=True)
         (out / SPIECE_FILE).write_bytes(self.sp.serialized_model_proto())
         config = {
-            "tokenizer_class": "KoBertTokenizer", **self.options,
-            "unk_token": "[UNK]", "pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]",
-            "mask_token": "[MASK]", "special_token_ids": self.special_ids, "vocab_size": self.vocab_size,
-            "padding_side": self.padding_side, "pad_token_type_id": 0,
-            "layout": {"single": "[CLS] A [SEP]", "pair": "[CLS] A [SEP] B [SEP]",
-                       "token_type_ids": "0 for [CLS] A [SEP], 1 for B [SEP]"},
+            "tokenizer_class": "KoBertTokenizer",
+            **self.options,
+            "unk_token": "[UNK]",
+            "pad_token": "[PAD]",
+            "cls_token": "[CLS]",
+            "sep_token": "[SEP]",
+            "mask_token": "[MASK]",
+            "special_token_ids": self.special_ids,
+            "vocab_size": self.vocab_size,
+            "padding_side": self.padding_side,
+            "pad_token_type_id": 0,
+            "layout": {
+                "single": "[CLS] A [SEP]",
+                "pair": "[CLS] A [SEP] B [SEP]",
+                "token_type_ids": "0 for [CLS] A [SEP], 1 for B [SEP]",
+            },
         }
         (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         return [out / SPIECE_FILE, out / CONFIG_FILE]
@@ -220,9 +244,16 @@ class KoBertTokenizer:
         b = None if text_pair is None else self.piece_ids([text_pair])[0]
         return self.build_inputs(self.piece_ids([text])[0], b)[0]
 
-    def __call__(self, texts: Sequence[str], max_length: int = 128, padding: bool | str = True,
-                 truncation: bool = True, return_tensors: str | None = None, *,
-                 text_pair: Sequence[str] | None = None) -> dict[str, Any]:
+    def __call__(
+        self,
+        texts: Sequence[str],
+        max_length: int = 128,
+        padding: bool | str = True,
+        truncation: bool = True,
+        return_tensors: str | None = None,
+        *,
+        text_pair: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
         """Batch encode: input_ids, token_type_ids, attention_mask (lists, or torch tensors with "pt").
 
         padding: True/"longest" pads to the longest row, "max_length" to max_length, False not at all.
@@ -231,10 +262,18 @@ class KoBertTokenizer:
         a_rows, b_rows = _check_texts(texts, text_pair)
         a_ids = self.piece_ids(a_rows)
         b_ids = self.piece_ids(b_rows) if b_rows is not None else [None] * len(a_ids)
-        rows = [self.build_inputs(*(_truncate(a, b, max_length) if truncation else (a, b)))
-                for a, b in zip(a_ids, b_ids, strict=True)]
-        return pad_batch([r[0] for r in rows], [r[1] for r in rows], pad_id=self.pad_token_id,
-                         padding=padding, max_length=max_length, return_tensors=return_tensors)
+        rows = [
+            self.build_inputs(*(_truncate(a, b, max_length) if truncation else (a, b)))
+            for a, b in zip(a_ids, b_ids, strict=True)
+        ]
+        return pad_batch(
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            pad_id=self.pad_token_id,
+            padding=padding,
+            max_length=max_length,
+            return_tensors=return_tensors,
+        )
 
     def convert_ids_to_tokens(self, ids: int | Sequence[int]) -> str | list[str]:
         """Vocabulary pieces of ids (an int gives a str)."""
@@ -284,8 +323,15 @@ def _truncate(a: list[int], b: list[int] | None, max_length: int) -> tuple[list[
     return a[:keep_a], b[:keep_b]
 
 
-def pad_batch(ids: list[list[int]], types: list[list[int]], *, pad_id: int, padding: bool | str,
-              max_length: int, return_tensors: str | None) -> dict[str, Any]:
+def pad_batch(
+    ids: list[list[int]],
+    types: list[list[int]],
+    *,
+    pad_id: int,
+    padding: bool | str,
+    max_length: int,
+    return_tensors: str | None,
+) -> dict[str, Any]:
     """Right-pad rows with pad_id (type id 0); the attention mask is 1 exactly on the real tokens."""
     if padding in (True, "longest"):
         width = max((len(r) for r in ids), default=0)
@@ -334,17 +380,34 @@ class HFTokenizer:
 
         tok = AutoTokenizer.from_pretrained(str(path_or_name))
         if type(tok).__name__.startswith("XLNet") and tok.cls_token == "[CLS]":
-            raise ValueError(f"{path_or_name} is a KoBERT-style model: AutoTokenizer gives XLNet's layout "
-                             "(X <sep> <cls>, left padding); use family 'kobert'")
+            raise ValueError(
+                f"{path_or_name} is a KoBERT-style model: AutoTokenizer gives XLNet's layout "
+                "(X <sep> <cls>, left padding); use family 'kobert'"
+            )
         return cls(tok)
 
-    def __call__(self, texts: Sequence[str], max_length: int = 128, padding: bool | str = True,
-                 truncation: bool = True, return_tensors: str | None = None, *,
-                 text_pair: Sequence[str] | None = None) -> dict[str, Any]:
+    def __call__(
+        self,
+        texts: Sequence[str],
+        max_length: int = 128,
+        padding: bool | str = True,
+        truncation: bool = True,
+        return_tensors: str | None = None,
+        *,
+        text_pair: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
         """Same contract as KoBertTokenizer.__call__ (token_type_ids only where the model has them)."""
         texts, pairs = _check_texts(texts, text_pair)
-        return dict(self.tokenizer(texts, text_pair=pairs, max_length=max_length, padding=padding,
-                                   truncation=truncation, return_tensors=return_tensors))
+        return dict(
+            self.tokenizer(
+                texts,
+                text_pair=pairs,
+                max_length=max_length,
+                padding=padding,
+                truncation=truncation,
+                return_tensors=return_tensors,
+            )
+        )
 
 
 def load_tokenizer(path_or_name: str | Path, family: str) -> KoBertTokenizer | HFTokenizer:

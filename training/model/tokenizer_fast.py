@@ -100,8 +100,9 @@ def fast_path_blockers(proto: spm_pb.ModelProto) -> list[str]:
     return reasons
 
 
-def build_fast_tokenizer(proto: spm_pb.ModelProto, special_ids: dict[str, int], *,
-                         padding: bool = True) -> Tokenizer:
+def build_fast_tokenizer(
+    proto: spm_pb.ModelProto, special_ids: dict[str, int], *, padding: bool = True
+) -> Tokenizer:
     """A `tokenizers.Tokenizer` for a KoBERT spiece.model (KoBERT defaults: no lowercasing, accents removed).
 
     `special_ids` maps "[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]" to ids. With `padding`, batches
@@ -110,28 +111,32 @@ def build_fast_tokenizer(proto: spm_pb.ModelProto, special_ids: dict[str, int], 
     space, combining, _ = _unicode_tables()
     unk_id = proto.trainer_spec.unk_id
     tok = Tokenizer(Unigram([(p.piece, p.score) for p in proto.pieces], unk_id=unk_id, byte_fallback=False))
-    tok.normalizer = normalizers.Sequence([
-        # XLNetTokenizer.preprocess_text: " ".join(text.strip().split()), quotes, NFKD, no combining marks
-        normalizers.Replace(Regex(space + "+"), " "),
-        normalizers.Strip(),
-        normalizers.Replace("``", '"'),
-        normalizers.Replace("''", '"'),
-        normalizers.NFKD(),
-        normalizers.Replace(Regex(combining), ""),
-        # SentencePiece: charsmap (after NFKC, see module doc), then remove_extra_whitespaces
-        normalizers.NFKC(),
-        normalizers.Precompiled(proto.normalizer_spec.precompiled_charsmap),
-        normalizers.Replace(Regex(" {2,}"), " "),
-        normalizers.Strip(),
-    ])
+    tok.normalizer = normalizers.Sequence(
+        [
+            # XLNetTokenizer.preprocess_text: " ".join(text.strip().split()), quotes, NFKD, no combining marks
+            normalizers.Replace(Regex(space + "+"), " "),
+            normalizers.Strip(),
+            normalizers.Replace("``", '"'),
+            normalizers.Replace("''", '"'),
+            normalizers.NFKD(),
+            normalizers.Replace(Regex(combining), ""),
+            # SentencePiece: charsmap (after NFKC, see module doc), then remove_extra_whitespaces
+            normalizers.NFKC(),
+            normalizers.Precompiled(proto.normalizer_spec.precompiled_charsmap),
+            normalizers.Replace(Regex(" {2,}"), " "),
+            normalizers.Strip(),
+        ]
+    )
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=UNDERLINE, prepend_scheme="always", split=True)
     tok.decoder = decoders.Metaspace(replacement=UNDERLINE, prepend_scheme="always", split=True)
     # KoBERTTokenizer splits raw text on its special tokens first; [MASK] swallows the space before it.
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False, lstrip=(t == "[MASK]"))
-                            for t in special_ids])
+    tok.add_special_tokens(
+        [AddedToken(t, special=True, normalized=False, lstrip=(t == "[MASK]")) for t in special_ids]
+    )
     cls, sep = special_ids["[CLS]"], special_ids["[SEP]"]
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        single="[CLS]:0 $A:0 [SEP]:0",
+        pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
         special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
     )
     if padding:
@@ -139,8 +144,14 @@ def build_fast_tokenizer(proto: spm_pb.ModelProto, special_ids: dict[str, int], 
     return tok
 
 
-def make_fast_encoder(proto: spm_pb.ModelProto, special_ids: dict[str, int], unusual_options: list[str],
-                      *, required: bool, name: str) -> FastEncoder | None:
+def make_fast_encoder(
+    proto: spm_pb.ModelProto,
+    special_ids: dict[str, int],
+    unusual_options: list[str],
+    *,
+    required: bool,
+    name: str,
+) -> FastEncoder | None:
     """A FastEncoder, or None (with the reason logged) where it cannot be exact; `required` raises instead."""
     blockers = fast_path_blockers(proto) + unusual_options
     if not blockers:
@@ -159,9 +170,12 @@ class FastEncoder:
         self.tokenizer = build_fast_tokenizer(proto, special_ids, padding=False)
         self.unk_id = proto.trainer_spec.unk_id
         odd = [p for p in proto.pieces if p.type in (_UNKNOWN, _CONTROL, _USER_DEFINED, _UNUSED)]
-        self.suspicious_ids = {i for i, p in enumerate(proto.pieces)
-                               if (p.type != _NORMAL and p.type != _UNKNOWN)
-                               or (p.type == _NORMAL and is_digit_comma_piece(p.piece))}
+        self.suspicious_ids = {
+            i
+            for i, p in enumerate(proto.pieces)
+            if (p.type != _NORMAL and p.type != _UNKNOWN)
+            or (p.type == _NORMAL and is_digit_comma_piece(p.piece))
+        }
         targets = {p.piece[0] for p in odd if p.piece}
         if not any(p.piece == "," and p.type == _NORMAL for p in proto.pieces):
             targets.add(",")  # an unknown run could then end in digit + comma
@@ -176,14 +190,15 @@ class FastEncoder:
         encodings = self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
         for text, enc in zip(texts, encodings, strict=True):
             ids = enc.ids
-            if self.suspicious_ids.intersection(ids) or self._has_tie(ids) or (
-                (self.always_check or self.unk_id in ids) and not self.trigger_chars.isdisjoint(text)
+            if (
+                self.suspicious_ids.intersection(ids)
+                or self._has_tie(ids)
+                or ((self.always_check or self.unk_id in ids) and not self.trigger_chars.isdisjoint(text))
             ):
                 out.append(None)
             else:
                 out.append(ids)
         return out
-
 
     def _has_tie(self, ids: list[int]) -> bool:
         """Two neighbouring pieces that commute ("7" "77" vs "77" "7") score the same in exact arithmetic.

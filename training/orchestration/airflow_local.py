@@ -59,8 +59,9 @@ def run(args: list[str], *, check: bool = True, capture: bool = False, extra_env
     """One `airflow ...` command with the project's environment."""
     e = env()
     e.update(extra_env or {})
-    return subprocess.run([_airflow(), *args], env=e, check=check, text=True,
-                          capture_output=capture, cwd=PROJECT_ROOT)
+    return subprocess.run(
+        [_airflow(), *args], env=e, check=check, text=True, capture_output=capture, cwd=PROJECT_ROOT
+    )
 
 
 def gpu_slots() -> int:
@@ -84,8 +85,15 @@ def init(pool: str = "gpu", *, force: bool = False) -> None:
 
     home().mkdir(parents=True, exist_ok=True)
     e = env()
-    key = json.dumps({"airflow": version("apache-airflow"), "pool": pool, "slots": gpu_slots(),
-                      "db": e.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "sqlite (default)")}, sort_keys=True)
+    key = json.dumps(
+        {
+            "airflow": version("apache-airflow"),
+            "pool": pool,
+            "slots": gpu_slots(),
+            "db": e.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "sqlite (default)"),
+        },
+        sort_keys=True,
+    )
     marker = home() / ".heara-init.json"
     db_present = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" in e or (home() / "airflow.db").exists()
     if not force and db_present and marker.exists() and marker.read_text() == key:
@@ -119,25 +127,45 @@ def healthy(port: int = 8080) -> dict | None:
 def up(port: int = 8080, timeout_s: float = 180.0) -> dict:
     """Start `airflow standalone` in its own process group; wait until every component is healthy."""
     if _pid_file().exists() and _alive(int(_pid_file().read_text())):
-        return {"already_running": True, "pid": int(_pid_file().read_text()), "url": f"http://127.0.0.1:{port}"}
+        return {
+            "already_running": True,
+            "pid": int(_pid_file().read_text()),
+            "url": f"http://127.0.0.1:{port}",
+        }
     init()
     logs = state().logs
     logs.mkdir(parents=True, exist_ok=True)
     log = open(logs / "airflow-standalone.log", "ab")
-    proc = subprocess.Popen([_airflow(), "standalone"], env=env(port=port), cwd=PROJECT_ROOT, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [_airflow(), "standalone"],
+        env=env(port=port),
+        cwd=PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     _pid_file().write_text(str(proc.pid))
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         health = healthy(port)
         if health and all(v.get("status") == "healthy" for v in health.values() if isinstance(v, dict)):
-            return {"pid": proc.pid, "url": f"http://127.0.0.1:{port}", "user": "admin", "password": password(),
-                    "log": str(logs / "airflow-standalone.log"), "health": health}
+            return {
+                "pid": proc.pid,
+                "url": f"http://127.0.0.1:{port}",
+                "user": "admin",
+                "password": password(),
+                "log": str(logs / "airflow-standalone.log"),
+                "health": health,
+            }
         if proc.poll() is not None:
-            raise RuntimeError(f"airflow standalone exited with {proc.returncode}; see {logs / 'airflow-standalone.log'}")
+            raise RuntimeError(
+                f"airflow standalone exited with {proc.returncode}; see {logs / 'airflow-standalone.log'}"
+            )
         time.sleep(2)
     down()
-    raise TimeoutError(f"Airflow was not healthy after {timeout_s:.0f} s; see {logs / 'airflow-standalone.log'}")
+    raise TimeoutError(
+        f"Airflow was not healthy after {timeout_s:.0f} s; see {logs / 'airflow-standalone.log'}"
+    )
 
 
 def _alive(pid: int, *, group: bool = False) -> bool:
@@ -166,4 +194,3 @@ def down(grace_s: float = 20.0) -> bool:
         os.killpg(pid, signal.SIGKILL)
     _pid_file().unlink(missing_ok=True)
     return True
-

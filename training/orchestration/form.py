@@ -35,35 +35,58 @@ class FormField:
 
 
 FIELDS: dict[str, FormField] = {
-    "task": FormField("Task", "task", schema={"minLength": 1},
-                      description="One MLflow experiment and registered model (heara-<task>) per task."),
+    "task": FormField(
+        "Task",
+        "task",
+        schema={"minLength": 1},
+        description="One MLflow experiment and registered model (heara-<task>) per task.",
+    ),
     "overlay": FormField(
         "Params overlay",
         description="A file of only the keys that differ from params.yaml, applied before the fields below; "
-                    "e.g. params.full.yaml for a real fine-tune. Empty: none.",
-        schema={"type": "string"}, default=""),
+        "e.g. params.full.yaml for a real fine-tune. Empty: none.",
+        schema={"type": "string"},
+        default="",
+    ),
     "model_family": FormField("Model family", "model.family"),
-    "model_name": FormField("Model name", "model.name", schema={"minLength": 1},
-                            description="Hub id or local folder, e.g. skt/kobert-base-v1 (used by the full profile)."),
-    "model_profile": FormField("Model profile", "model.profile",
-                               description="tiny: a small model built offline (CPU demo); full: the pretrained model."),
+    "model_name": FormField(
+        "Model name",
+        "model.name",
+        schema={"minLength": 1},
+        description="Hub id or local folder, e.g. skt/kobert-base-v1 (used by the full profile).",
+    ),
+    "model_profile": FormField(
+        "Model profile",
+        "model.profile",
+        description="tiny: a small model built offline (CPU demo); full: the pretrained model.",
+    ),
     "epochs": FormField("Epochs", "train.epochs", schema={"maximum": 200}),
     "learning_rate": FormField("Learning rate", "train.lr", schema={"maximum": 1}),
     "dropout": FormField("Dropout", "model.dropout"),
-    "augment": FormField("Augmentation", "augment.enabled",
-                         description="EDA/AEDA on the train split (params.yaml augment.*)."),
+    "augment": FormField(
+        "Augmentation", "augment.enabled", description="EDA/AEDA on the train split (params.yaml augment.*)."
+    ),
     "force_promote": FormField(
-        "Force promote", description="Make the new model champion even if the gate refuses it (logged as forced).",
-        schema={"type": "boolean"}, default=False),
+        "Force promote",
+        description="Make the new model champion even if the gate refuses it (logged as forced).",
+        schema={"type": "boolean"},
+        default=False,
+    ),
     "overrides": FormField(
         "Other params.yaml keys",
         description='For this run only, e.g. {"train.batch_size": 16, "promote.min_delta": 0.01}.',
-        schema={"type": "object"}, default={}),
+        schema={"type": "object"},
+        default={},
+    ),
 }
 
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", dict: "object"}
-_BOUNDS = {annotated_types.Ge: ("minimum", "ge"), annotated_types.Gt: ("exclusiveMinimum", "gt"),
-           annotated_types.Le: ("maximum", "le"), annotated_types.Lt: ("exclusiveMaximum", "lt")}
+_BOUNDS = {
+    annotated_types.Ge: ("minimum", "ge"),
+    annotated_types.Gt: ("exclusiveMinimum", "gt"),
+    annotated_types.Le: ("maximum", "le"),
+    annotated_types.Lt: ("exclusiveMaximum", "lt"),
+}
 
 
 def _field_info(key: str):
@@ -147,7 +170,9 @@ def form_overrides(form: dict[str, Any], *, defaults: Params | None = None) -> d
         set_dotted(out, key, value)
     extra = form.get("overrides") or {}
     if not isinstance(extra, dict):
-        raise ConfigError(f"trigger form: 'overrides' must be a mapping of params.yaml keys, got {type(extra).__name__}")
+        raise ConfigError(
+            f"trigger form: 'overrides' must be a mapping of params.yaml keys, got {type(extra).__name__}"
+        )
     for key, value in extra.items():
         set_dotted(out, str(key), value)
     return out

@@ -35,8 +35,9 @@ def run_dir(run_id: str) -> Path:
     return state().airflow_run(run_id)
 
 
-def resolve_run(form: dict[str, Any], run_id: str, *, trigger: str = "manual",
-                trigger_files: list[dict] | None = None) -> dict:
+def resolve_run(
+    form: dict[str, Any], run_id: str, *, trigger: str = "manual", trigger_files: list[dict] | None = None
+) -> dict:
     """Validate the form against params.yaml (plus the form's overlay file, if any) and write the run's
     resolved params file and record."""
 
@@ -48,19 +49,41 @@ def resolve_run(form: dict[str, Any], run_id: str, *, trigger: str = "manual",
     folder = run_dir(run_id)
     folder.mkdir(parents=True, exist_ok=True)
     params_file = folder / "params.yaml"
-    params_file.write_text(yaml.safe_dump(params.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8")
-    record = {"dag_run_id": run_id, "trigger": trigger, "trigger_files": trigger_files or [],
-              "force_promote": bool(form.get("force_promote")), "form": form,
-              "overlays": [str(o) for o in overlays],
-              "resolved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    params_file.write_text(
+        yaml.safe_dump(params.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
+    record = {
+        "dag_run_id": run_id,
+        "trigger": trigger,
+        "trigger_files": trigger_files or [],
+        "force_promote": bool(form.get("force_promote")),
+        "form": form,
+        "overlays": [str(o) for o in overlays],
+        "resolved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     (folder / "run.json").write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")
-    log.info("run %s (%s): task %s, model %s/%s (%s), epochs %d, lr %g, augment %s; overlay %s; files: %s", run_id,
-             trigger, params.task, params.model.family, params.model.name, params.model.profile, params.train.epochs,
-             params.train.lr, params.augment.enabled, form.get("overlay") or "-",
-             [f["name"] for f in trigger_files or []] or "-")
-    return {"params_file": str(params_file), "task": params.task, "run_dir": str(folder),
-            "force_promote": record["force_promote"], "trigger": trigger,
-            "trigger_files": [f["name"] for f in trigger_files or []]}
+    log.info(
+        "run %s (%s): task %s, model %s/%s (%s), epochs %d, lr %g, augment %s; overlay %s; files: %s",
+        run_id,
+        trigger,
+        params.task,
+        params.model.family,
+        params.model.name,
+        params.model.profile,
+        params.train.epochs,
+        params.train.lr,
+        params.augment.enabled,
+        form.get("overlay") or "-",
+        [f["name"] for f in trigger_files or []] or "-",
+    )
+    return {
+        "params_file": str(params_file),
+        "task": params.task,
+        "run_dir": str(folder),
+        "force_promote": record["force_promote"],
+        "trigger": trigger,
+        "trigger_files": [f["name"] for f in trigger_files or []],
+    }
 
 
 def _params(params_file: str) -> Params:
@@ -72,10 +95,15 @@ def ingest(params_file: str) -> dict:
     from training.steps.ingest import run_ingest
 
     st = state()
-    report = run_ingest(_params(params_file).data, st.raw, st.quarantine, st.reports / "ingest.json",
-                        state=st)
-    return {"rows": report["rows"], "unparseable": report["unparseable"], "report": str(st.reports / "ingest.json"),
-            "new_files": [f["name"] for f in report.get("incoming", {}).get("new_files", [])]}
+    report = run_ingest(
+        _params(params_file).data, st.raw, st.quarantine, st.reports / "ingest.json", state=st
+    )
+    return {
+        "rows": report["rows"],
+        "unparseable": report["unparseable"],
+        "report": str(st.reports / "ingest.json"),
+        "new_files": [f["name"] for f in report.get("incoming", {}).get("new_files", [])],
+    }
 
 
 def validate(params_file: str) -> dict:
@@ -91,17 +119,25 @@ def validate(params_file: str) -> dict:
         if report_path.exists():
             log.error("validation report (%s):\n%s", report_path, report_path.read_text(encoding="utf-8"))
         raise DataError(f"validation failed: {e} (report: {report_path})", report=e.report) from None
-    return {"rows_valid": report["rows_valid"], "rows_quarantined": report["rows_quarantined"],
-            "per_class": report["per_class"], "report": str(report_path)}
+    return {
+        "rows_valid": report["rows_valid"],
+        "rows_quarantined": report["rows_quarantined"],
+        "per_class": report["per_class"],
+        "report": str(report_path),
+    }
 
 
 def preprocess(params_file: str) -> dict:
     from training.steps.preprocess import run_preprocess
 
     st = state()
-    report = run_preprocess(_params(params_file), st.valid, st.clean, st.quarantine,
-                        st.reports / "preprocess.json")
-    return {"rows": report.get("rows_out", report.get("rows")), "duplicates_removed": report["duplicates_removed"]}
+    report = run_preprocess(
+        _params(params_file), st.valid, st.clean, st.quarantine, st.reports / "preprocess.json"
+    )
+    return {
+        "rows": report.get("rows_out", report.get("rows")),
+        "duplicates_removed": report["duplicates_removed"],
+    }
 
 
 def split(params_file: str) -> dict:
@@ -117,14 +153,23 @@ def augment(params_file: str) -> dict:
     from training.steps.augment import run_augment
 
     st = state()
-    report = run_augment(_params(params_file), st.split_dir / "train.parquet",
-                        st.prepared / "train.parquet", st.reports / "augment.json")
+    report = run_augment(
+        _params(params_file),
+        st.split_dir / "train.parquet",
+        st.prepared / "train.parquet",
+        st.reports / "augment.json",
+    )
     params = _params(params_file)
     combined = combine_reports(st.reports, st.quarantine, task=params.task, source=params.data.source)
     # The data report the training run attaches to its MLflow run (as `heara data report` writes it).
-    (st.reports / "report.json").write_text(json.dumps(combined, ensure_ascii=False, indent=2), encoding="utf-8")
-    return {"added": report["added"], "per_class_after": report["per_class_after"],
-            "nothing_lost": combined["accounting"]["balanced"]}
+    (st.reports / "report.json").write_text(
+        json.dumps(combined, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
+    return {
+        "added": report["added"],
+        "per_class_after": report["per_class_after"],
+        "nothing_lost": combined["accounting"]["balanced"],
+    }
 
 
 def train(params_file: str, run_tags: dict[str, str] | None = None, *, tail_lines: int = 40) -> dict:
@@ -133,12 +178,26 @@ def train(params_file: str, run_tags: dict[str, str] | None = None, *, tail_line
     from training.steps.workspace import read_candidate
 
     cmd = [sys.executable, "-m", "training.cli", "train", "--params", params_file]
-    env = {**os.environ, "HEARA_RUN_TAGS": json.dumps(run_tags or {}), "HEARA_HOME": str(state().home),
-           "PYTHONUNBUFFERED": "1", "TERM": "dumb", "COLUMNS": "240"}  # one log line per record
+    env = {
+        **os.environ,
+        "HEARA_RUN_TAGS": json.dumps(run_tags or {}),
+        "HEARA_HOME": str(state().home),
+        "PYTHONUNBUFFERED": "1",
+        "TERM": "dumb",
+        "COLUMNS": "240",
+    }  # one log line per record
     log.info("training: %s", " ".join(cmd))
     tail: deque[str] = deque(maxlen=tail_lines)
-    proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, encoding="utf-8", errors="replace")
+    proc = subprocess.Popen(
+        cmd,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
     try:
         for line in proc.stdout:
             line = line.rstrip()
@@ -157,7 +216,11 @@ def train(params_file: str, run_tags: dict[str, str] | None = None, *, tail_line
     if rc != 0:  # a crash or a kill: retried, and the retry resumes from the last checkpoint
         raise RuntimeError(f"training exited with code {rc}; last lines:\n" + "\n".join(tail))
     cand = read_candidate(_params(params_file).task)
-    return {k: cand[k] for k in ("run_id", "model_dir", "best_val_macro_f1", "epochs_run", "steps", "resumed_from_epoch") if k in cand}
+    return {
+        k: cand[k]
+        for k in ("run_id", "model_dir", "best_val_macro_f1", "epochs_run", "steps", "resumed_from_epoch")
+        if k in cand
+    }
 
 
 def evaluate(params_file: str) -> dict:
@@ -179,7 +242,9 @@ def promote(params_file: str, version: int, force: bool = False) -> dict:
 
     record = promote_step(_params(params_file), version, force=force)
     log.info("%s: %s", "PROMOTED" if record["promote"] else "REFUSED", record["reason"])
-    return {k: record.get(k) for k in ("promote", "reason", "model", "champion_after", "mlflow_run_id", "forced")}
+    return {
+        k: record.get(k) for k in ("promote", "reason", "model", "champion_after", "mlflow_run_id", "forced")
+    }
 
 
 def notify_serving(params_file: str | None = None, *, timeout_s: float = 120.0) -> dict:
@@ -199,10 +264,11 @@ def notify_serving(params_file: str | None = None, *, timeout_s: float = 120.0) 
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:
             answer = json.loads(resp.read() or b"{}")
     except (urllib.error.URLError, OSError, ValueError) as e:
-        log.warning("could not reach the service at %s (%s); it picks the champion up on its next poll or start",
-                    url, e)
+        log.warning(
+            "could not reach the service at %s (%s); it picks the champion up on its next poll or start",
+            url,
+            e,
+        )
         return {"reloaded": False, "error": str(e), "url": url}
     log.info("service at %s: %s", url, answer)
     return {**answer, "url": url}
-
-

@@ -36,5 +36,3 @@ def register(client: MlflowClient, name: str, run_id: str, model_uri: str) -> in
     version = int(existing[0].version) if existing else int(mlflow.register_model(model_uri, name).version)
     client.set_registered_model_alias(name, CHALLENGER, str(version))
     return version
-
-

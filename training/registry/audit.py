@@ -33,7 +33,9 @@ class AuditLedger:
     def entries(self, model: str | None = None) -> list[dict]:
         if not self.path.exists():
             return []
-        rows = [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = [
+            json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()
+        ]
         return [r for r in rows if model is None or r.get("model") == model]
 
     def champion_history(self, model: str) -> list[int]:

@@ -74,8 +74,14 @@ def from_dir(folder: Path) -> ModelSource:
 
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     trained = datetime.fromtimestamp(meta_path.stat().st_mtime, UTC).isoformat(timespec="seconds")
-    return ModelSource(model_dir=folder, name=model_name(meta["task"]), version=None, run_id=None,
-                       uri=str(folder), trained_at=trained)
+    return ModelSource(
+        model_dir=folder,
+        name=model_name(meta["task"]),
+        version=None,
+        run_id=None,
+        uri=str(folder),
+        trained_at=trained,
+    )
 
 
 def champion_version(task: str) -> str | None:
@@ -91,7 +97,9 @@ def champion_version(task: str) -> str | None:
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return None
     try:
-        mv = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias(model_name(task), CHAMPION)
+        mv = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias(
+            model_name(task), CHAMPION
+        )
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
@@ -109,8 +117,10 @@ def from_registry(task: str) -> ModelSource:
 
     uri, name = tracking_uri(), model_name(task)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise NoChampionError(f"no model to serve: there is no MLflow store at {uri} (train, register and "
-                              f"promote a model first, or set HEARA_MODEL_DIR to a model folder)")
+        raise NoChampionError(
+            f"no model to serve: there is no MLflow store at {uri} (train, register and "
+            f"promote a model first, or set HEARA_MODEL_DIR to a model folder)"
+        )
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
         mv = client.get_model_version_by_alias(name, CHAMPION)
@@ -119,20 +129,29 @@ def from_registry(task: str) -> ModelSource:
             raise NoChampionError(
                 f"no model to serve: '{name}' has no version with the alias '{CHAMPION}' in the MLflow "
                 f"registry at {uri}. Promote one (`heara promote`), or set HEARA_MODEL_DIR to a "
-                "model folder.") from None
-        raise ServiceUnavailable(f"cannot read the champion of '{name}' from the MLflow registry at {uri}: "
-                           f"{exc.message}") from None
+                "model folder."
+            ) from None
+        raise ServiceUnavailable(
+            f"cannot read the champion of '{name}' from the MLflow registry at {uri}: {exc.message}"
+        ) from None
     cached = state().serving_models / f"{name}-v{mv.version}-{(mv.run_id or 'norun')[:8]}"
     if (cached / REGISTRY_FILE).is_file():
         return from_dir(cached)
     run = client.get_run(mv.run_id) if mv.run_id else None
     source = ModelSource(
-        model_dir=cached, name=name, version=str(mv.version), run_id=mv.run_id,
+        model_dir=cached,
+        name=name,
+        version=str(mv.version),
+        run_id=mv.run_id,
         uri=f"models:/{name}/{mv.version}",
-        metrics={k: float(v) for k, v in sorted((run.data.metrics if run else {}).items())
-                 if k.startswith(_RUN_METRIC_PREFIXES)},
+        metrics={
+            k: float(v)
+            for k, v in sorted((run.data.metrics if run else {}).items())
+            if k.startswith(_RUN_METRIC_PREFIXES)
+        },
         trained_at=_iso_ms(run.info.end_time or run.info.start_time) if run else None,
-        registered_at=_iso_ms(mv.creation_timestamp))
+        registered_at=_iso_ms(mv.creation_timestamp),
+    )
     _download(source, uri)
     return source
 
@@ -155,14 +174,18 @@ def _download(source: ModelSource, uri: str) -> None:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source.uri, dst_path=str(tmp / "download"),
-                                                         tracking_uri=uri))
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=source.uri, dst_path=str(tmp / "download"), tracking_uri=uri
+            )
+        )
         artifact = Model.load(str(local)).flavors["python_function"]["artifacts"]["model_dir"]["path"]
         (local / artifact).rename(tmp / "model")
         entry = tmp / "model"
         (entry / REGISTRY_FILE).write_text(
             json.dumps({k: v for k, v in source.to_dict().items() if k != "model_dir"}, indent=2) + "\n",
-            encoding="utf-8")
+            encoding="utf-8",
+        )
         try:
             os.rename(entry, final)
         except OSError:  # another worker got there first: its folder holds the same version

@@ -39,8 +39,16 @@ class Decision:
     metrics: dict[str, float]
 
 
-def score(predictor, version: int, test: pd.DataFrame, labels: list[str], latency_n: int = 100, *,
-          latency_budget_ms: float | None = None, latency_tries: int = 3) -> ModelScore:
+def score(
+    predictor,
+    version: int,
+    test: pd.DataFrame,
+    labels: list[str],
+    latency_n: int = 100,
+    *,
+    latency_budget_ms: float | None = None,
+    latency_tries: int = 3,
+) -> ModelScore:
     """Score one model version on the test split (texts are already preprocessed).
 
     Latency is the p95 of single-text predictions. Over `latency_budget_ms` it is measured again, up to
@@ -54,39 +62,76 @@ def score(predictor, version: int, test: pd.DataFrame, labels: list[str], latenc
         if latency_budget_ms is None or p95 <= latency_budget_ms:
             break
         p95 = min(p95, predictor.latency_ms(test["text"].tolist(), n=latency_n)["p95"])
-    return ModelScore(version, float(f1_score(test["label"], pred, labels=labels, average="macro", zero_division=0)),
-                      {lab: float(f) for lab, f in zip(labels, per_class)}, p95, pred)
+    return ModelScore(
+        version,
+        float(f1_score(test["label"], pred, labels=labels, average="macro", zero_division=0)),
+        {lab: float(f) for lab, f in zip(labels, per_class)},
+        p95,
+        pred,
+    )
 
 
-def decide(cfg: PromoteConfig, challenger: ModelScore, champion: ModelScore | None, y_true: np.ndarray,
-           *, force: bool = False, bootstrap=None) -> Decision:
+def decide(
+    cfg: PromoteConfig,
+    challenger: ModelScore,
+    champion: ModelScore | None,
+    y_true: np.ndarray,
+    *,
+    force: bool = False,
+    bootstrap=None,
+) -> Decision:
     """Apply the gate. `bootstrap(y, pred_a, pred_b, n, level, seed) -> (delta, lo, hi)`."""
-    metrics = {"challenger_macro_f1": challenger.macro_f1, "challenger_latency_p95_ms": challenger.latency_p95_ms}
+    metrics = {
+        "challenger_macro_f1": challenger.macro_f1,
+        "challenger_latency_p95_ms": challenger.latency_p95_ms,
+    }
     if champion is None:
-        checks = {"min_f1": challenger.macro_f1 >= cfg.min_f1,
-                  "latency": challenger.latency_p95_ms <= cfg.latency_budget_ms}
-        reason = (f"no champion yet; macro-F1 {challenger.macro_f1:.4f} "
-                  f"{'>=' if checks['min_f1'] else '<'} min_f1 {cfg.min_f1}")
+        checks = {
+            "min_f1": challenger.macro_f1 >= cfg.min_f1,
+            "latency": challenger.latency_p95_ms <= cfg.latency_budget_ms,
+        }
+        reason = (
+            f"no champion yet; macro-F1 {challenger.macro_f1:.4f} "
+            f"{'>=' if checks['min_f1'] else '<'} min_f1 {cfg.min_f1}"
+        )
     else:
         if bootstrap is None:
             from training.evaluation.metrics import paired_bootstrap_macro_f1 as bootstrap
-        delta, lo, hi = bootstrap(y_true, champion.predictions, challenger.predictions,
-                                  n=cfg.bootstrap_samples, level=cfg.ci_level, seed=0)
+        delta, lo, hi = bootstrap(
+            y_true,
+            champion.predictions,
+            challenger.predictions,
+            n=cfg.bootstrap_samples,
+            level=cfg.ci_level,
+            seed=0,
+        )
         # Rounded as the decision records them, so a drop of exactly max_class_drop (0.8 - 0.75 is
         # 0.05000000000000004 in floats) or a delta of exactly min_delta passes as documented.
         delta = round(float(delta), 6)
-        drops = {lab: round(champion.per_class_f1[lab] - challenger.per_class_f1.get(lab, 0.0), 6)
-                 for lab in champion.per_class_f1}
+        drops = {
+            lab: round(champion.per_class_f1[lab] - challenger.per_class_f1.get(lab, 0.0), 6)
+            for lab in champion.per_class_f1
+        }
         worst = max(drops, key=drops.get)
-        metrics.update(champion_macro_f1=champion.macro_f1, delta_macro_f1=float(delta), ci_low=float(lo),
-                       ci_high=float(hi), max_class_drop=float(drops[worst]))
-        checks = {"min_delta": delta >= cfg.min_delta, "ci_above_zero": (lo > 0) or not cfg.require_ci,
-                  "class_drop": drops[worst] <= cfg.max_class_drop,
-                  "latency": challenger.latency_p95_ms <= cfg.latency_budget_ms}
+        metrics.update(
+            champion_macro_f1=champion.macro_f1,
+            delta_macro_f1=float(delta),
+            ci_low=float(lo),
+            ci_high=float(hi),
+            max_class_drop=float(drops[worst]),
+        )
+        checks = {
+            "min_delta": delta >= cfg.min_delta,
+            "ci_above_zero": (lo > 0) or not cfg.require_ci,
+            "class_drop": drops[worst] <= cfg.max_class_drop,
+            "latency": challenger.latency_p95_ms <= cfg.latency_budget_ms,
+        }
         failed = [k for k, ok in checks.items() if not ok]
-        reason = (f"macro-F1 {champion.macro_f1:.4f} -> {challenger.macro_f1:.4f} (delta {delta:+.4f}, "
-                  f"{cfg.ci_level:.0%} CI [{lo:+.4f}, {hi:+.4f}]); worst class drop {worst} {drops[worst]:+.4f}; "
-                  f"p95 {challenger.latency_p95_ms:.1f} ms")
+        reason = (
+            f"macro-F1 {champion.macro_f1:.4f} -> {challenger.macro_f1:.4f} (delta {delta:+.4f}, "
+            f"{cfg.ci_level:.0%} CI [{lo:+.4f}, {hi:+.4f}]); worst class drop {worst} {drops[worst]:+.4f}; "
+            f"p95 {challenger.latency_p95_ms:.1f} ms"
+        )
         reason = (f"refused: {', '.join(failed)} failed; " if failed else "all checks passed; ") + reason
     if champion is None:
         failed = [k for k, ok in checks.items() if not ok]
@@ -94,9 +139,15 @@ def decide(cfg: PromoteConfig, challenger: ModelScore, champion: ModelScore | No
     ok = all(checks.values())
     if force and not ok:
         reason = f"FORCED despite failed checks ({reason})"
-    return Decision(promote=ok or force, reason=reason, forced=force and not ok, challenger=challenger.version,
-                    champion_before=champion.version if champion else None, checks=checks,
-                    metrics={k: round(float(v), 6) for k, v in metrics.items()})
+    return Decision(
+        promote=ok or force,
+        reason=reason,
+        forced=force and not ok,
+        challenger=challenger.version,
+        champion_before=champion.version if champion else None,
+        checks=checks,
+        metrics={k: round(float(v), 6) for k, v in metrics.items()},
+    )
 
 
 def decision_record(d: Decision) -> dict:

@@ -33,8 +33,9 @@ def run_augment(params: Params, train_path: Path, out: Path, report_path: Path) 
             held_out += pd.read_parquet(path, columns=["text"])["text"].tolist()
             found.append(name)
         else:  # e.g. `heara data augment --train` on a file of its own: nothing to guard against
-            log.warning("augment: no %s split beside %s; augmented texts are not checked against it",
-                        name, train_path)
+            log.warning(
+                "augment: no %s split beside %s; augmented texts are not checked against it", name, train_path
+            )
     augmented, report = augment_frame(train, params.augment, held_out=held_out)
     report["held_out_splits"] = found
     write_table(augmented, out)

@@ -25,9 +25,13 @@ def evaluate_step(params: Params, files: DataFiles | None = None, out_dir: Path 
     files = files or DataFiles.default()
     test = files.load()["test"]
     predictor = Predictor.load(cand["model_dir"])
-    require_known_labels(test, predictor.labels, file=str(files.test),
-                         hint=f"the candidate of task '{params.task}' was trained on other labels; evaluate with "
-                              "the --data-dir (and params) it was trained with, or train on this folder first")
+    require_known_labels(
+        test,
+        predictor.labels,
+        file=str(files.test),
+        hint=f"the candidate of task '{params.task}' was trained on other labels; evaluate with "
+        "the --data-dir (and params) it was trained with, or train on this folder first",
+    )
     result = evaluate(predictor.predict_proba, test, predictor.labels, params.evaluate)
     out = out_dir or task_dir(params.task) / "eval"
     artifacts = write_artifacts(result, out, texts=test["text"].tolist())

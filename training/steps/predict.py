@@ -45,16 +45,24 @@ def read_texts(path: Path, text_col: str, *, header: bool = True) -> pd.DataFram
                 raise DataError(f"invalid JSON line: {e.msg}", file=str(path), row=e.lineno) from None
         elif kind in ("csv", "tsv"):
             try:
-                df = pd.read_csv(io.StringIO(text), sep="," if kind == "csv" else "\t", dtype=str,
-                                 keep_default_na=False, header=0 if header else None)
+                df = pd.read_csv(
+                    io.StringIO(text),
+                    sep="," if kind == "csv" else "\t",
+                    dtype=str,
+                    keep_default_na=False,
+                    header=0 if header else None,
+                )
             except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
                 raise DataError(f"cannot parse as {kind.upper()}: {str(e).strip()}", file=str(path)) from None
             df.columns = [str(c) for c in df.columns]
         else:
             raise DataError("batch prediction reads CSV, TSV, JSONL or Excel", file=str(path))
     if text_col not in df.columns:
-        raise DataError(f"missing text column '{text_col}' (columns: {', '.join(map(str, df.columns))})",
-                        file=str(path), field=text_col)
+        raise DataError(
+            f"missing text column '{text_col}' (columns: {', '.join(map(str, df.columns))})",
+            file=str(path),
+            field=text_col,
+        )
     return df
 
 
@@ -73,12 +81,24 @@ def score_against_labels(truth: pd.Series, predicted: pd.Series, labels: list[st
     if unknown:
         return {"skipped": f"labels {unknown[:10]} are not among the model's labels {labels}"}
     y, p = truth[rows].to_numpy(), predicted[rows].to_numpy()
-    return {"rows": int(rows.sum()), "accuracy": round(float(accuracy_score(y, p)), 4),
-            "macro_f1": round(float(f1_score(y, p, average="macro", zero_division=0)), 4)}
+    return {
+        "rows": int(rows.sum()),
+        "accuracy": round(float(accuracy_score(y, p)), 4),
+        "macro_f1": round(float(f1_score(y, p, average="macro", zero_division=0)), 4),
+    }
 
 
-def predict_file(input_path: Path, output_path: Path, *, task: str, serve: ServeConfig, text_col: str = "text",
-                 label_col: str | None = None, header: bool = True, batch_size: int = 256) -> dict:
+def predict_file(
+    input_path: Path,
+    output_path: Path,
+    *,
+    task: str,
+    serve: ServeConfig,
+    text_col: str = "text",
+    label_col: str | None = None,
+    header: bool = True,
+    batch_size: int = 256,
+) -> dict:
     """Score every row of `input_path`; write all its columns plus pred_label, pred_score, prob_<label>,
     danger and model_version. When a label column is there (`label_col`, default "label" if present) and
     its values are the model's labels, the result also holds accuracy and macro-F1 against it."""
@@ -87,8 +107,11 @@ def predict_file(input_path: Path, output_path: Path, *, task: str, serve: Serve
 
     df = read_texts(input_path, text_col, header=header)
     if label_col is not None and label_col not in df.columns:
-        raise DataError(f"missing label column '{label_col}' (columns: {', '.join(map(str, df.columns))})",
-                        file=str(input_path), field=label_col)
+        raise DataError(
+            f"missing label column '{label_col}' (columns: {', '.join(map(str, df.columns))})",
+            file=str(input_path),
+            field=label_col,
+        )
     truth_col = label_col or ("label" if "label" in df.columns else None)
     source = resolve_model(task)
     predictor = Predictor.load(source.model_dir)
@@ -98,8 +121,8 @@ def predict_file(input_path: Path, output_path: Path, *, task: str, serve: Serve
     with Progress(*columns, transient=True) as progress:
         bar = progress.add_task("predict", total=len(texts))
         for start in range(0, len(texts), batch_size):
-            chunk = texts[start:start + batch_size]
-            probs[start:start + len(chunk)] = predictor.predict_proba(chunk)
+            chunk = texts[start : start + batch_size]
+            probs[start : start + len(chunk)] = predictor.predict_proba(chunk)
             progress.advance(bar, len(chunk))
     ours = list(PREDICTION_COLUMNS) + [f"prob_{lab}" for lab in predictor.labels]
     clash = [c for c in df.columns if c in ours]
@@ -111,22 +134,40 @@ def predict_file(input_path: Path, output_path: Path, *, task: str, serve: Serve
     out["pred_score"] = probs.max(axis=1).round(6)
     for j, lab in enumerate(predictor.labels):
         out[f"prob_{lab}"] = probs[:, j].round(6)
-    out["danger"] = out["pred_label"].isin(serve.danger_labels) & (out["pred_score"] >= serve.danger_threshold)
+    out["danger"] = out["pred_label"].isin(serve.danger_labels) & (
+        out["pred_score"] >= serve.danger_threshold
+    )
     out["model_version"] = source.version_label
     output_path.parent.mkdir(parents=True, exist_ok=True)
     if output_path.suffix.lower() in (".jsonl", ".ndjson"):
         out.to_json(output_path, orient="records", lines=True, force_ascii=False)
     else:
         out.to_csv(output_path, index=False, encoding="utf-8-sig")
-    result = {"input": str(input_path), "output": str(output_path), "rows": int(len(out)),
-              "model": source.name, "model_version": source.version_label,
-              "per_label": {k: int(v) for k, v in out["pred_label"].value_counts().items()},
-              "danger": int(out["danger"].sum())}
+    result = {
+        "input": str(input_path),
+        "output": str(output_path),
+        "rows": int(len(out)),
+        "model": source.name,
+        "model_version": source.version_label,
+        "per_label": {k: int(v) for k, v in out["pred_label"].value_counts().items()},
+        "danger": int(out["danger"].sum()),
+    }
     if truth_col is not None and truth_col not in clash:
         scores = score_against_labels(df[truth_col], out["pred_label"], list(predictor.labels))
-        result.update({"label_col": truth_col, **({"metrics_skipped": scores["skipped"]} if "skipped" in scores
-                                                  else {"labeled_rows": scores["rows"], "accuracy": scores["accuracy"],
-                                                        "macro_f1": scores["macro_f1"]})})
+        result.update(
+            {
+                "label_col": truth_col,
+                **(
+                    {"metrics_skipped": scores["skipped"]}
+                    if "skipped" in scores
+                    else {
+                        "labeled_rows": scores["rows"],
+                        "accuracy": scores["accuracy"],
+                        "macro_f1": scores["macro_f1"],
+                    }
+                ),
+            }
+        )
     return result
 
 
@@ -141,7 +182,10 @@ def predict_job(input_path: str, output_path: str | None, *, task: str, text_col
     src = Path(input_path).expanduser()
     if not src.is_file():
         raise NotFoundError(f"input file not found: {src}")
-    out = Path(output_path) if output_path else \
-        state().predictions / f"{src.stem}.{re.sub(r'[^A-Za-z0-9_.-]+', '_', run_id)}.csv"
+    out = (
+        Path(output_path)
+        if output_path
+        else state().predictions / f"{src.stem}.{re.sub(r'[^A-Za-z0-9_.-]+', '_', run_id)}.csv"
+    )
     params = load_params(overrides={"task": task})
     return predict_file(src, out, task=params.task, serve=params.serve, text_col=text_col)

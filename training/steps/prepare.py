@@ -31,13 +31,22 @@ def augment_params_for(params: Params, labels: list[str]) -> Params:
     its own task, so those naming other labels are dropped (with a note); with none left and no
     target balance configured, every class is raised to the largest one (target_balance 1.0)."""
     multipliers = keep_multipliers(dict(params.augment.multipliers), labels)
-    balance = 1.0 if not multipliers and params.augment.target_balance is None else params.augment.target_balance
+    balance = (
+        1.0 if not multipliers and params.augment.target_balance is None else params.augment.target_balance
+    )
     augment = params.augment.model_copy(update={"multipliers": multipliers, "target_balance": balance})
     return params.model_copy(update={"augment": augment})
 
 
-def prepare(params: Params, source: Path, out_dir: Path, *, state: StatePaths | None = None,
-            work_dir: Path | None = None, header: bool = True) -> dict:
+def prepare(
+    params: Params,
+    source: Path,
+    out_dir: Path,
+    *,
+    state: StatePaths | None = None,
+    work_dir: Path | None = None,
+    header: bool = True,
+) -> dict:
     """Ingest through augmentation on one file; writes out_dir/{train,val,test}.parquet,
     out_dir/quarantine.{parquet,csv}, out_dir/report.json and out_dir/dataset.json (task `params.task`
     and the label set, which every `--data-dir out_dir` command reads). Returns the combined report.
@@ -47,22 +56,32 @@ def prepare(params: Params, source: Path, out_dir: Path, *, state: StatePaths | 
     work = work_dir or out_dir / ".work"
     qdir, rdir = work / "quarantine", work / "reports"
     report: dict = {}
-    report["ingest"] = run_ingest(params.data, work / "raw.parquet", qdir, rdir / "ingest.json",
-                                  source=source, state=state, header=header)
-    report["validate"] = run_validate(params, work / "raw.parquet", work / "valid.parquet", qdir,
-                                      rdir / "validate.json")
+    report["ingest"] = run_ingest(
+        params.data,
+        work / "raw.parquet",
+        qdir,
+        rdir / "ingest.json",
+        source=source,
+        state=state,
+        header=header,
+    )
+    report["validate"] = run_validate(
+        params, work / "raw.parquet", work / "valid.parquet", qdir, rdir / "validate.json"
+    )
     labels = list(report["validate"]["label_set"]["labels"])
     params = augment_params_for(params, labels)
-    report["preprocess"] = run_preprocess(params, work / "valid.parquet", work / "clean.parquet", qdir,
-                                          rdir / "preprocess.json")
+    report["preprocess"] = run_preprocess(
+        params, work / "valid.parquet", work / "clean.parquet", qdir, rdir / "preprocess.json"
+    )
     # The frozen test set lives in out_dir, so re-running prepare keeps it.
     split_dir = work / "split"
     split_dir.mkdir(parents=True, exist_ok=True)
     if (out_dir / "test.parquet").exists():
         (split_dir / "test.parquet").write_bytes((out_dir / "test.parquet").read_bytes())
     report["split"] = run_split(params, work / "clean.parquet", split_dir, rdir / "split.json")
-    report["augment"] = run_augment(params, split_dir / "train.parquet", out_dir / "train.parquet",
-                                    rdir / "augment.json")
+    report["augment"] = run_augment(
+        params, split_dir / "train.parquet", out_dir / "train.parquet", rdir / "augment.json"
+    )
     for name in ("val", "test"):
         (out_dir / f"{name}.parquet").write_bytes((split_dir / f"{name}.parquet").read_bytes())
     combined = combine_reports(rdir, qdir, task=params.task, source=display_path(source))
@@ -70,8 +89,8 @@ def prepare(params: Params, source: Path, out_dir: Path, *, state: StatePaths | 
     quarantine.to_parquet(out_dir / "quarantine.parquet", index=False)
     quarantine.to_csv(out_dir / "quarantine.csv", index=False, encoding="utf-8-sig")
     write_json(out_dir / "report.json", combined)
-    write_dataset_info(out_dir, DatasetInfo(task=params.task, labels=tuple(labels), source=display_path(source)))
+    write_dataset_info(
+        out_dir, DatasetInfo(task=params.task, labels=tuple(labels), source=display_path(source))
+    )
     log.info("prepare: task %s, labels %s -> %s", params.task, labels, display_path(out_dir))
     return combined
-
-

@@ -18,8 +18,14 @@ from training.data.reports import (
 log = logging.getLogger("heara.data")
 
 
-def run_preprocess(params: Params, valid_path: Path, out: Path, quarantine_dir: Path, report_path: Path,
-                   preprocessor: Preprocessor | None = None) -> dict:
+def run_preprocess(
+    params: Params,
+    valid_path: Path,
+    out: Path,
+    quarantine_dir: Path,
+    report_path: Path,
+    preprocessor: Preprocessor | None = None,
+) -> dict:
     valid = pd.read_parquet(valid_path)
     pre = preprocessor or Preprocessor(params.preprocess)
     clean, quarantined, report = preprocess_frame(valid, pre, dedup=params.preprocess.dedup)

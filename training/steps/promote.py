@@ -41,38 +41,74 @@ def promote_step(params, version: int | None = None, *, force: bool = False, tes
     test = pd.read_parquet(test_path or DataFiles.default().test)
     labels = list(params.labels) or sorted(test["label"].unique())
     if champion_v == challenger_v:
-        decision = Decision(False, f"version {challenger_v} is already the champion", False, challenger_v,
-                            champion_v, {"not_already_champion": False}, {})
+        decision = Decision(
+            False,
+            f"version {challenger_v} is already the champion",
+            False,
+            challenger_v,
+            champion_v,
+            {"not_already_champion": False},
+            {},
+        )
     else:
         predictor = _load_version(name, challenger_v)
-        require_known_labels(test, predictor.labels, file=str(test_path or DataFiles.default().test),
-                             hint=f"version {challenger_v} of {name} was trained on other labels; promote with the "
-                                  "--data-dir it was trained on")
+        require_known_labels(
+            test,
+            predictor.labels,
+            file=str(test_path or DataFiles.default().test),
+            hint=f"version {challenger_v} of {name} was trained on other labels; promote with the "
+            "--data-dir it was trained on",
+        )
         budget = params.promote.latency_budget_ms
         challenger = score(predictor, challenger_v, test, labels, latency_budget_ms=budget)
-        champion = (score(_load_version(name, champion_v), champion_v, test, labels, latency_budget_ms=budget)
-                    if champion_v else None)
+        champion = (
+            score(_load_version(name, champion_v), champion_v, test, labels, latency_budget_ms=budget)
+            if champion_v
+            else None
+        )
         decision = decide(params.promote, challenger, champion, test["label"].to_numpy(), force=force)
     with mlflow.start_run(experiment_id=exp_id, run_name=f"promote-v{challenger_v}") as run:
         mlflow.log_params({f"promote.{k}": v for k, v in params.promote.model_dump().items()})
         mlflow.log_metrics(decision.metrics)
-        mlflow.set_tags({"heara.kind": "promotion", "heara.decision": "promoted" if decision.promote else "refused",
-                         "heara.forced": str(decision.forced), "heara.challenger_version": str(challenger_v),
-                         "heara.champion_version_before": str(champion_v), "mlflow.note.content": decision.reason})
+        mlflow.set_tags(
+            {
+                "heara.kind": "promotion",
+                "heara.decision": "promoted" if decision.promote else "refused",
+                "heara.forced": str(decision.forced),
+                "heara.challenger_version": str(challenger_v),
+                "heara.champion_version_before": str(champion_v),
+                "mlflow.note.content": decision.reason,
+            }
+        )
         mlflow.log_text(json.dumps(decision_record(decision), ensure_ascii=False, indent=2), "decision.json")
     if decision.promote:
         client.set_registered_model_alias(name, CHAMPION, str(challenger_v))  # one call: atomic switch
-    tags = {"heara.gate.decision": "promoted" if decision.promote else "refused", "heara.gate.reason": decision.reason[:5000],
-            "heara.gate.run_id": run.info.run_id, "heara.gate.forced": str(decision.forced)}
+    tags = {
+        "heara.gate.decision": "promoted" if decision.promote else "refused",
+        "heara.gate.reason": decision.reason[:5000],
+        "heara.gate.run_id": run.info.run_id,
+        "heara.gate.forced": str(decision.forced),
+    }
     for k, v in tags.items():
         client.set_model_version_tag(name, str(challenger_v), k, v)
-    entry = AuditLedger().append({"model": name, "action": "force" if decision.forced else "promote",
-                                  "from_version": champion_v, "to_version": challenger_v,
-                                  "champion_changed": decision.promote, "reason": decision.reason,
-                                  "metrics": decision.metrics, "mlflow_run_id": run.info.run_id})
-    record = {**decision_record(decision), "model": name, "mlflow_run_id": run.info.run_id,
-              "champion_after": challenger_v if decision.promote else champion_v, "at": entry["at"]}
+    entry = AuditLedger().append(
+        {
+            "model": name,
+            "action": "force" if decision.forced else "promote",
+            "from_version": champion_v,
+            "to_version": challenger_v,
+            "champion_changed": decision.promote,
+            "reason": decision.reason,
+            "metrics": decision.metrics,
+            "mlflow_run_id": run.info.run_id,
+        }
+    )
+    record = {
+        **decision_record(decision),
+        "model": name,
+        "mlflow_run_id": run.info.run_id,
+        "champion_after": challenger_v if decision.promote else champion_v,
+        "at": entry["at"],
+    }
     write_json(task_dir(params.task) / "promote" / "decision.json", record)
     return record
-
-

@@ -1,4 +1,5 @@
-"""Step `register`: log the candidate as a pyfunc model and register it as `heara-<task>` (alias challenger)."""
+"""Step `register`: log the candidate as a pyfunc model and register it as `heara-<task>` (alias
+challenger)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ def register_step(params: Params, files: DataFiles | None = None) -> int:
         if key.startswith("heara.data.") or key in ("heara.git_commit", "heara.base_model"):
             client.set_model_version_tag(name, str(version), key, value)
     # Its own file: candidate.json is the train stage's output and must not change after training.
-    write_json(registered_file(params.task), {"run_id": cand["run_id"], "version": version, "model_uri": model_uri})
+    write_json(
+        registered_file(params.task), {"run_id": cand["run_id"], "version": version, "model_uri": model_uri}
+    )
     log.info("register: %s version %d (alias challenger)", name, version)
     return version

@@ -24,10 +24,23 @@ def rollback_step(task: str, to_version: int | None = None) -> dict:
         to_version = history[-1]
     client.get_model_version(name, str(to_version))  # raises if the version does not exist
     with mlflow.start_run(experiment_id=exp_id, run_name=f"rollback-v{to_version}") as run:
-        mlflow.set_tags({"heara.kind": "rollback", "heara.from_version": str(current),
-                         "heara.to_version": str(to_version)})
+        mlflow.set_tags(
+            {
+                "heara.kind": "rollback",
+                "heara.from_version": str(current),
+                "heara.to_version": str(to_version),
+            }
+        )
     client.set_registered_model_alias(name, CHAMPION, str(to_version))
     client.set_model_version_tag(name, str(to_version), "heara.rollback.run_id", run.info.run_id)
-    return ledger.append({"model": name, "action": "rollback", "from_version": current, "to_version": int(to_version),
-                          "champion_changed": True, "reason": f"rollback from {current} to {to_version}",
-                          "mlflow_run_id": run.info.run_id})
+    return ledger.append(
+        {
+            "model": name,
+            "action": "rollback",
+            "from_version": current,
+            "to_version": int(to_version),
+            "champion_changed": True,
+            "reason": f"rollback from {current} to {to_version}",
+            "mlflow_run_id": run.info.run_id,
+        }
+    )

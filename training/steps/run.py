@@ -42,11 +42,22 @@ def run_loop(params: Params, source: Path, out_dir: Path, *, header: bool = True
     # --- registry: register (alias challenger), then the gate moves the champion alias or not -------
     version = register_step(params, files)
     decision = promote_step(params, version, test_path=files.test)
-    return {"task": params.task, "labels": list(params.labels), "data_dir": str(out_dir),
-            "data": {"rows_read": data_report["ingest"]["rows_read"],
-                     "train": data_report["split"]["train"]["rows"], "val": data_report["split"]["val"]["rows"],
-                     "test": data_report["split"]["test"]["rows"],
-                     "quarantined": data_report["quarantine"]["rows"]},
-            "run_id": candidate["run_id"], "best_val_macro_f1": candidate["best_val_macro_f1"],
-            "test_macro_f1": metrics.get("test_macro_f1"), "test_accuracy": metrics.get("test_accuracy"),
-            "baseline": baseline, "version": version, "promotion": decision}
+    return {
+        "task": params.task,
+        "labels": list(params.labels),
+        "data_dir": str(out_dir),
+        "data": {
+            "rows_read": data_report["ingest"]["rows_read"],
+            "train": data_report["split"]["train"]["rows"],
+            "val": data_report["split"]["val"]["rows"],
+            "test": data_report["split"]["test"]["rows"],
+            "quarantined": data_report["quarantine"]["rows"],
+        },
+        "run_id": candidate["run_id"],
+        "best_val_macro_f1": candidate["best_val_macro_f1"],
+        "test_macro_f1": metrics.get("test_macro_f1"),
+        "test_accuracy": metrics.get("test_accuracy"),
+        "baseline": baseline,
+        "version": version,
+        "promotion": decision,
+    }

@@ -51,10 +51,24 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
     key = run_key(params, splits)
     if not is_main_process():
         # Under torchrun every rank trains; only rank 0 talks to MLflow and writes files.
-        model, tokenizer, _ = build_model(params.model, labels, splits["train"]["text"].tolist(),
-                                          state().training_run(params.task, key) / "base", seed=params.train.seed)
-        train(model, tokenizer, splits["train"], splits["val"], labels, params.model, params.train,
-              state().training_run(params.task, key), resume=True)
+        model, tokenizer, _ = build_model(
+            params.model,
+            labels,
+            splits["train"]["text"].tolist(),
+            state().training_run(params.task, key) / "base",
+            seed=params.train.seed,
+        )
+        train(
+            model,
+            tokenizer,
+            splits["train"],
+            splits["val"],
+            labels,
+            params.model,
+            params.train,
+            state().training_run(params.task, key),
+            resume=True,
+        )
         return {}
     exp_id = tracking.setup(params.task)
     work = state().training_run(params.task, key)
@@ -63,48 +77,93 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
         shutil.rmtree(work)
     resume_run = json.loads(attempt.read_text())["run_id"] if attempt.exists() else None
 
-    with mlflow.start_run(experiment_id=exp_id, run_id=resume_run,
-                          run_name=None if resume_run else f"train-{datetime.now():%Y%m%d-%H%M%S}") as run:
+    with mlflow.start_run(
+        experiment_id=exp_id,
+        run_id=resume_run,
+        run_name=None if resume_run else f"train-{datetime.now():%Y%m%d-%H%M%S}",
+    ) as run:
         write_json(attempt, {"run_id": run.info.run_id, "key": key})
         if not resume_run:
             _log_run_inputs(params, splits, labels)
         mlflow.set_tags(run_tags())  # e.g. the Airflow DAG run and the files that triggered it
-        model, tokenizer, base_model = build_model(params.model, labels, splits["train"]["text"].tolist(),
-                                                   work / "base", seed=params.train.seed)
-        result = train(model, tokenizer, splits["train"], splits["val"], labels, params.model, params.train,
-                       work, on_epoch=lambda epoch, m: mlflow.log_metrics(m, step=epoch), resume=True)
-        model_dir = save_model_dir(model, tokenizer, work / "model", task=params.task, family=params.model.family,
-                                   labels=labels, max_length=params.model.max_length,
-                                   preprocess=params.preprocess, base_model=base_model)
+        model, tokenizer, base_model = build_model(
+            params.model, labels, splits["train"]["text"].tolist(), work / "base", seed=params.train.seed
+        )
+        result = train(
+            model,
+            tokenizer,
+            splits["train"],
+            splits["val"],
+            labels,
+            params.model,
+            params.train,
+            work,
+            on_epoch=lambda epoch, m: mlflow.log_metrics(m, step=epoch),
+            resume=True,
+        )
+        model_dir = save_model_dir(
+            model,
+            tokenizer,
+            work / "model",
+            task=params.task,
+            family=params.model.family,
+            labels=labels,
+            max_length=params.model.max_length,
+            preprocess=params.preprocess,
+            base_model=base_model,
+        )
         curves = plots.training_curves_png(result.history, work / "training_curves.png")
         mlflow.log_artifact(str(curves), "plots")
-        summary = {"best_val_macro_f1": result.best_val_macro_f1, "epochs_run": result.epochs_run,
-                   "steps": result.steps, "train_samples_per_s": result.samples_per_s,
-                   "resumed_from_epoch": result.resumed_from_epoch}
+        summary = {
+            "best_val_macro_f1": result.best_val_macro_f1,
+            "epochs_run": result.epochs_run,
+            "steps": result.steps,
+            "train_samples_per_s": result.samples_per_s,
+            "resumed_from_epoch": result.resumed_from_epoch,
+        }
         mlflow.log_metrics(summary)
-        mlflow.set_tags({"heara.device": result.device, "heara.precision": result.precision,
-                         "heara.stopped_early": str(result.stopped_early)})
+        mlflow.set_tags(
+            {
+                "heara.device": result.device,
+                "heara.precision": result.precision,
+                "heara.stopped_early": str(result.stopped_early),
+            }
+        )
         (work / "DONE").write_text(run.info.run_id)
-    candidate = {"task": params.task, "run_id": run.info.run_id, "model_dir": str(model_dir), "labels": labels,
-                 "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **summary,
-                 "history": result.history}
+    candidate = {
+        "task": params.task,
+        "run_id": run.info.run_id,
+        "model_dir": str(model_dir),
+        "labels": labels,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **summary,
+        "history": result.history,
+    }
     write_json(candidate_file(params.task), candidate)
     write_json(task_dir(params.task) / "train" / "history.json", {"history": result.history})
     log.info("train: run %s, best val macro-F1 %.4f", run.info.run_id, result.best_val_macro_f1)
     return candidate
 
 
-def check_inputs(params: Params, splits: dict[str, pd.DataFrame], labels: list[str], files: DataFiles) -> None:
+def check_inputs(
+    params: Params, splits: dict[str, pd.DataFrame], labels: list[str], files: DataFiles
+) -> None:
     """The mistakes that would otherwise surface deep in the trainer as a traceback: data whose labels
     the label set lacks (another task's params), an empty split, a device this machine does not have."""
     from training.data.validate import require_known_labels
 
     for name in ("train", "val", "test"):
-        require_known_labels(splits[name], labels, file=str(getattr(files, name)),
-                             hint="train with --data-dir of the folder `heara data prepare` wrote (its dataset.json "
-                                  "names its task and labels) or --set labels=[...]")
+        require_known_labels(
+            splits[name],
+            labels,
+            file=str(getattr(files, name)),
+            hint="train with --data-dir of the folder `heara data prepare` wrote (its dataset.json "
+            "names its task and labels) or --set labels=[...]",
+        )
         if splits[name].empty:
-            raise DataError(f"the {name} split is empty: prepare the data again", file=str(getattr(files, name)))
+            raise DataError(
+                f"the {name} split is empty: prepare the data again", file=str(getattr(files, name))
+            )
     if len(labels) < 2:
         raise ConfigError(f"a classifier needs at least two labels, got {labels}")
     if params.train.device == "cuda":
@@ -123,23 +182,33 @@ def _log_run_inputs(params: Params, splits: dict[str, pd.DataFrame], labels: lis
 
     flat = tracking.flatten(params.to_dict())
     for start in range(0, len(flat), 90):  # MLflow caps one batch at 100 params
-        mlflow.log_params(dict(list(flat.items())[start:start + 90]))
-    tags = {"heara.task": params.task, "heara.git_commit": tracking.git_commit() or "unknown",
-            "heara.base_model": params.model.name if params.model.profile == "full" else f"tiny:{params.model.family}",
-            "heara.model_family": params.model.family}
+        mlflow.log_params(dict(list(flat.items())[start : start + 90]))
+    tags = {
+        "heara.task": params.task,
+        "heara.git_commit": tracking.git_commit() or "unknown",
+        "heara.base_model": params.model.name
+        if params.model.profile == "full"
+        else f"tiny:{params.model.family}",
+        "heara.model_family": params.model.family,
+    }
     for name, df in splits.items():
         tags[f"heara.data.{name}.sha256"] = content_hash(df)
         tags[f"heara.data.{name}.rows"] = str(len(df))
         # Only ids, labels and hashes: the dataset record never carries raw utterances.
-        ds = mlflow.data.from_pandas(df[["id", "label", "text_hash"]] if "text_hash" in df else df[["id", "label"]],
-                                     name=f"{params.task}-{name}", targets="label")
+        ds = mlflow.data.from_pandas(
+            df[["id", "label", "text_hash"]] if "text_hash" in df else df[["id", "label"]],
+            name=f"{params.task}-{name}",
+            targets="label",
+        )
         mlflow.log_input(ds, context={"train": "training", "val": "validation", "test": "testing"}[name])
     mlflow.set_tags(tags)
     counts = {name: df["label"].value_counts().to_dict() for name, df in splits.items()}
     work = state().training_runs(params.task)
     mlflow.log_artifact(str(plots.label_distribution_png(counts, work / "label_distribution.png")), "plots")
-    for report in (state().reports / "validate.json", state().reports / "report.json", PROJECT_ROOT / "dvc.lock"):
+    for report in (
+        state().reports / "validate.json",
+        state().reports / "report.json",
+        PROJECT_ROOT / "dvc.lock",
+    ):
         if report.exists():
             mlflow.log_artifact(str(report), "data")
-
-

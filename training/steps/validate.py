@@ -1,4 +1,5 @@
-"""Step `validate`: labels trimmed; empty, unknown, conflicting and over-long rows quarantined with reasons."""
+"""Step `validate`: labels trimmed; empty, unknown, conflicting and over-long rows quarantined with
+reasons."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ log = logging.getLogger("heara.data")
 def run_validate(params: Params, raw_path: Path, out: Path, quarantine_dir: Path, report_path: Path) -> dict:
     raw = pd.read_parquet(raw_path)
     try:
-        valid, quarantined, report = validate(raw, params.labels, params.validate_, source=display_path(raw_path))
+        valid, quarantined, report = validate(
+            raw, params.labels, params.validate_, source=display_path(raw_path)
+        )
     except DataError as e:
         if e.report is not None:  # the run stops here, but its report and quarantine are kept for the reader
             report = {k: v for k, v in e.report.items() if k != "quarantined"}

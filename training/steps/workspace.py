@@ -35,10 +35,15 @@ class DataFiles:
     def load(self) -> dict[str, pd.DataFrame]:
         for name, path in (("train", self.train), ("val", self.val), ("test", self.test)):
             if not path.exists():
-                raise NotFoundError(f"{name} split not found at {path}: run the data pipeline first "
-                                        "(`dvc repro` or `heara data prepare`)")
-        return {"train": pd.read_parquet(self.train), "val": pd.read_parquet(self.val),
-                "test": pd.read_parquet(self.test)}
+                raise NotFoundError(
+                    f"{name} split not found at {path}: run the data pipeline first "
+                    "(`dvc repro` or `heara data prepare`)"
+                )
+        return {
+            "train": pd.read_parquet(self.train),
+            "val": pd.read_parquet(self.val),
+            "test": pd.read_parquet(self.test),
+        }
 
 
 def task_dir(task: str) -> Path:

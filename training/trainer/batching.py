@@ -18,8 +18,9 @@ from training.model.encoding import Encoded, collate
 MEGA_CHUNK_BATCHES = 50  # rows sorted by length within chunks of this many batches
 
 
-def length_grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
-                           mega_chunk: int = MEGA_CHUNK_BATCHES) -> list[np.ndarray]:
+def length_grouped_batches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator, mega_chunk: int = MEGA_CHUNK_BATCHES
+) -> list[np.ndarray]:
     """Every index exactly once, in batches of similar length, in random batch order.
 
     Indices are shuffled, cut into chunks of `mega_chunk * batch_size`, sorted by length inside each
@@ -30,16 +31,16 @@ def length_grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.
     chunk = batch_size * mega_chunk
     batches: list[np.ndarray] = []
     for start in range(0, len(order), chunk):
-        part = order[start:start + chunk]
+        part = order[start : start + chunk]
         part = part[np.argsort(-lengths[part], kind="stable")]
-        batches.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def random_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Every index exactly once in shuffled batches, no grouping (the reference behaviour)."""
     order = rng.permutation(n)
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
 def epoch_batches(data: Encoded, batch_size: int, seed: int, epoch: int, grouped: bool) -> list[np.ndarray]:
@@ -77,19 +78,30 @@ def _collate_rows(data: Encoded, multiple_of: int, rows: list[int]) -> dict[str,
     return collate(data, np.asarray(rows, dtype=np.int64), multiple_of=multiple_of)
 
 
-def batch_iterator(data: Encoded, batches: list[np.ndarray], multiple_of: int = 1, num_workers: int = 0,
-                   pin_memory: bool = False) -> Iterator[dict[str, torch.Tensor]]:
+def batch_iterator(
+    data: Encoded,
+    batches: list[np.ndarray],
+    multiple_of: int = 1,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> Iterator[dict[str, torch.Tensor]]:
     """The collated batches, in order. With num_workers > 0 collation runs in DataLoader workers
     (worth it only when the accelerator waits for the CPU); with 0 it runs inline."""
     if num_workers == 0:
         return (collate(data, b, multiple_of=multiple_of) for b in batches)
     loader = torch.utils.data.DataLoader(
-        _Rows(len(data)), batch_sampler=[b.tolist() for b in batches], num_workers=num_workers,
-        collate_fn=partial(_collate_rows, data, multiple_of), pin_memory=pin_memory)
+        _Rows(len(data)),
+        batch_sampler=[b.tolist() for b in batches],
+        num_workers=num_workers,
+        collate_fn=partial(_collate_rows, data, multiple_of),
+        pin_memory=pin_memory,
+    )
     return iter(loader)
 
 
-def padding_share(data: Encoded, batches: list[np.ndarray], pad_to: int | None = None, multiple: int = 1) -> float:
+def padding_share(
+    data: Encoded, batches: list[np.ndarray], pad_to: int | None = None, multiple: int = 1
+) -> float:
     """Share of [PAD] positions over all positions fed to the model (padded as `collate` pads)."""
     lengths = data.lengths
     real = sum(int(lengths[b].sum()) for b in batches)

@@ -40,8 +40,11 @@ class RunState:
 def rng_state() -> dict[str, Any]:
     """Python, NumPy and torch (CPU and CUDA) generator states, in types that weights_only accepts."""
     name, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {"python": random.getstate(), "torch": torch.get_rng_state(),
-             "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss]}
+    state = {
+        "python": random.getstate(),
+        "torch": torch.get_rng_state(),
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -81,10 +84,21 @@ class Checkpoints:
         self.last = self.folder / "last.pt"
         self.best = self.folder / "best.pt"
 
-    def save_last(self, model, optimizer, scheduler, run_state: RunState, fingerprint: dict[str, Any]) -> None:
-        _atomic_save({"format": FORMAT, "model": cpu_state_dict(model), "optimizer": optimizer.state_dict(),
-                      "scheduler": scheduler.state_dict(), "progress": asdict(run_state), "rng": rng_state(),
-                      "fingerprint": fingerprint}, self.last)
+    def save_last(
+        self, model, optimizer, scheduler, run_state: RunState, fingerprint: dict[str, Any]
+    ) -> None:
+        _atomic_save(
+            {
+                "format": FORMAT,
+                "model": cpu_state_dict(model),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "progress": asdict(run_state),
+                "rng": rng_state(),
+                "fingerprint": fingerprint,
+            },
+            self.last,
+        )
 
     def save_best(self, state_dict: dict[str, torch.Tensor]) -> None:
         _atomic_save(state_dict, self.best)
@@ -98,14 +112,19 @@ class Checkpoints:
             return None
         ckpt = torch.load(self.last, map_location="cpu", weights_only=True)
         if ckpt.get("format") != FORMAT:
-            log.warning("ignoring %s: checkpoint format %s, expected %s", self.last, ckpt.get("format"), FORMAT)
+            log.warning(
+                "ignoring %s: checkpoint format %s, expected %s", self.last, ckpt.get("format"), FORMAT
+            )
             return None
         theirs = ckpt.get("fingerprint", {})
         changed = sorted(k for k in set(theirs) | set(fingerprint) if theirs.get(k) != fingerprint.get(k))
         if changed:
             # Different data or settings: continuing would mix two runs. Start afresh instead.
-            log.warning("ignoring %s: it belongs to a different run (%s changed); starting afresh",
-                        self.last, ", ".join(changed))
+            log.warning(
+                "ignoring %s: it belongs to a different run (%s changed); starting afresh",
+                self.last,
+                ", ".join(changed),
+            )
             return None
         return ckpt
 

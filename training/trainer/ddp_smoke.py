@@ -17,7 +17,18 @@ import numpy as np
 import pandas as pd
 
 TOY_WORDS = {
-    "emergency": ["불이야", "살려줘", "숨이", "안 쉬어져", "쓰러졌어", "피가", "119", "가슴이", "아파", "빨리"],
+    "emergency": [
+        "불이야",
+        "살려줘",
+        "숨이",
+        "안 쉬어져",
+        "쓰러졌어",
+        "피가",
+        "119",
+        "가슴이",
+        "아파",
+        "빨리",
+    ],
     "normal": ["오늘", "날씨가", "좋네", "밥", "먹었어", "산책", "가자", "텔레비전", "보고", "싶어"],
 }
 
@@ -59,13 +70,25 @@ def main(argv: list[str] | None = None) -> None:
         # Rank 0 builds the tiny model folder; the others then find it instead of building their own.
         if not info.is_main:
             barrier(info)
-        model, tokenizer, _ = build_model(model_cfg, labels, train_df["text"].tolist(), work, seed=train_cfg.seed)
+        model, tokenizer, _ = build_model(
+            model_cfg, labels, train_df["text"].tolist(), work, seed=train_cfg.seed
+        )
         if info.is_main:
             barrier(info)
-        result = train(model, tokenizer, train_df, val_df, labels, model_cfg, train_cfg, args.out / "run", resume=False)
+        result = train(
+            model, tokenizer, train_df, val_df, labels, model_cfg, train_cfg, args.out / "run", resume=False
+        )
         checksum = float(sum(p.detach().double().sum() for p in model.parameters()))
-        (args.out / f"rank{info.rank}.json").write_text(json.dumps(
-            {"rank": info.rank, "world_size": info.world_size, "checksum": checksum, "steps": result.steps}))
+        (args.out / f"rank{info.rank}.json").write_text(
+            json.dumps(
+                {
+                    "rank": info.rank,
+                    "world_size": info.world_size,
+                    "checksum": checksum,
+                    "steps": result.steps,
+                }
+            )
+        )
         if info.is_main:
             (args.out / "result.json").write_text(json.dumps(asdict(result), default=str))
     finally:

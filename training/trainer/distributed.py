@@ -34,8 +34,11 @@ class DistInfo:
 
 def world_from_env() -> tuple[int, int, int]:
     """(rank, local_rank, world_size) as torchrun exports them; (0, 0, 1) in a plain process."""
-    return (int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")),
-            int(os.environ.get("WORLD_SIZE", "1")))
+    return (
+        int(os.environ.get("RANK", "0")),
+        int(os.environ.get("LOCAL_RANK", "0")),
+        int(os.environ.get("WORLD_SIZE", "1")),
+    )
 
 
 def is_main_process() -> bool:

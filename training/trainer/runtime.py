@@ -64,16 +64,19 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, device: torch.device,
-                   fused: bool = True) -> tuple[torch.optim.Optimizer, str]:
+def make_optimizer(
+    model: torch.nn.Module, lr: float, weight_decay: float, device: torch.device, fused: bool = True
+) -> tuple[torch.optim.Optimizer, str]:
     """AdamW and the implementation used ("fused", "foreach" or "for-loop").
 
     Weight decay applies to matrices only: decaying biases and LayerNorm gains only hurts.
     fused=False gives the for-loop implementation the seed notebooks used (the benchmark reference).
     """
     params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
     if not fused:
         return torch.optim.AdamW(groups, lr=lr, foreach=False), "for-loop"
     try:

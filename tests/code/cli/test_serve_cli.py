@@ -20,7 +20,9 @@ def test_mlflow_ui_runs_the_mlflow_of_this_environment_not_the_one_on_path() -> 
     assert cmd == ([str(beside)] if beside.is_file() else [sys.executable, "-m", "mlflow"])
 
 
-def test_serve_with_a_prepared_folder_serves_its_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_with_a_prepared_folder_serves_its_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HEARA_HOME", str(tmp_path / "home"))
     from training.paths import DEFAULT_PARAMS
 
@@ -37,6 +39,8 @@ def test_serve_with_a_prepared_folder_serves_its_task(tmp_path: Path, monkeypatc
     result = CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path / "chatbot"), "--port", "3100"])
     assert result.exit_code == 0, result.output
     assert seen == {"task": "chatbot", "labels": ("0", "1", "2"), "port": 3100}
-    written = yaml.safe_load((tmp_path / "home" / "serving" / "params.chatbot.yaml").read_text(encoding="utf-8"))
+    written = yaml.safe_load(
+        (tmp_path / "home" / "serving" / "params.chatbot.yaml").read_text(encoding="utf-8")
+    )
     assert written["task"] == "chatbot" and written["augment"]["multipliers"] == {}
     assert written["serve"]["danger_labels"] == []  # the service would refuse emergency/distress

@@ -16,18 +16,24 @@ from training.cli import app
 
 runner = CliRunner()
 FAST = ["--set", "preprocess.spacing=none", "--set", "augment.enabled=false"]  # seconds, not a minute
-ENDINGS = {"기쁨": ["와서 정말 기뻐요", "선물을 줘서 행복해요", "칭찬해 줘서 신나요"],
-           "슬픔": ["떠나서 너무 슬퍼요", "아파서 눈물이 나요", "안 와서 외로워요"],
-           "불안": ["연락이 없어서 걱정돼요", "늦게 와서 불안해요", "다쳤을까 봐 무서워요"]}
+ENDINGS = {
+    "기쁨": ["와서 정말 기뻐요", "선물을 줘서 행복해요", "칭찬해 줘서 신나요"],
+    "슬픔": ["떠나서 너무 슬퍼요", "아파서 눈물이 나요", "안 와서 외로워요"],
+    "불안": ["연락이 없어서 걱정돼요", "늦게 와서 불안해요", "다쳤을까 봐 무서워요"],
+}
 
 
 def three_class_csv(path: Path, n_per_class: int = 20, labels: dict[str, str] | None = None) -> Path:
     """A small 3-class Korean file (columns 문장, 감정); `labels` renames the classes."""
     rng = random.Random(0)
-    rows = [{"문장": f"{rng.choice(['오늘', '어제', '요즘', '아까'])} {who} {rng.choice(ends)} {i}",
-             "감정": (labels or {}).get(label, label)}
-            for label, ends in ENDINGS.items() for i, who in enumerate(["친구가", "딸이", "손주가", "이웃이"]
-                                                                        * (n_per_class // 4))]
+    rows = [
+        {
+            "문장": f"{rng.choice(['오늘', '어제', '요즘', '아까'])} {who} {rng.choice(ends)} {i}",
+            "감정": (labels or {}).get(label, label),
+        }
+        for label, ends in ENDINGS.items()
+        for i, who in enumerate(["친구가", "딸이", "손주가", "이웃이"] * (n_per_class // 4))
+    ]
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
 
@@ -57,8 +63,22 @@ def prepared(home: Path) -> Path:
     """A prepared 3-class folder (task 'threeclass'): labels params.yaml knows nothing of."""
     src = three_class_csv(home / "ThreeClass.csv")
     out = home / "prepared"
-    result = runner.invoke(app, ["data", "prepare", "--source", str(src), "--text-col", "문장", "--label-col", "감정",
-                                 "--out", str(out), *FAST])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "prepare",
+            "--source",
+            str(src),
+            "--text-col",
+            "문장",
+            "--label-col",
+            "감정",
+            "--out",
+            str(out),
+            *FAST,
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -71,8 +91,9 @@ def test_prepare_records_task_and_labels(prepared: Path) -> None:
 @pytest.fixture(scope="module")
 def trained(prepared: Path):
     # No --set task=..., labels=... or augment.multipliers={}: dataset.json gives task and labels.
-    return runner.invoke(app, ["train", "--data-dir", str(prepared), "--set", "train.epochs=1",
-                               "--set", "train.max_steps=2"])
+    return runner.invoke(
+        app, ["train", "--data-dir", str(prepared), "--set", "train.epochs=1", "--set", "train.max_steps=2"]
+    )
 
 
 def test_train_on_a_prepared_folder_with_other_labels_just_works(trained, home: Path) -> None:
@@ -82,28 +103,50 @@ def test_train_on_a_prepared_folder_with_other_labels_just_works(trained, home: 
     assert candidate["task"] == "threeclass" and candidate["labels"] == ["기쁨", "불안", "슬픔"]
     assert (home / "models" / "threeclass" / "candidate.json").exists()
     assert "LOAD REPORT" not in result.output and "classification head initialised" in result.output
-    assert "runs/danger" not in result.output and "heara-danger" not in result.output  # not params.yaml's task
+    assert (
+        "runs/danger" not in result.output and "heara-danger" not in result.output
+    )  # not params.yaml's task
 
 
 def test_evaluate_with_data_the_candidate_was_not_trained_on(trained, home: Path) -> None:
     assert trained.exit_code == 0  # a candidate of task 'threeclass', labels 기쁨/불안/슬픔
     other = home / "other"
     src = three_class_csv(home / "other.csv", labels={"기쁨": "happy", "슬픔": "sad", "불안": "anxious"})
-    prep = runner.invoke(app, ["data", "prepare", "--source", str(src), "--text-col", "문장", "--label-col", "감정",
-                               "--task", "threeclass", "--out", str(other), *FAST])
+    prep = runner.invoke(
+        app,
+        [
+            "data",
+            "prepare",
+            "--source",
+            str(src),
+            "--text-col",
+            "문장",
+            "--label-col",
+            "감정",
+            "--task",
+            "threeclass",
+            "--out",
+            str(other),
+            *FAST,
+        ],
+    )
     assert prep.exit_code == 0, prep.output
     result = runner.invoke(app, ["evaluate", "--data-dir", str(other)])
     assert_one_line_error(result, "are not among", "trained on other labels", "test.parquet")
 
 
 def test_train_with_labels_that_do_not_fit_the_data(prepared: Path) -> None:
-    result = runner.invoke(app, ["train", "--data-dir", str(prepared), "--set", "labels=[a,b]",
-                                 "--set", "augment.multipliers={}"])
+    result = runner.invoke(
+        app,
+        ["train", "--data-dir", str(prepared), "--set", "labels=[a,b]", "--set", "augment.multipliers={}"],
+    )
     assert_one_line_error(result, "are not among ['a', 'b']", "--data-dir")
 
 
 def test_predict_on_a_missing_file(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["predict", "--input", str(tmp_path / "nope.csv"), "--output", str(tmp_path / "o.csv")])
+    result = runner.invoke(
+        app, ["predict", "--input", str(tmp_path / "nope.csv"), "--output", str(tmp_path / "o.csv")]
+    )
     assert_one_line_error(result, "input file not found", "nope.csv")
 
 
@@ -112,26 +155,59 @@ def test_multi_label_file(tmp_path: Path) -> None:
     codes = [str(c) for c in (0, 6, 10, 22, 3)]
     labels = [",".join(sorted(rng.sample(codes, rng.randint(1, 3)), key=int)) for _ in range(300)]
     src = tmp_path / "goemotions.csv"
-    pd.DataFrame({"text": [f"문장 {i}번 입니다" for i in range(300)], "label": labels}).to_csv(src, index=False)
-    result = runner.invoke(app, ["data", "prepare", "--source", str(src), "--out", str(tmp_path / "o"), *FAST])
-    line = assert_one_line_error(result, "multi-label data is not supported yet", "separated by ','",
-                                 "goemotions.csv")
+    pd.DataFrame({"text": [f"문장 {i}번 입니다" for i in range(300)], "label": labels}).to_csv(
+        src, index=False
+    )
+    result = runner.invoke(
+        app, ["data", "prepare", "--source", str(src), "--out", str(tmp_path / "o"), *FAST]
+    )
+    line = assert_one_line_error(
+        result, "multi-label data is not supported yet", "separated by ','", "goemotions.csv"
+    )
     assert "too few rows" not in line and len(line) < 400
 
 
 def test_headerless_file_without_no_header(tmp_path: Path) -> None:
     src = tmp_path / "nohead.csv"
     src.write_text("12시 땡!,하루가 또 가네요.,0\n1지망 학교 떨어졌어,위로해 드립니다.,0\n", encoding="utf-8")
-    result = runner.invoke(app, ["data", "prepare", "--source", str(src), "--text-col", "Q", "--label-col", "label",
-                                 "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "prepare",
+            "--source",
+            str(src),
+            "--text-col",
+            "Q",
+            "--label-col",
+            "label",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert_one_line_error(result, "missing text column 'Q'", "--no-header")
 
 
 def test_headerless_file_with_no_header_is_read_by_position(tmp_path: Path) -> None:
     src = tmp_path / "nohead.csv"
     pd.read_csv(three_class_csv(tmp_path / "with-header.csv")).to_csv(src, index=False, header=False)
-    result = runner.invoke(app, ["data", "prepare", "--source", str(src), "--no-header", "--text-col", "0",
-                                 "--label-col", "1", "--out", str(tmp_path / "o"), *FAST])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "prepare",
+            "--source",
+            str(src),
+            "--no-header",
+            "--text-col",
+            "0",
+            "--label-col",
+            "1",
+            "--out",
+            str(tmp_path / "o"),
+            *FAST,
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["rows_read"] == 60 and summary["task"] == "nohead"
@@ -166,7 +242,9 @@ def test_unreadable_overlay_file(tmp_path: Path) -> None:
 
 def test_a_task_name_that_cannot_name_a_model(tmp_path: Path) -> None:
     src = three_class_csv(tmp_path / "a.csv")
-    result = runner.invoke(app, ["data", "prepare", "--source", str(src), "--task", "My Task", "--out", str(tmp_path)])
+    result = runner.invoke(
+        app, ["data", "prepare", "--source", str(src), "--task", "My Task", "--out", str(tmp_path)]
+    )
     assert_one_line_error(result, "task 'My Task'", "lowercase")
 
 
@@ -179,11 +257,13 @@ def test_training_on_cuda_without_a_gpu(prepared: Path) -> None:
     assert_one_line_error(result, "train.device is 'cuda'")
 
 
-def test_predict_with_a_label_column_that_is_not_there(tmp_path: Path, tiny_model_factory,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_predict_with_a_label_column_that_is_not_there(
+    tmp_path: Path, tiny_model_factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HEARA_MODEL_DIR", str(tiny_model_factory(tmp_path / "model")))
     src = tmp_path / "in.csv"
     pd.DataFrame({"text": ["안녕"]}).to_csv(src, index=False)
-    result = runner.invoke(app, ["predict", "--input", str(src), "--output", str(tmp_path / "o.csv"),
-                                 "--label-col", "gold"])
+    result = runner.invoke(
+        app, ["predict", "--input", str(src), "--output", str(tmp_path / "o.csv"), "--label-col", "gold"]
+    )
     assert_one_line_error(result, "missing label column 'gold'")

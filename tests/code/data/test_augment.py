@@ -24,17 +24,30 @@ def augmenter() -> Augmenter:
 
 
 def train_frame() -> pd.DataFrame:
-    normal = ["오늘 점심은 뭐 먹을까", "텔레비전 소리 좀 줄여 줘", "내일 친구가 놀러 온대",
-              "창문 좀 열어 줄래", "저녁에 산책 가자", "날씨가 정말 좋네"]
-    emergency = ["할머니가 쓰러지셨어요 빨리 와 주세요", "불이 났어요 도와주세요",
-                 "친구가 숨을 안 쉬어요", "병원에 빨리 가야 해요"]
+    normal = [
+        "오늘 점심은 뭐 먹을까",
+        "텔레비전 소리 좀 줄여 줘",
+        "내일 친구가 놀러 온대",
+        "창문 좀 열어 줄래",
+        "저녁에 산책 가자",
+        "날씨가 정말 좋네",
+    ]
+    emergency = [
+        "할머니가 쓰러지셨어요 빨리 와 주세요",
+        "불이 났어요 도와주세요",
+        "친구가 숨을 안 쉬어요",
+        "병원에 빨리 가야 해요",
+    ]
     distress = ["허리가 너무 아파서 못 일어나겠어", "약을 먹었는데 계속 어지러워요"]
-    rows = [(f"n{k}", t, "normal") for k, t in enumerate(normal)] + \
-           [(f"e{k}", t, "emergency") for k, t in enumerate(emergency)] + \
-           [(f"d{k}", t, "distress") for k, t in enumerate(distress)]
+    rows = (
+        [(f"n{k}", t, "normal") for k, t in enumerate(normal)]
+        + [(f"e{k}", t, "emergency") for k, t in enumerate(emergency)]
+        + [(f"d{k}", t, "distress") for k, t in enumerate(distress)]
+    )
     df = pd.DataFrame(rows, columns=["id", "text", "label"])
-    return df.assign(source_file="train.parquet", source_row=range(1, len(df) + 1),
-                     text_hash=df["text"].map(text_hash))
+    return df.assign(
+        source_file="train.parquet", source_row=range(1, len(df) + 1), text_hash=df["text"].map(text_hash)
+    )
 
 
 def added(result: pd.DataFrame) -> pd.DataFrame:
@@ -43,11 +56,15 @@ def added(result: pd.DataFrame) -> pd.DataFrame:
 
 # --- plan ----------------------------------------------------------------------------------
 
+
 def test_plan_targets_from_multipliers():
     counts = {"normal": 6, "emergency": 4, "distress": 3}
     assert plan_targets(counts, CFG) == {"normal": 6, "emergency": 8, "distress": 9}
-    assert plan_targets(counts, AugmentConfig(multipliers={"distress": 1.5})) == \
-        {"normal": 6, "emergency": 4, "distress": 4}  # round(4.5) -> 4: banker's rounding
+    assert plan_targets(counts, AugmentConfig(multipliers={"distress": 1.5})) == {
+        "normal": 6,
+        "emergency": 4,
+        "distress": 4,
+    }  # round(4.5) -> 4: banker's rounding
 
 
 def test_plan_targets_from_target_balance():
@@ -58,6 +75,7 @@ def test_plan_targets_from_target_balance():
 
 
 # --- augment_frame ------------------------------------------------------------------------
+
 
 def test_multipliers_reach_the_planned_targets(augmenter):
     train = train_frame()
@@ -81,8 +99,10 @@ def test_augmentation_is_deterministic_given_the_seed(augmenter):
     a, ra = augment_frame(train_frame(), CFG, augmenter)
     b, rb = augment_frame(train_frame().sample(frac=1, random_state=5), CFG, augmenter)
     key = ["id", "text", "label", "source_id", "aug_method"]
-    pd.testing.assert_frame_equal(added(a)[key].sort_values("id").reset_index(drop=True),
-                                  added(b)[key].sort_values("id").reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        added(a)[key].sort_values("id").reset_index(drop=True),
+        added(b)[key].sort_values("id").reset_index(drop=True),
+    )
     assert ra == rb
     c, _ = augment_frame(train_frame(), CFG.model_copy(update={"seed": 99}), augmenter)
     assert set(added(c)["text"]) != set(added(a)["text"])
@@ -97,12 +117,12 @@ def test_augmented_rows_are_traceable_and_new(augmenter):
     new = added(result)
     by_id = train.set_index("id")
     for row in new.itertuples():
-        assert row.source_id in by_id.index                      # points to a real train row
-        assert row.label == by_id.loc[row.source_id, "label"]    # and keeps its label
+        assert row.source_id in by_id.index  # points to a real train row
+        assert row.label == by_id.loc[row.source_id, "label"]  # and keeps its label
         assert row.aug_method in CFG.methods
         assert row.id.startswith(f"{row.source_id}#aug")
-        assert row.text_hash == text_hash(row.text)              # recomputed, not copied
-    assert not set(new["text"]) & set(train["text"])             # no copy of an original
+        assert row.text_hash == text_hash(row.text)  # recomputed, not copied
+    assert not set(new["text"]) & set(train["text"])  # no copy of an original
     assert not new["text"].duplicated().any()
     assert not result["id"].duplicated().any()
 
@@ -133,11 +153,14 @@ def test_without_synonyms_sr_and_ri_are_skipped_and_reported():
 
 # --- the operations -----------------------------------------------------------------------
 
+
 def test_eda_sr_replaces_a_noun_and_fixes_its_particle(augmenter, monkeypatch):
     # Kiwi rebuilds the word, so the particle agrees with the new noun: 친구가 -> 벗이, 물을 -> 음료를.
     monkeypatch.setattr(augmenter, "synonyms", {"친구": ("벗",), "물": ("음료",)})
     assert augmenter.eda_sr("친구가 병원에 갔어요", random.Random(1)) == "벗이 병원에 갔어요"
-    assert augmenter.eda_sr("할머니가 물을 달라고 하세요", random.Random(1)) == "할머니가 음료를 달라고 하세요"
+    assert (
+        augmenter.eda_sr("할머니가 물을 달라고 하세요", random.Random(1)) == "할머니가 음료를 달라고 하세요"
+    )
     assert augmenter.eda_sr("정말 고마워요", random.Random(1)) == "정말 고마워요"  # no candidate noun
 
 
@@ -180,10 +203,14 @@ def test_aeda_inserts_punctuation_only(augmenter):
 def test_augment_dispatches_by_method_name(augmenter):
     text = "친구가 병원에 갔어요"
     for method in METHODS:
-        assert augmenter.augment(text, method, random.Random(7)) == getattr(augmenter, method)(text, random.Random(7))
+        assert augmenter.augment(text, method, random.Random(7)) == getattr(augmenter, method)(
+            text, random.Random(7)
+        )
 
 
-@pytest.mark.skipif(importlib.util.find_spec("koeda") is None, reason="koeda (Korean WordNet) is not installed")
+@pytest.mark.skipif(
+    importlib.util.find_spec("koeda") is None, reason="koeda (Korean WordNet) is not installed"
+)
 def test_synonyms_load_from_the_korean_wordnet():
     table = load_synonyms()
     assert "할머니" in table and "조모" in table["할머니"]
@@ -191,6 +218,7 @@ def test_synonyms_load_from_the_korean_wordnet():
 
 
 # --- never a val or test text ----------------------------------------------------------------
+
 
 class ScriptedAugmenter:
     """Returns the scripted candidates in order, whatever the method: the collision is then exact."""
@@ -242,6 +270,7 @@ def test_real_augmentation_avoids_held_out_texts(augmenter):
     held_out = ["".join(t.split()) for t in added(first)["text"]]
     result, report = augment_frame(train, CFG, augmenter, held_out=held_out)
     from training.data.augment import same_text_key
+
     keys = {same_text_key(t) for t in held_out}
     assert not any(same_text_key(t) in keys for t in added(result)["text"])
     assert report["rejected_as_held_out"] >= len(held_out)  # each was produced again and refused
@@ -258,7 +287,8 @@ def test_run_augment_reads_val_and_test_beside_the_train_file(tmp_path, monkeypa
     train.to_parquet(split / "train.parquet")
     pd.DataFrame({"id": ["v1"], "text": ["val 문장"], "label": ["normal"]}).to_parquet(split / "val.parquet")
     pd.DataFrame({"id": ["t1", "t2"], "text": ["test 문장", "또 하나"], "label": ["normal"] * 2}).to_parquet(
-        split / "test.parquet")
+        split / "test.parquet"
+    )
     seen = {}
 
     def fake_augment_frame(df, cfg, augmenter=None, held_out=()):
@@ -266,14 +296,16 @@ def test_run_augment_reads_val_and_test_beside_the_train_file(tmp_path, monkeypa
         return df, {"added": 0}
 
     monkeypatch.setattr(step, "augment_frame", fake_augment_frame)
-    report = step.run_augment(load_params(), split / "train.parquet", tmp_path / "out.parquet",
-                              tmp_path / "augment.json")
+    report = step.run_augment(
+        load_params(), split / "train.parquet", tmp_path / "out.parquet", tmp_path / "augment.json"
+    )
     assert seen["held_out"] == ["val 문장", "test 문장", "또 하나"]
     assert report["held_out_splits"] == ["val", "test"]
 
     (split / "test.parquet").unlink()
     with caplog.at_level("WARNING", logger="heara.data"):
-        report = step.run_augment(load_params(), split / "train.parquet", tmp_path / "out.parquet",
-                                  tmp_path / "augment.json")
+        report = step.run_augment(
+            load_params(), split / "train.parquet", tmp_path / "out.parquet", tmp_path / "augment.json"
+        )
     assert seen["held_out"] == ["val 문장"] and report["held_out_splits"] == ["val"]
     assert "no test split beside" in caplog.text

@@ -19,10 +19,16 @@ from training.data.dataset_info import (
 from training.errors import ConfigError, DataError
 
 
-@pytest.mark.parametrize("source, task", [
-    ("/data/ChatbotData.csv", "chatbotdata"), ("상담 기록 (2024).xlsx", "2024"), ("My File.v2.tsv", "my-file-v2"),
-    ("감정.csv", "dataset"), ("a__b.csv", "a__b"),
-])
+@pytest.mark.parametrize(
+    "source, task",
+    [
+        ("/data/ChatbotData.csv", "chatbotdata"),
+        ("상담 기록 (2024).xlsx", "2024"),
+        ("My File.v2.tsv", "my-file-v2"),
+        ("감정.csv", "dataset"),
+        ("a__b.csv", "a__b"),
+    ],
+)
 def test_task_from_the_file_name_is_sanitised(source: str, task: str) -> None:
     assert task_from_source(source) == task
 
@@ -70,6 +76,7 @@ def test_danger_labels_of_another_task_are_dropped_unless_set() -> None:
     assert apply_dataset_info(load_params(), info).serve.danger_labels == ()
     kept = apply_dataset_info(load_params(), DatasetInfo(task="t", labels=("normal", "emergency")))
     assert kept.serve.danger_labels == ("emergency",)
-    mine = apply_dataset_info(load_params(overrides={"serve": {"danger_labels": ["2"]}}), info,
-                              explicit={"serve.danger_labels"})
+    mine = apply_dataset_info(
+        load_params(overrides={"serve": {"danger_labels": ["2"]}}), info, explicit={"serve.danger_labels"}
+    )
     assert mine.serve.danger_labels == ("2",)

@@ -20,8 +20,14 @@ from training.data.preprocess import (
 from training.data.validate import QUARANTINE_COLUMNS
 from training.pii import mask_pii
 
-ALL_OFF = {"nfc": False, "clean_whitespace": False, "mask_pii": False, "squeeze_repeats": False,
-           "regex_rules": (), "spacing": "none"}
+ALL_OFF = {
+    "nfc": False,
+    "clean_whitespace": False,
+    "mask_pii": False,
+    "squeeze_repeats": False,
+    "regex_rules": (),
+    "spacing": "none",
+}
 
 
 def only(**steps) -> Preprocessor:
@@ -34,6 +40,7 @@ def one(pre: Preprocessor, text: str) -> str:
 
 
 # --- the steps, each alone -----------------------------------------------------------------
+
 
 def test_all_steps_off_is_the_identity():
     pre = only()
@@ -65,23 +72,26 @@ def test_whitespace_alone_drops_control_and_zero_width_characters():
     assert one(pre, "ㅋㅋㅋㅋㅋ 010-1234-5678") == "ㅋㅋㅋㅋㅋ 010-1234-5678"
 
 
-@pytest.mark.parametrize("text, masked", [
-    ("010-1234-5678로 전화 주세요", "[PHONE]로 전화 주세요"),
-    ("번호는 01012345678 이에요", "번호는 [PHONE] 이에요"),
-    ("010 1234 5678", "[PHONE]"),
-    ("010.1234.5678", "[PHONE]"),
-    ("집 전화 02-123-4567", "집 전화 [PHONE]"),
-    ("031-1234-5678 으로", "[PHONE] 으로"),
-    ("+82-10-1234-5678", "[PHONE]"),
-    ("+82 10 1234 5678", "[PHONE]"),
-    ("+821012345678", "[PHONE]"),
-    ("고객센터 1588-1234", "고객센터 [PHONE]"),
-    ("주민번호 900101-1234567", "주민번호 [RRN]"),
-    ("주민번호 9001012234567", "주민번호 [RRN]"),
-    ("메일은 hong.gildong+test@example.co.kr 입니다", "메일은 [EMAIL] 입니다"),
-    ("https://example.com/a?b=1 보세요", "[URL] 보세요"),
-    ("www.naver.com 에서", "[URL] 에서"),
-])
+@pytest.mark.parametrize(
+    "text, masked",
+    [
+        ("010-1234-5678로 전화 주세요", "[PHONE]로 전화 주세요"),
+        ("번호는 01012345678 이에요", "번호는 [PHONE] 이에요"),
+        ("010 1234 5678", "[PHONE]"),
+        ("010.1234.5678", "[PHONE]"),
+        ("집 전화 02-123-4567", "집 전화 [PHONE]"),
+        ("031-1234-5678 으로", "[PHONE] 으로"),
+        ("+82-10-1234-5678", "[PHONE]"),
+        ("+82 10 1234 5678", "[PHONE]"),
+        ("+821012345678", "[PHONE]"),
+        ("고객센터 1588-1234", "고객센터 [PHONE]"),
+        ("주민번호 900101-1234567", "주민번호 [RRN]"),
+        ("주민번호 9001012234567", "주민번호 [RRN]"),
+        ("메일은 hong.gildong+test@example.co.kr 입니다", "메일은 [EMAIL] 입니다"),
+        ("https://example.com/a?b=1 보세요", "[URL] 보세요"),
+        ("www.naver.com 에서", "[URL] 에서"),
+    ],
+)
 def test_mask_pii_masks_phones_rrn_emails_urls(text, masked):
     assert mask_pii(text) == masked
     pre = only(mask_pii=True)
@@ -89,21 +99,35 @@ def test_mask_pii_masks_phones_rrn_emails_urls(text, masked):
     assert one(pre, text) == masked
 
 
-@pytest.mark.parametrize("text", [
-    "1000원만 빌려줘", "3,000,000원이 들었어요", "2024-05-01에 만나요", "2024.05.01", "20240501",
-    "10:30에 약 먹어요", "버스 9707번", "12345678901", "방 번호 1203호", "혈압이 140에 90이래요",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1000원만 빌려줘",
+        "3,000,000원이 들었어요",
+        "2024-05-01에 만나요",
+        "2024.05.01",
+        "20240501",
+        "10:30에 약 먹어요",
+        "버스 9707번",
+        "12345678901",
+        "방 번호 1203호",
+        "혈압이 140에 90이래요",
+    ],
+)
 def test_mask_pii_leaves_ordinary_numbers_and_dates(text):
     assert mask_pii(text) == text
 
 
-@pytest.mark.parametrize("text, masked", [
-    # Speech-to-text often glues words and particles to the personal data; only the data is masked.
-    ("제번호는010-1234-5678이고", "제번호는[PHONE]이고"),
-    ("메일은abc@test.com이에요", "메일은[EMAIL]이에요"),
-    ("www.naver.com에서봤어요", "[URL]에서봤어요"),
-    ("주민번호는9001011234567이에요", "주민번호는[RRN]이에요"),
-])
+@pytest.mark.parametrize(
+    "text, masked",
+    [
+        # Speech-to-text often glues words and particles to the personal data; only the data is masked.
+        ("제번호는010-1234-5678이고", "제번호는[PHONE]이고"),
+        ("메일은abc@test.com이에요", "메일은[EMAIL]이에요"),
+        ("www.naver.com에서봤어요", "[URL]에서봤어요"),
+        ("주민번호는9001011234567이에요", "주민번호는[RRN]이에요"),
+    ],
+)
 def test_mask_pii_keeps_glued_korean_text(text, masked):
     assert mask_pii(text) == masked
 
@@ -143,8 +167,13 @@ def test_spacing_none_leaves_spaces_as_they_are():
 
 
 def test_placeholders_survive_spacing(kiwi_preprocessor):
-    out = kiwi_preprocessor(["제번호는010-1234-5678이고메일은abc@test.com이에요",
-                             "주민번호900101-1234567알려드릴게요", "www.example.com에들어가봐"])
+    out = kiwi_preprocessor(
+        [
+            "제번호는010-1234-5678이고메일은abc@test.com이에요",
+            "주민번호900101-1234567알려드릴게요",
+            "www.example.com에들어가봐",
+        ]
+    )
     assert "[PHONE]" in out[0] and "[EMAIL]" in out[0]
     assert "[RRN]" in out[1] and "[URL]" in out[2]
     assert not any(c.isdigit() for c in "".join(out))
@@ -175,6 +204,7 @@ def test_run_timed_matches_call():
 
 # --- preprocess_frame --------------------------------------------------------------------
 
+
 def frame(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=["id", "text", "label"])
     return df.assign(source_file="valid.parquet", source_row=range(1, len(df) + 1))
@@ -194,15 +224,23 @@ def check_accounting(df, clean, quarantined):
 
 
 def test_frame_dedup_keeps_the_first_and_quarantines_repeats(fast_pre):
-    df = frame([("a1", "살려 주세요", "emergency"), ("a2", "살려\u200b 주세요!!!!", "emergency"),
-                ("a3", "살려  주세요", "emergency"), ("a4", "살려 주세요!!", "emergency"),
-                ("b1", "괜찮아요", "normal")])
+    df = frame(
+        [
+            ("a1", "살려 주세요", "emergency"),
+            ("a2", "살려\u200b 주세요!!!!", "emergency"),
+            ("a3", "살려  주세요", "emergency"),
+            ("a4", "살려 주세요!!", "emergency"),
+            ("b1", "괜찮아요", "normal"),
+        ]
+    )
     clean, quarantined, report = preprocess_frame(df, fast_pre)
     check_accounting(df, clean, quarantined)
     assert clean["id"].tolist() == ["a1", "a2", "b1"]
     assert clean["text"].tolist() == ["살려 주세요", "살려 주세요!!", "괜찮아요"]
     assert dict(zip(quarantined["id"], quarantined["reason"])) == {
-        "a3": "duplicate of a1 after normalisation", "a4": "duplicate of a2 after normalisation"}
+        "a3": "duplicate of a1 after normalisation",
+        "a4": "duplicate of a2 after normalisation",
+    }
     # The quarantine shows the text as it was read, so a labeler can find it.
     assert quarantined.set_index("id").loc["a3", "text"] == "살려  주세요"
     assert report["duplicates_removed"] == 2 and report["rows_in"] == 5 and report["rows_out"] == 3
@@ -210,9 +248,15 @@ def test_frame_dedup_keeps_the_first_and_quarantines_repeats(fast_pre):
 
 
 def test_frame_conflicts_after_normalisation_are_all_quarantined(fast_pre):
-    df = frame([("p1", "010-1234-5678로 전화해", "normal"), ("p2", "010-9876-5432로 전화해", "emergency"),
-                ("k1", "ㅋㅋㅋㅋ 웃겨", "normal"), ("k2", "ㅋㅋㅋ 웃겨", "normal"),
-                ("x1", "배고파요", "normal")])
+    df = frame(
+        [
+            ("p1", "010-1234-5678로 전화해", "normal"),
+            ("p2", "010-9876-5432로 전화해", "emergency"),
+            ("k1", "ㅋㅋㅋㅋ 웃겨", "normal"),
+            ("k2", "ㅋㅋㅋ 웃겨", "normal"),
+            ("x1", "배고파요", "normal"),
+        ]
+    )
     clean, quarantined, report = preprocess_frame(df, fast_pre)
     check_accounting(df, clean, quarantined)
     reasons = dict(zip(quarantined["id"], quarantined["reason"]))
@@ -236,16 +280,27 @@ def test_frame_texts_that_become_empty_are_quarantined(fast_pre):
 
 
 def test_frame_without_dedup_keeps_repeats_and_conflicts(fast_pre):
-    df = frame([("a1", "살려 주세요", "emergency"), ("a2", "살려  주세요", "emergency"),
-                ("p1", "010-1234-5678", "normal"), ("p2", "010-9876-5432", "emergency")])
+    df = frame(
+        [
+            ("a1", "살려 주세요", "emergency"),
+            ("a2", "살려  주세요", "emergency"),
+            ("p1", "010-1234-5678", "normal"),
+            ("p2", "010-9876-5432", "emergency"),
+        ]
+    )
     clean, quarantined, report = preprocess_frame(df, fast_pre, dedup=False)
     assert quarantined.empty and len(clean) == 4
     assert report["duplicates_removed"] == 0 and report["conflicts_after_normalisation"] == 0
 
 
 def test_frame_with_kiwi_spacing_dedups_texts_equal_after_spacing(kiwi_preprocessor):
-    df = frame([("s1", "아이고허리야넘어졌어", "distress"), ("s2", "아이고 허리야 넘어졌어", "distress"),
-                ("s3", "아이고 허리야넘어 졌어", "distress")])
+    df = frame(
+        [
+            ("s1", "아이고허리야넘어졌어", "distress"),
+            ("s2", "아이고 허리야 넘어졌어", "distress"),
+            ("s3", "아이고 허리야넘어 졌어", "distress"),
+        ]
+    )
     clean, quarantined, report = preprocess_frame(df, kiwi_preprocessor)
     check_accounting(df, clean, quarantined)
     assert clean["text"].tolist() == ["아이고 허리야 넘어졌어"]

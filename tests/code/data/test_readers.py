@@ -45,6 +45,7 @@ def records(df: pd.DataFrame) -> list[tuple]:
 
 # --- formats and column mapping ---------------------------------------------------------------
 
+
 def test_csv_is_read_into_the_canonical_raw_table(tmp_path):
     p = write(tmp_path / "batch.csv", CSV_TEXT)
     result = read_source(p, id_col="id")
@@ -57,7 +58,9 @@ def test_csv_is_read_into_the_canonical_raw_table(tmp_path):
 
 
 def test_tsv_is_read(tmp_path):
-    p = write(tmp_path / "batch.tsv", "id\ttext\tlabel\n" + "".join(f"{i}\t{t}\t{lab}\n" for i, t, lab in ROWS))
+    p = write(
+        tmp_path / "batch.tsv", "id\ttext\tlabel\n" + "".join(f"{i}\t{t}\t{lab}\n" for i, t, lab in ROWS)
+    )
     assert records(read_source(p, id_col="id").rows) == ROWS
 
 
@@ -71,15 +74,18 @@ def test_jsonl_is_read(tmp_path):
 
 def test_excel_is_read_with_mapped_columns(tmp_path):
     p = tmp_path / "batch.xlsx"
-    pd.DataFrame({"번호": [101, 102, 103], "발화": [t for _, t, _ in ROWS], "정답": [lab for *_, lab in ROWS]}) \
-        .to_excel(p, index=False)
+    pd.DataFrame(
+        {"번호": [101, 102, 103], "발화": [t for _, t, _ in ROWS], "정답": [lab for *_, lab in ROWS]}
+    ).to_excel(p, index=False)
     result = read_source(p, text_col="발화", label_col="정답", id_col="번호")
     assert records(result.rows) == [(str(100 + k), t, lab) for k, (_, t, lab) in enumerate(ROWS, start=1)]
 
 
 def test_column_mapping_and_numbered_ids_without_an_id_column(tmp_path):
-    p = write(tmp_path / "labeler_07.csv",
-              "utterance,class,extra\n" + "".join(f'"{t}",{lab},x\n' for _, t, lab in ROWS))
+    p = write(
+        tmp_path / "labeler_07.csv",
+        "utterance,class,extra\n" + "".join(f'"{t}",{lab},x\n' for _, t, lab in ROWS),
+    )
     result = read_source(p, text_col="utterance", label_col="class", id_col=None)
     assert result.rows["id"].tolist() == ["labeler_07-1", "labeler_07-2", "labeler_07-3"]
     assert result.rows["text"].tolist() == [t for _, t, _ in ROWS]
@@ -87,7 +93,10 @@ def test_column_mapping_and_numbered_ids_without_an_id_column(tmp_path):
 
 
 def test_blank_ids_are_numbered(tmp_path):
-    p = write(tmp_path / "b.csv", 'id,text,label\n,"안녕하세요",normal\n  ,"살려 주세요",emergency\nk3,"뭐라고요",confusion\n')
+    p = write(
+        tmp_path / "b.csv",
+        'id,text,label\n,"안녕하세요",normal\n  ,"살려 주세요",emergency\nk3,"뭐라고요",confusion\n',
+    )
     assert read_source(p, id_col="id").rows["id"].tolist() == ["b-1", "b-2", "k3"]
 
 
@@ -108,11 +117,15 @@ def test_unsupported_extension_is_a_data_error(tmp_path):
 
 # --- encodings ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("encoding, detected", [
-    ("utf-8", "utf-8"),
-    ("utf-8-sig", "utf-8-sig"),
-    ("cp949", "cp949"),
-])
+
+@pytest.mark.parametrize(
+    "encoding, detected",
+    [
+        ("utf-8", "utf-8"),
+        ("utf-8-sig", "utf-8-sig"),
+        ("cp949", "cp949"),
+    ],
+)
 def test_encodings_are_detected_and_decoded(tmp_path, encoding, detected):
     p = write(tmp_path / f"{encoding}.csv", CSV_TEXT, encoding=encoding)
     result = read_source(p, id_col="id")
@@ -150,9 +163,16 @@ def test_nfd_text_is_read_and_composed_by_the_preprocessor(tmp_path, kiwi_prepro
 
 # --- AI Hub 감성대화 -------------------------------------------------------------------------------
 
+
 def test_aihub_label_maps_codes_to_the_six_major_classes():
-    assert [aihub_label(c) for c in ("E10", "E23", "E35", "E41", "E57", "E69")] == \
-        ["분노", "슬픔", "불안", "상처", "당황", "기쁨"]
+    assert [aihub_label(c) for c in ("E10", "E23", "E35", "E41", "E57", "E69")] == [
+        "분노",
+        "슬픔",
+        "불안",
+        "상처",
+        "당황",
+        "기쁨",
+    ]
     assert aihub_label(" e18 ") == "분노"
     assert aihub_label("E70") is None and aihub_label("X18") is None and aihub_label("") is None
 
@@ -163,8 +183,12 @@ def test_aihub_user_turns_become_rows_with_major_class_labels():
     rows = result.rows
     assert result.rejects.empty
     # Every non-empty HS turn is a row; nothing else is.
-    expected = {f"{d['talk']['id']['talk-id']}-{turn}": d["talk"]["content"][turn]
-                for d in data for turn in ("HS01", "HS02", "HS03") if d["talk"]["content"][turn].strip()}
+    expected = {
+        f"{d['talk']['id']['talk-id']}-{turn}": d["talk"]["content"][turn]
+        for d in data
+        for turn in ("HS01", "HS02", "HS03")
+        if d["talk"]["content"][turn].strip()
+    }
     assert dict(zip(rows["id"], rows["text"])) == expected
     assert len(rows) == len(expected) < 3 * len(data)  # empty HS03 turns are skipped
     system_turns = {d["talk"]["content"][t] for d in data for t in ("SS01", "SS02", "SS03")} - {""}
@@ -189,6 +213,7 @@ def test_aihub_unknown_code_is_kept_as_the_raw_label_and_a_broken_record_is_reje
 
 
 # --- bad files: each has one documented outcome, nothing is lost -----------------------------
+
 
 def test_missing_column_names_file_and_field(tmp_path):
     p = write(tmp_path / "nolabel.csv", "id,text,lable\n1,안녕하세요,normal\n")
@@ -228,14 +253,17 @@ def test_unknown_label_is_quarantined_by_validate_with_the_label_named(tmp_path)
     assert "'unsure'" in quarantined["reason"].iloc[0]
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("zero.csv", b"", "empty"),
-    ("header_only.csv", b"id,text,label\n", "header but no data rows"),
-    ("blank.csv", b"\n \n", "empty"),
-    ("zero.jsonl", b"", "empty"),
-    ("blank.jsonl", b"\n\n", "empty"),
-    ("zero.json", b"", "empty"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("zero.csv", b"", "empty"),
+        ("header_only.csv", b"id,text,label\n", "header but no data rows"),
+        ("blank.csv", b"\n \n", "empty"),
+        ("zero.jsonl", b"", "empty"),
+        ("blank.jsonl", b"\n\n", "empty"),
+        ("zero.json", b"", "empty"),
+    ],
+)
 def test_empty_files_are_data_errors(tmp_path, name, content, message):
     p = write(tmp_path / name, content)
     with pytest.raises(DataError, match=message) as err:
@@ -275,15 +303,19 @@ def test_aihub_json_that_is_not_a_list_is_a_data_error(tmp_path):
 
 def test_jsonl_broken_line_is_a_reject_and_other_rows_are_kept(tmp_path):
     broken = '{"id": "j2", "text": "끊긴 줄, "label": "normal"'
-    lines = ['{"id": "j1", "text": "배가 아파요", "label": "distress"}', broken,
-             '["not", "an", "object"]', "",
-             '{"id": "j4", "text": "문이 안 열려요", "label": "confusion"}']
+    lines = [
+        '{"id": "j1", "text": "배가 아파요", "label": "distress"}',
+        broken,
+        '["not", "an", "object"]',
+        "",
+        '{"id": "j4", "text": "문이 안 열려요", "label": "confusion"}',
+    ]
     p = write(tmp_path / "b.jsonl", "\n".join(lines) + "\n")
     result = read_source(p, id_col="id")
     assert result.rows["id"].tolist() == ["j1", "j4"]
     assert result.rows["source_row"].tolist() == [1, 5]
     assert result.rejects["source_row"].tolist() == [2, 3]
-    assert result.rejects["text"].iloc[0] == broken            # raw content kept for a fix
+    assert result.rejects["text"].iloc[0] == broken  # raw content kept for a fix
     assert result.rejects["reason"].iloc[0].startswith("invalid JSON on line 2")
     assert "JSON object" in result.rejects["reason"].iloc[1]
     # Nothing lost: every non-blank line is a row or a reject.
@@ -297,6 +329,7 @@ def test_jsonl_with_only_broken_lines_is_a_data_error(tmp_path):
 
 
 # --- the incoming folder and its ledger -----------------------------------------------------
+
 
 @pytest.fixture
 def incoming(tmp_path):
@@ -345,7 +378,9 @@ def test_a_new_file_adds_rows(incoming):
 def test_rejects_of_a_batch_are_kept(incoming):
     folder, batches, ledger = incoming
     write(folder / "d.jsonl", '{"id": "a", "text": "안녕", "label": "normal"}\n{broken\n')
-    assert [(e["rows"], e["rejected"]) for e in ingest_incoming(folder, batches, ledger, id_col="id")] == [(1, 1)]
+    assert [(e["rows"], e["rejected"]) for e in ingest_incoming(folder, batches, ledger, id_col="id")] == [
+        (1, 1)
+    ]
     rows, rejects = load_batches(ledger)
     assert len(rows) == 1 and rejects["text"].tolist() == ["{broken"]
 
@@ -381,7 +416,10 @@ def test_the_ledger_survives_a_new_process(tmp_path, incoming):
 
 # --- files without a header row ---------------------------------------------------------------
 
-HEADERLESS = "12시 땡!,하루가 또 가네요.,0\n1지망 학교 떨어졌어,위로해 드립니다.,1\n3박4일 놀러가고 싶다,여행은 언제나 좋죠.,0\n"
+HEADERLESS = (
+    "12시 땡!,하루가 또 가네요.,0\n1지망 학교 떨어졌어,위로해 드립니다.,1\n"
+    "3박4일 놀러가고 싶다,여행은 언제나 좋죠.,0\n"
+)
 
 
 @pytest.mark.parametrize("suffix, sep", [(".csv", ","), (".tsv", "\t")])

@@ -14,7 +14,11 @@ SIZES = {"normal": 60, "emergency": 30, "distress": 20, "confusion": 7}
 
 
 def clean(sizes: dict[str, int] = SIZES, prefix: str = "") -> pd.DataFrame:
-    rows = [(f"{prefix}{lab}-{k:03d}", f"{prefix}{lab} 발화 {k}번", lab) for lab, n in sizes.items() for k in range(n)]
+    rows = [
+        (f"{prefix}{lab}-{k:03d}", f"{prefix}{lab} 발화 {k}번", lab)
+        for lab, n in sizes.items()
+        for k in range(n)
+    ]
     return pd.DataFrame(rows, columns=["id", "text", "label"])
 
 
@@ -147,7 +151,11 @@ def test_too_few_rows_in_a_class_is_a_data_error(n):
 
 def test_three_rows_per_class_is_enough():
     splits, report = split_frame(clean({"normal": 30, "confusion": 3}), CFG)
-    assert {name: report[name]["per_class"]["confusion"] for name in splits} == {"train": 1, "val": 1, "test": 1}
+    assert {name: report[name]["per_class"]["confusion"] for name in splits} == {
+        "train": 1,
+        "val": 1,
+        "test": 1,
+    }
 
 
 def test_read_frozen_test_is_none_when_absent(tmp_path):

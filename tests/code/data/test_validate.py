@@ -23,8 +23,10 @@ def raw(rows: list[tuple]) -> pd.DataFrame:
 
 def base_rows() -> list[tuple]:
     """Three clean rows per label, enough to pass min_rows_per_class=3."""
-    texts = {"normal": ["오늘 점심 뭐 먹을까", "날씨가 좋네요", "텔레비전 좀 켜 줘"],
-             "emergency": ["할머니가 쓰러지셨어요", "불이 났어요 도와주세요", "숨을 못 쉬겠어요"]}
+    texts = {
+        "normal": ["오늘 점심 뭐 먹을까", "날씨가 좋네요", "텔레비전 좀 켜 줘"],
+        "emergency": ["할머니가 쓰러지셨어요", "불이 났어요 도와주세요", "숨을 못 쉬겠어요"],
+    }
     return [(f"{lab[0]}{k}", t, lab) for lab in LABELS for k, t in enumerate(texts[lab])]
 
 
@@ -74,8 +76,10 @@ def test_numeric_label_with_trailing_spaces_is_trimmed():
 
 def test_nfd_labels_match_the_nfc_label_set():
     # Labels exported on macOS can arrive decomposed; they must not become unknown (or a new class).
-    rows = [(f"r{k}", f"문장 {k}", unicodedata.normalize("NFD" if k % 2 else "NFC", lab))
-            for k, lab in enumerate(["분노"] * 3 + ["기쁨"] * 3)]
+    rows = [
+        (f"r{k}", f"문장 {k}", unicodedata.normalize("NFD" if k % 2 else "NFC", lab))
+        for k, lab in enumerate(["분노"] * 3 + ["기쁨"] * 3)
+    ]
     valid, quarantined, _ = run(rows, labels=("분노", "기쁨"))
     assert quarantined.empty
     assert valid["label"].tolist() == ["분노"] * 3 + ["기쁨"] * 3
@@ -84,12 +88,20 @@ def test_nfd_labels_match_the_nfc_label_set():
 
 
 def test_empty_texts_and_labels_are_quarantined():
-    rows = base_rows() + [("e1", "", "normal"), ("e2", "   \n", "normal"), ("e3", None, "emergency"),
-                          ("e4", "라벨이 없어요", ""), ("e5", "라벨이 공백", "   "), ("e6", "라벨이 None", None)]
+    rows = base_rows() + [
+        ("e1", "", "normal"),
+        ("e2", "   \n", "normal"),
+        ("e3", None, "emergency"),
+        ("e4", "라벨이 없어요", ""),
+        ("e5", "라벨이 공백", "   "),
+        ("e6", "라벨이 None", None),
+    ]
     valid, quarantined, report = run(rows)
     assert len(valid) == 6
     r = reasons(quarantined)
-    assert {k: r[k] for k in ("e1", "e2", "e3")} == dict.fromkeys(("e1", "e2", "e3"), "empty or whitespace-only text")
+    assert {k: r[k] for k in ("e1", "e2", "e3")} == dict.fromkeys(
+        ("e1", "e2", "e3"), "empty or whitespace-only text"
+    )
     assert {k: r[k] for k in ("e4", "e5", "e6")} == dict.fromkeys(("e4", "e5", "e6"), "empty label")
     assert report["empty_texts"] == 3 and report["empty_labels"] == 3
 
@@ -101,7 +113,11 @@ def test_row_with_empty_text_and_empty_label_is_quarantined_once():
 
 
 def test_unknown_labels_are_quarantined_with_the_label_named():
-    rows = base_rows() + [("u1", "뭔가 이상해요", "weird"), ("u2", "또 이상해요", "weird"), ("u3", "모름", "Normal")]
+    rows = base_rows() + [
+        ("u1", "뭔가 이상해요", "weird"),
+        ("u2", "또 이상해요", "weird"),
+        ("u3", "모름", "Normal"),
+    ]
     _, quarantined, report = run(rows)
     r = reasons(quarantined)
     assert "'weird'" in r["u1"] and "'Normal'" in r["u3"] and "normal" in r["u3"]
@@ -131,17 +147,22 @@ def test_comparison_key_ignores_composition_and_spacing():
 
 
 CONFLICTS = [
-    ("a1", "도와주세요", "emergency"), ("a2", " 도와주세요 ", "emergency"), ("a3", "도와주세요", "normal"),
-    ("b1", "괜찮아요", "normal"), ("b2", "괜찮아요", "emergency"),
-    ("c1", "물 주세요", "normal"), ("c2", "물 주세요", "normal"),  # a repeat, not a conflict
+    ("a1", "도와주세요", "emergency"),
+    ("a2", " 도와주세요 ", "emergency"),
+    ("a3", "도와주세요", "normal"),
+    ("b1", "괜찮아요", "normal"),
+    ("b2", "괜찮아요", "emergency"),
+    ("c1", "물 주세요", "normal"),
+    ("c2", "물 주세요", "normal"),  # a repeat, not a conflict
 ]
 
 
 def test_conflicts_quarantine_policy_quarantines_every_row_of_the_text():
     valid, quarantined, report = run(base_rows() + CONFLICTS)
     assert sorted(quarantined["id"]) == ["a1", "a2", "a3", "b1", "b2"]
-    assert all("conflicting labels" in r and "'emergency'" in r and "'normal'" in r
-               for r in quarantined["reason"])
+    assert all(
+        "conflicting labels" in r and "'emergency'" in r and "'normal'" in r for r in quarantined["reason"]
+    )
     assert {"c1", "c2"} <= set(valid["id"])  # exact repeats are the preprocessor's to dedupe
     conf = report["conflicts"]
     assert (conf["texts"], conf["rows"], conf["quarantined_rows"], conf["kept_rows"]) == (2, 5, 5, 0)
@@ -157,24 +178,38 @@ def test_conflicts_majority_policy_quarantines_the_outvoted_and_ties():
     assert {"a1", "a2"} <= set(valid["id"])
     assert set(valid.loc[valid["id"].isin(["a1", "a2"]), "label"]) == {"emergency"}
     conf = report["conflicts"]
-    assert (conf["rows"], conf["quarantined_rows"], conf["kept_rows"], conf["policy"]) == (5, 3, 2, "majority")
+    assert (conf["rows"], conf["quarantined_rows"], conf["kept_rows"], conf["policy"]) == (
+        5,
+        3,
+        2,
+        "majority",
+    )
 
 
 def test_majority_with_a_tie_at_the_top_and_a_third_label_quarantines_all():
     cfg = ValidateConfig(min_rows_per_class=3, conflicts="majority")
-    rows = base_rows() + [("t1", "어지러워요", "normal"), ("t2", "어지러워요", "normal"),
-                          ("t3", "어지러워요", "emergency"), ("t4", "어지러워요", "emergency"),
-                          ("t5", "어지러워요", "confused")] + \
-        [(f"c{k}", f"여기가 어디지 {k}", "confused") for k in range(3)]
+    rows = (
+        base_rows()
+        + [
+            ("t1", "어지러워요", "normal"),
+            ("t2", "어지러워요", "normal"),
+            ("t3", "어지러워요", "emergency"),
+            ("t4", "어지러워요", "emergency"),
+            ("t5", "어지러워요", "confused"),
+        ]
+        + [(f"c{k}", f"여기가 어디지 {k}", "confused") for k in range(3)]
+    )
     _, quarantined, _ = run(rows, labels=None, cfg=cfg)
     assert sorted(quarantined["id"]) == ["t1", "t2", "t3", "t4", "t5"]
     assert set(quarantined["reason"]) == {"conflicting labels, no majority"}
 
 
 def test_length_outliers_are_reported_but_kept():
-    rows = [(f"n{k}", f"짧은 문장 {k}", "normal") for k in range(8)] + \
-           [(f"e{k}", f"급해요 {k}", "emergency") for k in range(8)] + \
-           [("long", "아주 " * 60 + "긴 문장", "normal")]
+    rows = (
+        [(f"n{k}", f"짧은 문장 {k}", "normal") for k in range(8)]
+        + [(f"e{k}", f"급해요 {k}", "emergency") for k in range(8)]
+        + [("long", "아주 " * 60 + "긴 문장", "normal")]
+    )
     valid, quarantined, report = run(rows, cfg=ValidateConfig(min_rows_per_class=3, outlier_iqr_k=3.0))
     assert quarantined.empty and "long" in set(valid["id"])
     assert report["length"]["outliers"] == 1
@@ -227,7 +262,10 @@ def test_quarantine_keeps_the_source_location():
 
 # --- multi-label files ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("multi, sep", [(["0,6,10,22", "3,6", "0,22"], ","), (["기쁨;슬픔", "불안;슬픔"], ";")])
+
+@pytest.mark.parametrize(
+    "multi, sep", [(["0,6,10,22", "3,6", "0,22"], ","), (["기쁨;슬픔", "불안;슬픔"], ";")]
+)
 def test_multi_label_cells_are_a_fatal_error_saying_so(multi: list[str], sep: str) -> None:
     singles = ["0", "6", "22", "3"] if sep == "," else ["기쁨", "슬픔", "불안"]
     labels = [multi[i % len(multi)] for i in range(30)] + [singles[i % len(singles)] for i in range(70)]

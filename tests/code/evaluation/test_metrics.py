@@ -72,7 +72,9 @@ def test_metrics_match_sklearn_on_known_predictions():
     p, r, f, s = precision_recall_fscore_support(df["label"], expected, labels=LABELS, zero_division=0)
     for i, lab in enumerate(LABELS):
         pc = res.metrics["per_class"][lab]
-        assert (pc["precision"], pc["recall"], pc["f1"], pc["support"]) == pytest.approx((p[i], r[i], f[i], s[i]))
+        assert (pc["precision"], pc["recall"], pc["f1"], pc["support"]) == pytest.approx(
+            (p[i], r[i], f[i], s[i])
+        )
     assert res.metrics["per_class"]["emergency"]["recall"] == pytest.approx(2 / 3)
     assert res.confusion[LABELS.index("emergency"), LABELS.index("normal")] == 1
     assert res.confusion.sum() == len(df)
@@ -96,7 +98,9 @@ def test_space_invariance_rate():
     assert evaluate(keyword_proba, df, LABELS, CFG).metrics["space_invariance_rate"] == 1.0
     res = evaluate(spacing_proba, df, LABELS, CFG)
     assert res.metrics["space_invariance_n"] == 8  # every test text has a space
-    assert res.metrics["space_invariance_rate"] == pytest.approx(2 / 8)  # the 2 texts the rule calls emergency
+    assert res.metrics["space_invariance_rate"] == pytest.approx(
+        2 / 8
+    )  # the 2 texts the rule calls emergency
     assert res.metrics["slices"]["no_spaces"]["accuracy"] == pytest.approx(3 / 8)
     assert remove_spaces(" 살려  주세요\t") == "살려주세요"
 
@@ -180,10 +184,18 @@ def test_write_artifacts(tmp_path):
     res = evaluate(keyword_proba, sample_df(), LABELS, CFG)
     paths = write_artifacts(res, tmp_path / "eval")
     names = {p.name for p in paths}
-    assert names == {"confusion_matrix.png", "reliability.png", "classification_report.txt",
-                     "classification_report.json", "metrics.json", "predictions.csv"}
+    assert names == {
+        "confusion_matrix.png",
+        "reliability.png",
+        "classification_report.txt",
+        "classification_report.json",
+        "metrics.json",
+        "predictions.csv",
+    }
     assert all(p.exists() and p.stat().st_size > 0 for p in paths)
-    assert _is_png(tmp_path / "eval" / "confusion_matrix.png") and _is_png(tmp_path / "eval" / "reliability.png")
+    assert _is_png(tmp_path / "eval" / "confusion_matrix.png") and _is_png(
+        tmp_path / "eval" / "reliability.png"
+    )
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics == pytest.approx(flat_metrics(res))
     assert metrics["test_accuracy"] == pytest.approx(7 / 8) and "test_f1_emergency" in metrics
@@ -199,12 +211,20 @@ def test_write_artifacts(tmp_path):
 
 
 def test_plots_with_korean_labels(tmp_path):
-    history = [{"epoch": 1, "train_loss": 1.2, "val_loss": 1.0, "val_macro_f1": 0.4},
-               {"epoch": 2, "train_loss": 0.7, "val_loss": 0.8, "val_macro_f1": 0.6}]
+    history = [
+        {"epoch": 1, "train_loss": 1.2, "val_loss": 1.0, "val_macro_f1": 0.4},
+        {"epoch": 2, "train_loss": 0.7, "val_loss": 0.8, "val_macro_f1": 0.6},
+    ]
     assert _is_png(training_curves_png(history, tmp_path / "curves.png"))
     assert _is_png(training_curves_png([], tmp_path / "empty.png"))
-    counts = {"train": {"일상": 50, "응급": 20}, "val": {"일상": 5, "응급": 2}, "test": {"일상": 8, "응급": 3}}
+    counts = {
+        "train": {"일상": 50, "응급": 20},
+        "val": {"일상": 5, "응급": 2},
+        "test": {"일상": 8, "응급": 3},
+    }
     assert _is_png(label_distribution_png(counts, tmp_path / "dist.png"))
     from training.evaluation.plots import confusion_matrix_png
 
-    assert _is_png(confusion_matrix_png(np.array([[3, 1], [0, 2]]), ["일상", "응급"], tmp_path / "sub" / "cm.png"))
+    assert _is_png(
+        confusion_matrix_png(np.array([[3, 1], [0, 2]]), ["일상", "응급"], tmp_path / "sub" / "cm.png")
+    )

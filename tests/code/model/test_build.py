@@ -39,13 +39,21 @@ def test_a_new_head_is_one_line_not_a_load_report(tmp_path: Path, caplog: pytest
     assert len(heads) == 1 and "classifier.weight" in heads[0]
 
 
-@pytest.mark.parametrize("cfg, labels, match", [
-    (ModelConfig(), ["only"], "at least two labels"),
-    (ModelConfig(family="hf"), ["a", "b"], "model.profile 'tiny'"),
-    (ModelConfig(max_length=512, tiny_vocab_size=200), ["a", "b"], "exceeds the 128 positions"),
-    (ModelConfig(profile="full", name="/nonexistent/model"), ["a", "b"], "model.name '/nonexistent/model'"),
-])
-def test_configuration_mistakes_are_config_errors(tmp_path: Path, cfg: ModelConfig, labels: list[str],
-                                                  match: str) -> None:
+@pytest.mark.parametrize(
+    "cfg, labels, match",
+    [
+        (ModelConfig(), ["only"], "at least two labels"),
+        (ModelConfig(family="hf"), ["a", "b"], "model.profile 'tiny'"),
+        (ModelConfig(max_length=512, tiny_vocab_size=200), ["a", "b"], "exceeds the 128 positions"),
+        (
+            ModelConfig(profile="full", name="/nonexistent/model"),
+            ["a", "b"],
+            "model.name '/nonexistent/model'",
+        ),
+    ],
+)
+def test_configuration_mistakes_are_config_errors(
+    tmp_path: Path, cfg: ModelConfig, labels: list[str], match: str
+) -> None:
     with pytest.raises(ConfigError, match=match):
         build_model(cfg, labels, TEXTS, tmp_path)

@@ -35,20 +35,47 @@ KOBERT_HUB_ID = "skt/kobert-base-v1"
 # Fullwidth and other look-alike characters are written as escapes so that a reader sees them.
 ODD_INPUTS = [
     # empty and whitespace
-    "", "   ", "\t\n", "  여러   공백이\u3000있는   문장  ", "a\x1cb", "\r\n가\r\n", "한국어 " * 80,
+    "",
+    "   ",
+    "\t\n",
+    "  여러   공백이\u3000있는   문장  ",
+    "a\x1cb",
+    "\r\n가\r\n",
+    "한국어 " * 80,
     # digits with commas (XLNet's re-split), fullwidth digits, superscripts
-    "1,000,000원", "가격은 1,200,000원, 2,000원 입니다", "12, 34,", "\uff13,\uff15\uff10\uff10원", "\u00b2,",
+    "1,000,000원",
+    "가격은 1,200,000원, 2,000원 입니다",
+    "12, 34,",
+    "\uff13,\uff15\uff10\uff10원",
+    "\u00b2,",
     # English, accents, quotes, compatibility characters
-    "Hello World! KoBERT's test", "café naïve", "A\u0301\u00b4", "``인용''",
+    "Hello World! KoBERT's test",
+    "café naïve",
+    "A\u0301\u00b4",
+    "``인용''",
     "①②③ \uff46\uff55\uff4c\uff4c \ufb01",
     # emoji, zero-width and control characters
-    "😀😀 좋아요 👍🏻", "👨\u200d👩\u200d👧 가족", "❤\ufe0f", "\u200b가\u200d나", "\x00\x01가",
+    "😀😀 좋아요 👍🏻",
+    "👨\u200d👩\u200d👧 가족",
+    "❤\ufe0f",
+    "\u200b가\u200d나",
+    "\x00\x01가",
     # jamo, NFD Hangul, Hangul tone marks
-    "ㅋㅋㅋㅋ ㅎㅎ", "ㅎㅏㄴ", "ᄀᄀ가", "x\u302ey",
+    "ㅋㅋㅋㅋ ㅎㅎ",
+    "ㅎㅏㄴ",
+    "ᄀᄀ가",
+    "x\u302ey",
     unicodedata.normalize("NFD", "한국어 모델을 공유합니다."),
     # special tokens written in the text, and look-alikes of them
-    "[MASK] 가", "가 [MASK]", "가[MASK]나", "[CLS] 안녕 [SEP] 잘가 [SEP]", "[UNK]", "[PAD][PAD]",
-    "\uff3bSEP\uff3d 안녕", "[\uff2d\uff21\uff33\uff2b]", "제 번호는 [PHONE] 이에요",
+    "[MASK] 가",
+    "가 [MASK]",
+    "가[MASK]나",
+    "[CLS] 안녕 [SEP] 잘가 [SEP]",
+    "[UNK]",
+    "[PAD][PAD]",
+    "\uff3bSEP\uff3d 안녕",
+    "[\uff2d\uff21\uff33\uff2b]",
+    "제 번호는 [PHONE] 이에요",
 ]
 
 
@@ -59,19 +86,61 @@ def _read_column(path: Path, column: str) -> list[str]:
 
 def _number_texts(n: int, seed: int = 7) -> list[str]:
     rng = random.Random(seed)
-    return [f"{rng.choice(['가격은', '총', '약'])} {rng.randint(1, 10 ** rng.randint(2, 9)):,}원, "
-            f"{rng.randint(1, 99)},{rng.randint(100, 999)}명, {rng.randint(1, 9)}, {rng.randint(10, 99)}, "
-            f"합계{rng.randint(1000, 10**7):,}, 끝" for _ in range(n)]
+    return [
+        f"{rng.choice(['가격은', '총', '약'])} {rng.randint(1, 10 ** rng.randint(2, 9)):,}원, "
+        f"{rng.randint(1, 99)},{rng.randint(100, 999)}명, {rng.randint(1, 9)}, {rng.randint(10, 99)}, "
+        f"합계{rng.randint(1000, 10**7):,}, 끝"
+        for _ in range(n)
+    ]
 
 
 def _fuzz_texts(n: int, seed: int = 3) -> list[str]:
     """Random strings over the characters where normalisers disagree (jamo, marks, spaces, width...)."""
-    special = [0x302E, 0x302F, 0x0301, 0x0308, 0x00A0, 0x3000, 0x200B, 0x200D, 0xFE0F, 0x1F600, 0xFF21,
-               0xFF3B, 0xFF0C, 0x2460, 0xFB01, 0x0A, 0x09, 0x1C, 0x85, 0xAD, 0x034F, 0x00E9, 0x2F00, 0x3200,
-               0x320E, 0x00B4, 0x00A8, 0x1F1E6]
-    pool = ([chr(c) for c in range(32, 127)] + [chr(0xAC00 + i) for i in range(0, 11172, 37)]
-            + [chr(c) for c in [*range(0x3131, 0x3164), *range(0x1100, 0x1113), *range(0x1161, 0x1176),
-                                *range(0x11A8, 0x11C3), *special]] + list("[],,[MASK][UNK]0123456789"))
+    special = [
+        0x302E,
+        0x302F,
+        0x0301,
+        0x0308,
+        0x00A0,
+        0x3000,
+        0x200B,
+        0x200D,
+        0xFE0F,
+        0x1F600,
+        0xFF21,
+        0xFF3B,
+        0xFF0C,
+        0x2460,
+        0xFB01,
+        0x0A,
+        0x09,
+        0x1C,
+        0x85,
+        0xAD,
+        0x034F,
+        0x00E9,
+        0x2F00,
+        0x3200,
+        0x320E,
+        0x00B4,
+        0x00A8,
+        0x1F1E6,
+    ]
+    pool = (
+        [chr(c) for c in range(32, 127)]
+        + [chr(0xAC00 + i) for i in range(0, 11172, 37)]
+        + [
+            chr(c)
+            for c in [
+                *range(0x3131, 0x3164),
+                *range(0x1100, 0x1113),
+                *range(0x1161, 0x1176),
+                *range(0x11A8, 0x11C3),
+                *special,
+            ]
+        ]
+        + list("[],,[MASK][UNK]0123456789")
+    )
     rng = random.Random(seed)
     return ["".join(rng.choice(pool) for _ in range(rng.randint(0, 20))) for _ in range(n)]
 
@@ -133,8 +202,13 @@ def chatbot_texts() -> list[str]:
 # --- layout ------------------------------------------------------------------------------------------
 def test_special_ids_match_kobert(slow):
     assert [slow.special_ids[t] for t in SPECIAL_TOKENS] == [0, 1, 2, 3, 4]
-    assert (slow.unk_token_id, slow.pad_token_id, slow.cls_token_id, slow.sep_token_id, slow.mask_token_id) \
-        == (0, 1, 2, 3, 4)
+    assert (
+        slow.unk_token_id,
+        slow.pad_token_id,
+        slow.cls_token_id,
+        slow.sep_token_id,
+        slow.mask_token_id,
+    ) == (0, 1, 2, 3, 4)
     assert slow.convert_ids_to_tokens([0, 1, 2, 3, 4]) == list(SPECIAL_TOKENS)
 
 
@@ -159,8 +233,9 @@ def test_right_padding_with_pad_id_1_and_mask_from_lengths(slow):
     enc = slow(texts)
     lengths = [len(slow.encode(t)) for t in texts]
     width = max(lengths)
-    for row, types, mask, n in zip(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"], lengths,
-                                   strict=True):
+    for row, types, mask, n in zip(
+        enc["input_ids"], enc["token_type_ids"], enc["attention_mask"], lengths, strict=True
+    ):
         assert len(row) == width and row[n:] == [1] * (width - n) and row[n - 1] == 3
         assert mask == [1] * n + [0] * (width - n)
         assert types == [0] * width
@@ -206,8 +281,9 @@ def test_xlnet_preprocessing():
 
 
 def test_digit_comma_pieces_are_resplit(slow):
-    assert any(is_digit_comma_piece(slow.sp.id_to_piece(i)) for i in range(slow.vocab_size)), \
+    assert any(is_digit_comma_piece(slow.sp.id_to_piece(i)) for i in range(slow.vocab_size)), (
         "the test model should contain pieces like '0,' for this test to mean anything"
+    )
     for text in _number_texts(50, seed=11):
         pieces = slow.tokenize(text)
         assert not any(is_digit_comma_piece(p) for p in pieces)
@@ -265,8 +341,11 @@ def test_fast_equals_slow_on_random_unicode(fast, slow):
 
 def test_rust_tokenizer_alone_has_bert_layout_and_right_padding(fast, slow, sample_texts):
     rust = build_fast_tokenizer(slow.model_proto(), slow.special_ids, padding=True)
-    texts = [t for t, ids in zip(sample_texts[:300], fast._fast.encode(sample_texts[:300]), strict=True)
-             if ids is not None]
+    texts = [
+        t
+        for t, ids in zip(sample_texts[:300], fast._fast.encode(sample_texts[:300]), strict=True)
+        if ids is not None
+    ]
     encs = rust.encode_batch(texts)
     ours = slow(texts, max_length=10_000)
     assert [e.ids for e in encs] == ours["input_ids"]
@@ -279,8 +358,11 @@ def test_rust_tokenizer_alone_has_bert_layout_and_right_padding(fast, slow, samp
 def test_unicode_scan_limit_covers_this_python():
     import training.model.tokenizer_fast as tf
 
-    beyond = [cp for cp in range(tf._SCAN_LIMIT, 0x110000)
-              if unicodedata.combining(chr(cp)) or unicodedata.decomposition(chr(cp)) or chr(cp).isspace()]
+    beyond = [
+        cp
+        for cp in range(tf._SCAN_LIMIT, 0x110000)
+        if unicodedata.combining(chr(cp)) or unicodedata.decomposition(chr(cp)) or chr(cp).isspace()
+    ]
     assert beyond == [], "characters past _SCAN_LIMIT would escape the Rust normalizer's tables"
 
 
@@ -292,13 +374,18 @@ def test_fast_is_refused_when_it_cannot_be_exact(model_dir):
 
 # --- the original package and the published vectors ---------------------------------------------------
 def test_matches_kobert_tokenizer_package(model_dir, slow, sample_texts):
-    kobert = pytest.importorskip("kobert_tokenizer", reason="kobert_tokenizer (SKTBrain/KoBERT kobert_hf) "
-                                 "is not installed: it is not on PyPI, only in the KoBERT git repository")
+    kobert = pytest.importorskip(
+        "kobert_tokenizer",
+        reason="kobert_tokenizer (SKTBrain/KoBERT kobert_hf) "
+        "is not installed: it is not on PyPI, only in the KoBERT git repository",
+    )
     import transformers
 
     if int(transformers.__version__.split(".")[0]) >= 5:
-        pytest.skip(f"kobert_tokenizer subclasses transformers 4's slow XLNetTokenizer, which transformers "
-                    f"{transformers.__version__} no longer has")
+        pytest.skip(
+            f"kobert_tokenizer subclasses transformers 4's slow XLNetTokenizer, which transformers "
+            f"{transformers.__version__} no longer has"
+        )
     original = kobert.KoBERTTokenizer.from_pretrained(str(model_dir))
     texts = sample_texts[:200] + _number_texts(50) + ODD_INPUTS
     for text in texts:
@@ -360,9 +447,20 @@ def test_hf_family_wraps_autotokenizer_and_refuses_the_kobert_trap(tmp_path, mod
     trap = tmp_path / "trap"
     trap.mkdir()
     (trap / "spiece.model").write_bytes((model_dir / "spiece.model").read_bytes())
-    (trap / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "XLNetTokenizer", "cls_token": "[CLS]", "sep_token": "[SEP]", "unk_token": "[UNK]",
-        "pad_token": "[PAD]", "mask_token": "[MASK]", "bos_token": "[CLS]", "eos_token": "[SEP]"}))
+    (trap / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "XLNetTokenizer",
+                "cls_token": "[CLS]",
+                "sep_token": "[SEP]",
+                "unk_token": "[UNK]",
+                "pad_token": "[PAD]",
+                "mask_token": "[MASK]",
+                "bos_token": "[CLS]",
+                "eos_token": "[SEP]",
+            }
+        )
+    )
     with pytest.raises(ValueError, match="family 'kobert'"):
         load_tokenizer(trap, family="hf")
 
@@ -387,5 +485,7 @@ def test_build_tiny_kobert_loads_like_kobert_base(tmp_path, sample_texts):
     again = build_tiny_kobert(sample_texts, tmp_path / "again", vocab_size=1000, seed=0)
     assert (again / "spiece.model").read_bytes() == (out / "spiece.model").read_bytes()
     other = BertModel.from_pretrained(again)
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values(),
-                                                 strict=True))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.state_dict().values(), other.state_dict().values(), strict=True)
+    )

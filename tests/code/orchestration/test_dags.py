@@ -47,8 +47,12 @@ def test_no_cycles_and_each_file_parses_fast(dagbag):
         dag = dagbag.dags[dag_id]
         order = dag.topological_sort()  # raises on a cycle
         assert len(order) == len(dag.tasks)
-    stats = {s.file.rsplit("/", 1)[-1]: s.duration.total_seconds() if hasattr(s.duration, "total_seconds")
-             else float(s.duration) for s in dagbag.dagbag_stats}
+    stats = {
+        s.file.rsplit("/", 1)[-1]: s.duration.total_seconds()
+        if hasattr(s.duration, "total_seconds")
+        else float(s.duration)
+        for s in dagbag.dagbag_stats
+    }
     assert {f"{d}.py" for d in DAG_IDS} <= set(stats)
     for file, seconds in stats.items():
         assert seconds < 2.0, f"{file} took {seconds:.2f} s to parse"
@@ -57,8 +61,20 @@ def test_no_cycles_and_each_file_parses_fast(dagbag):
 def test_retrain_wiring(dagbag):
     dag = dagbag.dags["heara_retrain"]
     orch = load_params().orchestrate
-    chain = ["resolve_run", "ingest", "validate", "preprocess", "split", "augment", "train", "evaluate",
-             "register", "promote", "promoted", "reload_serving"]
+    chain = [
+        "resolve_run",
+        "ingest",
+        "validate",
+        "preprocess",
+        "split",
+        "augment",
+        "train",
+        "evaluate",
+        "register",
+        "promote",
+        "promoted",
+        "reload_serving",
+    ]
     for a, b in zip(chain, chain[1:]):
         assert b in dag.get_task(a).downstream_task_ids, f"{a} -> {b}"
     assert dag.max_active_runs == 1
@@ -73,8 +89,18 @@ def test_retrain_wiring(dagbag):
     # The form is built from training/orchestration/form.py, its defaults from params.yaml.
     params = load_params()
     assert set(dag.params.keys()) == set(FIELDS)
-    assert {"task", "overlay", "model_family", "model_name", "epochs", "learning_rate", "dropout", "augment",
-            "force_promote", "overrides"} <= set(dag.params.keys())
+    assert {
+        "task",
+        "overlay",
+        "model_family",
+        "model_name",
+        "epochs",
+        "learning_rate",
+        "dropout",
+        "augment",
+        "force_promote",
+        "overrides",
+    } <= set(dag.params.keys())
     for name, key in FORM_KEYS.items():
         value = params.to_dict()
         for part in key.split("."):
@@ -87,8 +113,11 @@ def test_retrain_wiring(dagbag):
 def test_retrain_tasks_take_no_ordering_only_arguments(repo_root):
     """Order without data is chain()'s job: every argument a retrain task takes is used in its body."""
     tree = ast.parse((repo_root / "dags" / "heara_retrain.py").read_text(encoding="utf-8"))
-    tasks = [f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)
-             and any("task" in ast.unparse(d) for d in f.decorator_list)]
+    tasks = [
+        f
+        for f in ast.walk(tree)
+        if isinstance(f, ast.FunctionDef) and any("task" in ast.unparse(d) for d in f.decorator_list)
+    ]
     assert len(tasks) == 12
     for fn in tasks:
         used = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
@@ -100,8 +129,15 @@ def test_retrain_tasks_take_no_ordering_only_arguments(repo_root):
 def test_dag_files_import_only_light_modules_at_parse_time(repo_root):
     """DAG files are parsed every 30 s: module-level imports stay within Airflow's SDK, the shared wiring
     and the light core of training (config, env, the form table); the rest is imported inside tasks."""
-    allowed = {"__future__", "datetime", "airflow.sdk", "heara_common", "training.config", "training.env",
-               "training.orchestration.form"}
+    allowed = {
+        "__future__",
+        "datetime",
+        "airflow.sdk",
+        "heara_common",
+        "training.config",
+        "training.env",
+        "training.orchestration.form",
+    }
     for path in (repo_root / "dags").glob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in tree.body:
@@ -126,9 +162,19 @@ def test_trigger_form_is_validated(dagbag):
     from airflow.sdk.exceptions import ParamValidationError
 
     params = dagbag.dags["heara_retrain"].params
-    for key, bad in (("epochs", 0), ("epochs", 201), ("learning_rate", -1.0), ("learning_rate", 0.0),
-                     ("dropout", 1.0), ("model_family", "gpt"), ("model_profile", "huge"), ("task", ""),
-                     ("augment", "yes"), ("overrides", "train.lr=1"), ("overlay", 3)):
+    for key, bad in (
+        ("epochs", 0),
+        ("epochs", 201),
+        ("learning_rate", -1.0),
+        ("learning_rate", 0.0),
+        ("dropout", 1.0),
+        ("model_family", "gpt"),
+        ("model_profile", "huge"),
+        ("task", ""),
+        ("augment", "yes"),
+        ("overrides", "train.lr=1"),
+        ("overlay", 3),
+    ):
         with pytest.raises(ParamValidationError):
             params.get_param(key).resolve(bad)
     assert params.get_param("epochs").resolve(3) == 3

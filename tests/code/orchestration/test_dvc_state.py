@@ -33,11 +33,16 @@ def test_the_declared_outputs_are_where_the_steps_write(monkeypatch):
     st = StatePaths(PROJECT_ROOT / "elsewhere" / "state")
     values = dvc_state.dvc_vars(st)
     assert values["state"]["raw"] == "elsewhere/state/data/raw.parquet"  # relative: dvc.lock is portable
-    stages = yaml.safe_load(render((PROJECT_ROOT / "dvc.yaml").read_text(encoding="utf-8"), values, "t"))["stages"]
+    stages = yaml.safe_load(render((PROJECT_ROOT / "dvc.yaml").read_text(encoding="utf-8"), values, "t"))[
+        "stages"
+    ]
 
     def outs(stage: str) -> set:
-        return {PROJECT_ROOT / (o if isinstance(o, str) else next(iter(o)))
-                for kind in ("outs", "metrics", "plots") for o in stages[stage].get(kind, [])}
+        return {
+            PROJECT_ROOT / (o if isinstance(o, str) else next(iter(o)))
+            for kind in ("outs", "metrics", "plots")
+            for o in stages[stage].get(kind, [])
+        }
 
     assert {st.raw, st.quarantine / "ingest.parquet", st.reports / "ingest.json"} == outs("ingest")
     assert {st.valid, st.clean} <= outs("validate") | outs("preprocess")

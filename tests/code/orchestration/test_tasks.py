@@ -28,18 +28,34 @@ def home(tmp_path, monkeypatch):
 
 
 def test_form_overrides_map_fields_and_keep_empty_values():
-    form = {"task": "danger", "epochs": 4, "learning_rate": 1e-3, "dropout": 0.2, "augment": False,
-            "model_family": "", "model_name": None, "force_promote": True,
-            "overrides": {"train.batch_size": 8, "promote.min_delta": 0.01}}
+    form = {
+        "task": "danger",
+        "epochs": 4,
+        "learning_rate": 1e-3,
+        "dropout": 0.2,
+        "augment": False,
+        "model_family": "",
+        "model_name": None,
+        "force_promote": True,
+        "overrides": {"train.batch_size": 8, "promote.min_delta": 0.01},
+    }
     assert form_overrides(form) == {
-        "task": "danger", "train": {"epochs": 4, "lr": 1e-3, "batch_size": 8},
-        "model": {"dropout": 0.2}, "augment": {"enabled": False}, "promote": {"min_delta": 0.01}}
+        "task": "danger",
+        "train": {"epochs": 4, "lr": 1e-3, "batch_size": 8},
+        "model": {"dropout": 0.2},
+        "augment": {"enabled": False},
+        "promote": {"min_delta": 0.01},
+    }
 
 
 def test_resolve_run_writes_params_and_record(home):
     files = [{"name": "batch-7.csv", "sha256": "ab" * 32, "bytes": 10}]
-    run = flow.resolve_run({"epochs": 3, "force_promote": True}, "manual__2026-11-21T01:02:03+00:00",
-                           trigger="asset", trigger_files=files)
+    run = flow.resolve_run(
+        {"epochs": 3, "force_promote": True},
+        "manual__2026-11-21T01:02:03+00:00",
+        trigger="asset",
+        trigger_files=files,
+    )
     folder = home / "airflow" / "runs" / "manual__2026-11-21T01_02_03_00_00"
     assert run["params_file"] == str(folder / "params.yaml") and run["force_promote"] is True
     assert run["trigger"] == "asset" and run["trigger_files"] == ["batch-7.csv"]
@@ -49,11 +65,14 @@ def test_resolve_run_writes_params_and_record(home):
     assert flow._params(run["params_file"]).train.epochs == 3  # the file round-trips through load_params
 
 
-@pytest.mark.parametrize("form, message", [
-    ({"epochs": 0}, "train.epochs"),
-    ({"overrides": {"train.lr_typo": 1}}, "unknown key 'train.lr_typo'"),
-    ({"overrides": "train.lr=1"}, "'overrides' must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "form, message",
+    [
+        ({"epochs": 0}, "train.epochs"),
+        ({"overrides": {"train.lr_typo": 1}}, "unknown key 'train.lr_typo'"),
+        ({"overrides": "train.lr=1"}, "'overrides' must be a mapping"),
+    ],
+)
 def test_resolve_run_rejects_bad_forms_naming_the_key(home, form, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         flow.resolve_run(form, "manual__x")
@@ -64,8 +83,12 @@ def test_resolve_run_applies_the_form_overlay_under_the_fields(home, repo_root):
     shown = {name: spec["default"] for name, spec in form_params(load_params()).items()}
     run = flow.resolve_run({**shown, "overlay": "params.full.yaml"}, "manual__full")
     params = flow._params(run["params_file"])
-    assert (params.model.profile, params.train.lr, params.train.epochs, params.train.early_stopping_patience) \
-        == ("full", 5.0e-5, 4, 2)
+    assert (
+        params.model.profile,
+        params.train.lr,
+        params.train.epochs,
+        params.train.early_stopping_patience,
+    ) == ("full", 5.0e-5, 4, 2)
     record = json.loads((home / "airflow" / "runs" / "manual__full" / "run.json").read_text())
     assert record["overlays"] == [str(repo_root / "params.full.yaml")]
     # A field the user changed wins over the overlay.
@@ -85,10 +108,15 @@ def test_resolve_run_names_a_bad_overlay(home, tmp_path):
 
 def test_form_fields_take_types_and_bounds_from_config():
     spec = form_params(load_params())
-    assert spec["epochs"].items() >= {"type": "integer", "minimum": 1, "maximum": 200,
-                                      "default": load_params().train.epochs}.items()
+    assert (
+        spec["epochs"].items()
+        >= {"type": "integer", "minimum": 1, "maximum": 200, "default": load_params().train.epochs}.items()
+    )
     assert spec["learning_rate"]["exclusiveMinimum"] == 0 and spec["dropout"]["exclusiveMaximum"] == 1
-    assert spec["model_family"]["enum"] == ["kobert", "hf"] and spec["model_profile"]["enum"] == ["tiny", "full"]
+    assert spec["model_family"]["enum"] == ["kobert", "hf"] and spec["model_profile"]["enum"] == [
+        "tiny",
+        "full",
+    ]
     assert "params.full.yaml" in spec["overlay"]["examples"] and spec["overlay"]["default"] == ""
     assert all(spec[name]["description"] for name in FIELDS)
     assert set(FORM_KEYS.values()) <= {k for k in _dotted_keys(load_params().to_dict())}
@@ -106,10 +134,19 @@ def test_validation_failure_keeps_report_and_quarantine(home):
 
     st = state()
     st.raw.parent.mkdir(parents=True, exist_ok=True)
-    rows = [{"id": f"n{i}", "text": f"오늘은 {i}번째 산책을 했어요", "label": "normal", "source_file": "f.csv",
-             "source_row": i} for i in range(30)] + [
+    rows = [
+        {
+            "id": f"n{i}",
+            "text": f"오늘은 {i}번째 산책을 했어요",
+            "label": "normal",
+            "source_file": "f.csv",
+            "source_row": i,
+        }
+        for i in range(30)
+    ] + [
         {"id": "e1", "text": "도와주세요", "label": "emergency", "source_file": "f.csv", "source_row": 31},
-        {"id": "x1", "text": "", "label": "normal", "source_file": "f.csv", "source_row": 32}]
+        {"id": "x1", "text": "", "label": "normal", "source_file": "f.csv", "source_row": 32},
+    ]
     pd.DataFrame(rows).to_parquet(st.raw)
     run = flow.resolve_run({}, "manual__v")
     with pytest.raises(DataError, match="too few rows.*report: .*validate.json"):
@@ -117,7 +154,9 @@ def test_validation_failure_keeps_report_and_quarantine(home):
     report = json.loads((st.reports / "validate.json").read_text())
     assert "too few rows" in report["failed"] and report["per_class"]["emergency"] == 1
     assert len(pd.read_parquet(st.quarantine / "validate.parquet")) == 1  # the empty text, with its reason
-    summary = write_failure_summary("heara_retrain", "manual__v", "validate", RuntimeError("boom 010-1234-5678"))
+    summary = write_failure_summary(
+        "heara_retrain", "manual__v", "validate", RuntimeError("boom 010-1234-5678")
+    )
     text = summary.read_text()
     assert "failed in `validate`" in text and '"per_class"' in text and "[PHONE]" in text
     assert "010-1234-5678" not in text

@@ -14,14 +14,28 @@ from training.registry.gate import Decision, ModelScore, decide, decision_record
 
 LABELS = ["normal", "emergency", "confusion", "distress"]
 Y = np.array(["normal", "emergency", "confusion", "distress"] * 5)
-CFG = PromoteConfig(min_delta=0.01, min_f1=0.5, require_ci=True, ci_level=0.9, bootstrap_samples=200,
-                    max_class_drop=0.05, latency_budget_ms=50.0)
+CFG = PromoteConfig(
+    min_delta=0.01,
+    min_f1=0.5,
+    require_ci=True,
+    ci_level=0.9,
+    bootstrap_samples=200,
+    max_class_drop=0.05,
+    latency_budget_ms=50.0,
+)
 CHAMPION_CHECKS = {"min_delta", "ci_above_zero", "class_drop", "latency"}
 
 
-def model(version: int, f1: float, *, latency: float = 10.0, per_class: dict[str, float] | None = None) -> ModelScore:
-    return ModelScore(version=version, macro_f1=f1, per_class_f1=per_class or dict.fromkeys(LABELS, f1),
-                      latency_p95_ms=latency, predictions=Y.copy())
+def model(
+    version: int, f1: float, *, latency: float = 10.0, per_class: dict[str, float] | None = None
+) -> ModelScore:
+    return ModelScore(
+        version=version,
+        macro_f1=f1,
+        per_class_f1=per_class or dict.fromkeys(LABELS, f1),
+        latency_p95_ms=latency,
+        predictions=Y.copy(),
+    )
 
 
 class FakeBootstrap:
@@ -77,7 +91,9 @@ def test_better_challenger_is_promoted_and_every_check_reported() -> None:
     d = decide(CFG, challenger, champion, Y, bootstrap=boot)
     assert (d.promote, d.forced, d.challenger, d.champion_before) == (True, False, 4, 3)
     assert d.checks == dict.fromkeys(CHAMPION_CHECKS, True)
-    assert d.reason.startswith("all checks passed; macro-F1 0.7000 -> 0.8000 (delta +0.1000, 90% CI [+0.0200, +0.2000])")
+    assert d.reason.startswith(
+        "all checks passed; macro-F1 0.7000 -> 0.8000 (delta +0.1000, 90% CI [+0.0200, +0.2000])"
+    )
     # the bootstrap compares champion (a) with challenger (b) on the same rows, with the configured settings
     [call] = boot.calls
     assert call["a"] is champion.predictions and call["b"] is challenger.predictions and call["y"] is Y
@@ -91,12 +107,15 @@ def test_min_delta(delta: float, promote: bool) -> None:
     assert {k for k, ok in d.checks.items() if not ok} == (set() if promote else {"min_delta"})
 
 
-@pytest.mark.parametrize(("lo", "require_ci", "promote"), [
-    (-0.01, True, False),  # the CI reaches below zero: the improvement may be noise
-    (0.0, True, False),  # the lower bound must lie above 0, not on it
-    (0.001, True, True),
-    (-0.01, False, True),  # the CI is reported but not required
-])
+@pytest.mark.parametrize(
+    ("lo", "require_ci", "promote"),
+    [
+        (-0.01, True, False),  # the CI reaches below zero: the improvement may be noise
+        (0.0, True, False),  # the lower bound must lie above 0, not on it
+        (0.001, True, True),
+        (-0.01, False, True),  # the CI is reported but not required
+    ],
+)
 def test_ci_lower_bound(lo: float, require_ci: bool, promote: bool) -> None:
     cfg = CFG.model_copy(update={"require_ci": require_ci})
     d = decide(cfg, model(2, 0.8), model(1, 0.7), Y, bootstrap=FakeBootstrap(0.1, lo, 0.2))
@@ -109,7 +128,9 @@ def test_ci_lower_bound(lo: float, require_ci: bool, promote: bool) -> None:
 
 def test_class_drop_names_the_worst_class() -> None:
     champion = model(1, 0.7, per_class={"normal": 0.9, "emergency": 0.8, "confusion": 0.5, "distress": 0.6})
-    challenger = model(2, 0.8, per_class={"normal": 0.99, "emergency": 0.72, "confusion": 0.9, "distress": 0.58})
+    challenger = model(
+        2, 0.8, per_class={"normal": 0.99, "emergency": 0.72, "confusion": 0.9, "distress": 0.58}
+    )
     d = decide(CFG, challenger, champion, Y, bootstrap=FakeBootstrap(0.1, 0.05, 0.15))
     assert not d.promote
     assert d.checks == {"min_delta": True, "ci_above_zero": True, "class_drop": False, "latency": True}
@@ -120,7 +141,9 @@ def test_class_drop_names_the_worst_class() -> None:
 def test_class_drop_within_the_limit_passes() -> None:
     champion = model(1, 0.7, per_class={"normal": 0.9, "emergency": 0.8, "confusion": 0.5, "distress": 0.6})
     # 0.76, not 0.75: 0.8 - 0.75 is 0.05000000000000004 in floats, over a 0.05 limit
-    challenger = model(2, 0.8, per_class={"normal": 0.99, "emergency": 0.76, "confusion": 0.9, "distress": 0.6})
+    challenger = model(
+        2, 0.8, per_class={"normal": 0.99, "emergency": 0.76, "confusion": 0.9, "distress": 0.6}
+    )
     d = decide(CFG, challenger, champion, Y, bootstrap=FakeBootstrap(0.1, 0.05, 0.15))
     assert d.promote and d.checks["class_drop"]
     assert "worst class drop emergency +0.0400" in d.reason
@@ -130,7 +153,9 @@ def test_limits_are_inclusive_despite_float_noise() -> None:
     """A drop of exactly max_class_drop and a gain of exactly min_delta pass (0.8 - 0.75 is
     0.05000000000000004 in floats; the gate compares the rounded figures it records)."""
     champion = model(1, 0.7, per_class={"normal": 0.9, "emergency": 0.8, "confusion": 0.5, "distress": 0.6})
-    challenger = model(2, 0.8, per_class={"normal": 0.99, "emergency": 0.75, "confusion": 0.9, "distress": 0.6})
+    challenger = model(
+        2, 0.8, per_class={"normal": 0.99, "emergency": 0.75, "confusion": 0.9, "distress": 0.6}
+    )
     d = decide(CFG, challenger, champion, Y, bootstrap=FakeBootstrap(CFG.min_delta, 0.001, 0.15))
     assert d.checks["class_drop"] and d.checks["min_delta"] and d.promote
 
@@ -163,7 +188,9 @@ def test_force_promotes_despite_failed_checks_and_records_it() -> None:
     assert d.promote and d.forced
     # the checks still say what failed
     assert d.checks == {"min_delta": False, "ci_above_zero": False, "class_drop": False, "latency": True}
-    assert d.reason.startswith("FORCED despite failed checks (refused: min_delta, ci_above_zero, class_drop failed;")
+    assert d.reason.startswith(
+        "FORCED despite failed checks (refused: min_delta, ci_above_zero, class_drop failed;"
+    )
 
 
 def test_force_on_a_refused_first_champion() -> None:
@@ -180,11 +207,21 @@ def test_force_when_every_check_passes_is_not_recorded_as_forced() -> None:
 def test_metrics_are_rounded_floats() -> None:
     champion = model(1, 0.712345678, per_class=dict.fromkeys(LABELS, 0.7))
     challenger = model(2, 0.8123456789, latency=12.3456789, per_class=dict.fromkeys(LABELS, 0.8))
-    d = decide(CFG, challenger, champion, Y,
-               bootstrap=FakeBootstrap(np.float64(0.1000004999), np.float32(0.0212345678), 0.1987654321))
+    d = decide(
+        CFG,
+        challenger,
+        champion,
+        Y,
+        bootstrap=FakeBootstrap(np.float64(0.1000004999), np.float32(0.0212345678), 0.1987654321),
+    )
     assert d.metrics == {
-        "challenger_macro_f1": 0.812346, "challenger_latency_p95_ms": 12.345679, "champion_macro_f1": 0.712346,
-        "delta_macro_f1": 0.1, "ci_low": 0.021235, "ci_high": 0.198765, "max_class_drop": -0.1,
+        "challenger_macro_f1": 0.812346,
+        "challenger_latency_p95_ms": 12.345679,
+        "champion_macro_f1": 0.712346,
+        "delta_macro_f1": 0.1,
+        "ci_low": 0.021235,
+        "ci_high": 0.198765,
+        "max_class_drop": -0.1,
     }
     assert all(type(v) is float for v in d.metrics.values())  # JSON and MLflow take them as they are
 
@@ -197,8 +234,13 @@ def test_first_champion_metrics_hold_only_the_challenger() -> None:
 def test_decision_record_is_plain_data() -> None:
     d = decide(CFG, model(1, 0.6), None, Y)
     assert decision_record(d) == {
-        "promote": True, "reason": d.reason, "forced": False, "challenger": 1, "champion_before": None,
-        "checks": {"min_f1": True, "latency": True}, "metrics": d.metrics,
+        "promote": True,
+        "reason": d.reason,
+        "forced": False,
+        "challenger": 1,
+        "champion_before": None,
+        "checks": {"min_f1": True, "latency": True},
+        "metrics": d.metrics,
     }
     assert isinstance(d, Decision)
 
@@ -233,10 +275,12 @@ class FakePredictor:
 
 
 def test_score_with_a_fake_predictor() -> None:
-    test = pd.DataFrame({
-        "text": ["도와줘", "안녕", "도와줘 빨리", "밥 먹자"],
-        "label": ["emergency", "normal", "normal", "normal"],  # the third is a miss
-    })
+    test = pd.DataFrame(
+        {
+            "text": ["도와줘", "안녕", "도와줘 빨리", "밥 먹자"],
+            "label": ["emergency", "normal", "normal", "normal"],  # the third is a miss
+        }
+    )
     predictor = FakePredictor()
     s = score(predictor, version=7, test=test, labels=["normal", "emergency"], latency_n=5)
     assert s.version == 7
@@ -245,8 +289,10 @@ def test_score_with_a_fake_predictor() -> None:
     assert s.per_class_f1 == pytest.approx({"normal": 0.8, "emergency": 2 / 3})
     assert s.macro_f1 == pytest.approx((0.8 + 2 / 3) / 2)
     assert s.latency_p95_ms == 2.5
-    assert predictor.calls == [("predict_proba", test["text"].tolist(), True),
-                               ("latency_ms", test["text"].tolist(), 5)]
+    assert predictor.calls == [
+        ("predict_proba", test["text"].tolist(), True),
+        ("latency_ms", test["text"].tolist(), 5),
+    ]
 
 
 class BusyMachinePredictor(FakePredictor):
@@ -264,13 +310,21 @@ class BusyMachinePredictor(FakePredictor):
 def test_score_measures_latency_again_when_over_budget() -> None:
     test = pd.DataFrame({"text": ["안녕", "밥"], "label": ["normal", "normal"]})
     busy_once = BusyMachinePredictor([182.0, 4.0, 99.0])
-    assert score(busy_once, 1, test, ["normal", "emergency"], latency_n=2, latency_budget_ms=50).latency_p95_ms == 4.0
+    assert (
+        score(busy_once, 1, test, ["normal", "emergency"], latency_n=2, latency_budget_ms=50).latency_p95_ms
+        == 4.0
+    )
     assert [c[0] for c in busy_once.calls].count("latency_ms") == 2  # within budget: no third measurement
     slow = BusyMachinePredictor([90.0, 80.0, 85.0, 1.0])
-    assert score(slow, 1, test, ["normal", "emergency"], latency_n=2, latency_budget_ms=50).latency_p95_ms == 80.0
+    assert (
+        score(slow, 1, test, ["normal", "emergency"], latency_n=2, latency_budget_ms=50).latency_p95_ms
+        == 80.0
+    )
     assert [c[0] for c in slow.calls].count("latency_ms") == 3  # a slow model stays slow: refused on its best
     fast = BusyMachinePredictor([3.0, 1.0])
-    assert score(fast, 1, test, ["normal", "emergency"], latency_n=2, latency_budget_ms=50).latency_p95_ms == 3.0
+    assert (
+        score(fast, 1, test, ["normal", "emergency"], latency_n=2, latency_budget_ms=50).latency_p95_ms == 3.0
+    )
 
 
 def test_score_counts_a_label_never_predicted_or_seen_as_f1_zero() -> None:

@@ -33,16 +33,26 @@ FAST_S = 0.25  # a log() call is microseconds; a blocked one would take the stor
 
 def predictions(n: int = 3) -> list[Prediction]:
     labels = ["도움요청", "일상", "도움요청"]
-    return [Prediction(labels[i % 3], 0.9 - 0.1 * (i % 3), {labels[i % 3]: 0.9 - 0.1 * (i % 3)})
-            for i in range(n)]
+    return [
+        Prediction(labels[i % 3], 0.9 - 0.1 * (i % 3), {labels[i % 3]: 0.9 - 0.1 * (i % 3)}) for i in range(n)
+    ]
 
 
 def records(request_id: str = "req-1", texts: list[str] = TEXTS, store_raw: bool = False) -> list:
-    return make_records(request_id, texts, predictions(len(texts)), "heara-care", "7", 12.5, store_raw,
-                        [i % 3 == 2 for i in range(len(texts))])
+    return make_records(
+        request_id,
+        texts,
+        predictions(len(texts)),
+        "heara-care",
+        "7",
+        12.5,
+        store_raw,
+        [i % 3 == 2 for i in range(len(texts))],
+    )
 
 
 # Stores ---------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def pg_url() -> str:
@@ -79,9 +89,24 @@ class Store:
             return cur.fetchall() if cur.description else []
 
     def rows(self) -> list[dict]:
-        cols = ["request_id", "ts", "model_name", "model_version", "label", "score", "latency_ms",
-                "text_hash", "masked_text", "raw_text", "danger", "scores_json"]
-        rows = [dict(zip(cols, r)) for r in self.execute(f"SELECT {', '.join(cols)} FROM {self.table} ORDER BY id")]
+        cols = [
+            "request_id",
+            "ts",
+            "model_name",
+            "model_version",
+            "label",
+            "score",
+            "latency_ms",
+            "text_hash",
+            "masked_text",
+            "raw_text",
+            "danger",
+            "scores_json",
+        ]
+        rows = [
+            dict(zip(cols, r))
+            for r in self.execute(f"SELECT {', '.join(cols)} FROM {self.table} ORDER BY id")
+        ]
         for r in rows:  # SQLite keeps ISO text and 0/1, PostgreSQL timestamptz and booleans
             r["ts"] = datetime.fromisoformat(r["ts"]) if isinstance(r["ts"], str) else r["ts"]
             r["danger"] = bool(r["danger"])
@@ -132,6 +157,7 @@ def assert_accounted(log: PredictionLog, logged: int) -> None:
 
 # Records ----------------------------------------------------------------------------------------
 
+
 def test_make_records_hashes_masks_and_keeps_raw_text_only_when_asked():
     recs = records()
     assert [r.text_hash for r in recs] == [hashlib.sha256(t.encode()).hexdigest()[:16] for t in TEXTS]
@@ -146,7 +172,11 @@ def test_make_records_hashes_masks_and_keeps_raw_text_only_when_asked():
 def test_make_records_accepts_pyfunc_rows_and_rejects_mismatched_lengths():
     row = {"label": "일상", "score": 0.6, "prob_일상": 0.6, "prob_도움요청": 0.4}
     (rec,) = make_records("r", ["밥 먹었어요"], [row], "heara-care", "2", 3.0)
-    assert (rec.label, rec.score, json.loads(rec.scores_json)) == ("일상", 0.6, {"일상": 0.6, "도움요청": 0.4})
+    assert (rec.label, rec.score, json.loads(rec.scores_json)) == (
+        "일상",
+        0.6,
+        {"일상": 0.6, "도움요청": 0.4},
+    )
     assert rec.danger is False
     with pytest.raises(ValueError, match="2 texts, 1 predictions"):
         make_records("r", ["a", "b"], [row], "heara-care", "2", 3.0)
@@ -154,13 +184,20 @@ def test_make_records_accepts_pyfunc_rows_and_rejects_mismatched_lengths():
 
 # Writing ----------------------------------------------------------------------------------------
 
+
 def test_records_written_match_what_was_logged(store):
     logged = records("req-1") + records("req-2")
     with open_log(store) as log:
         log.log(logged)
         assert log.flush(10)
-        assert log.stats() == {"queued": 0, "written": 6, "dropped": 0, "failed_batches": 0,
-                               "failed_records": 0, "last_error": None}
+        assert log.stats() == {
+            "queued": 0,
+            "written": 6,
+            "dropped": 0,
+            "failed_batches": 0,
+            "failed_records": 0,
+            "last_error": None,
+        }
     rows = store.rows()
     assert len(rows) == len(logged)
     for row, rec in zip(rows, logged):
@@ -184,8 +221,10 @@ def test_raw_text_is_stored_only_when_both_records_and_log_allow_it(store):
 
 def test_recent_and_label_counts(store):
     t0 = datetime(2025, 5, 1, 9, 0, tzinfo=UTC)
-    recs = [dataclasses.replace(r, ts=t0 + timedelta(minutes=i), request_id=f"req-{i}")
-            for i, r in enumerate(records(store_raw=True) * 2)]
+    recs = [
+        dataclasses.replace(r, ts=t0 + timedelta(minutes=i), request_id=f"req-{i}")
+        for i, r in enumerate(records(store_raw=True) * 2)
+    ]
     with open_log(store, store_raw=True) as log:
         assert log.recent() == [] and log.label_counts() == {}  # nothing written yet: no error
         log.log(recs)
@@ -201,7 +240,10 @@ def test_recent_and_label_counts(store):
         # a naive `since` is UTC, an aware one in another zone is converted
         kst = t0.astimezone(ZoneInfo("Asia/Seoul")) + timedelta(minutes=5)
         assert log.label_counts(since=kst) == {"도움요청": 1}
-        assert log.label_counts(since=(t0 + timedelta(minutes=4)).replace(tzinfo=None)) == {"도움요청": 1, "일상": 1}
+        assert log.label_counts(since=(t0 + timedelta(minutes=4)).replace(tzinfo=None)) == {
+            "도움요청": 1,
+            "일상": 1,
+        }
 
 
 def test_the_writer_recovers_after_a_failed_batch(store):
@@ -222,6 +264,7 @@ def test_the_writer_recovers_after_a_failed_batch(store):
 def test_10000_records_from_8_threads_are_all_written(store):
     per_thread, batch = 1250, 5
     with open_log(store) as log:
+
         def worker(k: int) -> None:
             for i in range(0, per_thread, batch):
                 texts = [f"발화 {k}-{i + j}" for j in range(batch)]
@@ -240,7 +283,9 @@ def test_10000_records_from_8_threads_are_all_written(store):
 def test_default_store_is_predictions_sqlite_in_the_state_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("HEARA_HOME", str(tmp_path))
     with PredictionLog(flush_interval_s=0.05) as log:
-        assert log.recent() == [] and not (tmp_path / "predictions.sqlite").exists()  # reading creates nothing
+        assert (
+            log.recent() == [] and not (tmp_path / "predictions.sqlite").exists()
+        )  # reading creates nothing
         log.log(records())
         assert log.flush(10)
         assert log.label_counts() == {"도움요청": 2, "일상": 1}
@@ -248,6 +293,7 @@ def test_default_store_is_predictions_sqlite_in_the_state_folder(tmp_path, monke
 
 
 # Failing and slow stores ------------------------------------------------------------------------
+
 
 def test_a_refusing_store_counts_failures_and_log_stays_fast(closed_port, caplog):
     url = f"postgresql://heara:s3cret-pw@127.0.0.1:{closed_port}/heara_test"
@@ -292,6 +338,7 @@ def test_a_store_that_hangs_fills_the_queue_which_drops_and_counts(silent_server
 
 # Misuse and shutdown ----------------------------------------------------------------------------
 
+
 def test_log_never_raises_on_bad_input(tmp_path):
     with PredictionLog(f"sqlite:///{tmp_path / 'p.sqlite'}", flush_interval_s=0.05) as log:
         log.log(None)
@@ -322,8 +369,9 @@ def test_sqlalchemy_style_postgres_url_is_accepted(pg_url):
     table = f"predictions_{uuid.uuid4().hex[:10]}"
     store = Store(pg_url, table)
     try:
-        with PredictionLog(pg_url.replace("postgresql://", "postgresql+psycopg://"), table=table,
-                           flush_interval_s=0.05) as log:
+        with PredictionLog(
+            pg_url.replace("postgresql://", "postgresql+psycopg://"), table=table, flush_interval_s=0.05
+        ) as log:
             log.log(records())
             assert log.flush(10) and log.written == 3
         assert store.count() == 3

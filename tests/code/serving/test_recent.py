@@ -20,8 +20,9 @@ def size_from_env() -> int:
 
 def records(rid: str, texts: list[str], labels: list[str], *, store_raw: bool = False, danger: bool = False):
     preds = [{"label": lab, "score": 0.9, "scores": {lab: 0.9, "other": 0.1}} for lab in labels]
-    return make_records(rid, texts, preds, "heara-danger", "3", 12.5, store_raw=store_raw,
-                        danger_flags=[danger] * len(texts))
+    return make_records(
+        rid, texts, preds, "heara-danger", "3", 12.5, store_raw=store_raw, danger_flags=[danger] * len(texts)
+    )
 
 
 def test_newest_first_and_capped_at_capacity() -> None:

@@ -40,27 +40,30 @@ def test_valid_request_passes() -> None:
     assert Request.model_validate_json('{"texts": ["도와주세요", "a"]}').texts == ["도와주세요", "a"]
 
 
-@pytest.mark.parametrize("body, loc, kind", [
-    ('{"texts": []}', ("texts",), "too_short"),
-    ('{"texts": ["a", "b", "c", "d"]}', ("texts",), "too_long"),
-    ('{"texts": [""]}', ("texts", 0), "string_too_short"),
-    ('{"texts": ["ok", "   "]}', ("texts", 1), "value_error"),
-    ('{"texts": ["12345678901"]}', ("texts", 0), "string_too_long"),
-    ('{"texts": [1]}', ("texts", 0), "string_type"),
-    ('{"texts": [null]}', ("texts", 0), "string_type"),
-    ('{"texts": "abc"}', ("texts",), "list_type"),
-    ('{"text": ["a"]}', ("texts",), "missing"),
-    ('{"texts": ["a"], "extra": 1}', ("extra",), "extra_forbidden"),
-    ('{"texts": ["a"', (), "json_invalid"),
-    ('["a"]', (), "model_type"),
-])
+@pytest.mark.parametrize(
+    "body, loc, kind",
+    [
+        ('{"texts": []}', ("texts",), "too_short"),
+        ('{"texts": ["a", "b", "c", "d"]}', ("texts",), "too_long"),
+        ('{"texts": [""]}', ("texts", 0), "string_too_short"),
+        ('{"texts": ["ok", "   "]}', ("texts", 1), "value_error"),
+        ('{"texts": ["12345678901"]}', ("texts", 0), "string_too_long"),
+        ('{"texts": [1]}', ("texts", 0), "string_type"),
+        ('{"texts": [null]}', ("texts", 0), "string_type"),
+        ('{"texts": "abc"}', ("texts",), "list_type"),
+        ('{"text": ["a"]}', ("texts",), "missing"),
+        ('{"texts": ["a"], "extra": 1}', ("extra",), "extra_forbidden"),
+        ('{"texts": ["a"', (), "json_invalid"),
+        ('["a"]', (), "model_type"),
+    ],
+)
 def test_invalid_requests_name_the_problem(body: str, loc: tuple, kind: str) -> None:
     errors = errors_of(body)
     assert any(tuple(e["loc"]) == loc and e["type"] == kind for e in errors), errors
 
 
 def test_body_cap_fits_the_largest_valid_request() -> None:
-    biggest = json.dumps({"texts": ["\U0001F600" * 10] * 3})  # non-BMP: 12 bytes per character escaped
+    biggest = json.dumps({"texts": ["\U0001f600" * 10] * 3})  # non-BMP: 12 bytes per character escaped
     assert len(biggest.encode()) <= schemas.max_body_bytes(3, 10)
 
 
@@ -73,17 +76,27 @@ def test_request_id_keeps_sane_caller_ids_only() -> None:
 
 # --- danger flag ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("label, score, expected", [
-    ("emergency", 0.9, True), ("emergency", 0.5, True), ("emergency", 0.49, False),
-    ("distress", 0.7, True), ("normal", 0.99, False), ("confusion", 0.99, False),
-])
+
+@pytest.mark.parametrize(
+    "label, score, expected",
+    [
+        ("emergency", 0.9, True),
+        ("emergency", 0.5, True),
+        ("emergency", 0.49, False),
+        ("distress", 0.7, True),
+        ("normal", 0.99, False),
+        ("confusion", 0.99, False),
+    ],
+)
 def test_is_danger(label: str, score: float, expected: bool) -> None:
     assert schemas.is_danger(label, score, ("emergency", "distress"), 0.5) is expected
 
 
 def test_to_predictions_adds_danger_and_version() -> None:
-    scored = [{"label": "emergency", "score": 0.8, "scores": {"emergency": 0.8, "normal": 0.2}},
-              {"label": "normal", "score": 0.6, "scores": {"emergency": 0.4, "normal": 0.6}}]
+    scored = [
+        {"label": "emergency", "score": 0.8, "scores": {"emergency": 0.8, "normal": 0.2}},
+        {"label": "normal", "score": 0.6, "scores": {"emergency": 0.4, "normal": 0.6}},
+    ]
     out = schemas.to_predictions(scored, danger_labels=["emergency"], threshold=0.7, model_version="3")
     assert [p["danger"] for p in out] == [True, False]
     assert {p["model_version"] for p in out} == {"3"}
@@ -92,9 +105,18 @@ def test_to_predictions_adds_danger_and_version() -> None:
 
 # --- token-capped sub-batches ------------------------------------------------------------------
 
-@pytest.mark.parametrize("lengths, cap", [
-    ([5, 64, 12, 64, 3, 30], 128), ([10] * 100, 64), ([64] * 7, 64), ([200, 3, 3], 64), ([], 64), ([1], 8),
-])
+
+@pytest.mark.parametrize(
+    "lengths, cap",
+    [
+        ([5, 64, 12, 64, 3, 30], 128),
+        ([10] * 100, 64),
+        ([64] * 7, 64),
+        ([200, 3, 3], 64),
+        ([], 64),
+        ([1], 8),
+    ],
+)
 def test_token_capped_batches_cover_every_row_within_the_cap(lengths: list[int], cap: int) -> None:
     batches = token_capped_batches(lengths, cap)
     flat = sorted(int(i) for b in batches for i in b)
@@ -110,8 +132,17 @@ def test_token_cap_splits_many_long_texts() -> None:
 
 # --- request guard (API key, body cap) ------------------------------------------------------------
 
-def run_guard(monkeypatch: pytest.MonkeyPatch, key: str | None, path: str, headers: dict, body: bytes = b"",
-              limit: int = 100, method: str = "POST", chunks: int = 1) -> tuple[int, dict]:
+
+def run_guard(
+    monkeypatch: pytest.MonkeyPatch,
+    key: str | None,
+    path: str,
+    headers: dict,
+    body: bytes = b"",
+    limit: int = 100,
+    method: str = "POST",
+    chunks: int = 1,
+) -> tuple[int, dict]:
     if key:
         monkeypatch.setenv("HEARA_API_KEY", key)
     else:
@@ -125,7 +156,9 @@ def run_guard(monkeypatch: pytest.MonkeyPatch, key: str | None, path: str, heade
         await send({"type": "http.response.body", "body": b"{}"})
 
     parts = [body[i::chunks] for i in range(chunks)] if chunks > 1 else [body]
-    messages = [{"type": "http.request", "body": p, "more_body": i < len(parts) - 1} for i, p in enumerate(parts)]
+    messages = [
+        {"type": "http.request", "body": p, "more_body": i < len(parts) - 1} for i, p in enumerate(parts)
+    ]
     sent = []
 
     async def receive():
@@ -165,13 +198,21 @@ def test_guard_body_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     assert status == 200 and body["body"] == b"y" * 100  # the app sees the whole body, replayed once
 
 
-@pytest.mark.parametrize("content_type, expected", [
-    ("application/json", 200), ("application/json; charset=utf-8", 200), ("application/problem+json", 200),
-    ("text/plain", 415), ("multipart/form-data", 415), ("application/x-www-form-urlencoded", 415),
-    ("application/vnd.bentoml+pickle", 415),
-])
-def test_guard_accepts_only_json_on_classify(monkeypatch: pytest.MonkeyPatch, content_type: str,
-                                             expected: int) -> None:
+@pytest.mark.parametrize(
+    "content_type, expected",
+    [
+        ("application/json", 200),
+        ("application/json; charset=utf-8", 200),
+        ("application/problem+json", 200),
+        ("text/plain", 415),
+        ("multipart/form-data", 415),
+        ("application/x-www-form-urlencoded", 415),
+        ("application/vnd.bentoml+pickle", 415),
+    ],
+)
+def test_guard_accepts_only_json_on_classify(
+    monkeypatch: pytest.MonkeyPatch, content_type: str, expected: int
+) -> None:
     status, body = run_guard(monkeypatch, None, "/classify", {"Content-Type": content_type}, b"{}")
     assert status == expected
     if expected == 415:
@@ -180,6 +221,7 @@ def test_guard_accepts_only_json_on_classify(monkeypatch: pytest.MonkeyPatch, co
 
 
 # --- the service in-process ---------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_factory) -> Path:
@@ -245,14 +287,19 @@ def test_model_info(client, tiny_model_dir: Path) -> None:
 def test_predictions_are_logged(client) -> None:
     from serving.service import HearaService  # noqa: F401  (the instance lives in the app)
 
-    r = client.post("/classify", json={"texts": ["로그 확인용 문장입니다", "둘째 문장"]}, headers={"X-Request-ID": "log-1"})
+    r = client.post(
+        "/classify",
+        json={"texts": ["로그 확인용 문장입니다", "둘째 문장"]},
+        headers={"X-Request-ID": "log-1"},
+    )
     assert r.status_code == 200
     deadline = 50
     while deadline:  # the writer thread flushes within its interval
         if client.db.exists():
             with sqlite3.connect(client.db) as con:
-                rows = con.execute("SELECT request_id, raw_text, masked_text FROM predictions "
-                                   "WHERE request_id = 'log-1'").fetchall()
+                rows = con.execute(
+                    "SELECT request_id, raw_text, masked_text FROM predictions WHERE request_id = 'log-1'"
+                ).fetchall()
             if len(rows) == 2:
                 break
         deadline -= 1
@@ -266,7 +313,9 @@ def test_overload_is_503_with_a_reason(client, monkeypatch: pytest.MonkeyPatch) 
     from serving.service import HearaService
 
     async def overloaded(self, texts):
-        raise ServiceUnavailable("process is overloaded")  # what BentoML's batch queue raises past max_latency_ms
+        raise ServiceUnavailable(
+            "process is overloaded"
+        )  # what BentoML's batch queue raises past max_latency_ms
 
     monkeypatch.setattr(HearaService.inner, "_predict", overloaded)
     r = client.post("/classify", json={"texts": ["도와주세요"]}, headers={"X-Request-ID": "busy-1"})
@@ -295,6 +344,7 @@ def test_inference_call_is_retried_once_after_a_lost_connection() -> None:
 
 
 # --- start-up (what `heara serve` calls) --------------------------------------------------------------
+
 
 def test_serve_command_keeps_bentoml_state_in_the_state_folder(tmp_path: Path, monkeypatch) -> None:
     from serving.run import SERVICE, serve_command
@@ -327,6 +377,7 @@ def test_model_dir_that_is_not_a_model_folder(tmp_path: Path, monkeypatch) -> No
 
 # --- replies (serve.responses) -------------------------------------------------------------------------
 
+
 def test_reply_is_chosen_deterministically_from_the_text() -> None:
     candidates = ["하나", "둘", "셋", "넷"]
     texts = [f"문장 {i}" for i in range(40)]
@@ -337,8 +388,10 @@ def test_reply_is_chosen_deterministically_from_the_text() -> None:
 
 
 def test_predictions_get_a_reply_only_when_replies_are_configured() -> None:
-    scored = [{"label": "emergency", "score": 0.8, "scores": {"emergency": 0.8, "normal": 0.2}},
-              {"label": "normal", "score": 0.6, "scores": {"emergency": 0.4, "normal": 0.6}}]
+    scored = [
+        {"label": "emergency", "score": 0.8, "scores": {"emergency": 0.8, "normal": 0.2}},
+        {"label": "normal", "score": 0.6, "scores": {"emergency": 0.4, "normal": 0.6}},
+    ]
     texts = ["도와주세요", "안녕하세요"]
     kw = {"danger_labels": ["emergency"], "threshold": 0.5, "model_version": "1", "texts": texts}
     responses = {"emergency": ["지금 도움을 요청할게요", "괜찮으세요?"]}
@@ -356,6 +409,7 @@ def test_predictions_get_a_reply_only_when_replies_are_configured() -> None:
 
 # --- hot reload -----------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def two_versions(tiny_model_dir: Path, tiny_model_factory, tmp_path_factory: pytest.TempPathFactory):
     """Version 1 (the module's tiny model) and version 2 (another tiny model), as registry cache folders."""
@@ -368,9 +422,17 @@ def two_versions(tiny_model_dir: Path, tiny_model_factory, tmp_path_factory: pyt
     shutil.copytree(tiny_model_dir, v1)
     v2 = tiny_model_factory(root / "v2")
     for folder, version in ((v1, "1"), (v2, "2")):
-        (folder / REGISTRY_FILE).write_text(json.dumps({
-            "name": "heara-danger", "version": version, "run_id": f"run{version}",
-            "uri": f"models:/heara-danger/{version}"}), encoding="utf-8")
+        (folder / REGISTRY_FILE).write_text(
+            json.dumps(
+                {
+                    "name": "heara-danger",
+                    "version": version,
+                    "run_id": f"run{version}",
+                    "uri": f"models:/heara-danger/{version}",
+                }
+            ),
+            encoding="utf-8",
+        )
     return from_dir(v1), from_dir(v2)
 
 
@@ -396,8 +458,9 @@ def test_hot_reload_swaps_in_the_new_version(two_versions) -> None:
     assert reload_count("ok") == ok_before + 1
     texts = ["할머니 도와주세요", "오늘 날씨가 좋네요"]
     # a batch that took its reference before the swap still predicts with the old model
-    np.testing.assert_allclose(old.classifier.predict_proba(texts),
-                               old.classifier.predictor.predict_proba(texts), atol=1e-5)
+    np.testing.assert_allclose(
+        old.classifier.predict_proba(texts), old.classifier.predictor.predict_proba(texts), atol=1e-5
+    )
     assert hot.current.classifier is not old.classifier and hot.current.classifier.labels == LABELS
     # same preprocessing: the new model shares the old one's warm preprocessor (no second Kiwi load)
     assert hot.current.classifier.predictor.preprocessor is old.classifier.predictor.preprocessor
@@ -410,8 +473,13 @@ def test_failed_hot_reload_keeps_the_old_model(two_versions, tmp_path: Path) -> 
 
     v1, _ = two_versions
     load = lambda source, previous=None: load_served(source, 256, ("emergency", "distress"), previous)  # noqa: E731
-    broken = ModelSource(model_dir=tmp_path / "missing", name="heara-danger", version="3", run_id=None,
-                         uri="models:/heara-danger/3")
+    broken = ModelSource(
+        model_dir=tmp_path / "missing",
+        name="heara-danger",
+        version="3",
+        run_id=None,
+        uri="models:/heara-danger/3",
+    )
     hot = HotModel(load(v1), latest_version=lambda: "3", fetch=lambda: broken, load=load)
     old, failed_before = hot.current, reload_count("failed")
     result = hot.check()  # the load fails: no model folder

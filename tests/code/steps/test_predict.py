@@ -18,14 +18,18 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_factory) -> P
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
-def test_predict_scores_every_row(tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                                  suffix: str) -> None:
+def test_predict_scores_every_row(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
     monkeypatch.setenv("HEARA_MODEL_DIR", str(model_dir))
     src = tmp_path / "in.csv"
-    pd.DataFrame({"uid": ["a", "b", "c"], "발화": ["넘어졌어 도와줘", "밥 먹었어", "내 번호 010-1234-5678"]}).to_csv(
-        src, index=False, encoding="cp949")
+    pd.DataFrame(
+        {"uid": ["a", "b", "c"], "발화": ["넘어졌어 도와줘", "밥 먹었어", "내 번호 010-1234-5678"]}
+    ).to_csv(src, index=False, encoding="cp949")
     out = tmp_path / f"out{suffix}"
-    result = CliRunner().invoke(app, ["predict", "--input", str(src), "--output", str(out), "--text-col", "발화"])
+    result = CliRunner().invoke(
+        app, ["predict", "--input", str(src), "--output", str(out), "--text-col", "발화"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["rows"] == 3 and summary["model_version"] == "local"
@@ -39,12 +43,18 @@ def test_predict_scores_every_row(tmp_path: Path, model_dir: Path, monkeypatch: 
     assert "accuracy" not in summary  # no label column, nothing to score against
 
 
-def test_predict_keeps_a_label_column_and_scores_against_it(tmp_path: Path, model_dir: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_predict_keeps_a_label_column_and_scores_against_it(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HEARA_MODEL_DIR", str(model_dir))
     src = tmp_path / "gold.csv"
-    gold = pd.DataFrame({"text": ["넘어졌어 도와줘", "밥 먹었어", "여기가 어디야", "너무 외로워"],
-                         "label": ["emergency", "normal", "confusion", "distress"], "note": ["", "x", "", "y"]})
+    gold = pd.DataFrame(
+        {
+            "text": ["넘어졌어 도와줘", "밥 먹었어", "여기가 어디야", "너무 외로워"],
+            "label": ["emergency", "normal", "confusion", "distress"],
+            "note": ["", "x", "", "y"],
+        }
+    )
     gold.to_csv(src, index=False)
     out = tmp_path / "scored.csv"
     result = CliRunner().invoke(app, ["predict", "--input", str(src), "--output", str(out)])
@@ -59,20 +69,36 @@ def test_predict_keeps_a_label_column_and_scores_against_it(tmp_path: Path, mode
     assert f"accuracy {accuracy:.4f}" in result.stderr and "macro-F1" in result.stderr
 
 
-def test_predict_skips_metrics_for_labels_the_model_does_not_know(tmp_path: Path, model_dir: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_predict_skips_metrics_for_labels_the_model_does_not_know(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HEARA_MODEL_DIR", str(model_dir))
     src = tmp_path / "chatbot.tsv"
     pd.DataFrame({"Q": ["안녕", "슬퍼"], "정답": ["0", "1"]}).to_csv(src, index=False, sep="\t", header=False)
-    result = CliRunner().invoke(app, ["predict", "--input", str(src), "--output", str(tmp_path / "o.jsonl"),
-                                      "--no-header", "--text-col", "0", "--label-col", "1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            "--input",
+            str(src),
+            "--output",
+            str(tmp_path / "o.jsonl"),
+            "--no-header",
+            "--text-col",
+            "0",
+            "--label-col",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["rows"] == 2 and "accuracy" not in summary
     assert "not among the model's labels" in summary["metrics_skipped"]
 
 
-def test_predict_names_a_missing_text_column(tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_predict_names_a_missing_text_column(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HEARA_MODEL_DIR", str(model_dir))
     src = tmp_path / "in.csv"
     pd.DataFrame({"other": ["x"]}).to_csv(src, index=False)

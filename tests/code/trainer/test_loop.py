@@ -67,6 +67,7 @@ def _without_timing(history):
 
 # --- building models --------------------------------------------------------------------------
 
+
 def test_build_model_kobert_tiny_sets_labels_dropout_and_reuses_folder(tmp_path):
     df = pd.read_csv(REPO / "data/sample/utterances.csv").head(200)
     labels = ["normal", "emergency", "confusion", "distress"]
@@ -79,7 +80,9 @@ def test_build_model_kobert_tiny_sets_labels_dropout_and_reuses_folder(tmp_path)
     assert model.config.vocab_size == tok.vocab_size
     folders = [p for p in tmp_path.iterdir() if p.name.startswith("tiny-kobert")]
     build_model(cfg, labels, df["text"].tolist(), tmp_path)
-    assert [p for p in tmp_path.iterdir() if p.name.startswith("tiny-kobert")] == folders and len(folders) == 1
+    assert [p for p in tmp_path.iterdir() if p.name.startswith("tiny-kobert")] == folders and len(
+        folders
+    ) == 1
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +95,16 @@ def hf_model_dir(tmp_path_factory, toy) -> Path:
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *("##" + c for c in chars)]
     BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=False).save_pretrained(out)
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=64)).save_pretrained(out)
+    BertModel(
+        BertConfig(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        )
+    ).save_pretrained(out)
     return out
 
 
@@ -117,6 +128,7 @@ def test_build_model_rejects_tiny_hf_and_overlong_max_length(tmp_path, toy):
 
 # --- batching -----------------------------------------------------------------------------------
 
+
 def test_class_weights_are_inverse_frequency_with_mean_one_per_row():
     y = np.array([0, 0, 0, 1])
     w = class_weights(y, 3)
@@ -136,9 +148,11 @@ def test_length_grouped_batches_cover_every_index_once_with_less_padding():
     assert padding_share(data, grouped) < 0.5 * padding_share(data, plain)
     longest = [int(lengths[b].max()) for b in grouped]
     assert longest != sorted(longest, reverse=True)  # batch order is shuffled, not long-to-short
+
     # Same (seed, epoch), same batches (resuming relies on it); another epoch, another order.
     def flat(epoch):
         return np.concatenate(epoch_batches(data, 16, 5, epoch, True)).tolist()
+
     assert flat(2) == flat(2) and flat(2) != flat(3)
 
 
@@ -169,6 +183,7 @@ def test_dynamic_padding_uses_pad_id_one_and_masks_by_length(toy, work_dir):
 
 # --- the training loop --------------------------------------------------------------------------
 
+
 def test_training_learns_a_separable_toy_set(toy, work_dir, tmp_path):
     _, _, result = _toy_run(toy, work_dir, tmp_path, _cfg(epochs=4, early_stopping_patience=4))
     losses = [h["train_loss"] for h in result.history]
@@ -185,8 +200,17 @@ def test_one_epoch_on_sample_utterances(tmp_path):
     cfg = ModelConfig()
     model, tok, _ = build_model(cfg, labels, df["text"].iloc[:160].tolist(), tmp_path, seed=0)
     seen = []
-    result = train(model, tok, df.iloc[:160], df.iloc[160:], labels, cfg, _cfg(epochs=1, lr=5e-4), tmp_path / "run",
-                   on_epoch=lambda e, m: seen.append((e, m)))
+    result = train(
+        model,
+        tok,
+        df.iloc[:160],
+        df.iloc[160:],
+        labels,
+        cfg,
+        _cfg(epochs=1, lr=5e-4),
+        tmp_path / "run",
+        on_epoch=lambda e, m: seen.append((e, m)),
+    )
     assert [e for e, _ in seen] == [1] and seen[0][1] == result.history[0]
     assert set(result.history[0]) >= {"epoch", "train_loss", "val_loss", "val_macro_f1", "val_accuracy", "lr"}
     assert 0 <= result.best_val_macro_f1 <= 1 and math.isfinite(result.history[0]["train_loss"])
@@ -280,17 +304,30 @@ def test_progress_bar_shows_live_loss_and_last_val_f1(toy, work_dir, tmp_path, m
     _toy_run(toy, work_dir, tmp_path, _cfg(epochs=2, log_every=1))
     shown = terminal.getvalue()
     assert "epoch 2/2" in shown and re.search(r"loss=\d\.\d{4}", shown)
-    assert "val_f1=-" in shown and re.search(r"val_f1=\d\.\d{4}", shown)  # none yet in epoch 1, then epoch 1's
+    assert "val_f1=-" in shown and re.search(
+        r"val_f1=\d\.\d{4}", shown
+    )  # none yet in epoch 1, then epoch 1's
 
 
 # --- benchmark and multi-process ----------------------------------------------------------------
+
 
 def test_bench_train_reports_both_setups():
     from training.bench.train import bench_train
 
     out = bench_train("tiny", seq_len=32, steps=2, batch_size=8, warmup_steps=1, rounds=1, device="cpu")
-    assert {"samples_per_s", "reference_samples_per_s", "ratio", "device", "model_size", "seq_len", "steps",
-            "batch_size", "padding_share", "reference_padding_share"} <= set(out)
+    assert {
+        "samples_per_s",
+        "reference_samples_per_s",
+        "ratio",
+        "device",
+        "model_size",
+        "seq_len",
+        "steps",
+        "batch_size",
+        "padding_share",
+        "reference_padding_share",
+    } <= set(out)
     assert (out["model_size"], out["steps"], out["device"]) == ("tiny", 2, "cpu")
     assert out["ratio"] == pytest.approx(out["samples_per_s"] / out["reference_samples_per_s"], rel=0.01)
     assert out["padding_share"] < out["reference_padding_share"]
@@ -302,9 +339,26 @@ def test_bench_train_reports_both_setups():
 def test_torchrun_two_cpu_processes(tmp_path):
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "training.trainer.ddp_smoke",
-                           "--out", str(tmp_path), "--steps", "3"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=220, check=False)
+    proc = subprocess.run(
+        [
+            str(torchrun),
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "training.trainer.ddp_smoke",
+            "--out",
+            str(tmp_path),
+            "--steps",
+            "3",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=220,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert [r["world_size"] for r in ranks] == [2, 2] and [r["steps"] for r in ranks] == [3, 3]

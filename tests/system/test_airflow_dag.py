@@ -127,6 +127,8 @@ def champion(task: str = "danger") -> tuple[str | None, list[int]]:
     return alias_version(client, model_name(task), CHAMPION), versions
 
 
+# The longest test (about 7 minutes on 2 cores): `make test-heavy`, CI's second step, not `make test`.
+@pytest.mark.heavy
 def test_retrain_dag_end_to_end_with_fault_and_resume(airflow_env):
     from mlflow import MlflowClient
 

@@ -65,7 +65,8 @@ def test_multipliers_of_labels_the_data_has_are_kept() -> None:
 
 
 def test_an_explicit_set_wins_over_the_folder() -> None:
-    base = Params(task="mine", labels=("a", "b"))
+    # params.yaml's multipliers name the danger task's labels: a params file for labels a, b sets its own
+    base = Params.model_validate({"task": "mine", "labels": ["a", "b"], "augment": {"multipliers": {}}})
     p = apply_dataset_info(base, DatasetInfo(task="folder", labels=("a", "b", "c")), explicit={"task"})
     assert p.task == "mine" and p.labels == ("a", "b", "c")
 

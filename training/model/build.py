@@ -69,7 +69,7 @@ def set_classifier_dropout(config, dropout: float) -> str:
 
 
 @contextmanager
-def _transformers_errors_only() -> Iterator[None]:
+def transformers_quiet() -> Iterator[None]:
     """Silence transformers' warnings and progress bars for one call (restoring both after it)."""
     from transformers.utils import logging as hf_logging
 
@@ -146,7 +146,7 @@ def load_classifier(
     set_classifier_dropout(config, dropout)
     if seed is not None:
         torch.manual_seed(seed)
-    with _transformers_errors_only():
+    with transformers_quiet():
         model, info = model_cls.from_pretrained(str(source), config=config, output_loading_info=True)
     _log_loading(source, info, labels)
     return model

@@ -50,7 +50,10 @@ def save_model_dir(
 ) -> Path:
     """Write everything needed to predict from raw text into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
+    from training.model.build import transformers_quiet
+
+    with transformers_quiet():  # no "Writing model shards" progress bar in every training log
+        model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     meta = {
         "task": task,

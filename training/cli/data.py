@@ -172,9 +172,37 @@ def data_augment(
     print_json(report, keys=("per_class_before", "per_class_after", "added", "by_method"))
 
 
+# Options that `heara data prepare` and `heara run` share: one declaration each (type, default, help).
+SourceOpt = Annotated[Path, typer.Option(help="Labeled file: CSV, TSV, JSONL, Excel or AI Hub JSON.")]
+TextColOpt = Annotated[
+    Optional[str], typer.Option(help="Text column (a position, 0, 1, ..., with --no-header).")
+]
+LabelColOpt = Annotated[Optional[str], typer.Option(help="Label column (a position with --no-header).")]
+IdColOpt = Annotated[str, typer.Option(help="Id column ('' numbers the rows).")]
+LabelsOpt = Annotated[
+    Optional[str], typer.Option(help="Allowed labels, comma-separated (default: inferred from the data).")
+]
+TaskOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Task name: the MLflow experiment and the model heara-<task> "
+        "(default: --set task=..., else the file name, ChatbotData.csv -> chatbotdata)."
+    ),
+]
+HeaderOpt = Annotated[
+    bool,
+    typer.Option(
+        "--header/--no-header",
+        help="--no-header: a CSV/TSV file without a header row; name columns by position "
+        "(--text-col 0 --label-col 1).",
+    ),
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="auto, csv, tsv, jsonl, excel, aihub.")]
+
+
 @app.command("prepare")
 def data_prepare(
-    source: Annotated[Path, typer.Option(help="Labeled file: CSV, TSV, JSONL, Excel or AI Hub JSON.")],
+    source: SourceOpt,
     out: Annotated[
         Path,
         typer.Option(
@@ -182,33 +210,13 @@ def data_prepare(
             "dataset.json (task and labels, read by every --data-dir command)."
         ),
     ],
-    text_col: Annotated[
-        Optional[str], typer.Option(help="Text column (a position, 0, 1, ..., with --no-header).")
-    ] = None,
-    label_col: Annotated[
-        Optional[str], typer.Option(help="Label column (a position with --no-header).")
-    ] = None,
-    id_col: Annotated[str, typer.Option(help="Id column ('' numbers the rows).")] = "",
-    labels: Annotated[
-        Optional[str], typer.Option(help="Allowed labels, comma-separated (default: inferred from the data).")
-    ] = None,
-    task: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Task name: the MLflow experiment and the model heara-<task> "
-            "(default: --set task=..., else the file name, "
-            "ChatbotData.csv -> chatbotdata)."
-        ),
-    ] = None,
-    header: Annotated[
-        bool,
-        typer.Option(
-            "--header/--no-header",
-            help="--no-header: a CSV/TSV file without a "
-            "header row; name columns by position (--text-col 0 --label-col 1).",
-        ),
-    ] = True,
-    fmt: Annotated[str, typer.Option("--format", help="auto, csv, tsv, jsonl, excel, aihub.")] = "auto",
+    text_col: TextColOpt = None,
+    label_col: LabelColOpt = None,
+    id_col: IdColOpt = "",
+    labels: LabelsOpt = None,
+    task: TaskOpt = None,
+    header: HeaderOpt = True,
+    fmt: FormatOpt = "auto",
     resplit: Annotated[bool, typer.Option(help="Re-draw the frozen test split in OUT.")] = False,
     params_file: ParamsOpt = None,
     overlays: OverlayOpt = None,

@@ -11,27 +11,28 @@ import typer
 from rich.markup import escape
 
 from training.cli.common import OverlayOpt, ParamsOpt, SetOpt, console
-from training.cli.data import prepare_params, print_summary
+from training.cli.data import (
+    FormatOpt,
+    HeaderOpt,
+    IdColOpt,
+    LabelColOpt,
+    LabelsOpt,
+    SourceOpt,
+    TaskOpt,
+    TextColOpt,
+    prepare_params,
+    print_summary,
+)
 
 app = typer.Typer()
 
 
 @app.command("run")
 def run_cmd(
-    source: Annotated[Path, typer.Option(help="Labeled file: CSV, TSV, JSONL, Excel or AI Hub JSON.")],
-    text_col: Annotated[
-        Optional[str], typer.Option(help="Text column (a position, 0, 1, ..., with --no-header).")
-    ] = None,
-    label_col: Annotated[
-        Optional[str], typer.Option(help="Label column (a position with --no-header).")
-    ] = None,
-    task: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Task name: the MLflow experiment and the model heara-<task> "
-            "(default: --set task=..., else the file name)."
-        ),
-    ] = None,
+    source: SourceOpt,
+    text_col: TextColOpt = None,
+    label_col: LabelColOpt = None,
+    task: TaskOpt = None,
     out: Annotated[
         Optional[Path],
         typer.Option(
@@ -39,19 +40,10 @@ def run_cmd(
             "its test split stays frozen across runs."
         ),
     ] = None,
-    id_col: Annotated[str, typer.Option(help="Id column ('' numbers the rows).")] = "",
-    labels: Annotated[
-        Optional[str], typer.Option(help="Allowed labels, comma-separated (default: inferred from the data).")
-    ] = None,
-    header: Annotated[
-        bool,
-        typer.Option(
-            "--header/--no-header",
-            help="--no-header: a CSV/TSV file without a "
-            "header row; name columns by position (--text-col 0 --label-col 1).",
-        ),
-    ] = True,
-    fmt: Annotated[str, typer.Option("--format", help="auto, csv, tsv, jsonl, excel, aihub.")] = "auto",
+    id_col: IdColOpt = "",
+    labels: LabelsOpt = None,
+    header: HeaderOpt = True,
+    fmt: FormatOpt = "auto",
     params_file: ParamsOpt = None,
     overlays: OverlayOpt = None,
     overrides: SetOpt = None,

@@ -1,7 +1,6 @@
-"""The data steps as file-to-file functions: ingest -> validate -> preprocess -> split -> augment.
-
-The CLI commands, the DVC stages and the Airflow tasks all call these, so each step has one
-implementation. Every step writes its output table(s), its quarantined rows and a JSON report.
+"""Step `prepare` (`heara data prepare`, bring your own data): the five data steps (steps/ingest ...
+steps/augment, each a file-to-file function) run in order on one file into one folder, with the
+combined report and dataset.json (task and labels) that every `--data-dir` command reads.
 """
 
 from __future__ import annotations

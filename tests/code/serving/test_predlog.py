@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from serving.predlog import PredictionLog, PredictionRecord, make_records
+from serving.predlog import COLUMNS, PredictionLog, PredictionRecord, make_records
 from training.model.predictor import Prediction
 
 PG_SERVER = os.environ.get("HEARA_TEST_PG_SERVER", "postgresql://postgres@127.0.0.1:5432")
@@ -89,20 +89,7 @@ class Store:
             return cur.fetchall() if cur.description else []
 
     def rows(self) -> list[dict]:
-        cols = [
-            "request_id",
-            "ts",
-            "model_name",
-            "model_version",
-            "label",
-            "score",
-            "latency_ms",
-            "text_hash",
-            "masked_text",
-            "raw_text",
-            "danger",
-            "scores_json",
-        ]
+        cols = list(COLUMNS)  # the store's schema, from its one home
         rows = [
             dict(zip(cols, r))
             for r in self.execute(f"SELECT {', '.join(cols)} FROM {self.table} ORDER BY id")

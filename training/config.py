@@ -204,6 +204,17 @@ class ServeConfig(_Section):
         32, ge=1, description="traffic.concurrency: concurrent requests a deployment is sized for"
     )
     workers: int = Field(1, ge=1, description="inference processes, each with its own model copy")
+    topology: Literal["single", "split"] = Field(
+        "single",
+        description="single: one process validates, batches and predicts; split: an HTTP front and an "
+        "inference service (BentoML's GPU pattern)",
+    )
+    cpu_runtime: Literal["torch", "onnx"] = Field(
+        "onnx", description="on a CPU: torch in fp32, or ONNX Runtime with the model quantized to int8"
+    )
+    max_quantization_drop: float = Field(
+        0.01, ge=0, le=1, description="int8 is refused when its test macro-F1 is lower than fp32's by more"
+    )
     timeout_s: float = Field(30.0, gt=0, description="per-request timeout (seconds)")
     reload_poll_s: float = Field(
         30.0,

@@ -45,6 +45,13 @@ class Classifier:
         self.max_tokens = max_tokens_per_batch
         self.labels = predictor.labels
 
+    @property
+    def runtime(self) -> str:
+        """What computes the forward pass: torch-fp32 (CPU), torch-bf16 (GPU)."""
+        names = {"float32": "fp32", "bfloat16": "bf16"}
+        dtype = str(self.predictor.dtype).removeprefix("torch.")
+        return f"torch-{names.get(dtype, dtype)}"
+
     @classmethod
     def load(cls, model_dir: Path | str, max_tokens_per_batch: int, device: str = "auto") -> Classifier:
         return cls(Predictor.load(model_dir, device=device), max_tokens_per_batch)

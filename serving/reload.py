@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from serving.inference import Classifier
+from training.config import ServeConfig
 from training.registry.champion import ModelSource
 
 log = logging.getLogger("heara.serve")
@@ -36,20 +37,15 @@ class Served:
     classifier: Classifier
 
 
-def load_served(
-    source: ModelSource,
-    max_tokens_per_batch: int,
-    danger_labels: Sequence[str],
-    previous: Served | None = None,
-) -> Served:
+def load_served(source: ModelSource, serve: ServeConfig, previous: Served | None = None) -> Served:
     """Load the model folder of `source` (not warmed up); refuse a model without the danger labels.
 
     With the same preprocessing as `previous`, the new model shares its (warm) preprocessor: building
     another one loads the Kiwi spacing model, which holds the GIL for more than a second and would
     stall the batches still running on the old model past `serve.max_latency_ms` (HTTP 503).
     """
-    classifier = Classifier.load(source.model_dir, max_tokens_per_batch)
-    missing = set(danger_labels) - set(classifier.labels)
+    classifier = Classifier.load(source.model_dir, serve.max_tokens_per_batch)
+    missing = set(serve.danger_labels) - set(classifier.labels)
     if missing:
         raise ValueError(
             f"serve.danger_labels names labels the model does not have: {sorted(missing)} "

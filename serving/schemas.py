@@ -99,6 +99,8 @@ class ModelInfo(BaseModel):
     danger_threshold: float
     device: str
     dtype: str
+    runtime: str = Field(description="what computes the forward pass: torch-fp32, torch-bf16 or onnx-int8")
+    topology: str = Field(description="serve.topology: single (one process) or split (front + inference)")
 
 
 def is_danger(label: str, score: float, danger_labels: Iterable[str], threshold: float) -> bool:

@@ -212,6 +212,7 @@ class ServeConfig(_Section):
     cpu_runtime: Literal["torch", "onnx"] = Field(
         "onnx", description="on a CPU: torch in fp32, or ONNX Runtime with the model quantized to int8"
     )
+    access_log: bool = Field(False, description="BentoML's access-log line per request")
     max_quantization_drop: float = Field(
         0.01, ge=0, le=1, description="int8 is refused when its test macro-F1 is lower than fp32's by more"
     )
@@ -292,6 +293,17 @@ class Params(_Section):
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration, as logged (and as params.yaml spells it)."""
         return json.loads(self.model_dump_json(by_alias=True))
+
+    def save(self, path: Path | str, header: str = "") -> Path:
+        """Write the resolved configuration as a params file (`HEARA_PARAMS` can point at it);
+        `header`: a comment line saying who wrote it."""
+        import yaml
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False)
+        path.write_text((f"# {header}\n" if header else "") + text, encoding="utf-8")
+        return path
 
 
 def _format_error(err: ValidationError, origin: str) -> str:

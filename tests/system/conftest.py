@@ -1,10 +1,14 @@
 """Two real `bentoml serve` subprocesses on free ports, tiny models, shared by every test module
-here that talks to the service over HTTP (test_service_http.py, test_try_page.py) for the whole
-session: starting them is the slow part (importing torch in four processes).
+here that talks to the service over HTTP (test_service_http.py, test_try_page.py): starting them is
+the slow part (importing torch in each process).
 
 Server A serves a model folder (HEARA_MODEL_DIR) with an API key set; server B has no key and loads
 the champion from a throw-away MLflow registry (SQLite). Both start together and are stopped as
 process groups (training.bench.serve: SIGTERM, then SIGKILL after a grace period).
+
+The pair is parametrized by `serve.topology` (a params file per topology, HEARA_PARAMS): every HTTP
+test runs against `single` and against `split`. pytest finishes one topology's tests, stops its
+servers, then starts the other's.
 """
 
 from __future__ import annotations
@@ -15,22 +19,32 @@ import pytest
 from live_service import API_KEY, register_champion
 
 from training.bench.serve import Server, start_service, stop, wait_ready
+from training.config import load_params
 
 READY_TIMEOUT_S = 240
 
 
-@pytest.fixture(scope="session")
+TOPOLOGIES = ("single", "split")
+
+
+@pytest.fixture(scope="session", params=TOPOLOGIES)
 def servers(
-    tmp_path_factory: pytest.TempPathFactory, tiny_model_factory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, tiny_model_factory
 ) -> Iterator[tuple[Server, Server, dict]]:
-    root = tmp_path_factory.mktemp("http")
+    topology = request.param
+    root = tmp_path_factory.mktemp(f"http-{topology}")
+    params_file = load_params(overrides={"serve": {"topology": topology}}).save(root / "params.yaml")
     model_dir = tiny_model_factory(root / "model")
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:  # mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI
         mp.setenv("MLFLOW_TRACKING_URI", tracking_uri)
         version, run_id = register_champion(model_dir, tracking_uri, root / "mlflow-artifacts")
-    a = start_service(model_dir, root / "home-a", {"HEARA_API_KEY": API_KEY})
-    b = start_service(None, root / "home-b", {"MLFLOW_TRACKING_URI": tracking_uri})
+    a = start_service(
+        model_dir, root / "home-a", {"HEARA_API_KEY": API_KEY, "HEARA_PARAMS": str(params_file)}
+    )
+    b = start_service(
+        None, root / "home-b", {"MLFLOW_TRACKING_URI": tracking_uri, "HEARA_PARAMS": str(params_file)}
+    )
     try:
         for s in (a, b):
             try:
@@ -40,7 +54,13 @@ def servers(
         yield (
             a,
             b,
-            {"version": version, "run_id": run_id, "model_dir": model_dir, "tracking_uri": tracking_uri},
+            {
+                "version": version,
+                "run_id": run_id,
+                "model_dir": model_dir,
+                "tracking_uri": tracking_uri,
+                "topology": topology,
+            },
         )
     finally:
         stop(a, b)
@@ -50,3 +70,9 @@ def servers(
 def server(servers) -> Server:
     """Server A: a model folder, API key `live_service.API_KEY`."""
     return servers[0]
+
+
+@pytest.fixture(scope="session")
+def topology(servers) -> str:
+    """The `serve.topology` of the servers under test."""
+    return servers[2]["topology"]

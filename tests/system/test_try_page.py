@@ -23,6 +23,14 @@ from live_service import API_KEY, AUTH, LABELS
 from training.bench.serve import Server
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _one_topology(topology: str) -> None:
+    if topology != "single":  # the page is served by the same route code in both
+        pytest.skip("the try-it page is tested once, against serve.topology single")
+
+
 CHROMIUM = os.environ.get("HEARA_CHROMIUM", "/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps trying to reach Google on this closed network.
 CHROMIUM_ARGS = [

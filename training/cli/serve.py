@@ -105,15 +105,9 @@ def serve_cmd(
     if data_dir or params_file or overlays or overrides:
         import os
 
-        import yaml
-
         p = load_params_for(data_dir, params_file, overrides, overlays=overlays)
-        resolved = state().serving_params(p.task)
-        resolved.parent.mkdir(parents=True, exist_ok=True)
-        resolved.write_text(
-            "# Written by `heara serve`: the resolved params it serves with.\n"
-            + yaml.safe_dump(p.to_dict(), allow_unicode=True, sort_keys=False),
-            encoding="utf-8",
+        resolved = p.save(
+            state().serving_params(p.task), "Written by `heara serve`: the resolved params it serves with."
         )
         os.environ["HEARA_PARAMS"] = str(
             resolved

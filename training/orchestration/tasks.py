@@ -19,8 +19,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from training.config import Params, load_params
 from training.env import api_key, serve_url
 from training.errors import ConfigError, HearaError
@@ -48,10 +46,7 @@ def resolve_run(
         raise ConfigError(f"trigger form: {e}") from None
     folder = run_dir(run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    params_file = folder / "params.yaml"
-    params_file.write_text(
-        yaml.safe_dump(params.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8"
-    )
+    params_file = params.save(folder / "params.yaml")
     record = {
         "dag_run_id": run_id,
         "trigger": trigger,

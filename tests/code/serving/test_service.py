@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from serving import schemas
 from serving.guard import RequestGuard
 from serving.inference import token_capped_batches
+from training.config import ServeConfig
 
 SAMPLE = Path(__file__).resolve().parents[3] / "data" / "sample" / "utterances.csv"
 LABELS = ["normal", "emergency", "confusion", "distress"]
@@ -308,19 +309,23 @@ def test_predictions_are_logged(client) -> None:
 
 
 def test_overload_is_503_with_a_reason(client, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bentoml.exceptions import ServiceUnavailable
-
-    from serving.service import HearaService
+    from serving.batcher import Batcher, Overloaded
 
     async def overloaded(self, texts):
-        raise ServiceUnavailable(
-            "process is overloaded"
-        )  # what BentoML's batch queue raises past max_latency_ms
+        raise Overloaded("64 texts are waiting")  # what the batcher raises past max_latency_ms
 
-    monkeypatch.setattr(HearaService.inner, "_predict", overloaded)
+    monkeypatch.setattr(Batcher, "submit", overloaded)
     r = client.post("/classify", json={"texts": ["도와주세요"]}, headers={"X-Request-ID": "busy-1"})
     assert r.status_code == 503 and r.headers["retry-after"] == "1"
     assert "max_latency_ms" in r.json()["error"] and r.json()["request_id"] == "busy-1"
+
+
+def test_recent_limit_must_be_a_positive_whole_number(client) -> None:
+    for bad in ("0", "-1", "abc", "1.5"):
+        r = client.get(f"/recent?limit={bad}")
+        assert r.status_code == 400 and "limit" in r.json()["error"], (bad, r.text)
+    r = client.get("/recent?limit=1")
+    assert r.status_code == 200 and len(r.json()["predictions"]) <= 1
 
 
 def test_inference_call_is_retried_once_after_a_lost_connection() -> None:
@@ -328,7 +333,7 @@ def test_inference_call_is_retried_once_after_a_lost_connection() -> None:
 
     import aiohttp
 
-    from serving.service import HearaService
+    from serving.service import _InferenceClient
 
     calls = []
 
@@ -338,8 +343,8 @@ def test_inference_call_is_retried_once_after_a_lost_connection() -> None:
             raise aiohttp.ServerDisconnectedError()
         return [{"label": "normal"}]
 
-    fake = SimpleNamespace(inference=SimpleNamespace(to_async=SimpleNamespace(predict=predict)))
-    assert asyncio.run(HearaService.inner._predict(fake, ["x"])) == [{"label": "normal"}]
+    remote = _InferenceClient(SimpleNamespace(to_async=SimpleNamespace(predict=predict)))
+    assert asyncio.run(remote.predict(["x"])) == [{"label": "normal"}]
     assert len(calls) == 2
 
 
@@ -446,7 +451,8 @@ def test_hot_reload_swaps_in_the_new_version(two_versions) -> None:
     from serving.reload import HotModel, load_served
 
     v1, v2 = two_versions
-    load = lambda source, previous=None: load_served(source, 256, ("emergency", "distress"), previous)  # noqa: E731
+    serve = ServeConfig(max_tokens_per_batch=256, danger_labels=("emergency", "distress"))
+    load = lambda source, previous=None: load_served(source, serve, previous)  # noqa: E731
     champion = {"version": "1"}
     hot = HotModel(load(v1), latest_version=lambda: champion["version"], fetch=lambda: v2, load=load)
     old = hot.current
@@ -472,7 +478,8 @@ def test_failed_hot_reload_keeps_the_old_model(two_versions, tmp_path: Path) -> 
     from training.registry.champion import ModelSource
 
     v1, _ = two_versions
-    load = lambda source, previous=None: load_served(source, 256, ("emergency", "distress"), previous)  # noqa: E731
+    serve = ServeConfig(max_tokens_per_batch=256, danger_labels=("emergency", "distress"))
+    load = lambda source, previous=None: load_served(source, serve, previous)  # noqa: E731
     broken = ModelSource(
         model_dir=tmp_path / "missing",
         name="heara-danger",

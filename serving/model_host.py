@@ -1,0 +1,86 @@
+"""The model in the process that computes: load the champion, keep it hot-reloadable, predict a batch.
+
+Both topologies use these functions: in `single` the HTTP service itself calls them (through the
+in-process batcher, serving/batcher.py); in `split` the inference service `HearaInference` does.
+So a prediction is computed, flagged and counted the same way whichever topology serves it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+from serving import metrics, schemas
+from serving.reload import HotModel, load_served
+from training.config import Params
+
+log = logging.getLogger("heara.serve")
+
+
+def start(params: Params) -> HotModel:
+    """The model to serve (HEARA_MODEL_DIR or the registry's champion), loaded and warmed up, and
+    the registry polled for a new champion every `serve.reload_poll_s` (not for a fixed folder)."""
+    from training import env
+    from training.registry.champion import champion_version, from_registry, resolve_model
+
+    serve = params.serve
+
+    def load(source, previous=None):
+        return load_served(source, serve, previous)
+
+    source = resolve_model(params.task)
+    served = load(source)
+    served.classifier.warm_up()
+    unknown = set(serve.responses) - set(served.classifier.labels)
+    if unknown:
+        log.warning("serve.responses names labels the model does not have: %s", sorted(unknown))
+    from_folder = env.model_dir() is not None  # HEARA_MODEL_DIR: a fixed model, nothing to poll
+    latest = (lambda: None) if from_folder else partial(champion_version, params.task)
+    hot = HotModel(served, latest_version=latest, fetch=partial(from_registry, params.task), load=load)
+    log.info(
+        "serving %s version %s from %s on %s (%s topology)",
+        source.name,
+        source.version_label,
+        source.model_dir,
+        served.classifier.runtime,
+        serve.topology,
+    )
+    if not from_folder:
+        hot.start_polling(serve.reload_poll_s)
+    return hot
+
+
+def predict_batch(hot: HotModel, texts: Sequence[str], params: Params) -> list[dict[str, Any]]:
+    """One batch (the texts of every request merged into it) -> one prediction dict per text."""
+    serve = params.serve
+    served = hot.current  # one reference for the whole batch: a hot reload does not change it midway
+    with hot.compute_lock:  # a new model's warm-up waits for this batch (see serving.reload)
+        scored = served.classifier.predict(texts)
+    out = schemas.to_predictions(
+        scored,
+        danger_labels=serve.danger_labels,
+        threshold=serve.danger_threshold,
+        model_version=served.source.version_label,
+        texts=texts,
+        responses=serve.responses,
+    )
+    metrics.observe_predictions(out)
+    return out
+
+
+def model_info(hot: HotModel, params: Params) -> dict[str, Any]:
+    """What GET /model reports: the registry entry, the labels, the danger rule and where it runs."""
+    served = hot.current
+    clf = served.classifier
+    return {
+        **served.source.to_dict(),
+        "labels": list(clf.labels),
+        "danger_labels": list(params.serve.danger_labels),
+        "danger_threshold": params.serve.danger_threshold,
+        "device": clf.predictor.device,
+        "dtype": str(clf.predictor.dtype).removeprefix("torch."),
+        "runtime": clf.runtime,
+        "topology": params.serve.topology,
+    }

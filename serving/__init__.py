@@ -2,7 +2,9 @@
 
 Module map (the model, its preprocessing and the champion's resolution come from training.model,
 training.data.preprocess and training.registry; tests/code/test_code_maps.py keeps this map complete):
-  service.py        the two BentoML services (HTTP front, batching inference) and their routes
+  service.py        the BentoML service and its routes; the inference service of the split topology
+  batcher.py        in-process adaptive batching (the single topology)
+  model_host.py     the model in the computing process: load, hot-reloadable, predict a batch
   schemas.py        request and response shapes, input limits, the danger flag
   guard.py          ASGI middleware: API key, body cap, JSON only
   inference.py      one adaptive batch: tokenised once, forward passes under a token cap

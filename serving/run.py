@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 
+from training.config import load_params
 from training.paths import PROJECT_ROOT, state
 
 SERVICE = "serving.service:HearaService"
@@ -38,6 +39,11 @@ def serve_command(port: int, host: str) -> tuple[list[str], dict[str, str]]:
         str(port),
         "--working-dir",
         str(PROJECT_ROOT),
+        # On SIGTERM requests in flight get this long to finish; then the worker exits even if some
+        # still wait (without it, a /readyz that hung while the model loaded held the split front's
+        # shutdown for up to serve.timeout_s).
+        "--timeout-graceful-shutdown",
+        str(load_params().serve.shutdown_grace_s),
     ]
     return argv, env
 
@@ -47,7 +53,6 @@ def serve(port: int, host: str) -> None:
 
     Raises NoChampionError (or FileNotFoundError for a bad HEARA_MODEL_DIR) before starting anything.
     """
-    from training.config import load_params
     from training.registry.champion import resolve_model
 
     source = resolve_model(load_params().task)

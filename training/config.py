@@ -213,6 +213,9 @@ class ServeConfig(_Section):
         "onnx", description="on a CPU: torch in fp32, or ONNX Runtime with the model quantized to int8"
     )
     access_log: bool = Field(False, description="BentoML's access-log line per request")
+    shutdown_grace_s: int = Field(
+        3, ge=1, description="on SIGTERM, requests in flight get this long to finish (seconds)"
+    )
     max_quantization_drop: float = Field(
         0.01, ge=0, le=1, description="int8 is refused when its test macro-F1 is lower than fp32's by more"
     )

@@ -20,9 +20,10 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from serving.inference import Classifier
+from serving.inference import Classifier, choose_runtime
+from training.model.predictor import pick_device
 from training.registry.champion import ModelSource
 
 log = logging.getLogger("heara.serve")
@@ -41,14 +42,33 @@ def load_served(
     max_tokens_per_batch: int,
     danger_labels: Sequence[str],
     previous: Served | None = None,
+    *,
+    cpu_runtime: Literal["torch", "onnx"] = "torch",
+    max_quantization_drop: float = 0.0,
 ) -> Served:
     """Load the model folder of `source` (not warmed up); refuse a model without the danger labels.
+
+    `cpu_runtime` and `max_quantization_drop` are `serve.cpu_runtime` and `serve.max_quantization_drop`
+    (the defaults, torch in fp32, are what a CPU served before int8 existed): on a CPU with "onnx" the
+    model runs in int8 when its run's measured drop allows it; a refusal is one WARNING naming the
+    reason (serving.inference.choose_runtime).
 
     With the same preprocessing as `previous`, the new model shares its (warm) preprocessor: building
     another one loads the Kiwi spacing model, which holds the GIL for more than a second and would
     stall the batches still running on the old model past `serve.max_latency_ms` (HTTP 503).
     """
-    classifier = Classifier.load(source.model_dir, max_tokens_per_batch)
+    device = pick_device()
+    choice = choose_runtime(device, cpu_runtime, source.metrics, max_quantization_drop)
+    if choice.refusal:
+        log.warning(
+            "serve.cpu_runtime is onnx, but %s version %s is served in fp32 (torch), not int8: %s",
+            source.name,
+            source.version_label,
+            choice.refusal,
+        )
+    classifier = Classifier.load(
+        source.model_dir, max_tokens_per_batch, device, int8=choice.runtime == "onnx-int8"
+    )
     missing = set(danger_labels) - set(classifier.labels)
     if missing:
         raise ValueError(

@@ -13,7 +13,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -26,6 +26,8 @@ from pydantic import (
     model_serializer,
 )
 
+# What runs the model: torch in bf16 (a GPU), torch in fp32 or ONNX Runtime with int8 weights (a CPU).
+Runtime = Literal["torch-bf16", "torch-fp32", "onnx-int8"]
 EXAMPLE_TEXTS = ["할머니가 쓰러지셨어요 빨리 와주세요", "오늘 점심은 맛있었어요"]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
@@ -99,6 +101,11 @@ class ModelInfo(BaseModel):
     danger_threshold: float
     device: str
     dtype: str
+    runtime: Runtime | None = Field(
+        None,
+        description="what runs the model (serving.inference.choose_runtime); null from a service that "
+        "does not report it",
+    )
 
 
 def is_danger(label: str, score: float, danger_labels: Iterable[str], threshold: float) -> bool:

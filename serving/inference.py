@@ -7,10 +7,10 @@ within one bounded forward pass each.
 
 Which runtime does the forward passes (`choose_runtime`): on a GPU torch in bf16; on a CPU torch in
 fp32, or with `serve.cpu_runtime: onnx` the model quantized to int8 in ONNX Runtime
-(training/model/onnx_runtime.py), 2.5-4x faster there (`python -m training.bench.runtime`). int8 is
-served only when the model's training run measured what it costs (`heara evaluate` logs the
-frozen-test macro-F1 drop) and the drop is within `serve.max_quantization_drop`; otherwise fp32 is
-served and the reason logged.
+(training/model/onnx_runtime.py), 2x to 7x faster there (docs/benchmarks.md). int8 is served only
+when the model's training run measured what it costs (`heara evaluate` logs the frozen-test macro-F1
+drop) and the drop is within `serve.max_quantization_drop`; otherwise fp32 is served and the reason
+logged.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """The CPU path: a model folder exported to ONNX, quantized to dynamic int8, run by ONNX Runtime.
 
-Why: on a CPU the int8 model answers about 4x faster than torch fp32 at batch 1 and 2.5x at batch 16
-(BERT-base shape, 2 threads; `python -m training.bench.runtime`), faster than torch's own dynamic int8
-(whose torch.ao.quantization API is deprecated). Quantization costs some accuracy, so `heara evaluate`
-measures the int8 model on the frozen test split (`INT8_MACRO_F1`, `INT8_MACRO_F1_DROP`) and the
-service serves it only when the drop is within `serve.max_quantization_drop`.
+Why: on a CPU the int8 model answers several times faster than torch fp32 at batch 1 and about twice
+as fast at batch 16 (BERT-base shape, 2 threads: `python -m training.bench.runtime`, docs/benchmarks.md),
+and faster than torch's own dynamic int8, whose torch.ao.quantization API is deprecated. Quantization
+costs some accuracy, so `heara evaluate` measures the int8 model on the frozen test split
+(`INT8_MACRO_F1`, `INT8_MACRO_F1_DROP`) and the service serves it only when the drop is within
+`serve.max_quantization_drop`.
 
 Export happens once per model folder and environment, into a folder named by a stamp (a hash of the
 weights and config plus the versions of the tools that made the file):

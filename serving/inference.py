@@ -4,17 +4,27 @@ one tokenisation of the whole batch, then forward passes on sub-batches under a 
 Why the cap: BentoML's `max_batch_size` counts texts, but memory grows with padded tokens
 (rows x longest row). Splitting by tokens keeps any mix of requests (many texts, long texts)
 within one bounded forward pass each.
+
+Which runtime does the forward passes (`choose_runtime`): on a GPU torch in bf16; on a CPU torch in
+fp32, or with `serve.cpu_runtime: onnx` the model quantized to int8 in ONNX Runtime
+(training/model/onnx_runtime.py), 2x to 7x faster there (docs/benchmarks.md). int8 is served only
+when the model's training run measured what it costs (`heara evaluate` logs the frozen-test macro-F1
+drop) and the drop is within `serve.max_quantization_drop`; otherwise fp32 is served and the reason
+logged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
+from serving.schemas import Runtime
 from training.model.encoding import collate, encode
+from training.model.onnx_runtime import INT8_MACRO_F1_DROP, Int8Runner
 from training.model.predictor import Predictor
 
 WARM_UP_TEXTS = ("할머니 괜찮으세요? 도와주세요", "오늘 날씨가 좋네요")
@@ -36,25 +46,83 @@ def token_capped_batches(lengths: Sequence[int] | np.ndarray, max_tokens: int) -
     return batches
 
 
+class RuntimeChoice(NamedTuple):
+    runtime: Runtime
+    refusal: str | None = None  # why int8 was asked for and not granted (logged as a warning)
+
+
+def quantization_refusal(metrics: Mapping[str, float], max_drop: float) -> str | None:
+    """Why a model with these training-run metrics must not be served in int8, or None when it may.
+
+    The drop (fp32 macro-F1 minus int8 macro-F1 on the frozen test split) must be known and at most
+    `max_drop`. A model without the measurement (trained before `heara evaluate` measured it, or a
+    bare folder without registry.json) is refused: its int8 accuracy is unknown.
+    """
+    drop = metrics.get(INT8_MACRO_F1_DROP)
+    if drop is None or not math.isfinite(drop):
+        return (
+            f"the model's run has no {INT8_MACRO_F1_DROP} to hold against serve.max_quantization_drop "
+            "(`heara evaluate` measures it; a folder without registry.json has no run metrics)"
+        )
+    if drop > max_drop:
+        return f"int8 loses {drop:.4f} test macro-F1, more than serve.max_quantization_drop={max_drop}"
+    return None
+
+
+def choose_runtime(
+    device: str,
+    cpu_runtime: Literal["torch", "onnx"],
+    metrics: Mapping[str, float],
+    max_quantization_drop: float,
+) -> RuntimeChoice:
+    """The runtime a model is served with: a GPU always runs torch in bf16; a CPU runs int8 ONNX when
+    `cpu_runtime` is "onnx" and `quantization_refusal` has no objection, else torch in fp32."""
+    if device != "cpu":
+        return RuntimeChoice("torch-bf16")
+    if cpu_runtime != "onnx":
+        return RuntimeChoice("torch-fp32")
+    refusal = quantization_refusal(metrics, max_quantization_drop)
+    return RuntimeChoice("torch-fp32", refusal) if refusal else RuntimeChoice("onnx-int8")
+
+
 class Classifier:
     """A `Predictor` (model, tokenizer, label map, preprocessing saved with the model) run with a
-    token cap per forward pass. On a GPU the Predictor holds the model in bf16."""
+    token cap per forward pass: by the Predictor's torch model (bf16 on a GPU, fp32 on a CPU) or, when
+    given `int8`, by the int8 ONNX Runtime session of the same folder."""
 
-    def __init__(self, predictor: Predictor, max_tokens_per_batch: int) -> None:
+    def __init__(
+        self,
+        predictor: Predictor,
+        max_tokens_per_batch: int,
+        int8: Callable[[Mapping[str, Any]], np.ndarray] | None = None,
+    ) -> None:
         self.predictor = predictor
         self.max_tokens = max_tokens_per_batch
         self.labels = predictor.labels
-
-    @property
-    def runtime(self) -> str:
-        """What computes the forward pass: torch-fp32 (CPU), torch-bf16 (GPU)."""
-        names = {"float32": "fp32", "bfloat16": "bf16"}
-        dtype = str(self.predictor.dtype).removeprefix("torch.")
-        return f"torch-{names.get(dtype, dtype)}"
+        self.int8 = int8
+        self.runtime: Runtime = (
+            "onnx-int8" if int8 is not None else "torch-bf16" if predictor.device == "cuda" else "torch-fp32"
+        )
 
     @classmethod
-    def load(cls, model_dir: Path | str, max_tokens_per_batch: int, device: str = "auto") -> Classifier:
-        return cls(Predictor.load(model_dir, device=device), max_tokens_per_batch)
+    def load(
+        cls, model_dir: Path | str, max_tokens_per_batch: int, device: str = "auto", *, int8: bool = False
+    ) -> Classifier:
+        """`int8`: run the model quantized to int8 in ONNX Runtime (a CPU only; exported on first use and
+        cached with the model, see training/model/onnx_runtime.py)."""
+        predictor = Predictor.load(model_dir, device=device)
+        if not int8:
+            return cls(predictor, max_tokens_per_batch)
+        if predictor.device != "cpu":
+            raise ValueError(
+                f"int8 runs on the CPU; this model is on {predictor.device} (torch in bf16 there)"
+            )
+        return cls(predictor, max_tokens_per_batch, Int8Runner.load(model_dir, model=predictor.model))
+
+    def runtime_info(self) -> dict[str, str]:
+        """device, dtype and runtime, as GET /model reports them."""
+        dtype = "int8" if self.int8 is not None else str(self.predictor.dtype).removeprefix("torch.")
+        return {"device": self.predictor.device, "dtype": dtype, "runtime": self.runtime}
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities [len(texts), len(labels)] in `labels` order, rows in input order."""
@@ -69,7 +137,10 @@ class Classifier:
             for idx in token_capped_batches(enc.lengths, self.max_tokens):
                 batch = collate(enc, idx)
                 del batch["labels"]
-                logits = p.model(**{k: v.to(p.device) for k, v in batch.items()}).logits.float()
+                if self.int8 is not None:
+                    logits = torch.from_numpy(self.int8(batch))
+                else:
+                    logits = p.model(**{k: v.to(p.device) for k, v in batch.items()}).logits.float()
                 out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
         return out
 

@@ -79,8 +79,6 @@ def model_info(hot: HotModel, params: Params) -> dict[str, Any]:
         "labels": list(clf.labels),
         "danger_labels": list(params.serve.danger_labels),
         "danger_threshold": params.serve.danger_threshold,
-        "device": clf.predictor.device,
-        "dtype": str(clf.predictor.dtype).removeprefix("torch."),
-        "runtime": clf.runtime,
+        **clf.runtime_info(),  # device, dtype, runtime
         "topology": params.serve.topology,
     }

@@ -22,8 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from serving.inference import Classifier
+from serving.inference import Classifier, choose_runtime
 from training.config import ServeConfig
+from training.model.predictor import pick_device
 from training.registry.champion import ModelSource
 
 log = logging.getLogger("heara.serve")
@@ -40,11 +41,26 @@ class Served:
 def load_served(source: ModelSource, serve: ServeConfig, previous: Served | None = None) -> Served:
     """Load the model folder of `source` (not warmed up); refuse a model without the danger labels.
 
+    On a CPU with `serve.cpu_runtime: onnx` the model runs in int8 when its run's measured drop is
+    within `serve.max_quantization_drop`; a refusal is one WARNING naming the reason
+    (serving.inference.choose_runtime).
+
     With the same preprocessing as `previous`, the new model shares its (warm) preprocessor: building
     another one loads the Kiwi spacing model, which holds the GIL for more than a second and would
     stall the batches still running on the old model past `serve.max_latency_ms` (HTTP 503).
     """
-    classifier = Classifier.load(source.model_dir, serve.max_tokens_per_batch)
+    device = pick_device()
+    choice = choose_runtime(device, serve.cpu_runtime, source.metrics, serve.max_quantization_drop)
+    if choice.refusal:
+        log.warning(
+            "serve.cpu_runtime is onnx, but %s version %s is served in fp32 (torch), not int8: %s",
+            source.name,
+            source.version_label,
+            choice.refusal,
+        )
+    classifier = Classifier.load(
+        source.model_dir, serve.max_tokens_per_batch, device, int8=choice.runtime == "onnx-int8"
+    )
     missing = set(serve.danger_labels) - set(classifier.labels)
     if missing:
         raise ValueError(

@@ -14,7 +14,7 @@ import itertools
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -27,6 +27,8 @@ from pydantic import (
     model_serializer,
 )
 
+# What runs the model: torch in bf16 (a GPU), torch in fp32 or ONNX Runtime with int8 weights (a CPU).
+Runtime = Literal["torch-bf16", "torch-fp32", "onnx-int8"]
 EXAMPLE_TEXTS = ["할머니가 쓰러지셨어요 빨리 와주세요", "오늘 점심은 맛있었어요"]
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # New request ids: 16 random hex digits drawn once per process, then a counter. As unique as uuid4 across
@@ -105,7 +107,7 @@ class ModelInfo(BaseModel):
     danger_threshold: float
     device: str
     dtype: str
-    runtime: str = Field(description="what computes the forward pass: torch-fp32, torch-bf16 or onnx-int8")
+    runtime: Runtime = Field(description="what runs the model: torch-fp32, torch-bf16 or onnx-int8")
     topology: str = Field(description="serve.topology: single (one process) or split (front + inference)")
 
 

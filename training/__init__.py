@@ -15,9 +15,9 @@ Core (imports only core):
 Library (data -> model -> trainer, evaluation -> registry; none imports steps, adapters or serving):
   data/             read, validate, preprocess, split and augment labeled utterances; reports, card
   model/            KoBERT tokenizer, tiny profile, the classifier, encoding, the model folder and its
-                    Predictor, the MLflow pyfunc
+                    Predictor, the MLflow pyfunc, the int8 ONNX export and runner (the CPU path)
   trainer/          the training loop (CPU, one GPU, torchrun), batching, checkpoints
-  evaluation/       metrics, calibration, robustness slices, plots, the TF-IDF baseline
+  evaluation/       metrics, calibration, robustness slices, plots, the TF-IDF baseline, int8's drop
   registry/         MLflow tracking and aliases, the promotion gate's rule, the audit ledger, the champion
 
 Steps (import core and library):
@@ -27,7 +27,8 @@ Steps (import core and library):
 Adapters (thin callers of the steps; may import anything, serving included):
   cli/              the `heara` command, one module per command group
   orchestration/    the task bodies the Airflow DAGs in dags/ call, the trigger form, local Airflow
-  bench/            benchmarks: preprocessing speed, training throughput, serving load (vs a Flask reference)
+  bench/            benchmarks: preprocessing speed, training throughput, serving load (vs a Flask
+                    reference), CPU inference (torch fp32 vs int8 ONNX)
 
 The BentoML service is the separate package serving/, beside this one; it imports only model/,
 data/preprocess.py, registry/ and core from here.

@@ -169,6 +169,11 @@ class StatePaths:
         """Registry models downloaded for serving, one folder per version."""
         return self.home / "serving" / "models"
 
+    @property
+    def onnx_cache(self) -> Path:
+        """int8 ONNX exports of model folders that cannot hold their own (read-only), one per stamp."""
+        return self.home / "onnx"
+
     def serving_params(self, task: str) -> Path:
         """The resolved params `heara serve` hands the service (HEARA_PARAMS) for one task."""
         return self.home / "serving" / f"params.{task}.yaml"

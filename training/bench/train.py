@@ -62,7 +62,7 @@ SHAPES = {
 }
 
 
-def _bert_config(model_size: str):
+def bert_config(model_size: str):
     from transformers import BertConfig
 
     from training.model.tiny import TINY_BERT
@@ -170,7 +170,7 @@ def bench_train(
     if steps < 1 or warmup_steps < 0 or rounds < 1:
         raise ValueError("steps and rounds must be >= 1, warmup_steps >= 0")
     runtime = resolve_runtime(device, "auto")
-    config = _bert_config(model_size)
+    config = bert_config(model_size)
     if seq_len > config.max_position_embeddings:
         raise ValueError(
             f"seq_len {seq_len} exceeds the {config.max_position_embeddings} positions of '{model_size}'"

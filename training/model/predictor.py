@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,12 +114,18 @@ class Predictor:
         return self._preprocessor
 
     def predict_proba(
-        self, texts: list[str], *, preprocessed: bool = False, batch_size: int = 64
+        self,
+        texts: list[str],
+        *,
+        preprocessed: bool = False,
+        batch_size: int = 64,
+        logits: Callable[[Mapping[str, Any]], np.ndarray] | None = None,
     ) -> np.ndarray:
         """Probabilities [len(texts), len(labels)] in `labels` order.
 
         Texts are sorted by length before batching so that each batch pads to a similar length;
-        the result is returned in the input order.
+        the result is returned in the input order. `logits`: what turns a tokenised batch into logits
+        instead of the torch model (the int8 ONNX runner, training/model/onnx_runtime.py).
         """
         import torch
 
@@ -137,9 +144,11 @@ class Predictor:
                     truncation=True,
                     return_tensors="pt",
                 )
-                enc = {k: v.to(self.device) for k, v in enc.items()}
-                logits = self.model(**enc).logits.float()
-                out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
+                if logits is not None:
+                    scores = torch.from_numpy(logits(enc))
+                else:
+                    scores = self.model(**{k: v.to(self.device) for k, v in enc.items()}).logits.float()
+                out[idx] = torch.softmax(scores, dim=-1).cpu().numpy()
         return out
 
     def predict(self, texts: list[str], *, preprocessed: bool = False) -> list[Prediction]:

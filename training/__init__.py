@@ -27,7 +27,7 @@ Steps (import core and library):
 Adapters (thin callers of the steps; may import anything, serving included):
   cli/              the `heara` command, one module per command group
   orchestration/    the task bodies the Airflow DAGs in dags/ call, the trigger form, local Airflow
-  bench/            benchmarks: preprocessing speed, training throughput, serving load (vs a Flask reference)
+  bench/            benchmarks: preprocessing speed, training throughput, serving load (wrk; vs Flask, MLflow)
 
 The BentoML service is the separate package serving/, beside this one; it imports only model/,
 data/preprocess.py, registry/ and core from here.

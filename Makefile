@@ -76,9 +76,21 @@ compose-tool:
 	  || { export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q --no-install-recommends docker-compose; } \
 	  || echo "warning: could not install docker-compose (the compose test will fail)"
 
+# wrk (Debian's package, 4.1) is the load tool of `heara bench serve` and its test
+# (tests/system/test_bench_serve.py); without it the benchmark stops at once and names this target.
+.PHONY: load-tool
+load-tool:
+	@command -v wrk >/dev/null && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get install -y -q --no-install-recommends wrk \
+	    || { apt-get update -q && apt-get install -y -q --no-install-recommends wrk; }; } && exit 0; \
+	fi; \
+	echo "warning: wrk is not installed (as root: apt-get install wrk); heara bench serve and its test will fail"
+
 # Every test but the one marked heavy (the Airflow end-to-end run with a fault and a resume, ~7 min),
 # which `make test-heavy` runs; CI runs both.
-test: install browser compose-tool
+test: install browser compose-tool load-tool
 	$(VENV)/bin/python -m pytest -q --timeout=900 -m "not heavy" $(PYTEST_ARGS) || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc; }
 

@@ -27,8 +27,8 @@ Steps (import core and library):
 Adapters (thin callers of the steps; may import anything, serving included):
   cli/              the `heara` command, one module per command group
   orchestration/    the task bodies the Airflow DAGs in dags/ call, the trigger form, local Airflow
-  bench/            benchmarks: preprocessing speed, training throughput, serving load (vs a Flask
-                    reference), CPU inference (torch fp32 vs int8 ONNX)
+  bench/            benchmarks: preprocessing speed, training throughput, serving load (wrk; vs Flask,
+                    MLflow), CPU inference (torch fp32 vs int8 ONNX)
 
 The BentoML service is the separate package serving/, beside this one; it imports only model/,
 data/preprocess.py, registry/ and core from here.

@@ -178,6 +178,11 @@ class StatePaths:
         """The resolved params `heara serve` hands the service (HEARA_PARAMS) for one task."""
         return self.home / "serving" / f"params.{task}.yaml"
 
+    @property
+    def bench(self) -> Path:
+        """What `heara bench` builds once and reuses between runs (the base-size serving model)."""
+        return self.home / "bench"
+
     def dataset(self, task: str) -> Path:
         """Where `heara run` prepares a task's data when no --out is given (a `--data-dir` folder)."""
         return self.home / "datasets" / task

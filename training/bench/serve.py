@@ -1,28 +1,62 @@
-"""`heara bench serve`: load the real `bentoml serve` and a Flask reference server (seed-style) with the
-same model.
+"""`heara bench serve`: requests/s and latency of Heara's service against two peers, serving the same
+registered model version under the same load from a standard load tool.
 
-For each server (one after the other, never both at once): start it in its own process group on a
-free port with a throw-away HEARA_HOME, wait for /readyz, run a closed-loop load (`concurrency`
-client threads, each sending POST /classify with Korean utterances from the sample data, a new
-request as soon as the previous answer arrived) for a warm-up and then `duration_s` measured
-seconds, sample the server's process-tree RSS every second, then stop it (SIGTERM to the group,
-SIGKILL after a grace period). The service's prediction log (SQLite in the throw-away home) is
-counted after the writer flushed.
+    heara bench serve --concurrency 32 --duration 20 [--model-size base] [--peers heara,flask,mlflow]
+    heara bench serve --service-only --concurrency 64 --duration 60     # the load check
 
-    python -m training.bench.serve --concurrency 32 --duration 20 [--model-dir DIR]
-    python -m training.bench.serve --service-only --concurrency 64 --duration 60   # the load check
+The registry: a throw-away MLflow store (SQLite in a temporary folder, deleted afterwards) in which the
+model folder (training/bench/models.py: `--model-dir`, the champion, or a base-size model) is logged,
+registered as `heara-<task>` and given the champion alias (training.registry.aliases.register_folder).
+The project's own store is only read, for the default champion.
 
-The last line printed is the result as one JSON object.
+The peers, one after the other (each in its own process group, stopped before the next starts, so
+they never share the CPU), all with that one version:
+  heara   the real `bentoml serve` (as `heara serve` starts it), loading the champion from the
+          throw-away registry (MLFLOW_TRACKING_URI), with its prediction log in SQLite;
+          `serve.topology` and `serve.cpu_runtime` (params.yaml, or the options) reach it through a
+          params copy (HEARA_PARAMS); the peers do not read them. POST /classify {"texts": [text]}.
+  flask   a server shaped like the seed projects (training/bench/flask_reference.py: Flask's threaded
+          server, one fp32 model call per request, CPU) on the registered folder. POST /classify.
+  mlflow  MLflow's own scoring server, `mlflow models serve -m models:/heara-<task>/<version>
+          --env-manager local` (uvicorn, one worker). POST /invocations
+          {"dataframe_records": [{"text": text}]}: the pyfunc reads the `text` column.
+
+The load (training/bench/wrk.py): wrk, closed loop at `concurrency` connections over `client_threads`
+threads; one text per request from a pool of distinct Korean utterances (training/bench/pool.py), no
+text sent twice in one server's run (warm-up included) until the pool is used up. Per server: wait
+for readiness and for the answer to one first request (some servers finish loading on it), a warm-up
+run of `warmup_s` (not in the figures), the measured run of `duration_s` whole seconds. Meanwhile the
+server's process-tree RSS is sampled every second, and the CPU seconds of the server's process tree
+and of wrk are taken over the measured run (on a small machine the client takes CPU from the server:
+compare client_cpu_s with server_cpu_s).
+
+The result, printed as one JSON object on the last line: for each server that ran, keys with its
+prefix (`heara_`, `flask_`, `mlflow_`):
+  rps                 2xx answers per second of the measured run
+  p50_ms, p99_ms      wrk's latency percentiles over every answer of the measured run
+  requests            answers received in the measured run
+  errors              non-2xx answers plus requests without an answer (socket errors, timeouts)
+  errors_5xx          the 5xx answers among them
+  warmup_errors       errors of the warm-up run (not in `errors`)
+  client_cpu_s        CPU seconds of wrk (user + system) in the measured run
+  server_cpu_s        CPU seconds of the server's process tree in the measured run
+  memory_mb_ready     RSS of the process tree once ready (first request answered); memory_mb_start,
+                      _end, _max: over the measured run; memory_growth_pct: end against start
+heara_ also has device, dtype and model_version (GET /model) and the prediction-log check:
+heara_requests_ok (2xx answers, first request and warm-up included), heara_requests_sent,
+heara_prediction_log_rows (and _requests: distinct request ids) and heara_prediction_log_complete:
+ok <= rows <= sent (every answered request is logged; a request in flight when wrk stops may be
+answered and logged after wrk stopped counting, so rows can exceed ok).
+Top level: benchmark, peers, model_size, task, model_version, device (Heara's; null without it),
+concurrency, client_threads, duration_s, warmup_s, topology, cpu_runtime, pool_size, cpus, and
+ratio_vs_flask = heara_rps / flask_rps, ratio_vs_mlflow = heara_rps / mlflow_rps (null unless both ran).
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
 import http.client
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -32,16 +66,26 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from training.bench.pool import DEFAULT_SIZE, build_pool, write_bodies
+from training.bench.wrk import WrkResult, require_wrk, run_wrk
+from training.errors import ConfigError
 from training.paths import PROJECT_ROOT, StatePaths
 
-SAMPLE = PROJECT_ROOT / "data" / "sample" / "utterances.csv"
+PEERS = ("heara", "flask", "mlflow")
+# What each peer is sent: its path and the JSON body carrying one text.
+REQUESTS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "heara": ("/classify", lambda text: {"texts": [text]}),
+    "flask": ("/classify", lambda text: {"texts": [text]}),
+    "mlflow": ("/invocations", lambda text: {"dataframe_records": [{"text": text}]}),
+}
 READY_TIMEOUT_S = 300
+PRIME_TEXT = "안녕하세요, 잘 들리세요?"  # the first request's text (not in the pool, not counted)
 REQUEST_TIMEOUT_S = 30
 STOP_GRACE_S = 20
 FLUSH_WAIT_S = 20
@@ -63,6 +107,7 @@ class Server:
     proc: subprocess.Popen
     home: Path
     log_path: Path
+    ready_path: str = "/readyz"  # GET answers 200 once the model is loaded
 
     @property
     def url(self) -> str:
@@ -82,14 +127,16 @@ def _clean_env(home: Path) -> dict[str, str]:
     return env
 
 
-def _spawn(name: str, argv: list[str], env: dict[str, str], home: Path, port: int) -> Server:
+def _spawn(
+    name: str, argv: list[str], env: dict[str, str], home: Path, port: int, ready_path: str = "/readyz"
+) -> Server:
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / f"{name}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             argv, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    return Server(name, port, proc, home, log_path)
+    return Server(name, port, proc, home, log_path, ready_path)
 
 
 def start_service(model_dir: Path | None, home: Path, env: Mapping[str, str] | None = None) -> Server:
@@ -127,6 +174,21 @@ def start_flask_reference(model_dir: Path, home: Path) -> Server:
     return _spawn("flask", argv, _clean_env(home), home, port)
 
 
+def start_mlflow_server(model_uri: str, tracking_uri: str, home: Path) -> Server:
+    """MLflow's scoring server (`mlflow models serve --env-manager local`: this environment, no
+    virtualenv) for a registered version of the store at `tracking_uri`, on a free port."""
+    from training.cli.serve import mlflow_command
+
+    port = free_port()
+    argv = [*mlflow_command(), "models", "serve", "-m", model_uri, "--env-manager", "local"]
+    argv += ["--host", "127.0.0.1", "--port", str(port)]
+    env = _clean_env(home)
+    # It starts `uvicorn` through a shell: this environment's bin folder first finds the right one.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["MLFLOW_TRACKING_URI"] = tracking_uri
+    return _spawn("mlflow", argv, env, home, port, ready_path="/ping")
+
+
 def _get(url: str, timeout: float) -> tuple[int, bytes]:
     host, _, rest = url.removeprefix("http://").partition("/")
     h, _, p = host.partition(":")
@@ -145,7 +207,7 @@ def wait_ready(server: Server, timeout_s: float = READY_TIMEOUT_S) -> None:
         if server.proc.poll() is not None:
             raise RuntimeError(f"{server.name} exited with {server.proc.returncode}:\n{server.log_tail()}")
         with suppress(OSError, http.client.HTTPException):
-            if _get(f"{server.url}/readyz", timeout=3)[0] == 200:
+            if _get(f"{server.url}{server.ready_path}", timeout=3)[0] == 200:
                 return
         time.sleep(0.5)
     raise TimeoutError(f"{server.name} not ready after {timeout_s:.0f} s:\n{server.log_tail()}")
@@ -168,7 +230,7 @@ def stop(*servers: Server, grace_s: float = STOP_GRACE_S) -> None:
             os.killpg(server.proc.pid, signal.SIGKILL)
 
 
-# --- memory ---------------------------------------------------------------------------------------
+# --- memory and CPU -------------------------------------------------------------------------------
 
 
 def _tree_sum(pid: int, measure) -> float:
@@ -218,138 +280,15 @@ class MemorySampler(threading.Thread):
         self.samples.append((time.monotonic(), tree_rss_mb(self.pid)))
 
     def summary(self, since: float) -> dict[str, float]:
-        """Start (first sample at or after `since`, the end of the warm-up), end and maximum."""
+        """Start (first sample at or after `since`, the end of the warm-up), end, maximum and growth."""
         window = [mb for t, mb in self.samples if t >= since] or [mb for _, mb in self.samples]
+        start, end = window[0], window[-1]
         return {
-            "memory_mb_start": round(window[0], 1),
-            "memory_mb_end": round(window[-1], 1),
+            "memory_mb_start": round(start, 1),
+            "memory_mb_end": round(end, 1),
             "memory_mb_max": round(max(window), 1),
+            "memory_growth_pct": round((end - start) / start * 100, 2) if start else None,
         }
-
-
-# --- load -----------------------------------------------------------------------------------------
-
-
-def load_texts(path: Path = SAMPLE) -> list[str]:
-    with open(path, encoding="utf-8", newline="") as f:
-        return [row["text"] for row in csv.DictReader(f) if row.get("text", "").strip()]
-
-
-@dataclass
-class LoadResult:
-    latencies_ms: list[float] = field(default_factory=list)  # successful requests of the measured window
-    measured: int = 0  # requests started in the measured window (any outcome)
-    errors: int = 0  # measured window: non-2xx answers and exceptions
-    errors_5xx: int = 0
-    ok_total: int = 0  # 2xx answers over warm-up and window: what the prediction log must hold
-    total: int = 0
-    window_s: float = 0.0
-    error_samples: list[str] = field(default_factory=list)
-
-
-def run_load(
-    url: str,
-    texts: list[str],
-    *,
-    concurrency: int,
-    duration_s: float,
-    warmup_s: float,
-    texts_per_request: int = 1,
-    seed: int = 0,
-) -> LoadResult:
-    """Closed loop: `concurrency` threads, each with its own keep-alive connection, send POST
-    /classify back to back for warmup_s + duration_s; only requests started after the warm-up count."""
-    host, _, port = url.removeprefix("http://").partition(":")
-    result = LoadResult()
-    lock = threading.Lock()
-    t0 = time.monotonic()
-    window_start, window_end = t0 + warmup_s, t0 + warmup_s + duration_s
-    last_done = [window_start]
-
-    def worker(i: int) -> None:
-        rng = random.Random(seed * 1000 + i)
-        conn: http.client.HTTPConnection | None = None
-        local_lat: list[float] = []
-        measured = errors = e5xx = ok_total = total = 0
-        samples: list[str] = []
-        while True:
-            start = time.monotonic()
-            if start >= window_end:
-                break
-            body = json.dumps({"texts": rng.sample(texts, texts_per_request)}, ensure_ascii=False).encode()
-            status, note = 0, ""
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(host, int(port), timeout=REQUEST_TIMEOUT_S)
-                conn.request("POST", "/classify", body=body, headers={"Content-Type": "application/json"})
-                resp = conn.getresponse()
-                data = resp.read()
-                status = resp.status
-                if status >= 300:
-                    note = f"{status}: {data[:200]!r}"
-                if resp.will_close:
-                    conn.close()
-                    conn = None
-            except (OSError, http.client.HTTPException) as exc:
-                note = f"{type(exc).__name__}: {exc}"
-                if conn is not None:
-                    conn.close()
-                conn = None
-            end = time.monotonic()
-            total += 1
-            ok = 200 <= status < 300
-            ok_total += ok
-            if start >= window_start:
-                measured += 1
-                if ok:
-                    local_lat.append((end - start) * 1000)
-                else:
-                    errors += 1
-                    e5xx += status >= 500
-                    if len(samples) < 3:
-                        samples.append(note)
-                last = end
-                if last > last_done[0]:
-                    with lock:
-                        last_done[0] = max(last_done[0], last)
-        if conn is not None:
-            conn.close()
-        with lock:
-            result.latencies_ms.extend(local_lat)
-            result.measured += measured
-            result.errors += errors
-            result.errors_5xx += e5xx
-            result.ok_total += ok_total
-            result.total += total
-            result.error_samples.extend(samples[: max(0, 5 - len(result.error_samples))])
-
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    result.window_s = max(duration_s, last_done[0] - window_start)
-    return result
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    import numpy as np
-
-    return round(float(np.percentile(values, q)), 1)
-
-
-def _figures(r: LoadResult) -> dict[str, Any]:
-    ok = len(r.latencies_ms)
-    return {
-        "rps": round(ok / r.window_s, 2) if r.window_s else 0.0,
-        "p50_ms": _percentile(r.latencies_ms, 50),
-        "p99_ms": _percentile(r.latencies_ms, 99),
-        "errors": r.errors,
-        "errors_5xx": r.errors_5xx,
-        "requests": r.measured,
-    }
 
 
 # --- the prediction log ---------------------------------------------------------------------------
@@ -378,205 +317,225 @@ def count_prediction_log(db: Path, expected_rows: int, wait_s: float = FLUSH_WAI
 # --- the runs -------------------------------------------------------------------------------------
 
 
-def _resolve(model_dir: Path | None) -> Path:
-    if model_dir is not None:
-        return Path(model_dir).resolve()
-    from training.config import load_params
-    from training.registry.champion import resolve_model
+@dataclass(frozen=True)
+class Load:
+    """What every server's run shares: the closed loop and its warm-up."""
 
-    return resolve_model(load_params().task).model_dir  # the champion (downloaded once into the cache)
+    concurrency: int
+    client_threads: int
+    duration_s: int
+    warmup_s: int
 
 
-def _measure(
-    server: Server,
-    texts: list[str],
-    *,
-    concurrency: int,
-    duration_s: float,
-    warmup_s: float,
-    texts_per_request: int,
-) -> tuple[LoadResult, dict[str, float], float]:
+def _post(url: str, path: str, body: Any, timeout: float) -> tuple[int, bytes]:
+    host, _, port = url.removeprefix("http://").partition(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        data = json.dumps(body, ensure_ascii=False).encode()
+        conn.request("POST", path, body=data, headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def _prime(server: Server, peer: str) -> None:
+    """One request, answered, before any load: a server may build part of its model on the first
+    prediction rather than at start-up (MLflow's scoring server loads the preprocessing, Kiwi, then:
+    about 5 s here), which is start-up, not serving. The text is outside the pool and not counted."""
+    path, body = REQUESTS[peer]
+    try:
+        status, answer = _post(server.url, path, body(PRIME_TEXT), timeout=READY_TIMEOUT_S)
+    except (OSError, http.client.HTTPException) as exc:
+        raise RuntimeError(f"{server.name}: the first request failed: {exc}\n{server.log_tail()}") from None
+    if not 200 <= status < 300:
+        raise RuntimeError(
+            f"{server.name}: the first request got {status}: {answer[:300]!r}\n{server.log_tail()}"
+        )
+
+
+def _measure(server: Server, peer: str, bodies: Path, load: Load) -> dict[str, Any]:
+    """Readiness, a first request, the warm-up, then the measured run: the server's figures
+    (unprefixed) and, under "_ok_total"/"_sent_total", 2xx answers and requests sent over both runs."""
     wait_ready(server)
+    _prime(server, peer)
     ready_mb = tree_rss_mb(server.proc.pid)
     sampler = MemorySampler(server.proc.pid)
     sampler.start()
-    window_start = time.monotonic() + warmup_s
-    server_cpu, client_cpu = tree_cpu_s(server.proc.pid), time.process_time()
     try:
-        result = run_load(
-            server.url,
-            texts,
-            concurrency=concurrency,
-            duration_s=duration_s,
-            warmup_s=warmup_s,
-            texts_per_request=texts_per_request,
-        )
+        run = {
+            "url": server.url,
+            "path": REQUESTS[peer][0],
+            "bodies": bodies,
+            "concurrency": load.concurrency,
+            "threads": load.client_threads,
+            "timeout_s": REQUEST_TIMEOUT_S,
+        }
+        warm: WrkResult | None = None
+        if load.warmup_s > 0:
+            warm = run_wrk(**run, duration_s=load.warmup_s)
+        window_start, cpu_before = time.monotonic(), tree_cpu_s(server.proc.pid)
+        measured = run_wrk(**run, duration_s=load.duration_s, start=warm.next_start if warm else 0)
+        server_cpu = tree_cpu_s(server.proc.pid) - cpu_before
     finally:
         sampler.stop()
-    # where the 2 cores went during warm-up + window: the server's process tree vs this load generator
-    cpu = {
-        "server_cpu_s": round(tree_cpu_s(server.proc.pid) - server_cpu, 1),
-        "client_cpu_s": round(time.process_time() - client_cpu, 1),
+    return {
+        "rps": round(measured.rps, 2),
+        "p50_ms": measured.p50_ms,
+        "p99_ms": measured.p99_ms,
+        "requests": measured.requests,
+        "errors": measured.errors,
+        "errors_5xx": measured.status_5xx,
+        "warmup_errors": warm.errors if warm else 0,
+        "client_cpu_s": measured.client_cpu_s,
+        "server_cpu_s": round(server_cpu, 2),
+        "memory_mb_ready": round(ready_mb, 1),
+        **sampler.summary(window_start),
+        # the first request (_prime) is one more answered request
+        "_ok_total": 1 + measured.ok + (warm.ok if warm else 0),
+        "_sent_total": 1 + measured.sent + (warm.sent if warm else 0),
     }
-    return result, {**sampler.summary(window_start), **cpu}, round(ready_mb, 1)
 
 
-def _service_run(
-    model_dir: Path,
-    root: Path,
-    texts: list[str],
-    *,
-    concurrency: int,
-    duration_s: float,
-    warmup_s: float,
-    texts_per_request: int,
-) -> dict[str, Any]:
-    server = start_service(model_dir, root / "service")
+def _run_heara(server: Server, bodies: Path, load: Load) -> dict[str, Any]:
     try:
-        result, memory, ready_mb = _measure(
-            server,
-            texts,
-            concurrency=concurrency,
-            duration_s=duration_s,
-            warmup_s=warmup_s,
-            texts_per_request=texts_per_request,
-        )
-        device = None
+        out = _measure(server, "heara", bodies, load)
+        info: dict[str, Any] = {}
         with suppress(OSError, http.client.HTTPException, ValueError):
             status, body = _get(f"{server.url}/model", timeout=10)
-            device = json.loads(body).get("device") if status == 200 else None
-        expected = result.ok_total * texts_per_request
-        rows, logged_requests = count_prediction_log(StatePaths(server.home).prediction_log, expected)
+            info = json.loads(body) if status == 200 else {}
+        ok, sent = out.pop("_ok_total"), out.pop("_sent_total")
+        rows, logged_requests = count_prediction_log(StatePaths(server.home).prediction_log, ok)
     finally:
         stop(server)
     return {
-        **_figures(result),
-        **memory,
-        "memory_mb_ready": ready_mb,
-        "memory_drift_mb": round(memory["memory_mb_end"] - memory["memory_mb_start"], 1),
-        "service_requests_ok": result.ok_total,
+        **out,
+        "device": info.get("device"),
+        "dtype": info.get("dtype"),
+        "model_version": info.get("version"),
+        "requests_ok": ok,
+        "requests_sent": sent,
         "prediction_log_rows": rows,
         "prediction_log_requests": logged_requests,
-        "prediction_log_complete": rows == expected,
-        "device": device,
-        "error_samples": result.error_samples,
+        "prediction_log_complete": ok <= rows <= sent,
     }
+
+
+def _run_peer(server: Server, peer: str, bodies: Path, load: Load) -> dict[str, Any]:
+    try:
+        out = _measure(server, peer, bodies, load)
+    finally:
+        stop(server)
+    return {k: v for k, v in out.items() if not k.startswith("_")}
+
+
+def parse_peers(peers: str | Sequence[str]) -> tuple[str, ...]:
+    """`"heara,flask"` or `["heara", "flask"]` -> ("heara", "flask"); ConfigError for an unknown name."""
+    names = [p.strip() for p in (peers.split(",") if isinstance(peers, str) else peers) if p.strip()]
+    unknown = [p for p in names if p not in PEERS]
+    if unknown or not names:
+        raise ConfigError(f"--peers {','.join(names) or '(none)'}: choose among {', '.join(PEERS)}")
+    return tuple(dict.fromkeys(names))
+
+
+def _ratio(out: dict[str, Any], peer: str) -> float | None:
+    a, b = out.get("heara_rps"), out.get(f"{peer}_rps")
+    return round(a / b, 3) if a is not None and b else None
+
+
+def _write_params(path: Path, task: str, topology: str, cpu_runtime: str) -> Path:
+    """The params the service reads (HEARA_PARAMS): the current ones with the task and the two
+    serving choices set."""
+    import yaml
+
+    from training.config import load_params
+
+    p = load_params(overrides={"task": task, "serve": {"topology": topology, "cpu_runtime": cpu_runtime}})
+    path.write_text(
+        "# Written by `heara bench serve`: the params its Heara service runs with.\n"
+        + yaml.safe_dump(p.to_dict(), allow_unicode=True, sort_keys=False),
+        encoding="utf-8",
+    )
+    return path
 
 
 def bench_serve(
     model_dir: Path | None = None,
+    *,
+    model_size: str = "tiny",
+    peers: str | Sequence[str] = PEERS,
     concurrency: int = 32,
-    duration_s: float = 20,
-    texts_per_request: int = 1,
-    warmup_s: float = 3,
+    duration_s: int = 20,
+    warmup_s: int = 3,
+    client_threads: int = 2,
+    topology: str | None = None,
+    cpu_runtime: str | None = None,
+    pool_size: int = DEFAULT_SIZE,
 ) -> dict[str, Any]:
-    """The BentoML service, then the Flask reference server (seed-style), under the same closed-loop load.
+    """Run the peers one after the other on one registered version; the result described above.
 
-    rps counts successful requests per second of the measured window; ratio = rps / flask_rps.
+    topology and cpu_runtime: None takes params.yaml's `serve.topology` / `serve.cpu_runtime`.
+    Raises NotFoundError when wrk is missing, ConfigError for a bad option, before starting anything.
     """
-    model_dir = _resolve(model_dir)
-    texts = load_texts()
-    root = Path(tempfile.mkdtemp(prefix="heara-bench-"))
+    from training.bench.models import serving_model
+    from training.config import load_params
+    from training.model.predictor import META_FILE
+    from training.registry.aliases import model_name, register_folder
+
+    require_wrk()
+    peers = parse_peers(peers)
+    if concurrency < 1 or duration_s < 1 or warmup_s < 0 or client_threads < 1:
+        raise ConfigError("concurrency, duration and client threads must be >= 1, warm-up >= 0")
+    params = load_params()
+    # Validated as params.yaml's values are (ServeConfig), before anything starts.
+    serve = load_params(
+        overrides={
+            "serve": {
+                "topology": topology or params.serve.topology,
+                "cpu_runtime": cpu_runtime or params.serve.cpu_runtime,
+            }
+        }
+    ).serve
+    folder = serving_model(model_size, model_dir, params)
+    task = json.loads((folder / META_FILE).read_text(encoding="utf-8"))["task"]
+    load = Load(concurrency, client_threads, duration_s, warmup_s)
+    root = Path(tempfile.mkdtemp(prefix="heara-bench-serve-"))
     try:
-        service = _service_run(
-            model_dir,
-            root,
-            texts,
-            concurrency=concurrency,
-            duration_s=duration_s,
-            warmup_s=warmup_s,
-            texts_per_request=texts_per_request,
-        )
-        flask_server = start_flask_reference(model_dir, root / "flask")
-        try:
-            base, base_memory, _ = _measure(
-                flask_server,
-                texts,
-                concurrency=concurrency,
-                duration_s=duration_s,
-                warmup_s=warmup_s,
-                texts_per_request=texts_per_request,
-            )
-        finally:
-            stop(flask_server)
+        tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+        version, _ = register_folder(folder, tracking_uri, root / "mlflow-artifacts")
+        texts = build_pool(pool_size)
+        out: dict[str, Any] = {}
+        for peer in peers:
+            bodies = write_bodies(texts, root / f"{peer}.jsonl", REQUESTS[peer][1])
+            if peer == "heara":
+                params_file = _write_params(root / "params.yaml", task, serve.topology, serve.cpu_runtime)
+                env = {"MLFLOW_TRACKING_URI": tracking_uri, "HEARA_PARAMS": str(params_file)}
+                figures = _run_heara(start_service(None, root / "heara", env), bodies, load)
+            elif peer == "flask":
+                figures = _run_peer(start_flask_reference(folder, root / "flask"), peer, bodies, load)
+            else:
+                uri = f"models:/{model_name(task)}/{version}"
+                server = start_mlflow_server(uri, tracking_uri, root / "mlflow-server")
+                figures = _run_peer(server, peer, bodies, load)
+            out |= {f"{peer}_{key}": value for key, value in figures.items()}
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    b = _figures(base)
     return {
-        **service,
-        "flask_rps": b["rps"],
-        "flask_p50_ms": b["p50_ms"],
-        "flask_p99_ms": b["p99_ms"],
-        "flask_errors": b["errors"],
-        "flask_errors_5xx": b["errors_5xx"],
-        "flask_requests": b["requests"],
-        "flask_memory_mb_max": base_memory["memory_mb_max"],
-        "flask_server_cpu_s": base_memory["server_cpu_s"],
-        "flask_client_cpu_s": base_memory["client_cpu_s"],
-        "flask_error_samples": base.error_samples,
-        "ratio_vs_flask": round(service["rps"] / b["rps"], 2) if b["rps"] else None,
+        "benchmark": "serve",
+        "peers": list(peers),
+        "model_size": model_size,
+        "task": task,
+        "model_version": version,
+        "device": out.get("heara_device"),
         "concurrency": concurrency,
+        "client_threads": min(client_threads, concurrency),
         "duration_s": duration_s,
-        "texts_per_request": texts_per_request,
-    }
-
-
-def load_check(
-    model_dir: Path | None = None,
-    concurrency: int = 64,
-    duration_s: float = 60,
-    texts_per_request: int = 1,
-    warmup_s: float = 3,
-) -> dict[str, Any]:
-    """The BentoML service alone under load: 5xx count, memory drift, and whether the prediction
-    log holds every successful request."""
-    model_dir = _resolve(model_dir)
-    root = Path(tempfile.mkdtemp(prefix="heara-loadcheck-"))
-    try:
-        out = _service_run(
-            model_dir,
-            root,
-            load_texts(),
-            concurrency=concurrency,
-            duration_s=duration_s,
-            warmup_s=warmup_s,
-            texts_per_request=texts_per_request,
-        )
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    return {
+        "warmup_s": warmup_s,
+        "topology": serve.topology,
+        "cpu_runtime": serve.cpu_runtime,
+        "pool_size": pool_size,
+        "cpus": os.cpu_count(),
         **out,
-        "concurrency": concurrency,
-        "duration_s": duration_s,
-        "texts_per_request": texts_per_request,
+        "ratio_vs_flask": _ratio(out, "flask"),
+        "ratio_vs_mlflow": _ratio(out, "mlflow"),
     }
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description="Benchmark `bentoml serve` against a Flask reference server (seed-style)"
-    )
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--duration", type=float, default=20, help="measured seconds per server")
-    parser.add_argument("--warmup", type=float, default=3)
-    parser.add_argument("--texts-per-request", type=int, default=1)
-    parser.add_argument("--model-dir", type=Path, default=None, help="default: the registry's champion")
-    parser.add_argument(
-        "--service-only",
-        action="store_true",
-        help="load check: only the BentoML service (5xx, memory drift, prediction log)",
-    )
-    args = parser.parse_args(argv)
-    run = load_check if args.service_only else bench_serve
-    out = run(
-        args.model_dir,
-        concurrency=args.concurrency,
-        duration_s=args.duration,
-        texts_per_request=args.texts_per_request,
-        warmup_s=args.warmup,
-    )
-    print(json.dumps(out, ensure_ascii=False), flush=True)
-
-
-if __name__ == "__main__":
-    main()

@@ -80,14 +80,44 @@ def bench_train_cmd(
 
 @app.command("serve")
 def bench_serve_cmd(
-    concurrency: Annotated[int, typer.Option(help="Concurrent clients (closed loop).")] = 32,
-    duration: Annotated[float, typer.Option(help="Seconds of load per server, after a warm-up.")] = 20.0,
+    concurrency: Annotated[int, typer.Option(help="Open connections (closed loop: one request each).")] = 32,
+    duration: Annotated[int, typer.Option(help="Measured seconds per server, after the warm-up.")] = 20,
+    warmup: Annotated[int, typer.Option(help="Warm-up seconds per server (not in the figures).")] = 3,
+    model_size: Annotated[
+        str, typer.Option(help="tiny: --model-dir or the champion; base: BERT-base shape, random weights.")
+    ] = "tiny",
     model_dir: Annotated[
-        Optional[Path], typer.Option(help="A Heara model folder (default: the champion).")
+        Optional[Path], typer.Option(help="A Heara model folder (tiny; default: the champion).")
     ] = None,
+    peers: Annotated[
+        str, typer.Option(help="Servers to run, one after the other: heara, flask, mlflow (comma-separated).")
+    ] = "heara,flask,mlflow",
+    service_only: Annotated[
+        bool, typer.Option(help="Load check: Heara alone (same as --peers heara).")
+    ] = False,
+    topology: Annotated[
+        Optional[str], typer.Option(help="single or split (default: params.yaml's serve.topology).")
+    ] = None,
+    cpu_runtime: Annotated[
+        Optional[str], typer.Option(help="torch or onnx (default: params.yaml's serve.cpu_runtime).")
+    ] = None,
+    client_threads: Annotated[int, typer.Option(help="wrk threads (at most one per connection).")] = 2,
+    pool_size: Annotated[int, typer.Option(help="Distinct texts to draw from (at least 10,000).")] = 20_000,
 ) -> None:
-    """Requests/s and latency of `bentoml serve` against a Flask reference server (one call per request)."""
+    """Requests/s, latency, errors, CPU and memory of Heara's service against a seed-style Flask server
+    and MLflow's scoring server on the same registered version, loaded by wrk (`make load-tool`)."""
     from training.bench.serve import bench_serve
 
-    result = bench_serve(model_dir, concurrency=concurrency, duration_s=duration)
+    result = bench_serve(
+        model_dir,
+        model_size=model_size,
+        peers="heara" if service_only else peers,
+        concurrency=concurrency,
+        duration_s=duration,
+        warmup_s=warmup,
+        client_threads=client_threads,
+        topology=topology,
+        cpu_runtime=cpu_runtime,
+        pool_size=pool_size,
+    )
     print(json.dumps(result, ensure_ascii=False))

@@ -7,6 +7,10 @@ Every change of champion is recorded in the audit ledger (registry/audit.py).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -36,3 +40,47 @@ def register(client: MlflowClient, name: str, run_id: str, model_uri: str) -> in
     version = int(existing[0].version) if existing else int(mlflow.register_model(model_uri, name).version)
     client.set_registered_model_alias(name, CHALLENGER, str(version))
     return version
+
+
+def register_folder(
+    model_dir: Path,
+    tracking_uri: str,
+    artifacts: Path,
+    *,
+    metrics: Mapping[str, float] | None = None,
+    champion: bool = True,
+) -> tuple[int, str]:
+    """(version, run id): a Heara model folder logged as the pyfunc model of a new run in its task's
+    experiment of the store at `tracking_uri`, registered as the next version of `heara-<task>`
+    (task and labels from the folder's heara.json) and, with `champion`, given the champion alias.
+
+    For throw-away stores (tests, `heara bench serve`): nothing is written to the audit ledger and the
+    process's own MLflow URIs are left as they were. A trained model takes the pipeline's way
+    (steps/register.py, then the promotion gate), which also tags the version with its data.
+    """
+    import mlflow
+
+    from training.model.predictor import META_FILE
+    from training.model.pyfunc import log_pyfunc
+    from training.registry.tracking import experiment_name, using_store
+
+    meta = json.loads((Path(model_dir) / META_FILE).read_text(encoding="utf-8"))
+    task, name = meta["task"], model_name(meta["task"])
+    with using_store(tracking_uri):
+        exp = mlflow.get_experiment_by_name(experiment_name(task))
+        exp_id = (
+            exp.experiment_id
+            if exp is not None
+            else mlflow.create_experiment(
+                experiment_name(task), artifact_location=Path(artifacts).as_uri(), tags={"heara.task": task}
+            )
+        )
+        with mlflow.start_run(experiment_id=exp_id) as run:
+            if metrics:
+                mlflow.log_metrics(dict(metrics))
+            info = log_pyfunc(Path(model_dir), meta["labels"], ["안녕하세요"])
+        client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+        version = register(client, name, run.info.run_id, info.model_uri)
+        if champion:
+            client.set_registered_model_alias(name, CHAMPION, str(version))
+    return version, run.info.run_id

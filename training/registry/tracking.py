@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,32 @@ def setup(task: str) -> str:
     # Without a server, a SQLite store would put artifacts in ./mlruns of whatever the cwd is.
     location = None if uri.startswith(("http://", "https://")) else state().mlflow_artifacts.as_uri()
     return mlflow.create_experiment(name, artifact_location=location, tags={"heara.task": task})
+
+
+@contextmanager
+def using_store(uri: str) -> Iterator[None]:
+    """MLflow's tracking and registry URIs set to `uri` for the block, then put back as they were
+    (the variables child processes inherit included): for work on a second store, such as a
+    throw-away registry, inside a process that has its own. Both URIs, because serving the champion
+    sets the registry URI of the process (registry/champion.py) and registering follows it."""
+    import mlflow
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    saved = {name: os.environ.get(name) for name in names}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        # Unset, MLflow falls back to its default for the tracking URI and to the tracking URI for
+        # the registry's ("" rather than None: set_registry_uri keeps a None from the environment).
+        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
+        mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"] or "")
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def git_commit() -> str | None:

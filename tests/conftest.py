@@ -3,6 +3,10 @@
 `pytest_configure` points HEARA_HOME at a throw-away folder before any test module imports
 `training`, so no test can write into the repository's `.heara/`. Telemetry of the tools in the
 stack is switched off for the same reason (they write under the home directory otherwise).
+
+Markers set by folder: tests/system/ is `slow`, tests/gpu/ is `gpu`. A test marked `gpu` is skipped,
+with the reason in pytest's summary, where torch sees no CUDA device: `make test` passes on a CPU
+machine, and `pytest -m gpu` (scripts/gpu_check.py) runs them on a GPU one.
 """
 
 from __future__ import annotations
@@ -37,11 +41,31 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test under tests/system/ (live servers, the browser, Airflow, DVC, compose, the stack) is slow:
-    `make test-fast` runs the unit tier (tests/code) without them."""
-    system = REPO_ROOT / "tests" / "system"
+    `make test-fast` runs the unit tier (tests/code) without them. Every test under tests/gpu/ is `gpu`,
+    and every `gpu` test is skipped, saying why, where there is no CUDA device."""
+    system, gpu = REPO_ROOT / "tests" / "system", REPO_ROOT / "tests" / "gpu"
     for item in items:
-        if system in Path(item.fspath).parents:
+        parents = Path(item.fspath).parents
+        if system in parents:
             item.add_marker(pytest.mark.slow)
+        if gpu in parents:
+            item.add_marker(pytest.mark.gpu)
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    reason = no_cuda_reason() if gpu_items else None  # torch is imported only when a gpu test is collected
+    for item in gpu_items if reason else []:
+        item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def no_cuda_reason() -> str | None:
+    """Why the `gpu` tests cannot run here (None: they can). Names the torch build, since a CPU build of
+    torch on a GPU host (the local wheel of /opt/wheels, say) looks the same as a host without a GPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return None
+    if torch.version.cuda is None:
+        return f"no CUDA GPU: torch {torch.__version__} is a CPU build"
+    return f"no CUDA GPU: torch {torch.__version__} (CUDA {torch.version.cuda}) sees no device"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -99,8 +99,9 @@ SAMPLE_CSV = REPO_ROOT / "data" / "sample" / "utterances.csv"
 DANGER_LABELS = ["normal", "emergency", "confusion", "distress"]
 
 
-def _build_tiny_model_dir(out: Path, n_texts: int = 120) -> Path:
-    """A tiny, untrained KoBERT-format classifier saved as a Heara model folder (a few seconds)."""
+def _build_tiny_model_dir(out: Path, n_texts: int = 120, spacing: str = "kiwi") -> Path:
+    """A tiny, untrained KoBERT-format classifier saved as a Heara model folder (a few seconds).
+    spacing: the preprocessing's spacing backend saved with it ("none": serving needs no Kiwi)."""
     import pandas as pd
 
     from training.config import ModelConfig, PreprocessConfig
@@ -119,7 +120,7 @@ def _build_tiny_model_dir(out: Path, n_texts: int = 120) -> Path:
         family="kobert",
         labels=DANGER_LABELS,
         max_length=64,
-        preprocess=PreprocessConfig(),
+        preprocess=PreprocessConfig(spacing=spacing),
         base_model=base,
     )
 

@@ -8,6 +8,10 @@ they are one tier, defined by the hardware they need, run together on a lent GPU
 The model is trained on the CPU in fp32 (a few seconds), so that the GPU's side of each comparison is
 the only thing on the GPU: a trained model gives decisive probabilities, which a broken GPU path moves
 far more than bf16 rounding does (an untrained one answers about 0.5 everywhere, whatever the path).
+Its preprocessing has no Kiwi spacing (the toy texts are spaced already): kiwipiepy's model is the largest
+download of the stack, and nothing on the GPU's side depends on spacing. (The service test serves a model
+of params.yaml's task instead, the root conftest's `tiny_model_factory`, also without spacing: the service
+refuses a model whose labels lack serve.danger_labels.)
 """
 
 from __future__ import annotations

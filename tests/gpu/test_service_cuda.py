@@ -1,8 +1,10 @@
-"""The real `bentoml serve` answering from the GPU: a tiny model folder (HEARA_MODEL_DIR) served as
-`heara serve` serves it (training.bench.serve.start_service, as tests/system/conftest.py does), then
-GET /model must report the device `cuda` in bf16 and POST /classify must answer 200.
+"""The real `bentoml serve` answering from the GPU: a tiny model folder of the `danger` task that
+params.yaml serves (its labels hold serve.danger_labels), served through HEARA_MODEL_DIR as `heara serve`
+serves it (training.bench.serve.start_service, as tests/system/conftest.py does); GET /model must report
+the device `cuda` in bf16 and POST /classify must answer 200.
 
-One server for the module, stopped as a process group whatever happens.
+One server for the module, stopped as a process group whatever happens. The model's preprocessing has
+no Kiwi spacing, so that this check needs no package on the GPU machine beyond what serving imports.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ TEXTS = ["할머니 괜찮으세요? 도와주세요", "오늘 날씨가 좋네�
 @pytest.fixture(scope="module")
 def gpu_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_factory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("gpu-service")
-    server = start_service(tiny_model_factory(root / "model"), root / "home")
+    server = start_service(tiny_model_factory(root / "model", spacing="none"), root / "home")
     try:
         try:
             wait_ready(server, READY_TIMEOUT_S)

@@ -11,7 +11,6 @@ missing, which is what the GPU run would do.
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import json
 import os
 import shutil
@@ -40,10 +39,14 @@ def gc():
 
 
 def serve_has_its_new_flags() -> bool:
-    """Whether `heara bench serve` has been rewritten with the flags the GPU run uses."""
-    from training.cli.bench import bench_serve_cmd
+    """Whether `heara bench serve` has been rewritten with the flags the GPU run uses (read from the CLI
+    itself, as Click sees it, not from a function name)."""
+    from typer.main import get_command
 
-    return {"model_size", "topology", "peers"} <= set(inspect.signature(bench_serve_cmd).parameters)
+    from training.cli import app
+
+    serve = get_command(app).commands["bench"].commands["serve"]
+    return SERVE_FLAGS <= {opt for param in serve.params for opt in param.opts}
 
 
 # --- pure helpers ---------------------------------------------------------------------------------------

@@ -410,7 +410,7 @@ class Check:
         self.out.mkdir(parents=True, exist_ok=True)
         self.python = args.python or sys.executable
         self.records: list[dict[str, Any]] = []
-        self.env = child_env(self.run)
+        self.env = child_env(f"{self.run}-{os.getpid()}")  # two runs started in one second stay apart
 
     def left_s(self) -> float:
         return self.args.budget - (time.monotonic() - self.started)
@@ -444,7 +444,7 @@ class Check:
             t0 = time.monotonic()
             rc, timed_out = run_command(argv, self.out / f"{step.name}.log", self.env, limit)
             seconds = round(time.monotonic() - t0, 1)
-            strays = kill_marked(self.run)
+            strays = kill_marked(self.env[MARKER])
             log = (self.out / f"{step.name}.log").read_text(encoding="utf-8", errors="replace")
             figures = figures_for(step, rc, log, self.out, dry)
             if timed_out:
@@ -506,7 +506,7 @@ class Check:
                     self.say(f"steps run with {self.python}")
                 self.write_summary(complete=False)
         finally:
-            kill_marked(self.run)
+            kill_marked(self.env[MARKER])
         return self.write_summary(complete=True)
 
 

@@ -19,7 +19,8 @@ export PYTHONUNBUFFERED := 1
 
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test test-fast test-heavy lint format lock clean-state help airflow airflow-down
+.PHONY: install browser demo test test-fast test-heavy lint format lock clean-state help airflow airflow-down \
+	gpu-check gpu-check-dry
 help:
 	@echo "make demo    install and run the pipeline end to end on the sample data"
 	@echo "make test    install and run the tests"
@@ -27,6 +28,7 @@ help:
 	@echo "make lint    ruff check and ruff format --check (make format fixes)"
 	@echo "make test-fast  the unit tier (tests/code) only"
 	@echo "make lock    re-resolve requirements.lock from pyproject.toml"
+	@echo "make gpu-check  on a CUDA machine: GPU tests and benchmarks in 8 minutes, figures as JSON (ARGS=--dry-run: on a CPU)"
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -124,6 +126,17 @@ lock:
 	[ -x $(VENV)/bin/uv ] || { $(PYTHON) -m venv $(VENV) && $(VENV)/bin/python -m pip install -q uv==$(UV_VERSION); }
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 $(FIND_LINKS) -o requirements.lock
 	sed -i 's/^torch==\([0-9.]*\)+cpu$$/torch==\1/' requirements.lock
+
+# The prepared GPU check (scripts/gpu_check.py; docs/benchmarks.md, "GPU check"): make install, nvidia-smi, torch's
+# CUDA status, the gpu-marked tests, bench train and bench serve on the GPU in 8 minutes at most, every figure as
+# JSON in $(HEARA_HOME)/gpu-check/<UTC time>/ (ARGS="--out DIR ..."). gpu-check-dry (or ARGS=--dry-run): the same
+# steps with CPU-cheap commands, about a minute. Started by $(PYTHON), not the .venv: its first step is
+# `make install`, and when that fails (a machine without a package registry) the check goes on and says so.
+gpu-check:
+	$(PYTHON) scripts/gpu_check.py $(ARGS)
+
+gpu-check-dry:
+	$(PYTHON) scripts/gpu_check.py --dry-run $(ARGS)
 
 clean-state:
 	rm -rf $(HEARA_HOME)

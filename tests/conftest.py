@@ -3,6 +3,10 @@
 `pytest_configure` points HEARA_HOME at a throw-away folder before any test module imports
 `training`, so no test can write into the repository's `.heara/`. Telemetry of the tools in the
 stack is switched off for the same reason (they write under the home directory otherwise).
+
+Markers set by folder: tests/system/ is `slow`, tests/gpu/ is `gpu`. A test marked `gpu` is skipped,
+with the reason in pytest's summary, where torch sees no CUDA device: `make test` passes on a CPU
+machine, and `pytest -m gpu` (scripts/gpu_check.py) runs them on a GPU one.
 """
 
 from __future__ import annotations
@@ -37,11 +41,31 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test under tests/system/ (live servers, the browser, Airflow, DVC, compose, the stack) is slow:
-    `make test-fast` runs the unit tier (tests/code) without them."""
-    system = REPO_ROOT / "tests" / "system"
+    `make test-fast` runs the unit tier (tests/code) without them. Every test under tests/gpu/ is `gpu`,
+    and every `gpu` test is skipped, saying why, where there is no CUDA device."""
+    system, gpu = REPO_ROOT / "tests" / "system", REPO_ROOT / "tests" / "gpu"
     for item in items:
-        if system in Path(item.fspath).parents:
+        parents = Path(item.fspath).parents
+        if system in parents:
             item.add_marker(pytest.mark.slow)
+        if gpu in parents:
+            item.add_marker(pytest.mark.gpu)
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    reason = no_cuda_reason() if gpu_items else None  # torch is imported only when a gpu test is collected
+    for item in gpu_items if reason else []:
+        item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def no_cuda_reason() -> str | None:
+    """Why the `gpu` tests cannot run here (None: they can). Names the torch build, since a CPU build of
+    torch on a GPU host (the local wheel of /opt/wheels, say) looks the same as a host without a GPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return None
+    if torch.version.cuda is None:
+        return f"no CUDA GPU: torch {torch.__version__} is a CPU build"
+    return f"no CUDA GPU: torch {torch.__version__} (CUDA {torch.version.cuda}) sees no device"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -75,8 +99,9 @@ SAMPLE_CSV = REPO_ROOT / "data" / "sample" / "utterances.csv"
 DANGER_LABELS = ["normal", "emergency", "confusion", "distress"]
 
 
-def _build_tiny_model_dir(out: Path, n_texts: int = 120) -> Path:
-    """A tiny, untrained KoBERT-format classifier saved as a Heara model folder (a few seconds)."""
+def _build_tiny_model_dir(out: Path, n_texts: int = 120, spacing: str = "kiwi") -> Path:
+    """A tiny, untrained KoBERT-format classifier saved as a Heara model folder (a few seconds).
+    spacing: the preprocessing's spacing backend saved with it ("none": serving needs no Kiwi)."""
     import pandas as pd
 
     from training.config import ModelConfig, PreprocessConfig
@@ -95,7 +120,7 @@ def _build_tiny_model_dir(out: Path, n_texts: int = 120) -> Path:
         family="kobert",
         labels=DANGER_LABELS,
         max_length=64,
-        preprocess=PreprocessConfig(),
+        preprocess=PreprocessConfig(spacing=spacing),
         base_model=base,
     )
 

@@ -62,6 +62,11 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "marks every process `make stack-test` starts, so that strays "
         "are found and stopped (never set it yourself)",
     ),
+    "HEARA_GPU_CHECK_RUN": (
+        "set by the tool",
+        "marks every process `make gpu-check` starts, so that strays are found and stopped "
+        "(never set it yourself)",
+    ),
 }
 
 

@@ -188,6 +188,11 @@ class StatePaths:
         return self.home / "datasets" / task
 
     @property
+    def gpu_checks(self) -> Path:
+        """`make gpu-check` runs (scripts/gpu_check.py), one folder per run named by its UTC start time."""
+        return self.home / "gpu-check"
+
+    @property
     def dvc_cache(self) -> Path:
         return self.home / "dvc-cache"
 

@@ -74,6 +74,7 @@ from typing import Any
 
 from training.bench.pool import DEFAULT_SIZE, build_pool, write_bodies
 from training.bench.wrk import WrkResult, require_wrk, run_wrk
+from training.config import Params
 from training.errors import ConfigError
 from training.paths import PROJECT_ROOT, StatePaths
 
@@ -459,6 +460,43 @@ def _write_params(path: Path, task: str, topology: str, cpu_runtime: str) -> Pat
     return path
 
 
+def int8_change(folder: Path, params: Params) -> dict[str, Any]:
+    """What int8 does to this model's macro-F1 on the frozen test split, as `heara evaluate` measures it.
+
+    A champion's folder carries its run's figures (registry.json); otherwise (the base-size model, a
+    bare folder) the fp32 and int8 models are scored here on the test split of `$HEARA_HOME` (`make
+    demo`'s), or on the project's sample data when there is none. The figures are registered with the
+    version, so the service may serve int8 (it refuses an unmeasured model, serving.inference)."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import f1_score
+
+    from training.bench.pool import SAMPLE
+    from training.evaluation.quantization import int8_metrics
+    from training.model.onnx_runtime import INT8_MACRO_F1_DROP, Int8Runner
+    from training.model.predictor import Predictor
+    from training.registry.champion import from_dir
+    from training.steps.workspace import DataFiles
+
+    known = from_dir(folder).metrics
+    if INT8_MACRO_F1_DROP in known and "test_macro_f1" in known:
+        return {"split": "the run's frozen test split (heara evaluate)", **known}
+    files = DataFiles.default()
+    if files.test.exists():
+        test, split = pd.read_parquet(files.test), str(files.test)
+    else:
+        test, split = pd.read_csv(SAMPLE), str(SAMPLE)
+    predictor = Predictor.load(folder, device="cpu")
+    test = test[test["label"].isin(predictor.labels)]
+    texts, labels = test["text"].tolist(), np.asarray(predictor.labels, dtype=str)
+    fp32 = labels[predictor.predict_proba(texts).argmax(axis=1)]
+    runner = Int8Runner.load(folder, model=predictor.model)
+    int8 = labels[predictor.predict_proba(texts, logits=runner).argmax(axis=1)]
+    fp32_f1 = float(f1_score(test["label"], fp32, average="macro", zero_division=0))
+    out = {"test_macro_f1": fp32_f1, **int8_metrics(test["label"].tolist(), fp32, int8, fp32_f1)}
+    return {"split": split, "test_rows": len(texts), **{k: round(v, 4) for k, v in out.items()}}
+
+
 def bench_serve(
     model_dir: Path | None = None,
     *,
@@ -502,7 +540,9 @@ def bench_serve(
     root = Path(tempfile.mkdtemp(prefix="heara-bench-serve-"))
     try:
         tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
-        version, _ = register_folder(folder, tracking_uri, root / "mlflow-artifacts")
+        quantization = int8_change(folder, params) if serve.cpu_runtime == "onnx" else {}
+        metrics = {k: v for k, v in quantization.items() if isinstance(v, float)}
+        version, _ = register_folder(folder, tracking_uri, root / "mlflow-artifacts", metrics=metrics)
         texts = build_pool(pool_size)
         out: dict[str, Any] = {}
         for peer in peers:
@@ -535,6 +575,7 @@ def bench_serve(
         "cpu_runtime": serve.cpu_runtime,
         "pool_size": pool_size,
         "cpus": os.cpu_count(),
+        "quantization": quantization,
         **out,
         "ratio_vs_flask": _ratio(out, "flask"),
         "ratio_vs_mlflow": _ratio(out, "mlflow"),

@@ -63,7 +63,10 @@ body = json.loads(urllib.request.urlopen(req, timeout=30).read())
 print("POST /classify ->")
 for text, p in zip(texts, body["predictions"]):
     print(f"  {p['label']:<10} {p['score']:.2f} danger={str(p['danger']):<5} v{p['model_version']}  {text}")
-print("GET /model ->", json.dumps(json.loads(urllib.request.urlopen(base + "/model").read()), ensure_ascii=False)[:300])
+info = json.loads(urllib.request.urlopen(base + "/model").read())
+print(f"GET /model -> {info['name']} version {info['version']} on {info['device']}, runtime {info['runtime']}, "
+      f"topology {info['topology']}; test macro-F1 {info['metrics'].get('test_macro_f1', float('nan')):.4f}, "
+      f"int8 {info['metrics'].get('test_macro_f1_int8', float('nan')):.4f}")
 PY
 stop_server
 trap - EXIT

@@ -73,6 +73,7 @@ class HearaInference:
 
         metrics.instruments()
         self.model = model_host.start(PARAMS)
+        model_host.settle()
         self.ready = True
 
     @bentoml.on_shutdown
@@ -174,7 +175,7 @@ class HearaService:
         inference = bentoml.depends(HearaInference)
 
     def __init__(self) -> None:
-        from serving import metrics
+        from serving import metrics, model_host
         from serving.predlog import PredictionLog
         from serving.recent import DEFAULT_SIZE, RecentPredictions
         from training import env
@@ -187,6 +188,7 @@ class HearaService:
         self.predlog = PredictionLog(env.prediction_db(), store_raw=self.store_raw)
         self.predlog_counters = metrics.PredictionLogCounters()
         self.recent = RecentPredictions(env.recent_size(DEFAULT_SIZE))  # GET /recent: masked text only
+        model_host.settle()
         self.ready = True
 
     def __is_ready__(self) -> bool:

@@ -61,10 +61,15 @@ def instruments() -> Instruments:
 
 
 def observe_predictions(predictions: list[dict[str, Any]]) -> None:
+    """One batch: its size, the predictions per (label, danger) counted once per batch, and each score
+    (a histogram takes one value at a time)."""
+    from collections import Counter
+
     m = instruments()
     m.batch_texts.observe(len(predictions))
+    for (label, danger), n in Counter((p["label"], p["danger"]) for p in predictions).items():
+        m.predictions.labels(label=label, danger=str(danger).lower()).inc(n)
     for p in predictions:
-        m.predictions.labels(label=p["label"], danger=str(p["danger"]).lower()).inc()
         m.confidence.observe(p["score"])
 
 

@@ -58,6 +58,7 @@ HEARA_ONLY = (
 )
 
 
+@pytest.mark.heavy  # three servers start one after another (about 4 minutes on 2 cores): CI's heavy step
 @pytest.mark.timeout(600)
 def test_bench_serve_tiny_model_all_peers(tmp_path, tiny_model_factory) -> None:
     model_dir = tiny_model_factory(tmp_path / "model")

@@ -206,6 +206,7 @@ def dry_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comple
     return proc, out
 
 
+@pytest.mark.heavy  # the dry run (about a minute and a half on 2 cores): CI's heavy step
 @pytest.mark.timeout(450)
 def test_dry_run_summary_has_every_step_in_order(gc, dry_run) -> None:
     import torch
@@ -230,6 +231,7 @@ def test_dry_run_summary_has_every_step_in_order(gc, dry_run) -> None:
     assert summary["seconds"] <= summary["budget_s"]
 
 
+@pytest.mark.heavy
 @pytest.mark.timeout(450)
 def test_dry_run_statuses_and_figures(dry_run) -> None:
     import torch

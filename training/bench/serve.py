@@ -472,15 +472,19 @@ def int8_change(folder: Path, params: Params) -> dict[str, Any]:
     from sklearn.metrics import f1_score
 
     from training.bench.pool import SAMPLE
-    from training.evaluation.quantization import int8_metrics
-    from training.model.onnx_runtime import INT8_MACRO_F1_DROP, Int8Runner
+    from training.evaluation.quantization import INT8_AGREEMENT, int8_metrics
+    from training.model.onnx_runtime import INT8_MACRO_F1, INT8_MACRO_F1_DROP, Int8Runner
     from training.model.predictor import Predictor
     from training.registry.champion import from_dir
     from training.steps.workspace import DataFiles
 
     known = from_dir(folder).metrics
     if INT8_MACRO_F1_DROP in known and "test_macro_f1" in known:
-        return {"split": "the run's frozen test split (heara evaluate)", **known}
+        keys = ("test_macro_f1", INT8_MACRO_F1, INT8_MACRO_F1_DROP, INT8_AGREEMENT)
+        return {
+            "split": "the run's frozen test split (heara evaluate)",
+            **{k: known[k] for k in keys if k in known},
+        }
     files = DataFiles.default()
     if files.test.exists():
         test, split = pd.read_parquet(files.test), str(files.test)

@@ -1,4 +1,4 @@
-"""What the inference service runs on one adaptive batch: training's preprocessing and tokenizer,
+"""What the computing process runs on one adaptive batch: training's preprocessing and tokenizer,
 one tokenisation of the whole batch, then forward passes on sub-batches under a token cap.
 
 Why the cap: BentoML's `max_batch_size` counts texts, but memory grows with padded tokens

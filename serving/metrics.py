@@ -4,11 +4,12 @@ Created on first use inside a service's `__init__`, never at import: `bentoml se
 processes that share one multiprocess metrics folder, and prometheus_client picks its storage mode
 when it is first imported (BentoML 1.4 deprecates `bentoml.metrics` in favour of this).
 
-- heara_predictions_total{label, danger}: predictions per label (inference service)
-- heara_prediction_confidence: the top label's probability (inference service)
-- heara_batch_texts: texts per adaptive batch, i.e. per call of the batched method (inference service)
+- heara_predictions_total{label, danger}: predictions per label (the process that computes: the
+  service in `single`, the inference service in `split`; likewise the next three)
+- heara_prediction_confidence: the top label's probability
+- heara_batch_texts: texts per adaptive batch, i.e. per model call
 - heara_model_reloads_total{result="ok|failed"}: hot reloads of the model that swapped in a new
-  version, or failed and kept the old one (inference service)
+  version, or failed and kept the old one
 - heara_prediction_log_dropped_total / _failed_total: prediction-log records dropped (queue full)
   or lost to a failing store (API service)
 """

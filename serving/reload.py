@@ -1,4 +1,4 @@
-"""Hot reload: when the registry's champion alias moves, the inference service swaps in the new
+"""Hot reload: when the registry's champion alias moves, the process that computes swaps in the new
 version without downtime.
 
 `HotModel` holds the served model as one immutable `Served` (source + classifier). A check asks

@@ -447,17 +447,10 @@ def _ratio(out: dict[str, Any], peer: str) -> float | None:
 def _write_params(path: Path, task: str, topology: str, cpu_runtime: str) -> Path:
     """The params the service reads (HEARA_PARAMS): the current ones with the task and the two
     serving choices set."""
-    import yaml
-
     from training.config import load_params
 
     p = load_params(overrides={"task": task, "serve": {"topology": topology, "cpu_runtime": cpu_runtime}})
-    path.write_text(
-        "# Written by `heara bench serve`: the params its Heara service runs with.\n"
-        + yaml.safe_dump(p.to_dict(), allow_unicode=True, sort_keys=False),
-        encoding="utf-8",
-    )
-    return path
+    return p.save(path, "Written by `heara bench serve`: the params its Heara service runs with.")
 
 
 def int8_change(folder: Path, params: Params) -> dict[str, Any]:

@@ -375,7 +375,15 @@ def run_command(
         log.flush()
         try:
             proc = subprocess.Popen(
-                argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                # A shell starts background jobs with SIGINT ignored, and children inherit that (Python
+                # then never installs KeyboardInterrupt): give the step SIGINT's default back.
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
             )
         except FileNotFoundError as exc:
             log.write(f"not found: {exc}\n".encode())

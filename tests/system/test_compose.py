@@ -52,6 +52,9 @@ NOT_FOR_THE_STACK = {
     "HEARA_DEMO_PORT": "scripts/demo.sh (make demo) only",
     "HEARA_STACK_PG": "scripts/stack_test.py (make stack-test) only",
     "HEARA_STACK_TEST_RUN": "a marker scripts/stack_test.py sets on the processes it starts",
+    "HEARA_GPU_CHECK_RUN": "a marker scripts/gpu_check.py (make gpu-check) sets on the processes it starts",
+    "MLFLOW_REGISTRY_URI": "restored by training.registry.tracking.using_store after a throw-away store "
+    "(tests, heara bench serve); the stack's registry is MLFLOW_TRACKING_URI's",
 }
 # Read by training/env.py (the one reader of HEARA_*) for the service only.
 NOT_FOR_THE_WORKERS = {

@@ -297,10 +297,13 @@ def test_predictions_are_logged(client) -> None:
     deadline = 50
     while deadline:  # the writer thread flushes within its interval
         if client.db.exists():
-            with sqlite3.connect(client.db) as con:
-                rows = con.execute(
-                    "SELECT request_id, raw_text, masked_text FROM predictions WHERE request_id = 'log-1'"
-                ).fetchall()
+            try:
+                with sqlite3.connect(client.db) as con:
+                    rows = con.execute(
+                        "SELECT request_id, raw_text, masked_text FROM predictions WHERE request_id = 'log-1'"
+                    ).fetchall()
+            except sqlite3.OperationalError:  # the writer made the file but not yet its table
+                rows = []
             if len(rows) == 2:
                 break
         deadline -= 1

@@ -64,7 +64,9 @@ def test_evaluate_logs_the_int8_figures(candidate, tmp_path: Path, caplog) -> No
     logged = MlflowClient().get_run(run_id).data.metrics
     assert logged[INT8_MACRO_F1] == pytest.approx(metrics[INT8_MACRO_F1])
     assert logged[INT8_MACRO_F1_DROP] == pytest.approx(metrics[INT8_MACRO_F1_DROP])
-    lines = [r.getMessage() for r in caplog.records if "int8" in r.getMessage()]
+    lines = [
+        r.getMessage() for r in caplog.records if r.name == "heara.pipeline" and "int8" in r.getMessage()
+    ]
     assert len(lines) == 1 and f"{metrics[INT8_MACRO_F1]:.4f}" in lines[0]
     assert (model_dir / "onnx").is_dir()  # registered with the model: the service need not export again
 

@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
@@ -38,9 +39,17 @@ _ID_PREFIX = os.urandom(8).hex()
 _ID_COUNTER = itertools.count(1)
 
 
+# What preprocessing deletes before the model sees a text: whitespace, control (Cc), format (Cf: zero-width
+# space, soft hyphen, BOM, tags), surrogate, private-use and unassigned characters. A text of only these
+# would reach the model as an empty string, which it scores like any other input (a false alarm).
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
+
+
 def _not_blank(text: str) -> str:
-    if not text.strip():
-        raise ValueError("text is blank (only whitespace)")
+    if all(ch.isspace() or unicodedata.category(ch) in _INVISIBLE for ch in text):
+        raise ValueError(
+            "text is blank: no visible characters (only whitespace, control or format characters)"
+        )
     return text
 
 

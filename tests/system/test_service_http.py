@@ -119,6 +119,13 @@ def detail(r: httpx.Response) -> tuple[list, str, str]:
             "at least 1 character",
         ),
         ("blank string", {"texts": ["   "]}, ["texts", 0], "value_error", "blank"),
+        (
+            "invisible text",  # the model would see an empty string
+            {"texts": ["괜찮아요", "\u200b\u00ad\u0001"]},
+            ["texts", 1],
+            "value_error",
+            "no visible characters",
+        ),
         ("10,000 texts", {"texts": ["짧은 문장"] * 10_000}, ["texts"], "too_long", "at most 64 items"),
         (
             "text over max_chars",

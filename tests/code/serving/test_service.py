@@ -63,6 +63,23 @@ def test_invalid_requests_name_the_problem(body: str, loc: tuple, kind: str) -> 
     assert any(tuple(e["loc"]) == loc and e["type"] == kind for e in errors), errors
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["\u200b", "\u00ad", "\u180e", "\u0001\u0002\u001b\u007f", "\u0000", "\ufeff \u2028", "\U000e0001"],
+)
+def test_invisible_text_is_blank(text: str) -> None:
+    """Preprocessing deletes all of these: the model would score an empty string (a false danger)."""
+    errors = errors_of(json.dumps({"texts": [text]}))
+    assert errors[0]["loc"] == ("texts", 0) and "no visible characters" in errors[0]["msg"], errors
+
+
+def test_visible_text_with_invisible_characters_passes() -> None:
+    assert Request.model_validate_json(json.dumps({"texts": ["a\u200b", "\u0301"]})).texts == [
+        "a\u200b",
+        "\u0301",
+    ]
+
+
 def test_body_cap_fits_the_largest_valid_request() -> None:
     biggest = json.dumps({"texts": ["\U0001f600" * 10] * 3})  # non-BMP: 12 bytes per character escaped
     assert len(biggest.encode()) <= schemas.max_body_bytes(3, 10)

@@ -24,15 +24,12 @@ batching across processes (serving/service.py, `HearaInference`).
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-log = logging.getLogger("heara.serve")
 
 
 class Overloaded(Exception):
@@ -69,19 +66,16 @@ class Batcher:
         *,
         max_batch_size: int,
         max_latency_ms: float,
-        on_batch: Callable[[int, float], None] | None = None,
-        name: str = "heara-batcher",
     ) -> None:
         self.fn = fn
         self.max_batch_size = max_batch_size
         self.max_latency_s = max_latency_ms / 1000
-        self.on_batch = on_batch  # (texts in the batch, seconds it took): metrics
         self._queue: deque[_Waiting] = deque()
         self._queued_texts = 0
         self._cond = threading.Condition()
         self._closed = False
         self._s_per_text: float | None = None  # moving average; None until the first batch
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._run, name="heara-batcher", daemon=True)
         self._thread.start()
 
     # --- callers (the event loop) ----------------------------------------------------------------
@@ -157,8 +151,3 @@ class Batcher:
                 part = results[offset : offset + len(item.texts)]
                 offset += len(item.texts)
                 item.loop.call_soon_threadsafe(_resolve, item.future, part)
-            if self.on_batch is not None:
-                try:
-                    self.on_batch(len(texts), elapsed)
-                except Exception:  # metrics never break serving
-                    log.exception("batcher: on_batch failed")

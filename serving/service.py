@@ -108,6 +108,11 @@ app = FastAPI(
 )  # GET routes; BentoML has the docs
 
 
+def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer encoded once with orjson (the bodies here are plain dicts, already valid)."""
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
 class _InferenceClient:
     """`split`: the model is the inference service, called over BentoML's local socket."""
 
@@ -216,29 +221,15 @@ class HearaService:
             predictions = await self.model.predict(texts)
         except (ServiceUnavailable, Overloaded):  # the queue would exceed serve.max_latency_ms: shed load
             ctx.response.status_code = 503  # BentoML sets a returned Response's status from the context
-            return Response(
-                orjson.dumps(
-                    {
-                        "error": "overloaded: the model cannot answer within serve.max_latency_ms; "
-                        "retry later",
-                        "request_id": rid,
-                    }
-                ),
-                status_code=503,
-                media_type="application/json",
-                headers={"Retry-After": "1", "X-Request-ID": rid},
-            )
+            error = "overloaded: the model cannot answer within serve.max_latency_ms; retry later"
+            return _json({"error": error, "request_id": rid}, 503, {"Retry-After": "1", "X-Request-ID": rid})
         latency_ms = (time.perf_counter() - start) * 1000
         if self.model_name is None:
             self.model_name = (await self.model.info())["name"]
         self._log(rid, texts, predictions, latency_ms)  # queued before the answer leaves (never blocks)
         # The predictions are built by serving.schemas.to_predictions: they are the response model's
         # fields already, so they are encoded once with orjson instead of validated again by pydantic.
-        return Response(
-            orjson.dumps({"request_id": rid, "predictions": predictions}),
-            media_type="application/json",
-            headers={"X-Request-ID": rid},
-        )
+        return _json({"request_id": rid, "predictions": predictions}, headers={"X-Request-ID": rid})
 
     def _log(self, rid: str, texts: list[str], predictions: list[dict], latency_ms: float) -> None:
         """PII masking and hashing, then the recent-predictions buffer and a non-blocking queue put."""
@@ -282,14 +273,8 @@ class HearaService:
         `?limit=N` (N >= 1) returns at most N. Shows users' utterances (masked), so it needs the API
         key when one is set."""
         if limit is not None and not (limit.isdigit() and int(limit) >= 1):
-            return Response(
-                orjson.dumps({"error": f"limit must be a whole number of at least 1 (got {limit[:20]!r})"}),
-                status_code=400,
-                media_type="application/json",
-            )
-        return Response(
-            orjson.dumps(self.recent.snapshot(int(limit) if limit else None)), media_type="application/json"
-        )
+            return _json({"error": f"limit must be a whole number of at least 1 (got {limit[:20]!r})"}, 400)
+        return _json(self.recent.snapshot(int(limit) if limit else None))
 
     @app.get("/try", response_class=HTMLResponse)
     async def try_page(self) -> HTMLResponse:

@@ -465,8 +465,8 @@ def int8_change(folder: Path, params: Params) -> dict[str, Any]:
     from sklearn.metrics import f1_score
 
     from training.bench.pool import SAMPLE
-    from training.evaluation.quantization import INT8_AGREEMENT, int8_metrics
-    from training.model.onnx_runtime import INT8_MACRO_F1, INT8_MACRO_F1_DROP, Int8Runner
+    from training.evaluation.quantization import INT8_AGREEMENT, int8_labels, int8_metrics
+    from training.model.onnx_runtime import INT8_MACRO_F1, INT8_MACRO_F1_DROP
     from training.model.predictor import Predictor
     from training.registry.champion import from_dir
     from training.steps.workspace import DataFiles
@@ -487,8 +487,7 @@ def int8_change(folder: Path, params: Params) -> dict[str, Any]:
     test = test[test["label"].isin(predictor.labels)]
     texts, labels = test["text"].tolist(), np.asarray(predictor.labels, dtype=str)
     fp32 = labels[predictor.predict_proba(texts).argmax(axis=1)]
-    runner = Int8Runner.load(folder, model=predictor.model)
-    int8 = labels[predictor.predict_proba(texts, logits=runner).argmax(axis=1)]
+    int8 = int8_labels(predictor, folder, texts)
     fp32_f1 = float(f1_score(test["label"], fp32, average="macro", zero_division=0))
     out = {"test_macro_f1": fp32_f1, **int8_metrics(test["label"].tolist(), fp32, int8, fp32_f1)}
     return {"split": split, "test_rows": len(texts), **{k: round(v, 4) for k, v in out.items()}}

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import f1_score
 
-from training.model.onnx_runtime import INT8_MACRO_F1, INT8_MACRO_F1_DROP
+from training.model.onnx_runtime import INT8_MACRO_F1, INT8_MACRO_F1_DROP, Int8Runner
 
 INT8_AGREEMENT = "test_int8_agreement"  # share of test rows where int8 predicts fp32's label
 
@@ -34,3 +34,12 @@ def int8_metrics(
         INT8_MACRO_F1_DROP: float(fp32_macro_f1) - macro_f1,
         INT8_AGREEMENT: float(np.mean(a == b)),
     }
+
+
+def int8_labels(predictor, model_dir, texts: Sequence[str]) -> np.ndarray:
+    """The label the int8 ONNX model of `model_dir` predicts for each text (exported on first use and
+    cached beside the model, training/model/onnx_runtime.py), through the predictor's own preprocessing,
+    tokenizer and batching: only the forward pass differs from fp32."""
+    runner = Int8Runner.load(model_dir, model=predictor.model)
+    probs = predictor.predict_proba(list(texts), logits=runner)
+    return np.asarray(predictor.labels, dtype=str)[probs.argmax(axis=1)]

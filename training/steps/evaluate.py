@@ -67,16 +67,11 @@ def evaluate_step(params: Params, files: DataFiles | None = None, out_dir: Path 
 def _int8_metrics(predictor: Predictor, model_dir: str, result: EvalResult) -> dict[str, float]:
     """The int8 model's test macro-F1, its drop from fp32 and their agreement; none when the model
     cannot be exported, which the service reads as "not measured" (it then serves fp32)."""
-    import numpy as np
-
-    from training.evaluation.quantization import int8_metrics
-    from training.model.onnx_runtime import Int8Runner
+    from training.evaluation.quantization import int8_labels, int8_metrics
 
     try:
-        runner = Int8Runner.load(model_dir, model=predictor.model)
+        pred = int8_labels(predictor, model_dir, result.texts)
     except Exception:  # an architecture the exporter cannot handle must not cost the fp32 evaluation
         log.warning("evaluate: the int8 model could not be built; it will not be served", exc_info=True)
         return {}
-    probs = predictor.predict_proba(result.texts, logits=runner)
-    pred = np.asarray(result.labels, dtype=str)[probs.argmax(axis=1)]
     return int8_metrics(result.y_true, result.y_pred, pred, result.metrics["macro_f1"])

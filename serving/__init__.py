@@ -6,10 +6,15 @@ training.data.preprocess and training.registry; tests/code/test_code_maps.py kee
   batcher.py        in-process adaptive batching (the single topology)
   model_host.py     the model in the computing process: load, hot-reloadable, predict a batch
   schemas.py        request and response shapes, input limits, the danger flag
-  guard.py          ASGI middleware: API key, body cap, JSON only
+  guard.py          ASGI middleware: API key, metrics token, body cap and time limit, UTF-8 JSON only
+                    (no duplicate keys), the service's OpenAPI schema at /docs.json
+  protocol.py       uvicorn's HTTP protocol with a time and size limit on each request head
+  openapi.py        the OpenAPI schema, made to match every answer
+  routes.py         the routes, and the route template metrics and log lines name a request by
+  logsafe.py        every log record scrubbed: personal data masked, no rejected value or raw path
   inference.py      one adaptive batch: tokenised once, forward passes under a token cap
   reload.py         hot reload: swap in the new champion without downtime
-  metrics.py        Heara's Prometheus metrics
+  metrics.py        Heara's Prometheus metrics; BentoML's request metrics labelled by route template
   predlog.py        the prediction log (SQLite or PostgreSQL), written off the request path
   recent.py         the last predictions in memory, for GET /recent and the try-it page
   run.py            start the service (`heara serve`), resolving the model first

@@ -12,6 +12,9 @@ when it is first imported (BentoML 1.4 deprecates `bentoml.metrics` in favour of
   version, or failed and kept the old one
 - heara_prediction_log_dropped_total / _failed_total: prediction-log records dropped (queue full)
   or lost to a failing store (API service)
+
+BentoML's own request metrics (`bentoml_service_request_total`, `..._duration_seconds`,
+`..._in_progress`) are labelled by route template (serving.routes), see `label_requests_by_route`.
 """
 
 from __future__ import annotations
@@ -91,3 +94,41 @@ class PredictionLogCounters:
             if delta > 0:
                 counter.inc(delta)
                 self._seen[key] += delta
+
+
+def label_requests_by_route() -> None:
+    """Make BentoML label its request metrics with the route template instead of the raw path.
+
+    BentoML 1.4's `RunnerTrafficMetricsMiddleware` (outermost, before any middleware of ours) takes
+    `scope["path"]` as the `endpoint` label: every made-up path became a new series, without a key
+    (3,000 GETs took /metrics from 133 KB to 21.5 MB, issue #15) and published the path's text. The
+    subclass below hands that middleware a copy of the scope whose path is the route template and
+    passes the untouched scope on to the app. BentoML builds its middleware list when the app is
+    built (after the service module is imported), looking the class up in its module then: replacing
+    it there is the one place this can be changed without forking BentoML (pinned <1.4.40;
+    tests/system/test_service_http.py's cardinality test fails if a release moves it). Idempotent.
+    """
+    from bentoml._internal.server.http import instruments
+
+    from serving.routes import route_template
+
+    base = instruments.RunnerTrafficMetricsMiddleware
+    if getattr(base, "heara_by_route", False):
+        return
+
+    class RouteTemplateMetrics(base):  # type: ignore[misc, valid-type]
+        heara_by_route = True
+
+        def __init__(self, app: Any, **options: Any) -> None:
+            async def untouched(scope: dict, receive: Any, send: Any) -> None:
+                await app(scope.get("heara.scope", scope), receive, send)
+
+            super().__init__(untouched, **options)
+
+        async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+            if scope["type"] not in ("http", "websocket"):
+                return await super().__call__(scope, receive, send)
+            labelled = {**scope, "path": route_template(scope["path"]), "heara.scope": scope}
+            return await super().__call__(labelled, receive, send)
+
+    instruments.RunnerTrafficMetricsMiddleware = RouteTemplateMetrics

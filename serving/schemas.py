@@ -28,10 +28,16 @@ from pydantic import (
     model_serializer,
 )
 
+from training.pii import mask_pii
+
 # What runs the model: torch in bf16 (a GPU), torch in fp32 or ONNX Runtime with int8 weights (a CPU).
 Runtime = Literal["torch-bf16", "torch-fp32", "onnx-int8"]
 EXAMPLE_TEXTS = ["할머니가 쓰러지셨어요 빨리 와주세요", "오늘 점심은 맛있었어요"]
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# A caller's X-Request-ID is kept only in a format that cannot carry text: a UUID, or 16 to 64 hex digits
+# (W3C trace ids, our own ids). Anything else (a phone number sent as an id, say) is replaced.
+_REQUEST_ID = re.compile(
+    r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[0-9A-Fa-f]{16,64}"
+)
 # New request ids: 16 random hex digits drawn once per process, then a counter. As unique as uuid4 across
 # processes and restarts for any realistic traffic, and without a system call per request (uuid4 was
 # 3.6 % of the service's CPU in a profile under load, docs/benchmarks.md).
@@ -161,7 +167,55 @@ def to_predictions(
 
 
 def request_id(header: str | None) -> str:
-    """The caller's X-Request-ID when it is a sane token (so logs join across systems), else a new one."""
-    if header and _REQUEST_ID.fullmatch(header):
+    """The caller's X-Request-ID when it is a UUID or 16-64 hex digits that no personal-data pattern
+    matches (a 16-digit card number is hex too), so logs join across systems; else a new one."""
+    if header and _REQUEST_ID.fullmatch(header) and mask_pii(header) == header:
         return header
     return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+
+
+# --- error and other answers, for the OpenAPI schema (serving/openapi.py) ------------------------------
+
+
+class ErrorDetail(BaseModel):
+    """One problem of a rejected body, as pydantic reports it (never the rejected value)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="pydantic's error type, e.g. string_too_long, missing, value_error")
+    loc: list[str | int] = Field(description="where: the field, then the text's index")
+    msg: str = Field(description="what is wrong")
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx and 5xx answer: what is wrong, in words; for a body that failed validation, `detail`
+    lists each problem; a 503 from /classify carries the request id."""
+
+    error: str = Field(description="what is wrong")
+    detail: list[ErrorDetail] | None = Field(None, description="each validation problem (400 only)")
+    request_id: str | None = Field(None, description="the request's id (503 from /classify)")
+
+
+class ReloadResult(BaseModel):
+    reloaded: bool = Field(description="a new version was loaded and swapped in")
+    version: str | None = Field(description="the version served after the check")
+    previous_version: str | None = Field(None, description="the version served before (when reloaded)")
+    error: str | None = Field(None, description="why the reload failed (the old version keeps serving)")
+
+
+class RecentPrediction(BaseModel):
+    ts: str
+    request_id: str
+    masked_text: str = Field(description="the utterance with personal data masked ([PHONE], [RRN], ...)")
+    label: str
+    score: float
+    danger: bool
+    model_version: str
+
+
+class RecentPredictions(BaseModel):
+    predictions: list[RecentPrediction] = Field(description="newest first")
+    label_counts: dict[str, int] = Field(description="predictions per label since the process started")
+    total: int
+    capacity: int = Field(description="how many predictions the process keeps (HEARA_RECENT_SIZE)")
+    since: str = Field(description="when the process started")

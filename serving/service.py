@@ -17,7 +17,10 @@ Either way the model polls the registry's champion and swaps in a new version wi
 prediction is the same in both. In-process (`to_asgi()`, tests) `HearaInference` is a plain object.
 
 Batching, limits and the danger rule come from params.yaml `serve`, read when this module is
-imported because BentoML takes them in the decorators. Nothing else happens at import.
+imported because BentoML takes them in the decorators. Two more things happen at import, because
+BentoML's worker builds its app and uvicorn's server after importing this module and offers no option
+for either: its request metrics are labelled by route template (serving.metrics), and uvicorn's HTTP
+protocol gets the request head's time and size limits (serving.protocol).
 """
 
 from __future__ import annotations
@@ -31,13 +34,15 @@ import orjson
 from fastapi import FastAPI
 from starlette.responses import HTMLResponse, Response
 
-from serving import schemas
+from serving import metrics, protocol, schemas
 from serving.guard import RequestGuard
 from training.config import load_params
 
 log = logging.getLogger("heara.serve")
 PARAMS = load_params()
 SERVE = PARAMS.serve
+metrics.label_requests_by_route()
+protocol.install(SERVE.header_timeout_s, SERVE.max_header_bytes)
 ClassifyRequest = schemas.request_model(SERVE.max_texts, SERVE.max_chars)
 EXAMPLE_INPUT = {"texts": schemas.EXAMPLE_TEXTS}
 TRAFFIC = {"timeout": SERVE.timeout_s, "concurrency": SERVE.concurrency}
@@ -69,8 +74,9 @@ class HearaInference:
     /readyz turns 200 only after both."""
 
     def __init__(self) -> None:
-        from serving import metrics, model_host
+        from serving import logsafe, model_host
 
+        logsafe.install()  # before anything logs: no personal data or raw path in any line
         metrics.instruments()
         self.model = model_host.start(PARAMS)
         model_host.settle()
@@ -180,12 +186,13 @@ class HearaService:
         inference = bentoml.depends(HearaInference)
 
     def __init__(self) -> None:
-        from serving import metrics, model_host
+        from serving import logsafe, model_host
         from serving.predlog import PredictionLog
         from serving.recent import DEFAULT_SIZE, RecentPredictions
         from training import env
         from training.env import store_raw_text
 
+        logsafe.install()  # before anything logs: no personal data or raw path in any line
         metrics.instruments()  # registered now, so that /metrics lists the counters from the start
         self.model = _LocalModel() if SINGLE else _InferenceClient(self.inference)
         self.model_name: str | None = None  # asked from the model once (split: no MLflow import here)
@@ -282,6 +289,18 @@ class HearaService:
         return HTMLResponse(TRY_PAGE.read_text(encoding="utf-8"), headers=TRY_PAGE_HEADERS)
 
 
+def _openapi(keyed: bool) -> dict:
+    """The schema /docs.json answers: BentoML's, made to match the service (serving/openapi.py)."""
+    from serving import openapi
+
+    return openapi.build(
+        HearaService.openapi_spec.asdict(), max_texts=SERVE.max_texts, max_chars=SERVE.max_chars, keyed=keyed
+    )
+
+
 HearaService.add_asgi_middleware(
-    RequestGuard, max_body_bytes=schemas.max_body_bytes(SERVE.max_texts, SERVE.max_chars)
+    RequestGuard,
+    max_body_bytes=schemas.max_body_bytes(SERVE.max_texts, SERVE.max_chars),
+    body_timeout_s=SERVE.body_timeout_s,
+    openapi=_openapi,
 )

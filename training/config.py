@@ -220,6 +220,15 @@ class ServeConfig(_Section):
         0.01, ge=0, le=1, description="int8 is refused when its test macro-F1 is lower than fp32's by more"
     )
     timeout_s: float = Field(30.0, gt=0, description="per-request timeout (seconds)")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="a request's head must arrive within this (else 408, connection closed)"
+    )
+    body_timeout_s: float = Field(
+        15.0, gt=0, description="a request's body must arrive within this (else 408)"
+    )
+    max_header_bytes: int = Field(
+        32768, ge=1024, description="largest request head (request line + headers; larger: 431)"
+    )
     reload_poll_s: float = Field(
         30.0,
         ge=0,

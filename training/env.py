@@ -31,6 +31,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "unset (no key)",
         "the service's API key; callers (the DAG's reload, the page) send it",
     ),
+    "HEARA_METRICS_TOKEN": ("unset (/metrics is open)", "a token /metrics requires (Authorization: Bearer)"),
     "HEARA_MODEL_DIR": (
         "unset (the registry's champion)",
         "serve this model folder instead (an offline bento)",
@@ -108,6 +109,10 @@ def store_raw_text() -> bool:
 def api_key() -> str | None:
     """The service's API key: required by the service when set, sent by its callers."""
     return _get("HEARA_API_KEY") or None
+
+
+def metrics_token() -> str | None:
+    return _get("HEARA_METRICS_TOKEN") or None
 
 
 def model_dir() -> Path | None:

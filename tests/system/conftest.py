@@ -2,9 +2,9 @@
 here that talks to the service over HTTP (test_service_http.py, test_try_page.py): starting them is
 the slow part (importing torch in each process).
 
-Server A serves a model folder (HEARA_MODEL_DIR) with an API key set; server B has no key and loads
-the champion from a throw-away MLflow registry (SQLite). Both start together and are stopped as
-process groups (training.bench.serve: SIGTERM, then SIGKILL after a grace period).
+Server A serves a model folder (HEARA_MODEL_DIR) with an API key and a metrics token set; server
+B has no key and loads the champion from a throw-away MLflow registry (SQLite). Both start together
+and are stopped as process groups (training.bench.serve: SIGTERM, then SIGKILL after a grace period).
 
 The pair is parametrized by `serve.topology` (a params file per topology, HEARA_PARAMS): every HTTP
 test runs against `single` and against `split`. pytest finishes one topology's tests, stops its
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from live_service import API_KEY, register_champion
+from live_service import API_KEY, METRICS_TOKEN, register_champion
 
 from training.bench.serve import Server, start_service, stop, wait_ready
 from training.config import load_params
@@ -33,14 +33,18 @@ def servers(
 ) -> Iterator[tuple[Server, Server, dict]]:
     topology = request.param
     root = tmp_path_factory.mktemp(f"http-{topology}")
-    params_file = load_params(overrides={"serve": {"topology": topology}}).save(root / "params.yaml")
+    # Short slow-client limits, so that the probe tests (test_service_probe.py) wait seconds, not minutes.
+    serve = {"topology": topology, "header_timeout_s": 3, "body_timeout_s": 3}
+    params_file = load_params(overrides={"serve": serve}).save(root / "params.yaml")
     model_dir = tiny_model_factory(root / "model")
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:  # mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI
         mp.setenv("MLFLOW_TRACKING_URI", tracking_uri)
         version, run_id = register_champion(model_dir, tracking_uri, root / "mlflow-artifacts")
     a = start_service(
-        model_dir, root / "home-a", {"HEARA_API_KEY": API_KEY, "HEARA_PARAMS": str(params_file)}
+        model_dir,
+        root / "home-a",
+        {"HEARA_API_KEY": API_KEY, "HEARA_METRICS_TOKEN": METRICS_TOKEN, "HEARA_PARAMS": str(params_file)},
     )
     b = start_service(
         None, root / "home-b", {"MLFLOW_TRACKING_URI": tracking_uri, "HEARA_PARAMS": str(params_file)}

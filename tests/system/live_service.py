@@ -14,6 +14,8 @@ import pytest
 LABELS = ["normal", "emergency", "confusion", "distress"]
 API_KEY = "heara-test-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
+METRICS_TOKEN = "heara-metrics-token"  # server A's /metrics token (server B's /metrics is open)
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 def register_champion(model_dir: Path, tracking_uri: str, artifacts: Path) -> tuple[int, str]:

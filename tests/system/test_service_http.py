@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from live_service import API_KEY, AUTH, LABELS
+from live_service import API_KEY, AUTH, LABELS, METRICS_AUTH
 
 from training.bench.serve import Server
 from training.paths import PROJECT_ROOT
@@ -43,7 +43,7 @@ def classify(server: Server, body, **kw) -> httpx.Response:
 
 def metric_values(server: Server, name: str) -> dict[str, float]:
     """{label set: value} of every sample of `name` on /metrics."""
-    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    text = httpx.get(f"{server.url}/metrics", headers=METRICS_AUTH, timeout=10).text
     out = {}
     for m in re.finditer(rf"^{re.escape(name)}(\{{[^}}]*\}})? ([0-9.e+-]+)$", text, re.MULTILINE):
         out[m.group(1) or ""] = out.get(m.group(1) or "", 0.0) + float(m.group(2))
@@ -59,15 +59,22 @@ def batches_over_one(server: Server, name: str, label_filter: str = "") -> float
     return count - le1
 
 
+HAPPY_ID = "0af7651916cd43dd8448eb211c80319c"  # callers' ids are kept when they are UUIDs or hex
+
+
+def burst_id(i: int) -> str:
+    return f"b{i:015x}"
+
+
 # --- happy path -----------------------------------------------------------------------------------
 
 
 def test_classify_happy_path(server: Server) -> None:
     texts = ["할머니가 쓰러지셨어요 도와주세요", "오늘 점심 맛있었어요", "여기가 어디야 집에 갈래"]
-    r = classify(server, {"texts": texts}, headers={"X-Request-ID": "happy-1"})
+    r = classify(server, {"texts": texts}, headers={"X-Request-ID": HAPPY_ID})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["request_id"] == "happy-1" == r.headers["x-request-id"]
+    assert body["request_id"] == HAPPY_ID == r.headers["x-request-id"]
     assert len(body["predictions"]) == 3
     for p in body["predictions"]:
         assert p["label"] in LABELS and set(p["scores"]) == set(LABELS)
@@ -93,7 +100,7 @@ def test_recent_limit_is_checked_like_every_other_input(server: Server) -> None:
 
 
 def test_docs_and_probes_are_open(server: Server) -> None:
-    for path in ("/healthz", "/readyz", "/metrics", "/docs.json", "/"):
+    for path in ("/healthz", "/readyz", "/docs.json", "/"):
         assert httpx.get(f"{server.url}{path}", timeout=10).status_code == 200, path
     spec = httpx.get(f"{server.url}/docs.json", timeout=10).json()
     assert "/classify" in spec["paths"] and "/model" in spec["paths"]
@@ -203,7 +210,7 @@ def test_concurrent_requests_are_batched(server: Server, topology: str) -> None:
     texts = pd.read_csv(SAMPLE)["text"].iloc[300:428].tolist()
 
     def one(i: int) -> tuple[int, str]:
-        r = classify(server, {"texts": [texts[i]]}, headers={"X-Request-ID": f"burst-{i}"})
+        r = classify(server, {"texts": [texts[i]]}, headers={"X-Request-ID": burst_id(i)})
         return r.status_code, r.text
 
     with ThreadPoolExecutor(max_workers=32) as pool:
@@ -217,7 +224,7 @@ def test_concurrent_requests_are_batched(server: Server, topology: str) -> None:
 
 
 def test_metrics_list_custom_metrics(server: Server) -> None:
-    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    text = httpx.get(f"{server.url}/metrics", headers=METRICS_AUTH, timeout=10).text
     missing = [name for name in CUSTOM_METRICS if name not in text]
     assert not missing, missing
     assert "bentoml_service_request_total" in text
@@ -226,7 +233,7 @@ def test_metrics_list_custom_metrics(server: Server) -> None:
 
 
 def test_prediction_log_holds_every_request(server: Server) -> None:
-    sent = {"happy-1"} | {f"burst-{i}" for i in range(128)}
+    sent = {HAPPY_ID} | {burst_id(i) for i in range(128)}
     db = server.home / "predictions.sqlite"
     deadline, found = time.monotonic() + 20, set()
     while time.monotonic() < deadline and not sent <= found:  # the writer flushes every 0.5 s
@@ -237,8 +244,8 @@ def test_prediction_log_holds_every_request(server: Server) -> None:
     assert sent <= found, sorted(sent - found)[:5]
     with sqlite3.connect(db) as con:
         rows = con.execute(
-            "SELECT model_name, model_version, raw_text, masked_text FROM predictions "
-            "WHERE request_id = 'happy-1'"
+            "SELECT model_name, model_version, raw_text, masked_text FROM predictions WHERE request_id = ?",
+            (HAPPY_ID,),
         ).fetchall()
     assert len(rows) == 3 and {(r[0], r[1]) for r in rows} == {("heara-danger", "local")}
     assert all(r[2] is None and r[3] for r in rows)  # masked text only; raw text needs HEARA_STORE_RAW_TEXT=1

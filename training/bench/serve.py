@@ -122,7 +122,13 @@ class Server:
 
 def _clean_env(home: Path) -> dict[str, str]:
     env = dict(os.environ)
-    for key in ("HEARA_MODEL_DIR", "HEARA_API_KEY", "HEARA_PREDICTION_DB", "MLFLOW_TRACKING_URI"):
+    for key in (
+        "HEARA_MODEL_DIR",
+        "HEARA_API_KEY",
+        "HEARA_METRICS_TOKEN",
+        "HEARA_PREDICTION_DB",
+        "MLFLOW_TRACKING_URI",
+    ):
         env.pop(key, None)
     env.update({"HEARA_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True", "MLFLOW_DISABLE_TELEMETRY": "true"})
     return env

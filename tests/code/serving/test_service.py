@@ -85,11 +85,26 @@ def test_body_cap_fits_the_largest_valid_request() -> None:
     assert len(biggest.encode()) <= schemas.max_body_bytes(3, 10)
 
 
-def test_request_id_keeps_sane_caller_ids_only() -> None:
-    assert schemas.request_id("abc-123") == "abc-123"
-    for bad in (None, "", "a b", "x" * 65, "<script>"):
+def test_request_id_keeps_uuid_and_hex_caller_ids_only() -> None:
+    for good in ("6f1c2a9e-3b7d-4e8f-9a0b-1c2d3e4f5a6b", "0af7651916cd43dd8448eb211c80319c", "deadbeef" * 8):
+        assert schemas.request_id(good) == good
+    # Free text, a phone number, a resident registration or card number (16 digits are hex too) sent as
+    # an id would be stored and shown by /recent: each is replaced by a new id.
+    for bad in (
+        None,
+        "",
+        "a b",
+        "happy-1",
+        "f" * 65,
+        "<script>",
+        "010-1234-5678",
+        "01012345678",
+        "850505-2345678",
+        "1234567890123456",
+        "1234-5678-9012-3456",
+    ):
         rid = schemas.request_id(bad)
-        assert rid != bad and len(rid) == 32
+        assert rid != bad and len(rid) == 32 and int(rid, 16) >= 0
 
 
 # --- danger flag ---------------------------------------------------------------------------------
@@ -156,15 +171,25 @@ def run_guard(
     key: str | None,
     path: str,
     headers: dict,
-    body: bytes = b"",
+    body: bytes = b"{}",
     limit: int = 100,
     method: str = "POST",
     chunks: int = 1,
+    metrics_token: str | None = None,
+    delay_s: float = 0.0,
+    body_timeout_s: float = 10.0,
+    openapi=None,
 ) -> tuple[int, dict]:
+    """The guard in front of a stub app that echoes the body; (status, JSON answer + what the app saw).
+    delay_s: the client waits this long before each body chunk."""
     if key:
         monkeypatch.setenv("HEARA_API_KEY", key)
     else:
         monkeypatch.delenv("HEARA_API_KEY", raising=False)
+    if metrics_token:
+        monkeypatch.setenv("HEARA_METRICS_TOKEN", metrics_token)
+    else:
+        monkeypatch.delenv("HEARA_METRICS_TOKEN", raising=False)
     seen = {}
 
     async def app(scope, receive, send):
@@ -173,13 +198,15 @@ def run_guard(
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
-    parts = [body[i::chunks] for i in range(chunks)] if chunks > 1 else [body]
+    size = -(-len(body) // chunks) if body else 1
+    parts = [body[i : i + size] for i in range(0, len(body), size)] or [body]
     messages = [
         {"type": "http.request", "body": p, "more_body": i < len(parts) - 1} for i, p in enumerate(parts)
     ]
     sent = []
 
     async def receive():
+        await asyncio.sleep(delay_s)
         return messages.pop(0) if messages else {"type": "http.disconnect"}
 
     async def send(message):
@@ -187,7 +214,8 @@ def run_guard(
 
     raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     scope = {"type": "http", "path": path, "method": method, "headers": raw}
-    asyncio.run(RequestGuard(app, max_body_bytes=limit)(scope, receive, send))
+    guard = RequestGuard(app, max_body_bytes=limit, body_timeout_s=body_timeout_s, openapi=openapi)
+    asyncio.run(guard(scope, receive, send))
     payload = json.loads(sent[1]["body"]) if len(sent) > 1 else {}
     return sent[0]["status"], {**payload, **seen}
 
@@ -212,8 +240,77 @@ def test_guard_body_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     assert status == 413 and "over the limit" in body["error"]
     status, body = run_guard(monkeypatch, None, "/classify", {"Content-Length": "abc"})
     assert status == 400 and "Content-Length" in body["error"]
-    status, body = run_guard(monkeypatch, None, "/classify", {}, b"y" * 100, chunks=4)
-    assert status == 200 and body["body"] == b"y" * 100  # the app sees the whole body, replayed once
+    hundred = json.dumps({"texts": ["y" * 85]}).encode()
+    status, body = run_guard(monkeypatch, None, "/classify", {}, hundred, chunks=4)
+    assert status == 200 and body["body"] == hundred  # the app sees the whole body, replayed once
+
+
+def test_guard_body_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A body trickling in (a client sending a byte now and then) gets 408 once serve.body_timeout_s
+    has passed, however far it got; a prompt one passes."""
+    slow = dict(delay_s=0.1, body_timeout_s=0.25, chunks=5)
+    status, body = run_guard(monkeypatch, None, "/classify", {}, b'{"texts": ["a"]}', **slow)
+    assert status == 408 and "0.25 s" in body["error"] and "body" not in set(body) - {"error"}
+    status, _ = run_guard(
+        monkeypatch, None, "/classify", {}, b'{"texts": ["a"]}', chunks=5, body_timeout_s=0.25
+    )
+    assert status == 200
+
+
+@pytest.mark.parametrize(
+    "body, content_type, status, words",
+    [
+        (
+            rb'{"texts":["\ubd88\uc774\uc57c"],"texts":["x"]}',
+            "application/json",
+            400,
+            "duplicate key 'texts'",
+        ),
+        (b'{"texts":[{"a":1,"a":2}]}', "application/json", 400, "duplicate key 'a'"),
+        ('{"texts":["불이야"]}'.encode("cp949"), "application/json", 400, "not valid UTF-8 (byte 11"),
+        ('{"texts":["불이야"]}'.encode(), "application/json; charset=cp949", 415, "charset='cp949'"),
+        ('{"texts":["불이야"]}'.encode(), 'application/json; charset="UTF-8"', 200, None),
+        (b'{"texts": ["a"', "application/json", 400, "not valid JSON: Expecting"),
+        (b"", "application/json", 400, "not valid JSON"),
+        (b"[" * 100_000, "application/json", 400, "not valid JSON"),
+    ],
+)
+def test_guard_json_body_rules(
+    monkeypatch: pytest.MonkeyPatch, body: bytes, content_type: str, status: int, words: str | None
+) -> None:
+    """The last duplicate key used to win silently (an alarm replaced by `normal`), and cp949 bodies
+    were read as UTF-8; both are refused with the reason."""
+    got, answer = run_guard(monkeypatch, None, "/classify", {"Content-Type": content_type}, body, limit=10**6)
+    assert got == status, answer
+    if words:
+        assert words in answer["error"], answer
+
+
+def test_guard_metrics_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """/metrics is open by default (Prometheus and the probes), behind its own token when one is set;
+    the API key does not open it and the token does not open the API."""
+    assert run_guard(monkeypatch, "s3cret", "/metrics", {}, method="GET")[0] == 200
+    token = dict(metrics_token="m3trics", method="GET")
+    status, body = run_guard(monkeypatch, "s3cret", "/metrics", {}, **token)
+    assert status == 401 and "missing metrics token" in body["error"]
+    assert run_guard(monkeypatch, "s3cret", "/metrics", {"Authorization": "Bearer s3cret"}, **token)[0] == 401
+    assert (
+        run_guard(monkeypatch, "s3cret", "/metrics", {"Authorization": "Bearer m3trics"}, **token)[0] == 200
+    )
+    assert run_guard(monkeypatch, "s3cret", "/model", {"Authorization": "Bearer m3trics"}, **token)[0] == 401
+
+
+def test_guard_answers_the_services_openapi_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def spec(keyed: bool) -> dict:
+        calls.append(keyed)
+        return {"openapi": "3.0.2", "paths": {}}
+
+    for key in ("k", None):  # open without a key, like the docs page
+        status, body = run_guard(monkeypatch, key, "/docs.json", {}, method="GET", openapi=spec)
+        assert status == 200 and body["openapi"] == "3.0.2"
+    assert calls == [True, False]  # whether routes may answer 401 depends on the key
 
 
 @pytest.mark.parametrize(
@@ -274,10 +371,12 @@ def client(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 def test_classify_response_shape(client) -> None:
     from serving.service import EXAMPLE_INPUT
 
-    r = client.post("/classify", json=EXAMPLE_INPUT, headers={"X-Request-ID": "req-1"})
+    r = client.post(
+        "/classify", json=EXAMPLE_INPUT, headers={"X-Request-ID": "00000000000000000000000000000abc"}
+    )
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["request_id"] == "req-1" == r.headers["x-request-id"]
+    assert body["request_id"] == "00000000000000000000000000000abc" == r.headers["x-request-id"]
     assert len(body["predictions"]) == len(EXAMPLE_INPUT["texts"])
     for p in body["predictions"]:
         assert set(p) == {"label", "score", "scores", "danger", "model_version"}
@@ -288,9 +387,11 @@ def test_classify_response_shape(client) -> None:
 
 
 def test_classify_rejects_bad_input_with_400(client) -> None:
-    for body in ('{"texts": []}', '{"texts": [""]}', '{"texts": [3]}', "{", "{}"):
+    for body in ('{"texts": []}', '{"texts": [""]}', '{"texts": [3]}', "{}"):  # pydantic's rules: `detail`
         r = client.post("/classify", content=body, headers={"Content-Type": "application/json"})
         assert r.status_code == 400 and r.json()["detail"], (body, r.text)
+    r = client.post("/classify", content="{", headers={"Content-Type": "application/json"})  # the guard's
+    assert r.status_code == 400 and "not valid JSON" in r.json()["error"], r.text
     assert client.get("/healthz").status_code == 200
 
 
@@ -308,7 +409,7 @@ def test_predictions_are_logged(client) -> None:
     r = client.post(
         "/classify",
         json={"texts": ["로그 확인용 문장입니다", "둘째 문장"]},
-        headers={"X-Request-ID": "log-1"},
+        headers={"X-Request-ID": "0000000000000000000000000000109a"},
     )
     assert r.status_code == 200
     deadline = 50
@@ -317,7 +418,8 @@ def test_predictions_are_logged(client) -> None:
             try:
                 with sqlite3.connect(client.db) as con:
                     rows = con.execute(
-                        "SELECT request_id, raw_text, masked_text FROM predictions WHERE request_id = 'log-1'"
+                        "SELECT request_id, raw_text, masked_text FROM predictions WHERE request_id = ?",
+                        ("0000000000000000000000000000109a",),
                     ).fetchall()
             except sqlite3.OperationalError:  # the writer made the file but not yet its table
                 rows = []
@@ -335,9 +437,11 @@ def test_overload_is_503_with_a_reason(client, monkeypatch: pytest.MonkeyPatch) 
         raise Overloaded("64 texts are waiting")  # what the batcher raises past max_latency_ms
 
     monkeypatch.setattr(Batcher, "submit", overloaded)
-    r = client.post("/classify", json={"texts": ["도와주세요"]}, headers={"X-Request-ID": "busy-1"})
+    r = client.post(
+        "/classify", json={"texts": ["도와주세요"]}, headers={"X-Request-ID": "b05e00000000000000a1"}
+    )
     assert r.status_code == 503 and r.headers["retry-after"] == "1"
-    assert "max_latency_ms" in r.json()["error"] and r.json()["request_id"] == "busy-1"
+    assert "max_latency_ms" in r.json()["error"] and r.json()["request_id"] == "b05e00000000000000a1"
 
 
 def test_recent_limit_must_be_a_positive_whole_number(client) -> None:

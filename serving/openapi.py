@@ -1,0 +1,129 @@
+"""The OpenAPI schema at /docs.json, made to match what the service answers.
+
+BentoML generates the schema from the API's input and output models and the FastAPI routes; it does
+not know the request guard (serving/guard.py), the protocol limits (serving/protocol.py) or the
+service's own error bodies, and its error models type `detail` as a string where the service returns
+pydantic's list. `build()` starts from BentoML's schema and states what actually comes back:
+- the request body of /classify is required, and each text's rule (at least one visible character)
+  is in its description;
+- every answer of every operation is declared, with its body: 400 (with `detail` for validation),
+  401 (with WWW-Authenticate) on routes behind the API key, 408 (body too slow), 413, 415 and
+  503 (with Retry-After) on /classify, 503 from /readyz while the model loads;
+- `/recent?limit` is an integer of at least 1 (anything else: 400, not FastAPI's 422).
+tests/system/test_service_probe.py fuzzes the service against this schema with schemathesis.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from serving import schemas
+from serving.guard import OPEN_PATHS
+
+_REF = "#/components/schemas/{model}"
+_MODELS = (
+    schemas.ErrorResponse,
+    schemas.ReloadResult,
+    schemas.RecentPredictions,
+)
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
+_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+
+
+def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": _ERROR_REF}},
+    }
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+def _json(ref_or_schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ref_or_schema}}}
+
+
+RETRY_AFTER = {
+    "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "string"}}
+}
+WWW_AUTH = {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}}
+
+
+def build(base: dict[str, Any], *, max_texts: int, max_chars: int, keyed: bool) -> dict[str, Any]:
+    """BentoML's schema `base` (not modified) -> the service's schema. `keyed`: an API key is set, so
+    the routes outside serving.guard.OPEN_PATHS may answer 401."""
+    spec = copy.deepcopy(base)
+    components = spec.setdefault("components", {}).setdefault("schemas", {})
+    for model in _MODELS:
+        schema = model.model_json_schema(ref_template=_REF)
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
+    for name in ("InvalidArgument", "NotFound", "InternalServerError"):  # BentoML's, with `detail: str`
+        components.pop(name, None)
+    spec["info"] = {
+        "title": "Heara",
+        "version": base.get("info", {}).get("version") or "1",
+        "description": "Classify Korean utterances: label, probabilities and a danger flag per text. "
+        "Send `Authorization: Bearer <key>` when the service has an API key.",
+    }
+    paths = spec.setdefault("paths", {})
+    for path, operations in paths.items():
+        for method, op in operations.items():
+            responses = op["responses"] = {str(k): v for k, v in op.get("responses", {}).items()}
+            for code in ("404", "422"):
+                responses.pop(code, None)
+            if keyed and path not in OPEN_PATHS:
+                responses["401"] = _error("missing or wrong API key", WWW_AUTH)
+            if method.lower() == "post":
+                responses["408"] = _error("the request body did not arrive within serve.body_timeout_s")
+                responses["413"] = _error("request body over the limit (serve.max_texts x serve.max_chars)")
+                responses["400"] = _error("bad request: the body or a header, named in `error`")
+    for path in ("/healthz", "/livez"):
+        if path in paths:
+            paths[path]["get"]["responses"] = {"200": {"description": "alive", "content": _TEXT}}
+    if "/readyz" in paths:
+        paths["/readyz"]["get"]["responses"] = {
+            "200": {"description": "ready", "content": _TEXT},
+            "503": {"description": "not ready yet (loading or warming up the model)", "content": _TEXT},
+        }
+    if "/metrics" in paths:
+        responses = {"200": {"description": "Prometheus text format", "content": _TEXT}}
+        responses["401"] = _error(
+            "missing or wrong metrics token (when HEARA_METRICS_TOKEN is set)", WWW_AUTH
+        )
+        paths["/metrics"]["get"]["responses"] = responses
+    classify = paths.get("/classify", {}).get("post")
+    if classify is not None:
+        body = classify["requestBody"]
+        body["required"] = True
+        texts = body["content"]["application/json"]["schema"]["properties"]["texts"]
+        texts["items"]["description"] = (
+            f"an utterance of 1 to {max_chars} characters with at least one visible character (a text "
+            "of only whitespace, control or format characters such as U+200B is a 400)"
+        )
+        texts["description"] = f"1 to {max_texts} utterances"
+        r = classify["responses"]
+        r["400"] = _error("invalid body: not UTF-8 JSON, a duplicate key, or a text breaking a rule")
+        r["415"] = _error("not JSON, or a charset other than UTF-8")
+        r["503"] = _error(
+            "overloaded (retry after Retry-After) or the prediction log is unavailable", RETRY_AFTER
+        )
+        r["500"] = _error("an unexpected error (see the server log)")
+    if "/reload" in paths:
+        paths["/reload"]["post"]["responses"]["200"] = _json({"$ref": _REF.format(model="ReloadResult")})
+    recent = paths.get("/recent", {}).get("get")
+    if recent is not None:
+        recent["parameters"] = [
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "description": "at most this many predictions (a whole number of at least 1)",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        ]
+        recent["responses"]["200"] = _json({"$ref": _REF.format(model="RecentPredictions")})
+        recent["responses"]["400"] = _error("limit is not a whole number of at least 1")
+    return spec

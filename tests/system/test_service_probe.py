@@ -135,7 +135,7 @@ def test_card_and_account_numbers_are_masked_in_the_record(server: Server) -> No
 
 # --- the API-key matrix ---------------------------------------------------------------------------
 
-ROUTES = [
+MATRIX = [
     ("POST", "/classify"),
     ("POST", "/reload"),
     ("GET", "/model"),
@@ -160,7 +160,7 @@ def test_auth_matrix(servers, credential: str) -> None:
         "metrics token": METRICS_AUTH,
         "lower-case scheme": {"Authorization": f"bearer {API_KEY}"},
     }[credential]
-    for method, path in ROUTES:
+    for method, path in MATRIX:
         body = json.dumps({"texts": ["괜찮아요"]}) if path == "/classify" else None
         hdrs = {**header, "Content-Type": "application/json"}
         got_a = httpx.request(method, a.url + path, content=body, headers=hdrs, timeout=30).status_code

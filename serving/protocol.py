@@ -13,8 +13,8 @@ keep-alive timeout.
 
 `install()` makes uvicorn's default ("auto") protocol this class. BentoML's worker builds uvicorn's
 Config without a protocol choice after it has imported the service module, which calls `install()`;
-there is no option for it in BentoML 1.4. A reverse proxy in front (docs/serving.md's nginx
-settings) adds the same limits at the edge; these hold without one.
+there is no option for it in BentoML 1.4. A reverse proxy in front can add the same limits at the
+edge (the README names nginx's settings); these hold without one.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ training.data.preprocess and training.registry; tests/code/test_code_maps.py kee
   predlog.py        the prediction log (SQLite or PostgreSQL), written off the request path
   recent.py         the last predictions in memory, for GET /recent and the try-it page
   run.py            start the service (`heara serve`), resolving the model first
+  supervisor.py     BentoML's process manager made private; workers that stop when it dies
   static/           the try-it page (GET /try)
 
 Its benchmark (`heara bench serve`) and the Flask reference server it compares with live in

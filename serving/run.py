@@ -2,7 +2,12 @@
 
 `bentoml serve` restarts a worker whose start-up fails, forever, so a missing champion would only
 show as a server that never gets ready. `serve()` therefore resolves the model first (downloading
-the champion into the cache, which the worker then reuses) and fails fast with the reason.
+the champion into the cache, which the worker then reuses) and fails fast with the reason; likewise
+for a bad API key file.
+
+It then becomes `bentoml serve` run by serving.supervisor: the process manager's control endpoint
+private, secrets moved out of every environment into files, a metrics folder per instance, workers
+that stop when it dies.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ log = logging.getLogger("heara.serve")
 
 
 def serve_command(port: int, host: str) -> tuple[list[str], dict[str, str]]:
-    """(argv, environment) of `bentoml serve` for this checkout: BentoML's home inside the state
-    folder, usage tracking off."""
+    """(argv, environment) of `bentoml serve` (through serving.supervisor) for this checkout: BentoML's
+    home inside the state folder, usage tracking off."""
     env = {
         **os.environ,
         "BENTOML_HOME": str(state().bentoml),
@@ -30,7 +35,7 @@ def serve_command(port: int, host: str) -> tuple[list[str], dict[str, str]]:
     argv = [
         sys.executable,
         "-m",
-        "bentoml",
+        "serving.supervisor",
         "serve",
         SERVICE,
         "--host",
@@ -51,9 +56,14 @@ def serve_command(port: int, host: str) -> tuple[list[str], dict[str, str]]:
 def serve(port: int, host: str) -> None:
     """Check that there is a model to serve, then replace this process with `bentoml serve`.
 
-    Raises NoChampionError (or FileNotFoundError for a bad HEARA_MODEL_DIR) before starting anything.
+    Raises NoChampionError (or FileNotFoundError for a bad HEARA_MODEL_DIR), or ConfigError for a bad
+    key file, before starting anything.
     """
+    from training import env
     from training.registry.champion import resolve_model
+
+    env.api_key()  # a bad key file fails here, not in each worker's start
+    env.metrics_token()
 
     source = resolve_model(load_params().task)
     log.info(

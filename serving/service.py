@@ -74,9 +74,10 @@ class HearaInference:
     /readyz turns 200 only after both."""
 
     def __init__(self) -> None:
-        from serving import logsafe, model_host
+        from serving import logsafe, model_host, supervisor
 
         logsafe.install()  # before anything logs: no personal data or raw path in any line
+        supervisor.bind_to_supervisor(SERVE.shutdown_grace_s)
         metrics.instruments()
         self.model = model_host.start(PARAMS)
         model_host.settle()
@@ -186,13 +187,14 @@ class HearaService:
         inference = bentoml.depends(HearaInference)
 
     def __init__(self) -> None:
-        from serving import logsafe, model_host
+        from serving import logsafe, model_host, supervisor
         from serving.predlog import PredictionLog
         from serving.recent import DEFAULT_SIZE, RecentPredictions
         from training import env
         from training.env import store_raw_text
 
         logsafe.install()  # before anything logs: no personal data or raw path in any line
+        supervisor.bind_to_supervisor(SERVE.shutdown_grace_s)  # stop when `heara serve` dies
         metrics.instruments()  # registered now, so that /metrics lists the counters from the start
         self.model = _LocalModel() if SINGLE else _InferenceClient(self.inference)
         self.model_name: str | None = None  # asked from the model once (split: no MLflow import here)

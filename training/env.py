@@ -29,9 +29,19 @@ VARIABLES: dict[str, tuple[str, str]] = {
     ),
     "HEARA_API_KEY": (
         "unset (no key)",
-        "the service's API key; callers (the DAG's reload, the page) send it",
+        "the service's API key; callers (the DAG's reload, the page) send it. `heara serve` hands it to "
+        "its workers as a file (HEARA_API_KEY_FILE), never in their environment",
     ),
-    "HEARA_METRICS_TOKEN": ("unset (/metrics is open)", "a token /metrics requires (Authorization: Bearer)"),
+    "HEARA_API_KEY_FILE": (
+        "unset",
+        "a file holding the API key instead (mode 600: refused when group or others may read it); "
+        "setting both this and HEARA_API_KEY is an error",
+    ),
+    "HEARA_METRICS_TOKEN": (
+        "unset (no token)",
+        "a bearer token for GET /metrics, separate from the API key (what a Prometheus scraper sends)",
+    ),
+    "HEARA_METRICS_TOKEN_FILE": ("unset", "a file holding the metrics token instead (as HEARA_API_KEY_FILE)"),
     "HEARA_MODEL_DIR": (
         "unset (the registry's champion)",
         "serve this model folder instead (an offline bento)",
@@ -52,6 +62,11 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "a JSON object of extra MLflow tags for the next training run (set by the DAG)",
     ),
     "HEARA_ACTOR": ("the OS user", "who the audit ledger records as acting (the DAG sets its run's user)"),
+    "HEARA_SUPERVISOR_PID": (
+        "set by `heara serve`",
+        "the process that supervises the service's workers: a worker stops when it is gone "
+        "(never set it yourself)",
+    ),
     # Development tools (scripts/): not read by training/ or serving/.
     "HEARA_DEMO_PORT": ("3000", "the port `make demo` serves the champion on (scripts/demo.sh)"),
     "HEARA_STACK_PG": (
@@ -107,12 +122,70 @@ def store_raw_text() -> bool:
 
 
 def api_key() -> str | None:
-    """The service's API key: required by the service when set, sent by its callers."""
-    return _get("HEARA_API_KEY") or None
+    """The service's API key: required by the service when set, sent by its callers.
+    `HEARA_API_KEY` or the file `HEARA_API_KEY_FILE` names (see `secret`)."""
+    return secret("HEARA_API_KEY")
 
 
 def metrics_token() -> str | None:
-    return _get("HEARA_METRICS_TOKEN") or None
+    """The bearer token for GET /metrics: `HEARA_METRICS_TOKEN` or the file `HEARA_METRICS_TOKEN_FILE`
+    names (see `secret`)."""
+    return secret("HEARA_METRICS_TOKEN")
+
+
+def secret(name: str) -> str | None:
+    """A secret given either as the variable `name` or as a file named by `<name>_FILE`; None when neither
+    is set. Both set is refused rather than one silently winning: two sources of one key would leave an
+    operator unsure which one the service checks. Raises ConfigError (the message names the variable and
+    the file) for a file that is missing, empty, not a regular file, or open to group or others."""
+    from training.errors import ConfigError
+
+    value, file = _get(name), _get(f"{name}_FILE")
+    if value and file:
+        raise ConfigError(f"both {name} and {name}_FILE are set: set one of them")
+    return read_secret_file(Path(file), f"{name}_FILE") if file else value or None
+
+
+def inline_secrets() -> dict[str, str]:
+    """The secrets given as values rather than files, name -> value (each checked by `secret`): what
+    `heara serve` moves into files before its workers start (serving.supervisor)."""
+    names = ("HEARA_API_KEY", "HEARA_METRICS_TOKEN")
+    return {name: value for name in names if (value := secret(name)) and not _get(f"{name}_FILE")}
+
+
+def read_secret_file(path: Path, variable: str) -> str:
+    """The secret in `path` without surrounding whitespace (the trailing newline an editor adds).
+    The file must be readable by its owner only (mode 600 or 400): a key that every local user can read
+    protects nothing. Symbolic links are followed (Kubernetes mounts secrets as links)."""
+    import stat
+
+    from training.errors import ConfigError
+
+    where = f"{variable}={path}"
+    try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{where} is not a regular file")
+        if mode & 0o077:
+            raise ConfigError(
+                f"{where} may be read or written by group or others (mode {stat.S_IMODE(mode):03o}): "
+                f"`chmod 600 {path}`"
+            )
+        value = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such file") from None
+    except (PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where} cannot be read: {exc}") from None
+    if not value:
+        raise ConfigError(f"{where} is empty")
+    return value
+
+
+def supervisor_pid() -> int | None:
+    """The pid of the process that supervises this service worker (set by serving.supervisor), or None
+    outside `heara serve` (the service in-process, tests)."""
+    value = _get("HEARA_SUPERVISOR_PID")
+    return int(value) if value.isdigit() else None
 
 
 def model_dir() -> Path | None:

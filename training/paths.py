@@ -165,6 +165,12 @@ class StatePaths:
         return self.home / "bentoml"
 
     @property
+    def serving_instances(self) -> Path:
+        """One private folder per running `heara serve` (serving.supervisor): its metrics files and the
+        files its secrets were moved into."""
+        return self.home / "serving" / "instances"
+
+    @property
     def serving_models(self) -> Path:
         """Registry models downloaded for serving, one folder per version."""
         return self.home / "serving" / "models"

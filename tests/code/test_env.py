@@ -124,3 +124,81 @@ def test_the_scan_lets_writes_and_other_variables_through():
 def test_an_unlisted_variable_cannot_be_read():
     with pytest.raises(KeyError, match="VARIABLES"):
         env._get("HEARA_NOT_A_VARIABLE")
+
+
+# --- secrets: a value or a file ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_secrets(monkeypatch):
+    for name in ("HEARA_API_KEY", "HEARA_API_KEY_FILE", "HEARA_METRICS_TOKEN", "HEARA_METRICS_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def _secret_file(path: Path, text: str, mode: int = 0o600) -> Path:
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+    return path
+
+
+def test_the_key_comes_from_the_variable_or_the_file(no_secrets, tmp_path):
+    assert env.api_key() is None and env.metrics_token() is None
+    no_secrets.setenv("HEARA_API_KEY", " s3cret ")
+    assert env.api_key() == "s3cret"
+    no_secrets.delenv("HEARA_API_KEY")
+    no_secrets.setenv("HEARA_API_KEY_FILE", str(_secret_file(tmp_path / "key", "from-file\n")))
+    no_secrets.setenv("HEARA_METRICS_TOKEN_FILE", str(_secret_file(tmp_path / "token", "scrape\n", 0o400)))
+    assert env.api_key() == "from-file" and env.metrics_token() == "scrape"
+    assert env.inline_secrets() == {}
+    no_secrets.setenv("HEARA_METRICS_TOKEN_FILE", "")
+    no_secrets.setenv("HEARA_METRICS_TOKEN", "t")
+    assert env.inline_secrets() == {"HEARA_METRICS_TOKEN": "t"}
+
+
+@pytest.mark.parametrize(
+    ("text", "mode", "words"),
+    [
+        ("k\n", 0o640, "group or others (mode 640): `chmod 600"),
+        ("k\n", 0o604, "group or others (mode 604)"),
+        ("\n", 0o600, "is empty"),
+        (None, 0o600, "no such file"),
+    ],
+)
+def test_a_key_file_that_others_can_read_or_that_holds_nothing_is_refused(
+    no_secrets, tmp_path, text, mode, words
+):
+    from training.errors import ConfigError
+
+    path = tmp_path / "key"
+    if text is not None:
+        _secret_file(path, text, mode)
+    no_secrets.setenv("HEARA_API_KEY_FILE", str(path))
+    with pytest.raises(ConfigError, match=re.escape(f"HEARA_API_KEY_FILE={path}") + ".*" + re.escape(words)):
+        env.api_key()
+
+
+def test_a_directory_is_not_a_key_file(no_secrets, tmp_path):
+    from training.errors import ConfigError
+
+    no_secrets.setenv("HEARA_API_KEY_FILE", str(tmp_path))
+    with pytest.raises(ConfigError, match="not a regular file"):
+        env.api_key()
+
+
+def test_a_key_given_both_ways_is_refused(no_secrets, tmp_path):
+    from training.errors import ConfigError
+
+    no_secrets.setenv("HEARA_API_KEY", "a")
+    no_secrets.setenv("HEARA_API_KEY_FILE", str(_secret_file(tmp_path / "key", "b")))
+    with pytest.raises(ConfigError, match="both HEARA_API_KEY and HEARA_API_KEY_FILE are set"):
+        env.api_key()
+    with pytest.raises(ConfigError, match="both"):
+        env.inline_secrets()
+
+
+def test_the_supervisor_pid(monkeypatch):
+    monkeypatch.delenv("HEARA_SUPERVISOR_PID", raising=False)
+    assert env.supervisor_pid() is None
+    monkeypatch.setenv("HEARA_SUPERVISOR_PID", "4242")
+    assert env.supervisor_pid() == 4242

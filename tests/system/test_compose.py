@@ -49,6 +49,12 @@ NOT_FOR_THE_STACK = {
     "HEARA_RUN_TAGS": "set per training run by training.orchestration.tasks for its `heara train` subprocess",
     "HEARA_GPU_SLOTS": "read by `heara airflow init` (local standalone); in the stack airflow-init "
     "sizes the pool",
+    "HEARA_API_KEY_FILE": "the stack passes HEARA_API_KEY from .env and `heara serve` hands it to its "
+    "workers as a file itself; a compose file secret is a bind mount that keeps the host file's owner, "
+    "which the image's user cannot read at mode 600",
+    "HEARA_METRICS_TOKEN": "optional: Prometheus scrapes /metrics inside the compose network",
+    "HEARA_METRICS_TOKEN_FILE": "optional, as HEARA_METRICS_TOKEN",
+    "HEARA_SUPERVISOR_PID": "set by `heara serve` for its own workers",
     "HEARA_DEMO_PORT": "scripts/demo.sh (make demo) only",
     "HEARA_STACK_PG": "scripts/stack_test.py (make stack-test) only",
     "HEARA_STACK_TEST_RUN": "a marker scripts/stack_test.py sets on the processes it starts",

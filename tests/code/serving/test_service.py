@@ -480,7 +480,8 @@ def test_serve_command_keeps_bentoml_state_in_the_state_folder(tmp_path: Path, m
 
     monkeypatch.setenv("HEARA_HOME", str(tmp_path))
     argv, env = serve_command(3123, "127.0.0.1")
-    assert argv[1:5] == ["-m", "bentoml", "serve", SERVICE] and argv[argv.index("--port") + 1] == "3123"
+    assert argv[1:5] == ["-m", "serving.supervisor", "serve", SERVICE]
+    assert argv[argv.index("--port") + 1] == "3123"
     assert env["BENTOML_HOME"] == str(tmp_path / "bentoml") and env["BENTOML_DO_NOT_TRACK"] == "True"
 
 

@@ -8,8 +8,8 @@ Two sources:
 - a model folder given by `HEARA_MODEL_DIR` (an offline bento with the model inside). A cache folder
   can be copied there as it is: its `registry.json` keeps the name, version and run.
 
-A version about to become champion is fetched the same way (`from_version`, into the same cache
-folder) and smoke-tested there first (`check_servable`, registry/servable.py).
+A version about to become champion is fetched the same way (`from_version`, into the same cache)
+and smoke-tested there first (`check_servable`, registry/servable.py).
 """
 
 from __future__ import annotations
@@ -150,8 +150,9 @@ def from_registry(task: str) -> ModelSource:
 
 def from_version(name: str, version: int | str) -> ModelSource:
     """Version `version` of the registered model `name`, fetched as `from_registry` fetches the champion:
-    the same download into the same cache folder, so a version checked before it becomes champion
-    (registry/servable.py) is the very folder the service will load.
+    the same download into the same cache, so a version checked before it becomes champion
+    (`check_servable`) is what the service will load (on a machine sharing this $HEARA_HOME, the very
+    folder: the service then skips the download).
 
     Raises NotFoundError when the store or the version is not there.
     """

@@ -4,8 +4,9 @@ The service loads whatever `champion` points at. A running service refuses a ver
 and keeps serving the old one, but a restart or a new replica then has nothing to serve (issue #15,
 finding 8: `heara rollback --to V` made a version without weights the champion). So before the alias
 moves (promote, `promote --force`, rollback) the version is fetched as the service fetches its
-champion, into the same cache folder (registry/champion.py `check_servable`), and `smoke_test` runs
-here on that folder: the files the model needs are there, its `Predictor` loads as the service's
+champion, by the same code into the serving cache of $HEARA_HOME (registry/champion.py
+`check_servable`; where the service shares that home, the very folder it will load), and `smoke_test`
+runs here on that folder: the files the model needs are there, its `Predictor` loads as the service's
 classifier loads it, and one prediction comes back as one probability per label. A version that fails
 raises `NotServableError` naming the version and the reason; the caller records the refusal and
 leaves the champion where it was. `--force` overrides the gate's quality checks, never this one.

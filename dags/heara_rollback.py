@@ -2,8 +2,9 @@
 ### heara_rollback: give the champion alias back to an earlier version
 
 Trigger it with a **version** (empty: the champion before the current one, from the audit ledger).
-The alias moves in one call; the rollback is recorded in MLflow and in the audit ledger
-(`heara audit`), and the service is told to reload (it also polls the registry).
+The version must still load and answer a smoke prediction, or the run fails and the champion stays
+(the refusal is in the audit ledger). The alias moves in one call; the rollback is recorded in MLflow
+and in the audit ledger (`heara audit`), and the service is told to reload (it also polls the registry).
 Same as `heara rollback [--to VERSION]`.
 """
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,50 @@ def _build_tiny_model_dir(out: Path, n_texts: int = 120, spacing: str = "kiwi") 
 def tiny_model_factory():
     """Builds a tiny model folder at a given path: for tests that serve or score a model."""
     return _build_tiny_model_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_model_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny model folder (no spacing model) built once per session, for tests that only read it:
+    copy it before changing it."""
+    return _build_tiny_model_dir(tmp_path_factory.mktemp("tiny-shared") / "model", spacing="none")
+
+
+@pytest.fixture
+def registry_home(tmp_path: Path) -> Iterator[Path]:
+    """A fresh HEARA_HOME whose MLflow store is the process's for the test, all put back after. Both
+    MLflow URIs: fetching a version for serving sets the process's registry URI (registry/champion.py),
+    which would otherwise point the next test's `MlflowClient()` at this test's store."""
+    from training.registry.tracking import tracking_uri, using_store
+
+    home = tmp_path / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HEARA_HOME", str(home))
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
+        with using_store(tracking_uri()):
+            yield home
+
+
+@pytest.fixture
+def register_tiny(tiny_model_folder: Path, registry_home: Path, tmp_path: Path):
+    """`register_tiny(champion=False, without=(), change=None) -> version`: the shared tiny model
+    registered as the next version of heara-danger in the store of `registry_home` (the one
+    `heara promote` and `heara rollback` use there). `without`: files left out of the registered folder,
+    as in a version whose weights were lost; `change(folder)` edits the copy before it is logged."""
+    from training.paths import state
+    from training.registry.aliases import register_folder
+    from training.registry.tracking import tracking_uri
+
+    def register(*, champion: bool = False, without: tuple[str, ...] = (), change=None) -> int:
+        folder = Path(tempfile.mkdtemp(dir=tmp_path)) / "model"
+        shutil.copytree(
+            tiny_model_folder, folder, ignore=lambda _d, names: [n for n in names if n in without]
+        )
+        if change is not None:
+            change(folder)
+        state().mlflow_db.parent.mkdir(parents=True, exist_ok=True)
+        version, _ = register_folder(folder, tracking_uri(), state().mlflow_artifacts, champion=champion)
+        return version
+
+    return register

@@ -19,6 +19,7 @@ Library (data -> model -> trainer, evaluation -> registry; none imports steps, a
   trainer/          the training loop (CPU, one GPU, torchrun), batching, checkpoints
   evaluation/       metrics, calibration, robustness slices, plots, the TF-IDF baseline, int8's drop
   registry/         MLflow tracking and aliases, the promotion gate's rule, the audit ledger, the champion
+                    and the smoke test a version passes before it may become champion
 
 Steps (import core and library):
   steps/            one module per pipeline verb: ingest, validate, preprocess, split, augment (prepare

@@ -56,6 +56,15 @@ class NoChampionError(NotFoundError):
     """The registry has no version with the champion alias: there is nothing to serve."""
 
 
+class NotServableError(HearaError):
+    """A registry version the service could not load, or whose smoke prediction is wrong: the champion
+    alias is not moved to it (training/registry/servable.py). `reason` says what is wrong with it."""
+
+    def __init__(self, model: str, version: int | str, reason: str) -> None:
+        self.model, self.version, self.reason = model, version, reason
+        super().__init__(f"{model} version {version} cannot be served, so it is not made champion: {reason}")
+
+
 class ServiceUnavailable(HearaError):
     """A server Heara talks to (the MLflow tracking server, the service) did not answer: worth a retry."""
 

@@ -52,7 +52,10 @@ def register_folder(
 ) -> tuple[int, str]:
     """(version, run id): a Heara model folder logged as the pyfunc model of a new run in its task's
     experiment of the store at `tracking_uri`, registered as the next version of `heara-<task>`
-    (task and labels from the folder's heara.json) and, with `champion`, given the champion alias.
+    (task and labels from the folder's heara.json) and, with `champion`, given the champion alias once
+    the folder passes the smoke test (registry/servable.py; NotServableError otherwise). The folder
+    itself is tested, not a download of it: the serving cache of this process's $HEARA_HOME is no
+    place for a throw-away store's versions.
 
     For throw-away stores (tests, `heara bench serve`): nothing is written to the audit ledger and the
     process's own MLflow URIs are left as they were. A trained model takes the pipeline's way
@@ -62,6 +65,7 @@ def register_folder(
 
     from training.model.predictor import META_FILE
     from training.model.pyfunc import log_pyfunc
+    from training.registry.servable import smoke_test
     from training.registry.tracking import experiment_name, using_store
 
     meta = json.loads((Path(model_dir) / META_FILE).read_text(encoding="utf-8"))
@@ -82,5 +86,6 @@ def register_folder(
         client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
         version = register(client, name, run.info.run_id, info.model_uri)
         if champion:
+            smoke_test(Path(model_dir), name, version)
             client.set_registered_model_alias(name, CHAMPION, str(version))
     return version, run.info.run_id

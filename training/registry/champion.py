@@ -7,6 +7,9 @@ Two sources:
   download;
 - a model folder given by `HEARA_MODEL_DIR` (an offline bento with the model inside). A cache folder
   can be copied there as it is: its `registry.json` keeps the name, version and run.
+
+A version about to become champion is fetched the same way (`from_version`, into the same cache)
+and smoke-tested there first (`check_servable`, registry/servable.py).
 """
 
 from __future__ import annotations
@@ -14,15 +17,23 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from training import env
-from training.errors import ConfigError, NoChampionError, ServiceUnavailable
+from training.errors import (
+    ConfigError,
+    HearaError,
+    NoChampionError,
+    NotFoundError,
+    NotServableError,
+    ServiceUnavailable,
+)
 from training.model.predictor import META_FILE
 from training.paths import state
+from training.registry.servable import SmokeResult, brief, smoke_test
 
 REGISTRY_FILE = "registry.json"
 # What GET /model reports of the training run: the frozen-test metrics and the best validation score.
@@ -134,6 +145,62 @@ def from_registry(task: str) -> ModelSource:
         raise ServiceUnavailable(
             f"cannot read the champion of '{name}' from the MLflow registry at {uri}: {exc.message}"
         ) from None
+    return _fetch(client, uri, name, mv)
+
+
+def from_version(name: str, version: int | str) -> ModelSource:
+    """Version `version` of the registered model `name`, fetched as `from_registry` fetches the champion:
+    the same download into the same cache, so a version checked before it becomes champion
+    (`check_servable`) is what the service will load (on a machine sharing this $HEARA_HOME, the very
+    folder: the service then skips the download).
+
+    Raises NotFoundError when the store or the version is not there.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from training.registry.tracking import tracking_uri
+
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise NotFoundError(f"there is no MLflow store at {uri}, so no version {version} of '{name}'")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        mv = client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise NotFoundError(
+                f"'{name}' has no version {version} in the MLflow registry at {uri}"
+            ) from None
+        raise ServiceUnavailable(
+            f"cannot read version {version} of '{name}' from the MLflow registry at {uri}: {exc.message}"
+        ) from None
+    return _fetch(client, uri, name, mv)
+
+
+def check_servable(name: str, version: int | str) -> SmokeResult:
+    """Fetch version `version` of `name` as the service would (`from_version`: the serving cache), load
+    it and ask one smoke prediction (servable.smoke_test): called before the champion alias moves.
+
+    Raises NotServableError (artifacts that cannot be fetched, a missing file, a load error, a malformed
+    prediction) and NotFoundError (no such version); a registry that does not answer stays
+    ServiceUnavailable, which is worth a retry.
+    """
+    import time
+
+    start = time.perf_counter()
+    try:
+        source = from_version(name, version)
+    except HearaError:
+        raise
+    except Exception as exc:  # what a failed download raises depends on the artifact store
+        raise NotServableError(name, version, f"its artifacts could not be fetched: {brief(exc)}") from exc
+    result = smoke_test(source.model_dir, name, version)
+    return replace(result, seconds=round(time.perf_counter() - start, 3))
+
+
+def _fetch(client, uri: str, name: str, mv) -> ModelSource:
+    """The registry version `mv` as a model folder in the serving cache (downloaded on first use)."""
     cached = state().serving_models / f"{name}-v{mv.version}-{(mv.run_id or 'norun')[:8]}"
     if (cached / REGISTRY_FILE).is_file():
         return from_dir(cached)

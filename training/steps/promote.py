@@ -1,6 +1,10 @@
-"""Step `promote`: score champion and challenger on the frozen test split in the same run, apply the gate
-(training/registry/gate.py) and move the `champion` alias only if it passes; every decision is logged
-(MLflow run, version tags, audit ledger)."""
+"""Step `promote`: check that the challenger can be served at all (training/registry/servable.py: fetched
+as the service fetches it, loaded, one smoke prediction), score champion and challenger on the frozen
+test split in the same run, apply the gate (training/registry/gate.py) and move the `champion` alias
+only if it passes; every decision is logged (MLflow run, version tags, audit ledger).
+
+`--force` overrides the gate's checks, never the servability check: a version the service cannot load
+is refused, recorded as refused, and raised as NotServableError (the CLI's exit code 2)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import pandas as pd
 
 from training.data.reports import write_json
 from training.data.validate import require_known_labels
-from training.errors import NotFoundError
+from training.errors import NotFoundError, NotServableError
 from training.registry.gate import Decision, decide, decision_record, score
 
 
@@ -17,6 +21,52 @@ def _load_version(name: str, version: int):
     import mlflow
 
     return mlflow.pyfunc.load_model(f"models:/{name}/{version}").unwrap_python_model().predictor
+
+
+def _not_servable(refusal: NotServableError, champion_v: int | None, *, force: bool) -> Decision:
+    """The refusal of a version the service could not load or that answered wrong."""
+    unforced = " (--force does not override this)" if force else ""
+    return Decision(
+        False,
+        f"refused: not servable{unforced}: {refusal.reason}",
+        False,
+        int(refusal.version),
+        champion_v,
+        {"servable": False},
+        {},
+    )
+
+
+def _gate(
+    params,
+    name: str,
+    challenger_v: int,
+    champion_v: int | None,
+    test: pd.DataFrame,
+    labels: list[str],
+    *,
+    force: bool,
+    test_path,
+) -> Decision:
+    """Score challenger and champion on the test split and apply the gate's rule."""
+    from training.steps.workspace import DataFiles
+
+    predictor = _load_version(name, challenger_v)
+    require_known_labels(
+        test,
+        predictor.labels,
+        file=str(test_path or DataFiles.default().test),
+        hint=f"version {challenger_v} of {name} was trained on other labels; promote with the "
+        "--data-dir it was trained on",
+    )
+    budget = params.promote.latency_budget_ms
+    challenger = score(predictor, challenger_v, test, labels, latency_budget_ms=budget)
+    champion = (
+        score(_load_version(name, champion_v), champion_v, test, labels, latency_budget_ms=budget)
+        if champion_v
+        else None
+    )
+    return decide(params.promote, challenger, champion, test["label"].to_numpy(), force=force)
 
 
 def promote_step(params, version: int | None = None, *, force: bool = False, test_path=None) -> dict:
@@ -29,6 +79,7 @@ def promote_step(params, version: int | None = None, *, force: bool = False, tes
     from training.registry import tracking
     from training.registry.aliases import CHALLENGER, CHAMPION, alias_version, model_name
     from training.registry.audit import AuditLedger
+    from training.registry.champion import check_servable
     from training.steps.workspace import DataFiles, registered_version, task_dir
 
     exp_id = tracking.setup(params.task)
@@ -40,6 +91,7 @@ def promote_step(params, version: int | None = None, *, force: bool = False, tes
     champion_v = alias_version(client, name, CHAMPION)
     test = pd.read_parquet(test_path or DataFiles.default().test)
     labels = list(params.labels) or sorted(test["label"].unique())
+    smoke = refusal = None
     if champion_v == challenger_v:
         decision = Decision(
             False,
@@ -51,22 +103,17 @@ def promote_step(params, version: int | None = None, *, force: bool = False, tes
             {},
         )
     else:
-        predictor = _load_version(name, challenger_v)
-        require_known_labels(
-            test,
-            predictor.labels,
-            file=str(test_path or DataFiles.default().test),
-            hint=f"version {challenger_v} of {name} was trained on other labels; promote with the "
-            "--data-dir it was trained on",
+        try:  # first: a version the service cannot load is refused before anything scores it
+            smoke = check_servable(name, challenger_v)
+        except NotServableError as exc:
+            refusal = exc
+        decision = (
+            _not_servable(refusal, champion_v, force=force)
+            if refusal
+            else _gate(params, name, challenger_v, champion_v, test, labels, force=force, test_path=test_path)
         )
-        budget = params.promote.latency_budget_ms
-        challenger = score(predictor, challenger_v, test, labels, latency_budget_ms=budget)
-        champion = (
-            score(_load_version(name, champion_v), champion_v, test, labels, latency_budget_ms=budget)
-            if champion_v
-            else None
-        )
-        decision = decide(params.promote, challenger, champion, test["label"].to_numpy(), force=force)
+        if smoke:
+            decision.metrics["smoke_seconds"] = smoke.seconds
     with mlflow.start_run(experiment_id=exp_id, run_name=f"promote-v{challenger_v}") as run:
         mlflow.log_params({f"promote.{k}": v for k, v in params.promote.model_dump().items()})
         mlflow.log_metrics(decision.metrics)
@@ -94,12 +141,13 @@ def promote_step(params, version: int | None = None, *, force: bool = False, tes
     entry = AuditLedger().append(
         {
             "model": name,
-            "action": "force" if decision.forced else "promote",
+            "action": "force" if decision.forced or (force and refusal is not None) else "promote",
             "from_version": champion_v,
             "to_version": challenger_v,
             "champion_changed": decision.promote,
             "reason": decision.reason,
             "metrics": decision.metrics,
+            "smoke": smoke.to_dict() if smoke else None,
             "mlflow_run_id": run.info.run_id,
         }
     )
@@ -108,7 +156,10 @@ def promote_step(params, version: int | None = None, *, force: bool = False, tes
         "model": name,
         "mlflow_run_id": run.info.run_id,
         "champion_after": challenger_v if decision.promote else champion_v,
+        "smoke": entry["smoke"],
         "at": entry["at"],
     }
     write_json(task_dir(params.task) / "promote" / "decision.json", record)
+    if refusal is not None:
+        raise refusal  # recorded above; the CLI prints it as one line, Airflow fails the task
     return record

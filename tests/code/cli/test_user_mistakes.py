@@ -267,3 +267,23 @@ def test_predict_with_a_label_column_that_is_not_there(
         app, ["predict", "--input", str(src), "--output", str(tmp_path / "o.csv"), "--label-col", "gold"]
     )
     assert_one_line_error(result, "missing label column 'gold'")
+
+
+def test_rollback_and_forced_promotion_to_a_version_without_weights(register_tiny, tmp_path: Path) -> None:
+    """Issue #15, finding 8: the version is refused, by name and missing file; the champion stays."""
+    from mlflow import MlflowClient
+
+    from training.registry.aliases import CHAMPION, alias_version
+    from training.registry.tracking import tracking_uri
+
+    good, weightless = register_tiny(champion=True), register_tiny(without=("model.safetensors",))
+    pd.DataFrame({"id": ["a"], "text": ["도와주세요"], "label": ["emergency"]}).to_parquet(
+        tmp_path / "test.parquet"
+    )
+    promote = ["promote", "--version", str(weightless), "--force", "--data-dir", str(tmp_path)]
+    for args in (["rollback", "--to", str(weightless)], promote):
+        result = runner.invoke(app, args)
+        assert_one_line_error(
+            result, f"heara-danger version {weightless} cannot be served", "model.safetensors"
+        )
+        assert alias_version(MlflowClient(tracking_uri()), "heara-danger", CHAMPION) == good

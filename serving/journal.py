@@ -274,7 +274,7 @@ class Journal(_Folder):
         self._seg, self._size = 0, 0  # again after a failure; its number and synced length
         self._ends: dict[int, int] = {}  # synced length of each earlier segment
         self._cond = threading.Condition()  # guards the committed position; notified on each commit
-        self.committed_records = self.groups = self.syncs = 0
+        self.committed_records = self.syncs = 0
         self._failing, self._last_error_logged, self._refused_since_log = False, 0.0, 0
         self._queue: queue.SimpleQueue[tuple[bytes, int, Future] | None] = queue.SimpleQueue()
         self._closed, self._append_lock = False, threading.Lock()
@@ -308,8 +308,16 @@ class Journal(_Folder):
                     break
             stop = None in group
             items = [g for g in group if g is not None]
-            if items:
-                self._commit(items)
+            try:
+                if items:
+                    self._commit(items)
+            except Exception as exc:  # a bug: its callers must still get an answer, and the thread go on
+                logger.exception("prediction log journal: a commit failed")
+                self._abandon_segment()
+                self._on_refused(sum(n for _, n, _ in items))
+                for _, _, f in items:
+                    if not f.done():
+                        f.set_exception(JournalUnavailable(f"journal error ({type(exc).__name__})"))
             if stop:
                 return
 
@@ -333,7 +341,6 @@ class Journal(_Folder):
         with self._cond:
             self._size += len(payload)
             self.committed_records += count
-            self.groups += 1
             self.syncs += 1
             self._cond.notify_all()
         if self._failing:
@@ -381,7 +388,7 @@ class Journal(_Folder):
             self._failing, self._last_error_logged = True, now
             full = " (disk full)" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
             logger.error(
-                "prediction log journal: %d records refused, their requests answered 503%s: %s",
+                "prediction log journal: %d records refused (not acknowledged)%s: %s",
                 self._refused_since_log,
                 full,
                 _safe_error(exc),

@@ -39,6 +39,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
+import orjson
+
 from training.paths import state
 from training.pii import mask_pii
 
@@ -174,12 +176,12 @@ def journal_line(rec: PredictionRecord, store_raw: bool) -> bytes:
     fields["ts"] = _utc_iso(rec.ts)
     if not store_raw:
         fields["raw_text"] = None
-    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    return orjson.dumps(fields) + b"\n"  # on the request path: orjson takes a third of json's time
 
 
 def _record_from_line(line: bytes) -> PredictionRecord:
     """Raises ValueError, KeyError or TypeError for a line that is not a journaled record."""
-    fields = json.loads(line)
+    fields = orjson.loads(line)
     return PredictionRecord(**{**fields, "ts": datetime.fromisoformat(fields["ts"])})
 
 

@@ -16,6 +16,7 @@ training.data.preprocess and training.registry; tests/code/test_code_maps.py kee
   reload.py         hot reload: swap in the new champion without downtime
   metrics.py        Heara's Prometheus metrics; BentoML's request metrics labelled by route template
   predlog.py        the prediction log (SQLite or PostgreSQL), written off the request path
+  journal.py        the prediction log's journal on disk (durable mode): group commit, replay
   recent.py         the last predictions in memory, for GET /recent and the try-it page
   run.py            start the service (`heara serve`), resolving the model first
   supervisor.py     BentoML's process manager made private; workers that stop when it dies

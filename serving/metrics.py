@@ -12,6 +12,8 @@ when it is first imported (BentoML 1.4 deprecates `bentoml.metrics` in favour of
   version, or failed and kept the old one
 - heara_prediction_log_dropped_total / _failed_total: prediction-log records dropped (queue full)
   or lost to a failing store (API service)
+- heara_prediction_log_refused_total: `serve.predlog_durability: durable`: records the journal could
+  not take (a full disk): their requests were answered 503, not acknowledged
 
 BentoML's own request metrics (`bentoml_service_request_total`, `..._duration_seconds`,
 `..._in_progress`) are labelled by route template (serving.routes), see `label_requests_by_route`.
@@ -34,6 +36,7 @@ class Instruments:
     batch_texts: Any
     predlog_dropped: Any
     predlog_failed: Any
+    predlog_refused: Any
     reloads: Any
 
 
@@ -55,6 +58,10 @@ def instruments() -> Instruments:
         ),
         predlog_failed=prom.Counter(
             "heara_prediction_log_failed", "Prediction-log records lost because the store failed"
+        ),
+        predlog_refused=prom.Counter(
+            "heara_prediction_log_refused",
+            "Prediction-log records the journal could not take (their requests got 503)",
         ),
         reloads=prom.Counter(
             "heara_model_reloads",
@@ -85,11 +92,16 @@ class PredictionLogCounters:
     """
 
     def __init__(self) -> None:
-        self._seen = {"dropped": 0, "failed_records": 0}
+        self._seen = {"dropped": 0, "failed_records": 0, "refused": 0}
 
     def sync(self, stats: dict[str, Any]) -> None:
         m = instruments()
-        for key, counter in (("dropped", m.predlog_dropped), ("failed_records", m.predlog_failed)):
+        counters = {
+            "dropped": m.predlog_dropped,
+            "failed_records": m.predlog_failed,
+            "refused": m.predlog_refused,
+        }
+        for key, counter in counters.items():
             delta = int(stats.get(key, 0)) - self._seen[key]
             if delta > 0:
                 counter.inc(delta)

@@ -1,10 +1,17 @@
 """The prediction log: every prediction the service makes, written to a store off the request path.
 
 The service creates one `PredictionLog` at start-up and calls `log(make_records(...))` on every
-request. `log()` only puts the records on a bounded in-memory queue (never blocking); a daemon
-thread writes them in batches, one transaction per batch. A full queue drops records and a failing
-store loses the batch it was writing; both are counted (`stats()`, exported as metrics by the
-service) and neither ever reaches the request.
+request. A daemon thread writes the records to the store in batches, one transaction per batch.
+How safe a record is when the answer leaves is `durability` (`serve.predlog_durability`):
+- `async`: `log()` only puts the records on a bounded in-memory queue (never blocking). A full queue
+  drops records and a failing store loses the batch it was writing; both are counted (`stats()`,
+  exported as metrics by the service) and neither ever reaches the request. A crash loses what is
+  queued: up to `flush_interval_s` (or `batch_size` records) of traffic.
+- `durable`: `log()` hands the records to a journal on local disk (serving.journal) and returns a
+  future that resolves once they are synced there; the service answers only then (or 503 when the
+  journal cannot be written). The writer reads the journal, not memory: nothing is dropped while the
+  store is slow, a failing store is retried (the journal keeps the records meanwhile), and at start
+  the journals of processes that died are replayed into the store, skipping what it already has.
 
 Stores: SQLite by default (`<HEARA_HOME>/predictions.sqlite`), `sqlite:///path`, or PostgreSQL by
 URL (`postgresql://user:pass@host:5432/db`, psycopg 3). The caller reads `HEARA_PREDICTION_DB` and
@@ -24,14 +31,21 @@ import re
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
+
+import orjson
 
 from training.paths import state
 from training.pii import mask_pii
+
+if TYPE_CHECKING:
+    from serving.journal import Journal, Position, _Folder
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +65,8 @@ COLUMNS = (
 )
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _ERROR_LOG_EVERY_S = 60.0  # a dead store fails every batch: log the first failure, then once a minute
+DURABILITY = ("async", "durable")  # serve.predlog_durability
+_RETRY_MAX_S = 10.0  # durable: a failing store is retried, backing off up to this (the journal keeps rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +170,32 @@ def _safe_message(exc: BaseException, url: str, password: str | None = None) -> 
     return mask_pii(" ".join(text.split()))[:500]
 
 
+def journal_line(rec: PredictionRecord, store_raw: bool) -> bytes:
+    """A record as one line of the journal (JSON): the row's fields; the raw text only when it is stored."""
+    fields = {name: getattr(rec, name) for name in COLUMNS}
+    fields["ts"] = _utc_iso(rec.ts)
+    if not store_raw:
+        fields["raw_text"] = None
+    return orjson.dumps(fields) + b"\n"  # on the request path: orjson takes a third of json's time
+
+
+def _record_from_line(line: bytes) -> PredictionRecord:
+    """Raises ValueError, KeyError or TypeError for a line that is not a journaled record."""
+    fields = orjson.loads(line)
+    return PredictionRecord(**{**fields, "ts": datetime.fromisoformat(fields["ts"])})
+
+
+def _transient(exc: Exception) -> bool:
+    """A store that cannot be reached or is busy (retry the same rows later), as opposed to one that
+    answers and refuses the rows themselves."""
+    if isinstance(exc, (OSError, sqlite3.OperationalError)):
+        return True
+    return any(
+        c.__module__.startswith("psycopg") and c.__name__ in ("OperationalError", "InterfaceError")
+        for c in type(exc).__mro__
+    )
+
+
 class _Store:
     """SQL for one backend. `connect()` gives a fresh DB-API connection; the writer owns its own."""
 
@@ -250,6 +292,29 @@ class _Store:
             rec.scores_json,
         )
 
+    def key(self) -> str:
+        """Names this store's journal folder: its URL (password hidden) and table."""
+        return hashlib.sha256(f"{_hide_password(self.url)}|{self.table}".encode()).hexdigest()[:12]
+
+    def not_stored(self, con: Any, rows: list[tuple]) -> list[tuple]:
+        """The rows the store has no twin of (same request id, time and text hash), for writes that may
+        repeat what a crashed process already wrote. One query over the rows' time range (indexed)."""
+        times = [r[1] for r in rows]
+        cur = con.cursor()
+        cur.execute(
+            f"SELECT request_id, ts, text_hash FROM {self.table} WHERE ts >= {self.ph} AND ts <= {self.ph}",
+            (min(times), max(times)),
+        )
+        stored = Counter(tuple(r) for r in cur.fetchall())
+        kept = []
+        for row in rows:  # a request may hold the same text twice: count twins, do not just look them up
+            key = (row[0], row[1], row[7])
+            if stored[key] > 0:
+                stored[key] -= 1
+            else:
+                kept.append(row)
+        return kept
+
     def is_missing_table(self, exc: Exception) -> bool:
         return f"{self.table}" in str(exc) and ("no such table" in str(exc) or "does not exist" in str(exc))
 
@@ -261,6 +326,8 @@ class PredictionLog:
     max_queue: records held in memory while the store catches up; beyond it records are dropped.
     batch_size / flush_interval_s: a batch is written when it is full or its oldest record has
     waited this long. store_raw: write `raw_text` (off by default). table: the table name.
+    durability: `async` or `durable` (see the module's docstring). journal_dir: where durable journals
+    live (default: the state folder's); segment_bytes: the journal's segment size.
     """
 
     def __init__(
@@ -272,19 +339,40 @@ class PredictionLog:
         flush_interval_s: float = 0.5,
         store_raw: bool = False,
         table: str = "predictions",
+        durability: str = "async",
+        journal_dir: Path | str | None = None,
+        segment_bytes: int | None = None,
     ) -> None:
+        if durability not in DURABILITY:
+            raise ValueError(f"prediction log: durability must be async or durable, got {durability!r}")
         self._store = _Store(url, table)
+        self.durability = durability
         self.store_raw = store_raw
         self.batch_size, self.flush_interval_s = max(1, batch_size), flush_interval_s
         self._queue: queue.Queue[PredictionRecord] = queue.Queue(maxsize=max_queue)
         self._lock = threading.Condition()  # guards the counters; notified when records are settled
         self._pending = 0  # accepted, not yet written or failed
         self.written = self.dropped = self.failed_batches = self.failed_records = 0
+        self.refused = self.replayed = self.duplicates = 0  # durable only
         self.last_error: str | None = None
         self._failing, self._last_error_logged = False, 0.0  # the writer's own: for rate-limited warnings
+        self._checkpoint_warned = 0.0
         self._hurry = threading.Event()  # flush() waiting: write what is there without waiting for more
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="heara-predlog", daemon=True)
+        self._journal: Journal | None = None
+        self._adopting = False  # durable: the writer is still replaying dead processes' journals
+        if durability == "durable":
+            from serving.journal import SEGMENT_BYTES, Journal
+
+            root = Path(journal_dir or state().prediction_journal) / self._store.key()
+            self._journal = Journal(
+                root, segment_bytes=segment_bytes or SEGMENT_BYTES, on_refused=self._refused
+            )
+            self._adopting = True
+            self._con: Any = None  # the writer's connection
+            self._consumed, self._read_pos = 0, (1, 0)  # records read from the journal, and where
+        run = self._run_durable if self._journal else self._run
+        self._thread = threading.Thread(target=run, name="heara-predlog", daemon=True)
         self._thread.start()
 
     def __repr__(self) -> str:
@@ -302,9 +390,13 @@ class PredictionLog:
 
     # The request path -------------------------------------------------------------------------
 
-    def log(self, records: Iterable[PredictionRecord]) -> None:
+    def log(self, records: Iterable[PredictionRecord]) -> Future | None:
         """Queue records for writing. Never blocks and never raises: what does not fit (or is not a
-        `PredictionRecord`) is counted as dropped."""
+        `PredictionRecord`) is counted as dropped.
+
+        async: returns None. durable: returns a future that resolves once the records are synced to
+        the journal, or fails with `serving.journal.JournalUnavailable`: then they are not logged and
+        the caller must not acknowledge them (None when there was nothing to log)."""
         try:
             items = list(records or ())
         except Exception:  # noqa: BLE001  not even iterable: a caller's bug must still not fail the request
@@ -315,7 +407,12 @@ class PredictionLog:
             with self._lock:
                 self.dropped += len(items) - len(records)
         if not records:
-            return
+            return None
+        if self._journal is not None:
+            payload = b"".join(journal_line(r, self.store_raw) for r in records)
+            with self._lock:
+                self._pending += len(records)
+            return self._journal.append(payload, len(records))
         with self._lock:
             self._pending += len(records)  # before the put, so the writer never settles more than this
         accepted = 0
@@ -331,6 +428,14 @@ class PredictionLog:
                 self.dropped += len(records) - accepted
                 self._pending -= len(records) - accepted
                 self._lock.notify_all()
+        return None
+
+    def _refused(self, count: int) -> None:
+        """The journal could not take `count` records (called from its thread): their requests got 503."""
+        with self._lock:
+            self.refused += count
+            self._pending -= count
+            self._lock.notify_all()
 
     # The writer thread ------------------------------------------------------------------------
 
@@ -428,29 +533,217 @@ class PredictionLog:
         except Exception as exc:  # noqa: BLE001  the connection is dropped either way
             logger.debug("prediction log: closing a broken connection: %s", type(exc).__name__)
 
+    # The writer thread, durable: from the journal ------------------------------------------------
+
+    def _run_durable(self) -> None:
+        assert self._journal is not None
+        try:
+            self._adopt_orphans()
+        finally:
+            with self._lock:
+                self._adopting = False
+                self._lock.notify_all()
+        while self._batch_due():
+            lines, pos = self._journal.read(self._read_pos, self.batch_size)
+            self._consumed += len(lines)
+            stored = self._store_lines(lines, replay=False)
+            if stored is None:  # closing while the store fails: the rest stays in the journal
+                break
+            self._read_pos = pos
+            self._save_checkpoint(self._journal, pos)
+        self._close_connection()
+
+    def _batch_due(self) -> bool:
+        """Wait until a batch is due: `batch_size` journaled records not yet read, or the oldest of
+        them has waited `flush_interval_s`, or flush()/close() asks. False: closing, nothing left."""
+        assert self._journal is not None
+        deadline = None
+        while True:
+            available = self._journal.committed_records - self._consumed
+            if available >= self.batch_size:
+                return True
+            if available == 0:
+                if self._stop.is_set():
+                    return False
+                self._journal.wait(self._consumed + 1, 0.05)
+                continue
+            if self._hurry.is_set() or self._stop.is_set():
+                return True
+            deadline = deadline or time.monotonic() + self.flush_interval_s
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            self._journal.wait(self._consumed + self.batch_size, min(remaining, 0.05))
+
+    def _adopt_orphans(self) -> None:
+        """Replay into the store the journals of processes that died (a crash, kill -9, a worker that
+        was restarted), then delete them. Closing stops it: the rest is replayed by the next start."""
+        assert self._journal is not None
+        for orphan in self._journal.orphans():
+            with orphan:
+                start = time.monotonic()
+                written0, dup0 = self.replayed, self.duplicates
+                pos = orphan.start()
+                while not self._stop.is_set():
+                    lines, new = orphan.read(pos, self.batch_size)
+                    if not lines and new == pos:
+                        break
+                    with self._lock:
+                        self._pending += len(lines)
+                    if lines and self._store_lines(lines, replay=True) is None:
+                        return
+                    pos = new
+                    self._save_checkpoint(orphan, pos)
+                else:
+                    return
+                orphan.remove()
+                logger.info(
+                    "prediction log: replayed the journal of a stopped process (%s) in %.1f s: %d records "
+                    "written, %d already in the store",
+                    orphan.path.name,
+                    time.monotonic() - start,
+                    self.replayed - written0,
+                    self.duplicates - dup0,
+                )
+
+    def _store_lines(self, lines: list[bytes], *, replay: bool) -> int | None:
+        """Write journal lines to the store, retrying while it fails (the journal keeps them meanwhile):
+        the records written, or None when closing stopped the retries (nothing is settled then).
+
+        A replay first leaves out what the store already has (a crash between the store's commit and
+        the checkpoint), and so does every retry (a commit whose answer was lost may have happened). A
+        store that answers but refuses the batch (a value it cannot hold, e.g. a NUL character in
+        PostgreSQL text) then gets the rows one at a time; those it refuses alone are counted as failed.
+        """
+        rows, bad = [], 0
+        for line in lines:
+            try:
+                rows.append(self._store.row(_record_from_line(line), self.store_raw))
+            except (ValueError, KeyError, TypeError):
+                bad += 1
+        if bad:
+            logger.warning("prediction log: %d unreadable journal lines skipped", bad)
+        written = duplicates = failures = 0
+        refused: list[Exception] = []
+        one_by_one = False
+        while rows:
+            try:
+                con = self._connection()
+                if replay or failures:
+                    kept = self._store.not_stored(con, rows)
+                    duplicates, rows = duplicates + len(rows) - len(kept), kept
+                while rows and one_by_one:
+                    try:
+                        self._store.insert(con, rows[:1])
+                        written += 1
+                    except Exception as exc:  # noqa: BLE001  sorted below: outage or refused row
+                        if _transient(exc):
+                            raise
+                        refused.append(exc)
+                    rows = rows[1:]
+                if rows:
+                    self._store.insert(con, rows)
+                    written, rows = written + len(rows), []
+            except Exception as exc:  # noqa: BLE001  a failing store never stops the writer
+                failures += 1
+                self._retrying(exc, len(rows))
+                self._close_connection()
+                one_by_one = one_by_one or (failures >= 2 and not _transient(exc))
+                if self._stop.wait(min(_RETRY_MAX_S, 0.1 * 2**failures)):
+                    return None
+        if refused:
+            logger.warning(
+                "prediction log: %s refused %d records (not retried): %s",
+                self.url,
+                len(refused),
+                _safe_message(refused[-1], self._store.url, self._store.password),
+            )
+        if self._failing:
+            self._failing = False
+            logger.info("prediction log: %s is writable again", self.url)
+        with self._lock:
+            self.written += written
+            self.replayed += written if replay else 0
+            self.duplicates += duplicates
+            self.failed_records += bad + len(refused)
+            self._pending -= len(lines)
+            self._lock.notify_all()
+        return written
+
+    def _connection(self) -> Any:
+        if self._con is None:
+            con = self._store.connect()
+            try:
+                self._store.create_table(con)
+            except Exception:
+                self._close_quietly(con)
+                raise
+            self._con = con
+        return self._con
+
+    def _close_connection(self) -> None:
+        self._close_quietly(self._con)
+        self._con = None
+
+    def _retrying(self, exc: Exception, count: int) -> None:
+        with self._lock:
+            self.failed_batches += 1
+            self.last_error = _safe_message(exc, self._store.url, self._store.password)
+        now = time.monotonic()
+        if not self._failing or now - self._last_error_logged >= _ERROR_LOG_EVERY_S:
+            self._failing, self._last_error_logged = True, now
+            logger.warning(
+                "prediction log: %d records not written to %s yet, kept in the journal and retried "
+                "(%d failed attempts so far): %s",
+                count,
+                self.url,
+                self.failed_batches,
+                self.last_error,
+            )
+
+    def _save_checkpoint(self, folder: _Folder, pos: Position) -> None:
+        """A checkpoint that cannot be written is only stale: a replay would skip what the store has."""
+        try:
+            folder.checkpoint(pos)
+        except OSError as exc:
+            now = time.monotonic()
+            if now - self._checkpoint_warned >= _ERROR_LOG_EVERY_S:
+                self._checkpoint_warned = now
+                logger.warning(
+                    "prediction log: journal checkpoint not written (a restart would replay more): %s",
+                    _safe_message(exc, self._store.url),
+                )
+
     # Control ----------------------------------------------------------------------------------
 
     def flush(self, timeout: float | None = 10.0) -> bool:
-        """Wait until every record logged so far is written or counted as failed. True if it was."""
+        """Wait until every record logged so far is written or counted as failed (durable: and the
+        journals of stopped processes are replayed). True if it was."""
         deadline = None if timeout is None else time.monotonic() + timeout
         self._hurry.set()
         try:
             with self._lock:
-                while self._pending > 0 and self._thread.is_alive():
+                while (self._pending > 0 or self._adopting) and self._thread.is_alive():
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         return False
                     self._lock.wait(0.1 if remaining is None else min(remaining, 0.1))
-                return self._pending <= 0
+                return self._pending <= 0 and not self._adopting
         finally:
             self._hurry.clear()
 
     def close(self, timeout: float = 10.0) -> None:
-        """Flush (up to `timeout`), then stop the writer. Records logged afterwards are dropped."""
+        """Flush (up to `timeout`), then stop the writer. Records logged afterwards are dropped (async)
+        or refused (durable). Durable: what the store does not have yet stays in the journal, which
+        the next start replays; a journal the store has entirely is deleted."""
         start = time.monotonic()
         self.flush(timeout)
+        if self._journal is not None:
+            self._journal.stop_appending()
         self._stop.set()
         self._thread.join(max(0.0, timeout - (time.monotonic() - start)) + 0.5)
+        if self._journal is not None:  # a writer still stuck on a hanging store: position unknown
+            self._journal.close(None if self._thread.is_alive() else self._read_pos)
 
     def __enter__(self) -> Self:
         return self
@@ -460,7 +753,11 @@ class PredictionLog:
 
     def stats(self) -> dict[str, Any]:
         """Counters for metrics: written, dropped, failed_batches, failed_records (monotonic
-        counters), queued (a gauge: records waiting) and last_error (masked, or None)."""
+        counters), queued (a gauge: records logged and not yet in the store) and last_error (masked,
+        or None). Durable only (0 in async): refused (the journal could not take them: their requests
+        got 503), replayed (written from stopped processes' journals, also in `written`), duplicates
+        (replayed records the store had already, skipped). In durable mode failed_batches counts
+        failed attempts (retried), failed_records only records the store refused alone."""
         with self._lock:
             return {
                 "queued": self._pending,
@@ -468,6 +765,9 @@ class PredictionLog:
                 "dropped": self.dropped,
                 "failed_batches": self.failed_batches,
                 "failed_records": self.failed_records,
+                "refused": self.refused,
+                "replayed": self.replayed,
+                "duplicates": self.duplicates,
                 "last_error": self.last_error,
             }
 

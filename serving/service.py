@@ -4,8 +4,9 @@ Routes: POST /classify, POST /reload, GET /model, GET /recent, GET /try (the try
 /readyz, /metrics, OpenAPI docs at / (BentoML's).
 
 `HearaService` answers every route: it validates the body (serving.schemas), checks the API key and
-the body size (serving.guard), gives each request an id and queues its predictions for the prediction
-log before the answer leaves. Where the model runs is `serve.topology`:
+the body size (serving.guard), gives each request an id and hands its predictions to the prediction
+log before the answer leaves (`serve.predlog_durability: durable`, the default: the answer waits until
+they are synced to its journal on disk). Where the model runs is `serve.topology`:
 - `single` (the default): in this same process. Concurrent /classify requests are merged into one
   model call by an in-process batcher (serving/batcher.py); no second process, no socket hop, no
   second (de)serialisation. Measured fastest on a CPU host (docs/benchmarks.md).
@@ -25,8 +26,10 @@ protocol gets the request head's time and size limits (serving.protocol).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import bentoml
@@ -115,6 +118,17 @@ app = FastAPI(
 )  # GET routes; BentoML has the docs
 
 
+async def _on_disk(journaled: Future) -> bool:
+    """Wait for a durable prediction-log append; False when the journal refused it (the journal logs why)."""
+    from serving.journal import JournalUnavailable
+
+    try:
+        await asyncio.wrap_future(journaled)
+        return True
+    except JournalUnavailable:
+        return False
+
+
 def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON answer encoded once with orjson (the bodies here are plain dicts, already valid)."""
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
@@ -199,7 +213,9 @@ class HearaService:
         self.model = _LocalModel() if SINGLE else _InferenceClient(self.inference)
         self.model_name: str | None = None  # asked from the model once (split: no MLflow import here)
         self.store_raw = store_raw_text()
-        self.predlog = PredictionLog(env.prediction_db(), store_raw=self.store_raw)
+        self.predlog = PredictionLog(
+            env.prediction_db(), store_raw=self.store_raw, durability=SERVE.predlog_durability
+        )
         self.predlog_counters = metrics.PredictionLogCounters()
         self.recent = RecentPredictions(env.recent_size(DEFAULT_SIZE))  # GET /recent: masked text only
         model_host.settle()
@@ -235,13 +251,21 @@ class HearaService:
         latency_ms = (time.perf_counter() - start) * 1000
         if self.model_name is None:
             self.model_name = (await self.model.info())["name"]
-        self._log(rid, texts, predictions, latency_ms)  # queued before the answer leaves (never blocks)
+        records, journaled = self._log(rid, texts, predictions, latency_ms)  # queued before the answer leaves
+        if journaled is not None and not await _on_disk(journaled):  # durable: synced before it leaves
+            ctx.response.status_code = 503
+            error = "prediction log unavailable: the prediction could not be recorded; retry later"
+            return _json({"error": error, "request_id": rid}, 503, {"Retry-After": "5", "X-Request-ID": rid})
+        self.recent.add(records)  # only what is answered (a 503 above was not)
         # The predictions are built by serving.schemas.to_predictions: they are the response model's
         # fields already, so they are encoded once with orjson instead of validated again by pydantic.
         return _json({"request_id": rid, "predictions": predictions}, headers={"X-Request-ID": rid})
 
-    def _log(self, rid: str, texts: list[str], predictions: list[dict], latency_ms: float) -> None:
-        """PII masking and hashing, then the recent-predictions buffer and a non-blocking queue put."""
+    def _log(
+        self, rid: str, texts: list[str], predictions: list[dict], latency_ms: float
+    ) -> tuple[list, Future | None]:
+        """PII masking and hashing, then a non-blocking queue put (async) or journal append (durable):
+        (the records, the future of the journal's sync or None)."""
         from serving.predlog import make_records
 
         try:
@@ -255,11 +279,12 @@ class HearaService:
                 store_raw=self.store_raw,
                 danger_flags=[p["danger"] for p in predictions],
             )
-            self.recent.add(records)
-            self.predlog.log(records)
+            journaled = self.predlog.log(records)
             self.predlog_counters.sync(self.predlog.stats())
+            return records, journaled
         except Exception:  # logging must never turn a computed answer into an error
             log.exception("prediction log: request %s not logged", rid)
+            return [], None
 
     @app.post("/reload")
     async def reload(self) -> dict:

@@ -213,6 +213,11 @@ class ServeConfig(_Section):
         "onnx", description="on a CPU: torch in fp32, or ONNX Runtime with the model quantized to int8"
     )
     access_log: bool = Field(False, description="BentoML's access-log line per request")
+    predlog_durability: Literal["async", "durable"] = Field(
+        "durable",
+        description="prediction log: durable = synced to a local journal before the answer leaves; "
+        "async = queued in memory (a crash loses the last ~0.5 s)",
+    )
     shutdown_grace_s: int = Field(
         3, ge=1, description="on SIGTERM, requests in flight get this long to finish (seconds)"
     )

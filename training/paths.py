@@ -131,6 +131,12 @@ class StatePaths:
         return self.home / "predictions.sqlite"
 
     @property
+    def prediction_journal(self) -> Path:
+        """`serve.predlog_durability: durable`: the prediction log's journals, one folder per store and
+        process (serving/journal.py)."""
+        return self.home / "predlog-journal"
+
+    @property
     def logs(self) -> Path:
         return self.home / "logs"
 

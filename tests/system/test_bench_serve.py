@@ -43,9 +43,11 @@ TOP = (
     "warmup_s",
     "topology",
     "cpu_runtime",
+    "predlog_durability",
     "pool_size",
     "ratio_vs_flask",
     "ratio_vs_mlflow",
+    "durable_vs_async_rps",
 )
 HEARA_ONLY = (
     "device",

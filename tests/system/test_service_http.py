@@ -32,6 +32,7 @@ CUSTOM_METRICS = (
     "heara_batch_texts_bucket",
     "heara_prediction_log_dropped_total",
     "heara_prediction_log_failed_total",
+    "heara_prediction_log_refused_total",
 )
 
 

@@ -3,6 +3,7 @@ registered model version under the same load from a standard load tool.
 
     heara bench serve --concurrency 32 --duration 20 [--model-size base] [--peers heara,flask,mlflow]
     heara bench serve --service-only --concurrency 64 --duration 60     # the load check
+    heara bench serve --peers heara --predlog-durability async,durable   # what the durable log costs
 
 The registry: a throw-away MLflow store (SQLite in a temporary folder, deleted afterwards) in which the
 model folder (training/bench/models.py: `--model-dir`, the champion, or a base-size model) is logged,
@@ -13,8 +14,10 @@ The peers, one after the other (each in its own process group, stopped before th
 they never share the CPU), all with that one version:
   heara   the real `bentoml serve` (as `heara serve` starts it), loading the champion from the
           throw-away registry (MLFLOW_TRACKING_URI), with its prediction log in SQLite;
-          `serve.topology` and `serve.cpu_runtime` (params.yaml, or the options) reach it through a
-          params copy (HEARA_PARAMS); the peers do not read them. POST /classify {"texts": [text]}.
+          `serve.topology`, `serve.cpu_runtime` and `serve.predlog_durability` (params.yaml, or the
+          options) reach it through a params copy (HEARA_PARAMS); the peers do not read them.
+          POST /classify {"texts": [text]}. With several durabilities (`async,durable`) it runs once
+          per durability, one after the other, everything else equal (same version, same texts).
   flask   a server shaped like the seed projects (training/bench/flask_reference.py: Flask's threaded
           server, one fp32 model call per request, CPU) on the registered folder. POST /classify.
   mlflow  MLflow's own scoring server, `mlflow models serve -m models:/heara-<task>/<version>
@@ -46,10 +49,13 @@ heara_ also has device, dtype and model_version (GET /model) and the prediction-
 heara_requests_ok (2xx answers, first request and warm-up included), heara_requests_sent,
 heara_prediction_log_rows (and _requests: distinct request ids) and heara_prediction_log_complete:
 ok <= rows <= sent (every answered request is logged; a request in flight when wrk stops may be
-answered and logged after wrk stopped counting, so rows can exceed ok).
+answered and logged after wrk stopped counting, so rows can exceed ok). With several durabilities
+Heara's keys are `heara_async_...` and `heara_durable_...` instead.
 Top level: benchmark, peers, model_size, task, model_version, device (Heara's; null without it),
-concurrency, client_threads, duration_s, warmup_s, topology, cpu_runtime, pool_size, cpus, and
-ratio_vs_flask = heara_rps / flask_rps, ratio_vs_mlflow = heara_rps / mlflow_rps (null unless both ran).
+concurrency, client_threads, duration_s, warmup_s, topology, cpu_runtime, predlog_durability (the list
+run), pool_size, cpus, and ratio_vs_flask = heara_rps / flask_rps, ratio_vs_mlflow = heara_rps /
+mlflow_rps (null unless both ran; null with several durabilities), durable_vs_async_rps =
+heara_durable_rps / heara_async_rps (null unless both ran).
 """
 
 from __future__ import annotations
@@ -445,18 +451,34 @@ def parse_peers(peers: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _ratio(out: dict[str, Any], peer: str) -> float | None:
-    a, b = out.get("heara_rps"), out.get(f"{peer}_rps")
-    return round(a / b, 3) if a is not None and b else None
+def _ratio(out: dict[str, Any], a: str, b: str) -> float | None:
+    """out[a] / out[b], rounded; None unless both ran."""
+    x, y = out.get(a), out.get(b)
+    return round(x / y, 3) if x is not None and y else None
 
 
-def _write_params(path: Path, task: str, topology: str, cpu_runtime: str) -> Path:
-    """The params the service reads (HEARA_PARAMS): the current ones with the task and the two
-    serving choices set."""
+def _write_params(path: Path, task: str, serve: dict[str, str]) -> Path:
+    """The params the service reads (HEARA_PARAMS): the current ones with the task and the serving
+    choices (`serve` keys) set."""
     from training.config import load_params
 
-    p = load_params(overrides={"task": task, "serve": {"topology": topology, "cpu_runtime": cpu_runtime}})
+    p = load_params(overrides={"task": task, "serve": serve})
     return p.save(path, "Written by `heara bench serve`: the params its Heara service runs with.")
+
+
+def parse_durabilities(value: str | Sequence[str] | None, default: str) -> tuple[str, ...]:
+    """`"async,durable"` or `["async", "durable"]` -> ("async", "durable"); None -> (default,).
+    Each is validated as params.yaml's `serve.predlog_durability` is (ConfigError otherwise)."""
+    from training.config import load_params
+
+    if value is None:
+        return (default,)
+    names = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
+    if not names:
+        raise ConfigError("--predlog-durability: give async, durable or async,durable")
+    for name in names:
+        load_params(overrides={"serve": {"predlog_durability": name}})
+    return tuple(dict.fromkeys(names))
 
 
 def int8_change(folder: Path, params: Params) -> dict[str, Any]:
@@ -510,11 +532,13 @@ def bench_serve(
     client_threads: int = 2,
     topology: str | None = None,
     cpu_runtime: str | None = None,
+    predlog_durability: str | Sequence[str] | None = None,
     pool_size: int = DEFAULT_SIZE,
 ) -> dict[str, Any]:
     """Run the peers one after the other on one registered version; the result described above.
 
     topology and cpu_runtime: None takes params.yaml's `serve.topology` / `serve.cpu_runtime`.
+    predlog_durability: one or several (Heara runs once per durability); None: params.yaml's.
     Raises NotFoundError when wrk is missing, ConfigError for a bad option, before starting anything.
     """
     from training.bench.models import serving_model
@@ -536,6 +560,7 @@ def bench_serve(
             }
         }
     ).serve
+    durabilities = parse_durabilities(predlog_durability, params.serve.predlog_durability)
     folder = serving_model(model_size, model_dir, params)
     task = json.loads((folder / META_FILE).read_text(encoding="utf-8"))["task"]
     load = Load(concurrency, client_threads, duration_s, warmup_s)
@@ -550,10 +575,19 @@ def bench_serve(
         for peer in peers:
             bodies = write_bodies(texts, root / f"{peer}.jsonl", REQUESTS[peer][1])
             if peer == "heara":
-                params_file = _write_params(root / "params.yaml", task, serve.topology, serve.cpu_runtime)
-                env = {"MLFLOW_TRACKING_URI": tracking_uri, "HEARA_PARAMS": str(params_file)}
-                figures = _run_heara(start_service(None, root / "heara", env), bodies, load)
-            elif peer == "flask":
+                for durability in durabilities:
+                    choices = {
+                        "topology": serve.topology,
+                        "cpu_runtime": serve.cpu_runtime,
+                        "predlog_durability": durability,
+                    }
+                    params_file = _write_params(root / f"params.{durability}.yaml", task, choices)
+                    env = {"MLFLOW_TRACKING_URI": tracking_uri, "HEARA_PARAMS": str(params_file)}
+                    figures = _run_heara(start_service(None, root / f"heara-{durability}", env), bodies, load)
+                    prefix = "heara" if len(durabilities) == 1 else f"heara_{durability}"
+                    out |= {f"{prefix}_{key}": value for key, value in figures.items()}
+                continue
+            if peer == "flask":
                 figures = _run_peer(start_flask_reference(folder, root / "flask"), peer, bodies, load)
             else:
                 uri = f"models:/{model_name(task)}/{version}"
@@ -575,10 +609,12 @@ def bench_serve(
         "warmup_s": warmup_s,
         "topology": serve.topology,
         "cpu_runtime": serve.cpu_runtime,
+        "predlog_durability": list(durabilities),
         "pool_size": pool_size,
         "cpus": os.cpu_count(),
         "quantization": quantization,
         **out,
-        "ratio_vs_flask": _ratio(out, "flask"),
-        "ratio_vs_mlflow": _ratio(out, "mlflow"),
+        "ratio_vs_flask": _ratio(out, "heara_rps", "flask_rps"),
+        "ratio_vs_mlflow": _ratio(out, "heara_rps", "mlflow_rps"),
+        "durable_vs_async_rps": _ratio(out, "heara_durable_rps", "heara_async_rps"),
     }

@@ -101,6 +101,13 @@ def bench_serve_cmd(
     cpu_runtime: Annotated[
         Optional[str], typer.Option(help="torch or onnx (default: params.yaml's serve.cpu_runtime).")
     ] = None,
+    predlog_durability: Annotated[
+        Optional[str],
+        typer.Option(
+            help="async, durable, or async,durable: Heara once per durability, figures side by side "
+            "(default: params.yaml's serve.predlog_durability)."
+        ),
+    ] = None,
     client_threads: Annotated[int, typer.Option(help="wrk threads (at most one per connection).")] = 2,
     pool_size: Annotated[int, typer.Option(help="Distinct texts to draw from (at least 10,000).")] = 20_000,
 ) -> None:
@@ -118,6 +125,7 @@ def bench_serve_cmd(
         client_threads=client_threads,
         topology=topology,
         cpu_runtime=cpu_runtime,
+        predlog_durability=predlog_durability,
         pool_size=pool_size,
     )
     print(json.dumps(result, ensure_ascii=False))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from training.bench.pool import build_pool
-from training.bench.serve import PEERS, PRIME_TEXT, REQUESTS, _ratio, parse_peers
+from training.bench.serve import PEERS, PRIME_TEXT, REQUESTS, _ratio, parse_durabilities, parse_peers
 from training.errors import ConfigError
 
 
@@ -35,7 +35,16 @@ def test_the_first_request_is_not_one_of_the_measured_texts() -> None:
 
 
 def test_ratios_need_both_servers() -> None:
-    assert _ratio({"heara_rps": 30.0, "flask_rps": 20.0}, "flask") == 1.5
-    assert _ratio({"heara_rps": 30.0}, "mlflow") is None
-    assert _ratio({"flask_rps": 20.0}, "flask") is None
-    assert _ratio({"heara_rps": 30.0, "flask_rps": 0.0}, "flask") is None
+    assert _ratio({"heara_rps": 30.0, "flask_rps": 20.0}, "heara_rps", "flask_rps") == 1.5
+    assert _ratio({"heara_rps": 30.0}, "heara_rps", "mlflow_rps") is None
+    assert _ratio({"flask_rps": 20.0}, "heara_rps", "flask_rps") is None
+    assert _ratio({"heara_rps": 30.0, "flask_rps": 0.0}, "heara_rps", "flask_rps") is None
+
+
+def test_durabilities_are_parsed_and_validated_before_anything_starts() -> None:
+    assert parse_durabilities(None, "durable") == ("durable",)
+    assert parse_durabilities("async, durable,async", "durable") == ("async", "durable")
+    assert parse_durabilities(["durable"], "async") == ("durable",)
+    for bad in ("", "async,fsync"):
+        with pytest.raises(ConfigError, match="predlog_durability|async, durable"):
+            parse_durabilities(bad, "durable")

@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -183,6 +184,9 @@ def test_records_written_match_what_was_logged(store):
             "dropped": 0,
             "failed_batches": 0,
             "failed_records": 0,
+            "refused": 0,
+            "replayed": 0,
+            "duplicates": 0,
             "last_error": None,
         }
     rows = store.rows()
@@ -368,3 +372,229 @@ def test_sqlalchemy_style_postgres_url_is_accepted(pg_url):
 
 def test_record_type_is_exported_for_the_service():
     assert {f.name for f in dataclasses.fields(PredictionRecord)} >= {"request_id", "masked_text", "raw_text"}
+
+
+# Durable: the journal first, the store from it ---------------------------------------------------
+
+# A process that journals requests and dies (os._exit: no close, no flush unless asked) before its
+# writer has written them: flush_interval_s and batch_size keep the writer waiting.
+CRASHING_PROCESS = """
+import os, sys
+from serving.predlog import PredictionLog, make_records
+from training.model.predictor import Prediction
+
+journal_dir, url, table = sys.argv[1:4]
+n, flush = int(sys.argv[4]), sys.argv[5] == "1"
+texts = {texts!r}
+log = PredictionLog(url, table=table, durability="durable", journal_dir=journal_dir, flush_interval_s=3600,
+                    batch_size=10**6)
+preds = [Prediction("도움요청", 0.9, {{"도움요청": 0.9}})] * len(texts)
+futures = [log.log(make_records(f"crash-{{i}}", texts, preds, "heara-care", "7", 1.0)) for i in range(n)]
+for f in futures:
+    f.result(timeout=10)  # acknowledged: on disk
+if flush:
+    assert log.flush(10)
+print(log._journal.path, flush=True)
+os._exit(0)
+"""
+
+
+def crash_after_logging(journal_dir, store: Store, n: int, flush: bool = False) -> Path:
+    """Run CRASHING_PROCESS: n requests of TEXTS journaled (and written to the store if `flush`), then
+    the process is gone without closing anything. Its journal folder."""
+    import subprocess
+    import sys
+
+    from training.paths import PROJECT_ROOT
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run(
+        [sys.executable, "-c", CRASHING_PROCESS.format(texts=TEXTS), str(journal_dir), store.url, store.table]
+        + [str(n), "1" if flush else "0"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return Path(out.stdout.strip())
+
+
+def open_durable(store: Store, journal_dir, **kwargs) -> PredictionLog:
+    return open_log(store, durability="durable", journal_dir=journal_dir, **kwargs)
+
+
+def journal_text(journal_dir) -> str:
+    return "".join(p.read_text(encoding="utf-8") for p in Path(journal_dir).rglob("*.jsonl"))
+
+
+def test_durable_log_writes_through_the_journal(store, tmp_path):
+    logged = records("d-1") + records("d-2")
+    with open_durable(store, tmp_path / "journal") as log:
+        futures = [log.log(logged[:3]), log.log(logged[3:])]
+        assert all(f.result(timeout=5) is None for f in futures)  # synced to the journal
+        assert log.flush(10)
+        st = log.stats()
+        assert (st["queued"], st["written"], st["refused"], st["dropped"]) == (0, 6, 0, 0)
+        lines = [json.loads(x) for x in journal_text(tmp_path / "journal").splitlines()]
+        assert [x["request_id"] for x in lines] == ["d-1"] * 3 + ["d-2"] * 3
+    rows = store.rows()
+    for row, rec in zip(rows, logged, strict=True):
+        assert row == {**dataclasses.asdict(rec), "raw_text": None}
+    assert not list((tmp_path / "journal").rglob("*.jsonl"))  # closed with everything in the store: gone
+
+
+def test_raw_text_reaches_the_journal_only_when_stored(store, tmp_path):
+    with open_durable(store, tmp_path / "without", store_raw=False) as log:
+        log.log(records("r-1", store_raw=True)).result(timeout=5)
+        without = journal_text(tmp_path / "without")
+    with open_durable(store, tmp_path / "with", store_raw=True) as log:
+        log.log(records("r-2", store_raw=True)).result(timeout=5)
+        with_raw = journal_text(tmp_path / "with")
+    assert PHONE not in without and "[PHONE]" in without
+    assert PHONE in with_raw
+    assert {r["request_id"]: r["raw_text"] for r in store.rows()}["r-2"] is not None
+
+
+def test_a_crashed_processes_journal_is_replayed_at_start(store, tmp_path):
+    """Journaled (acknowledged), the store never written, the process gone: the next start writes them."""
+    orphan = crash_after_logging(tmp_path / "journal", store, 20)
+    assert orphan.is_dir() and (orphan / "00000001.jsonl").exists()
+    with open_durable(store, tmp_path / "journal") as log:
+        assert log.flush(20)
+        st = log.stats()
+        assert (st["written"], st["replayed"], st["duplicates"], st["queued"]) == (60, 60, 0, 0), st
+        assert not orphan.exists()  # replayed, then deleted
+    rows = store.rows()
+    assert len(rows) == 60 and {r["request_id"] for r in rows} == {f"crash-{i}" for i in range(20)}
+
+
+def test_a_replay_skips_what_the_store_already_has(store, tmp_path):
+    """A crash between the store's commit and the checkpoint: the replay repeats written records."""
+    orphan = crash_after_logging(tmp_path / "journal", store, 10, flush=True)
+    assert store.count() == 30
+    (orphan / "checkpoint.json").unlink(missing_ok=True)  # stale: the whole journal is replayed
+    with open_durable(store, tmp_path / "journal") as log:
+        log.log(records("after-restart")).result(timeout=5)
+        assert log.flush(20)
+        st = log.stats()
+        assert (st["duplicates"], st["replayed"], st["written"]) == (30, 0, 3), st
+    assert store.count() == 33
+
+
+def test_a_request_with_the_same_text_twice_keeps_both_rows_on_replay(store, tmp_path):
+    """Twins within a request share request id, time and hash: a replay skips only as many as are stored."""
+    from serving.predlog import journal_line
+
+    twice = records("twice", texts=["같은 말", "같은 말", "다른 말"])
+    with open_durable(store, tmp_path / "journal") as log:
+        log.log(twice[:1]).result(timeout=5)  # what a process wrote before it died
+        root = log._journal.root
+    orphan = root / "1-dead"  # that process's journal, with the whole request in it
+    orphan.mkdir()
+    (orphan / "lock").touch()
+    (orphan / "00000001.jsonl").write_bytes(b"".join(journal_line(r, False) for r in twice))
+    with open_durable(store, tmp_path / "journal") as log:
+        assert log.flush(20)
+        assert (log.stats()["duplicates"], log.stats()["replayed"]) == (1, 2)
+    assert sorted(r["masked_text"] for r in store.rows()) == sorted(["같은 말", "같은 말", "다른 말"])
+
+
+def test_a_live_processes_journal_is_left_alone(store, tmp_path):
+    slow = open_durable(store, tmp_path / "journal", batch_size=10**6)
+    slow.flush_interval_s = 3600
+    try:
+        slow.log(records("slow")).result(timeout=5)
+        with open_durable(store, tmp_path / "journal") as other:
+            assert other.flush(10) and other.stats()["replayed"] == other.stats()["written"] == 0
+        assert slow._journal.path.exists()
+    finally:
+        slow.close()  # flushes: the records written by their own process
+    assert store.count() == 3
+
+
+def test_a_full_disk_refuses_the_request_and_counts_it(store, tmp_path, monkeypatch):
+    from serving import journal as journal_module
+    from serving.journal import JournalUnavailable
+
+    def disk_full(fd, data):
+        raise OSError(28, "No space left on device")
+
+    with open_durable(store, tmp_path / "journal") as log:
+        log.log(records("ok-1")).result(timeout=5)
+        monkeypatch.setattr(journal_module, "_write", disk_full)
+        with pytest.raises(JournalUnavailable, match="No space left"):
+            log.log(records("refused")).result(timeout=5)
+        monkeypatch.undo()
+        log.log(records("ok-2")).result(timeout=5)
+        assert log.flush(10)
+        st = log.stats()
+        assert (st["written"], st["refused"], st["queued"]) == (6, 3, 0), st
+    assert {r["request_id"] for r in store.rows()} == {"ok-1", "ok-2"}
+
+
+def test_durable_records_are_never_dropped_for_memory(store, tmp_path):
+    """async drops what does not fit its queue; durable has no queue to fill: the journal holds them."""
+    with open_durable(store, tmp_path / "journal", max_queue=1, batch_size=7) as log:
+        futures = [log.log(records(f"m-{i}")) for i in range(100)]
+        for f in futures:
+            f.result(timeout=10)
+        assert log.flush(20)
+        assert (log.dropped, log.written) == (0, 300)
+    assert store.count() == 300
+
+
+def test_segments_are_deleted_as_the_store_catches_up(store, tmp_path):
+    with open_durable(store, tmp_path / "journal", segment_bytes=2000, batch_size=1000) as log:
+        log.flush_interval_s = 3600  # the writer waits: the segments pile up
+        for i in range(20):
+            log.log(records(f"s-{i}")).result(timeout=5)
+        folder = log._journal.path
+        piled = len(list(folder.glob("*.jsonl")))
+        assert piled >= 4
+        log.flush_interval_s = 0.05
+        assert log.flush(20)
+        time.sleep(0.2)  # the checkpoint follows the last batch
+        assert len(list(folder.glob("*.jsonl"))) <= 2 < piled
+    assert store.count() == 60 and not folder.exists()
+
+
+def test_a_failing_store_is_retried_and_close_leaves_the_rest_in_the_journal(tmp_path):
+    """The store is a folder (SQLite cannot open it): nothing is lost, the next start writes it all."""
+    db = tmp_path / "store.sqlite"
+    db.mkdir()
+    store = Store(f"sqlite:///{db}", "predictions")
+    log = open_durable(store, tmp_path / "journal")
+    log.log(records("while-down")).result(timeout=5)
+    assert not log.flush(1)
+    st = log.stats()
+    assert st["failed_batches"] >= 1 and st["failed_records"] == 0 and st["queued"] == 3 and st["last_error"]
+    log.close(timeout=0.5)
+    assert "while-down" in journal_text(tmp_path / "journal")
+    db.rmdir()  # the store is back
+    with open_durable(store, tmp_path / "journal") as log:
+        assert log.flush(20) and log.stats()["replayed"] == 3
+    assert {r["request_id"] for r in store.rows()} == {"while-down"}
+
+
+def test_a_row_the_store_refuses_is_counted_and_the_rest_written(pg_url, tmp_path):
+    """PostgreSQL text cannot hold NUL: that record alone fails; its batch is not blocked or lost."""
+    store = Store(pg_url, f"predictions_{uuid.uuid4().hex[:10]}")
+    try:
+        bad = records("nul", texts=["정상 문장", "널\x00문자", "또 정상"])
+        with open_durable(store, tmp_path / "journal") as log:
+            log.log(bad).result(timeout=5)
+            log.log(records("after")).result(timeout=5)
+            assert log.flush(30)
+            st = log.stats()
+            assert (st["written"], st["failed_records"], st["queued"]) == (5, 1, 0), st
+        kept = sorted(r["masked_text"] for r in store.rows() if r["request_id"] == "nul")
+        assert kept == ["또 정상", "정상 문장"]
+    finally:
+        store.execute(f"DROP TABLE IF EXISTS {store.table}")
+
+
+def test_durability_must_be_async_or_durable():
+    with pytest.raises(ValueError, match="async or durable"):
+        PredictionLog("sqlite:///x.sqlite", durability="sync")

@@ -444,6 +444,31 @@ def test_overload_is_503_with_a_reason(client, monkeypatch: pytest.MonkeyPatch) 
     assert "max_latency_ms" in r.json()["error"] and r.json()["request_id"] == "b05e00000000000000a1"
 
 
+def test_no_answer_without_the_prediction_log_on_disk(client, monkeypatch, caplog) -> None:
+    """`serve.predlog_durability: durable` (the default): when the journal cannot be written (a full
+    disk here) the prediction is not acknowledged: 503, Retry-After, one masked log line."""
+    import errno
+
+    from serving import journal
+
+    def disk_full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(journal, "_write", disk_full)
+    text = "할머니가 010-1234-5678 로 전화해 달래요"
+    r = client.post("/classify", json={"texts": [text]}, headers={"X-Request-ID": "disk-full-1"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "5", r.text
+    body = r.json()
+    assert "prediction log unavailable" in body["error"] and body["request_id"] == "disk-full-1"
+    assert "predictions" not in body
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "serving.journal"]
+    assert len(lines) == 1 and "disk full" in lines[0], lines
+    everything = " ".join(rec.getMessage() for rec in caplog.records)
+    assert "010-1234-5678" not in everything and "할머니" not in everything
+    monkeypatch.undo()
+    assert client.post("/classify", json={"texts": ["이제 괜찮아요"]}).status_code == 200
+
+
 def test_recent_limit_must_be_a_positive_whole_number(client) -> None:
     for bad in ("0", "-1", "abc", "1.5"):
         r = client.get(f"/recent?limit={bad}")

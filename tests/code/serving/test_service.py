@@ -456,11 +456,13 @@ def test_no_answer_without_the_prediction_log_on_disk(client, monkeypatch, caplo
 
     monkeypatch.setattr(journal, "_write", disk_full)
     text = "할머니가 010-1234-5678 로 전화해 달래요"
-    r = client.post("/classify", json={"texts": [text]}, headers={"X-Request-ID": "disk-full-1"})
+    rid = "d15cf0110000000000000000000000aa"
+    r = client.post("/classify", json={"texts": [text]}, headers={"X-Request-ID": rid})
     assert r.status_code == 503 and r.headers["retry-after"] == "5", r.text
     body = r.json()
-    assert "prediction log unavailable" in body["error"] and body["request_id"] == "disk-full-1"
+    assert "prediction log unavailable" in body["error"] and body["request_id"] == rid
     assert "predictions" not in body
+    assert rid not in client.get("/recent").text  # not answered, so not shown as a prediction
     lines = [rec.getMessage() for rec in caplog.records if rec.name == "serving.journal"]
     assert len(lines) == 1 and "disk full" in lines[0], lines
     everything = " ".join(rec.getMessage() for rec in caplog.records)

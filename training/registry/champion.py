@@ -34,6 +34,7 @@ from training.errors import (
 from training.model.predictor import META_FILE
 from training.paths import state
 from training.registry.servable import SmokeResult, brief, smoke_test
+from training.registry.tracking import using_store
 
 REGISTRY_FILE = "registry.json"
 # What GET /model reports of the training run: the frozen-test metrics and the best validation score.
@@ -237,28 +238,29 @@ def _download(source: ModelSource, uri: str) -> None:
     tmp = final.parent / f".{final.name}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     # A models:/ URI is resolved through the registry URI, which does not follow `tracking_uri=`:
-    # unset, MLflow would look in (and create) ./mlflow.db in the working directory.
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        local = Path(
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=source.uri, dst_path=str(tmp / "download"), tracking_uri=uri
-            )
-        )
-        artifact = Model.load(str(local)).flavors["python_function"]["artifacts"]["model_dir"]["path"]
-        (local / artifact).rename(tmp / "model")
-        entry = tmp / "model"
-        (entry / REGISTRY_FILE).write_text(
-            json.dumps({k: v for k, v in source.to_dict().items() if k != "model_dir"}, indent=2) + "\n",
-            encoding="utf-8",
-        )
+    # unset, MLflow would look in (and create) ./mlflow.db in the working directory. Set for the download
+    # only and put back after (the variables included): a promotion's smoke check downloads too, and a
+    # registry URI left behind would follow the process, and the processes it starts, to other stores.
+    with using_store(uri):
         try:
-            os.rename(entry, final)
-        except OSError:  # another worker got there first: its folder holds the same version
-            pass
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            local = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=source.uri, dst_path=str(tmp / "download"), tracking_uri=uri
+                )
+            )
+            artifact = Model.load(str(local)).flavors["python_function"]["artifacts"]["model_dir"]["path"]
+            (local / artifact).rename(tmp / "model")
+            entry = tmp / "model"
+            (entry / REGISTRY_FILE).write_text(
+                json.dumps({k: v for k, v in source.to_dict().items() if k != "model_dir"}, indent=2) + "\n",
+                encoding="utf-8",
+            )
+            try:
+                os.rename(entry, final)
+            except OSError:  # another worker got there first: its folder holds the same version
+                pass
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _iso_ms(epoch_ms: int | None) -> str | None:

@@ -115,8 +115,11 @@ A_TEXTS = 3  # texts A classifies before B starts; B then classifies B_TEXTS
 B_TEXTS = 5
 
 
-# Four servers start for the two topologies: `single` in make test, `split` in CI's heavy step (make test-heavy).
-@pytest.fixture(scope="module", params=["single", pytest.param("split", marks=pytest.mark.heavy)])
+# Two servers start per topology (about 90 s each pair on 2 cores): CI's heavy step (make test-heavy).
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param("single", marks=pytest.mark.heavy), pytest.param("split", marks=pytest.mark.heavy)],
+)
 def pair(request, tmp_path_factory, tiny_model_factory) -> Iterator[tuple[Server, Server]]:
     """Two `heara serve` on one HEARA_HOME: A with an API key, which classifies A_TEXTS texts before B
     (no key) starts."""

@@ -181,7 +181,7 @@ def test_auth_matrix(servers, credential: str) -> None:
 
 def test_made_up_paths_do_not_grow_metrics(servers) -> None:
     """3,000 GETs to made-up paths took /metrics from 133 KB to 21.5 MB and published the paths' text:
-    now every unknown path is counted under one label, so 300 of them add nothing but counts."""
+    now every unknown path is counted under one label, so 150 of them add nothing but counts."""
     for server in servers[:2]:
         before = httpx.get(f"{server.url}/metrics", headers=METRICS_AUTH, timeout=10).text
 
@@ -189,7 +189,7 @@ def test_made_up_paths_do_not_grow_metrics(servers) -> None:
             return httpx.get(f"{server.url}/{PII['phone']}/{i}/x", timeout=10).status_code
 
         with ThreadPoolExecutor(max_workers=8) as pool:
-            assert set(pool.map(get, range(300))) <= {401, 404}
+            assert set(pool.map(get, range(150))) <= {401, 404}
         after = httpx.get(f"{server.url}/metrics", headers=METRICS_AUTH, timeout=10).text
         assert PII["phone"] not in after and '/x"' not in after
         endpoints = set(re.findall(r'endpoint="([^"]*)"', after))

@@ -41,7 +41,7 @@ def send_until_stopped(server: Server, client: int, acked: list[str], stop_event
     i = 0
     try:
         while not stop_event.is_set():
-            rid = f"c{client}-{i}"
+            rid = f"{client:08x}-0000-4000-8000-{i:012x}"  # a UUID: the service keeps it
             body = json.dumps(
                 {"texts": [f"{client}번 보호자 연락 {i}회차: 할머니가 도와달래요"]}, ensure_ascii=False
             )

@@ -94,11 +94,11 @@ load-tool:
 # serving benchmark's three servers, ~4 min; the GPU check's dry run, ~1.5 min), which `make test-heavy`
 # runs; CI runs both.
 test: install browser compose-tool load-tool
-	$(VENV)/bin/python -m pytest -q --timeout=900 -m "not heavy" $(PYTEST_ARGS) || { rc=$$?; \
+	$(VENV)/bin/python -m pytest -q --timeout=900 -m "not heavy and not evidence" $(PYTEST_ARGS) || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc; }
 
 test-heavy: install load-tool
-	$(VENV)/bin/python -m pytest -q --timeout=1200 -m heavy $(PYTEST_ARGS) || { rc=$$?; \
+	$(VENV)/bin/python -m pytest -q --timeout=1200 -m "heavy and not evidence" $(PYTEST_ARGS) || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc; }
 
 # The compose topology without containers: MLflow and Airflow (LocalExecutor) on the local PostgreSQL,

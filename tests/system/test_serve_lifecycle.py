@@ -84,7 +84,7 @@ def _instance_folder(server: Server) -> Path:
 
 
 @pytest.mark.timeout(400)
-@pytest.mark.parametrize("topology", ["single", "split"])
+@pytest.mark.parametrize("topology", ["single", pytest.param("split", marks=pytest.mark.heavy)])
 def test_sigterm_stops_heara_serve_quickly(topology: str, tmp_path: Path, tiny_model_factory) -> None:
     model_dir = tiny_model_factory(tmp_path / "model")
     params = load_params(overrides={"serve": {"topology": topology}}).save(tmp_path / "params.yaml")

@@ -119,34 +119,50 @@ def champion_version(task: str) -> str | None:
     return str(mv.version)
 
 
-def from_registry(task: str) -> ModelSource:
-    """The champion of `heara-<task>` in the tracking store of `training.registry.tracking.tracking_uri()`."""
+def _lookup(
+    uri: str, name: str, get, *, no_store: Exception, no_version: Exception, what: str
+) -> ModelSource:
+    """`get(client)` -> a ModelVersion of `name` in the store at `uri`, fetched into the serving cache.
+    Raises `no_store` (a SQLite store that is not there), `no_version` (MLflow says there is no such
+    version or alias) or ServiceUnavailable (the registry did not answer: worth a retry)."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise no_store
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        mv = get(client)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise no_version from None
+        raise ServiceUnavailable(
+            f"cannot read {what} of '{name}' from the MLflow registry at {uri}: {exc.message}"
+        ) from None
+    return _fetch(client, uri, name, mv)
+
+
+def from_registry(task: str) -> ModelSource:
+    """The champion of `heara-<task>` in the tracking store of `training.registry.tracking.tracking_uri()`."""
     from training.registry.aliases import CHAMPION, model_name
     from training.registry.tracking import tracking_uri
 
     uri, name = tracking_uri(), model_name(task)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise NoChampionError(
+    return _lookup(
+        uri,
+        name,
+        lambda client: client.get_model_version_by_alias(name, CHAMPION),
+        no_store=NoChampionError(
             f"no model to serve: there is no MLflow store at {uri} (train, register and "
             f"promote a model first, or set HEARA_MODEL_DIR to a model folder)"
-        )
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    try:
-        mv = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException as exc:
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise NoChampionError(
-                f"no model to serve: '{name}' has no version with the alias '{CHAMPION}' in the MLflow "
-                f"registry at {uri}. Promote one (`heara promote`), or set HEARA_MODEL_DIR to a "
-                "model folder."
-            ) from None
-        raise ServiceUnavailable(
-            f"cannot read the champion of '{name}' from the MLflow registry at {uri}: {exc.message}"
-        ) from None
-    return _fetch(client, uri, name, mv)
+        ),
+        no_version=NoChampionError(
+            f"no model to serve: '{name}' has no version with the alias '{CHAMPION}' in the MLflow "
+            f"registry at {uri}. Promote one (`heara promote`), or set HEARA_MODEL_DIR to a "
+            "model folder."
+        ),
+        what="the champion",
+    )
 
 
 def from_version(name: str, version: int | str) -> ModelSource:
@@ -157,26 +173,17 @@ def from_version(name: str, version: int | str) -> ModelSource:
 
     Raises NotFoundError when the store or the version is not there.
     """
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
     from training.registry.tracking import tracking_uri
 
     uri = tracking_uri()
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise NotFoundError(f"there is no MLflow store at {uri}, so no version {version} of '{name}'")
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    try:
-        mv = client.get_model_version(name, str(version))
-    except MlflowException as exc:
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise NotFoundError(
-                f"'{name}' has no version {version} in the MLflow registry at {uri}"
-            ) from None
-        raise ServiceUnavailable(
-            f"cannot read version {version} of '{name}' from the MLflow registry at {uri}: {exc.message}"
-        ) from None
-    return _fetch(client, uri, name, mv)
+    return _lookup(
+        uri,
+        name,
+        lambda client: client.get_model_version(name, str(version)),
+        no_store=NotFoundError(f"there is no MLflow store at {uri}, so no version {version} of '{name}'"),
+        no_version=NotFoundError(f"'{name}' has no version {version} in the MLflow registry at {uri}"),
+        what=f"version {version}",
+    )
 
 
 def check_servable(name: str, version: int | str) -> SmokeResult:

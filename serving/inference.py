@@ -101,7 +101,13 @@ class Classifier:
         self.labels = predictor.labels
         self.int8 = int8
         self.runtime: Runtime = (
-            "onnx-int8" if int8 is not None else "torch-bf16" if predictor.device == "cuda" else "torch-fp32"
+            "sklearn"
+            if predictor.family == "linear"
+            else "onnx-int8"
+            if int8 is not None
+            else "torch-bf16"
+            if predictor.device == "cuda"
+            else "torch-fp32"
         )
 
     @classmethod
@@ -111,7 +117,7 @@ class Classifier:
         """`int8`: run the model quantized to int8 in ONNX Runtime (a CPU only; exported on first use and
         cached with the model, see training/model/onnx_runtime.py)."""
         predictor = Predictor.load(model_dir, device=device)
-        if not int8:
+        if not int8 or predictor.family == "linear":  # a linear model is no neural net to quantize
             return cls(predictor, max_tokens_per_batch)
         if predictor.device != "cpu":
             raise ValueError(
@@ -121,6 +127,8 @@ class Classifier:
 
     def runtime_info(self) -> dict[str, str]:
         """device, dtype and runtime, as GET /model reports them."""
+        if self.runtime == "sklearn":
+            return {"device": "cpu", "dtype": "float64", "runtime": self.runtime}
         dtype = "int8" if self.int8 is not None else str(self.predictor.dtype).removeprefix("torch.")
         return {"device": self.predictor.device, "dtype": dtype, "runtime": self.runtime}
 
@@ -131,6 +139,8 @@ class Classifier:
         p = self.predictor
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
+        if self.runtime == "sklearn":
+            return p.predict_proba(list(texts))
         enc = encode(p.tokenizer, p.preprocessor(list(texts)), None, self.labels, p.max_length)
         out = np.zeros((len(enc), len(self.labels)), dtype=np.float32)
         with torch.inference_mode():

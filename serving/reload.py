@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from serving.inference import Classifier, choose_runtime
+from serving.inference import Classifier, RuntimeChoice, choose_runtime
 from training.config import ServeConfig
-from training.model.predictor import pick_device
+from training.model.predictor import pick_device, read_meta
 from training.registry.champion import ModelSource
 
 log = logging.getLogger("heara.serve")
@@ -51,6 +51,8 @@ def load_served(source: ModelSource, serve: ServeConfig, previous: Served | None
     """
     device = pick_device()
     choice = choose_runtime(device, serve.cpu_runtime, source.metrics, serve.max_quantization_drop)
+    if read_meta(source.model_dir).get("family") == "linear":  # scikit-learn on the CPU, nothing to quantize
+        device, choice = "cpu", RuntimeChoice("sklearn")
     if choice.refusal:
         log.warning(
             "serve.cpu_runtime is onnx, but %s version %s is served in fp32 (torch), not int8: %s",

@@ -31,7 +31,7 @@ from pydantic import (
 from training.pii import mask_pii
 
 # What runs the model: torch in bf16 (a GPU), torch in fp32 or ONNX Runtime with int8 weights (a CPU).
-Runtime = Literal["torch-bf16", "torch-fp32", "onnx-int8"]
+Runtime = Literal["torch-bf16", "torch-fp32", "onnx-int8", "sklearn"]
 EXAMPLE_TEXTS = ["할머니가 쓰러지셨어요 빨리 와주세요", "오늘 점심은 맛있었어요"]
 # A caller's X-Request-ID is kept only in a format that cannot carry text: a UUID, or 16 to 64 hex digits
 # (W3C trace ids, our own ids). Anything else (a phone number sent as an id, say) is replaced.
@@ -122,7 +122,9 @@ class ModelInfo(BaseModel):
     danger_threshold: float
     device: str
     dtype: str
-    runtime: Runtime = Field(description="what runs the model: torch-fp32, torch-bf16 or onnx-int8")
+    runtime: Runtime = Field(
+        description="what runs the model: torch-fp32, torch-bf16, onnx-int8 or sklearn (the linear family)"
+    )
     topology: str = Field(description="serve.topology: single (one process) or split (front + inference)")
 
 

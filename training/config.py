@@ -128,8 +128,10 @@ class AugmentConfig(_Section):
 class ModelConfig(_Section):
     """Which encoder is fine-tuned, and how big the offline tiny model is."""
 
-    family: Literal["kobert", "hf"] = Field(
-        "kobert", description="kobert: skt/kobert-base-v1 layout; hf: any encoder via the Auto classes"
+    family: Literal["kobert", "hf", "linear"] = Field(
+        "kobert",
+        description="kobert: skt/kobert-base-v1 layout; hf: any encoder via the Auto classes; linear: "
+        "character n-gram TF-IDF + logistic regression (the `linear:` section, no GPU)",
     )
     name: str = Field("skt/kobert-base-v1", description="hub id or local folder (the full profile)")
     profile: Literal["tiny", "full"] = Field(
@@ -138,6 +140,35 @@ class ModelConfig(_Section):
     max_length: int = Field(64, ge=8, le=512, description="tokens per text (longer texts are truncated)")
     dropout: float = Field(0.1, ge=0, lt=1, description="classifier dropout")
     tiny_vocab_size: int = Field(1000, ge=100, description="SentencePiece vocabulary of the tiny profile")
+
+
+class LinearConfig(_Section):
+    """The `linear` family (scikit-learn): TF-IDF over character n-grams, then logistic regression.
+
+    Its defaults are the baseline every challenger must beat (`promote.require_beat_baseline`)."""
+
+    analyzer: Literal["char_wb", "char", "word"] = Field(
+        "char_wb", description="n-grams of characters within words (char_wb), across words (char) or words"
+    )
+    ngram_min: int = Field(1, ge=1, le=10, description="shortest n-gram")
+    ngram_max: int = Field(4, ge=1, le=10, description="longest n-gram")
+    min_df: int = Field(2, ge=1, description="n-grams in fewer train texts are dropped (1 below 50 texts)")
+    max_features: int | None = Field(None, ge=100, description="keep the most frequent n-grams; null: all")
+    sublinear_tf: bool = Field(True, description="1 + log(tf) instead of raw counts")
+    C: float = Field(5.0, gt=0, description="inverse regularisation strength of the logistic regression")
+    class_weight: Literal["balanced", "none"] = Field(
+        "balanced", description="balanced: weights inverse to class frequency"
+    )
+    max_iter: int = Field(2000, ge=10, description="solver iterations at most")
+    augmented_rows: bool = Field(
+        False, description="also fit on the augmented train rows (false: the original rows only)"
+    )
+
+    @model_validator(mode="after")
+    def _ngrams(self) -> "LinearConfig":
+        if self.ngram_min > self.ngram_max:
+            raise ValueError(f"linear.ngram_min {self.ngram_min} > linear.ngram_max {self.ngram_max}")
+        return self
 
 
 class TrainConfig(_Section):
@@ -283,6 +314,7 @@ class Params(_Section):
     split: SplitConfig = Field(default_factory=SplitConfig, description="train/val/test split")
     augment: AugmentConfig = Field(default_factory=AugmentConfig, description="train-split augmentation")
     model: ModelConfig = Field(default_factory=ModelConfig, description="the encoder")
+    linear: LinearConfig = Field(default_factory=LinearConfig, description="the linear family")
     train: TrainConfig = Field(default_factory=TrainConfig, description="the training loop")
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="test-split evaluation")
     promote: PromoteConfig = Field(default_factory=PromoteConfig, description="the promotion gate")

@@ -1,26 +1,31 @@
-"""A simple, strong-enough baseline: character n-gram TF-IDF + logistic regression.
+"""The baseline every model is read against: the `linear` family with its default settings
+(character n-gram TF-IDF + logistic regression, training/model/linear.py), fitted on the original
+train rows and scored on the same frozen test split as the model.
 
-Scored on the same frozen test split as the neural models, so a fine-tuned model's macro-F1 can
-be read against what a linear model gets from the same data.
-"""
+`promote.require_beat_baseline` holds challengers to it; `heara run` prints it beside the model."""
 
 from __future__ import annotations
 
 import time
 
 import pandas as pd
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
-from sklearn.pipeline import make_pipeline
 
+from training.config import LinearConfig
 from training.errors import DataError
+from training.model.linear import describe, fit_pipeline, ordered_proba
 
 
 def tfidf_baseline(
-    train: pd.DataFrame, test: pd.DataFrame, *, originals_only: bool = True, seed: int = 0
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    *,
+    originals_only: bool = True,
+    seed: int = 0,
+    cfg: LinearConfig | None = None,
 ) -> dict:
     """Fit on train (augmented rows dropped by default: the baseline gets the plain data), score on test."""
+    cfg = cfg or LinearConfig()
     if originals_only and "aug_method" in train:
         train = train[train["aug_method"] == "original"]
     if train["label"].nunique() < 2 or test.empty:
@@ -28,17 +33,12 @@ def tfidf_baseline(
             f"the baseline needs train rows of two or more labels and a test split "
             f"(got {len(train)} train rows of {train['label'].nunique()} labels, {len(test)} test rows)"
         )
-    # With very few texts, min_df=2 may keep no n-gram at all: then count every n-gram once seen.
-    min_df = 2 if len(train) >= 50 else 1
     t0 = time.perf_counter()
-    model = make_pipeline(
-        TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), min_df=min_df, sublinear_tf=True),
-        LogisticRegression(max_iter=2000, C=5.0, class_weight="balanced", random_state=seed),
-    )
-    model.fit(train["text"], train["label"])
-    pred = model.predict(test["text"])
+    pipe = fit_pipeline(cfg, train["text"].tolist(), train["label"].tolist(), seed=seed)
+    labels = sorted(set(train["label"]))
+    pred = [labels[i] for i in ordered_proba(pipe, test["text"].tolist(), labels).argmax(1)]
     return {
-        "baseline": "tfidf-char(1-4)+logreg",
+        "baseline": describe(cfg),
         "train_rows": int(len(train)),
         "test_rows": int(len(test)),
         "test_macro_f1": round(float(f1_score(test["label"], pred, average="macro")), 4),

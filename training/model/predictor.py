@@ -11,18 +11,24 @@ Folder layout: the Hugging Face model files (config.json, weights), the tokenize
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from training.config import PreprocessConfig
-from training.errors import NotFoundError
+from training.model.base import META_FILE, BasePredictor, Prediction, read_meta
 
-META_FILE = "heara.json"
+__all__ = [
+    "META_FILE",
+    "BasePredictor",
+    "Prediction",
+    "Predictor",
+    "pick_device",
+    "read_meta",
+    "save_model_dir",
+]
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -69,49 +75,43 @@ def save_model_dir(
     return out_dir
 
 
-@dataclass
-class Prediction:
-    label: str
-    score: float
-    scores: dict[str, float]
+class Predictor(BasePredictor):
+    """Raw texts -> label probabilities, on the GPU in bf16 when there is one, else on the CPU.
 
-
-class Predictor:
-    """Raw texts -> label probabilities, on the GPU in bf16 when there is one, else on the CPU."""
+    `Predictor.load` opens a folder of any family: a `linear` folder gives a
+    training.model.linear.LinearPredictor (same interface, no torch model)."""
 
     def __init__(self, model: Any, tokenizer: Any, meta: dict, device: str = "cpu") -> None:
         import torch
 
-        self.model, self.tokenizer, self.meta, self.device = model, tokenizer, meta, device
-        self.labels: list[str] = list(meta["labels"])
-        self.max_length: int = int(meta["max_length"])
-        self._preprocessor = None
+        super().__init__(meta)
+        self.model, self.tokenizer, self.device = model, tokenizer, device
         self.dtype = torch.bfloat16 if device == "cuda" else torch.float32
         self.model.to(device=device, dtype=self.dtype).eval()
 
     @classmethod
-    def load(cls, model_dir: Path | str, device: str = "auto") -> "Predictor":
+    def load(cls, model_dir: Path | str, device: str = "auto") -> "BasePredictor":
+        model_dir = Path(model_dir)
+        meta = read_meta(model_dir)
+        if meta.get("family") == "linear":
+            from training.model.linear import LinearPredictor
+
+            return LinearPredictor.load_dir(model_dir, meta)
         from transformers import AutoModelForSequenceClassification
 
         from training.model.tokenizer import load_tokenizer
 
-        model_dir = Path(model_dir)
-        meta_path = model_dir / META_FILE
-        if not meta_path.exists():
-            raise NotFoundError(f"{model_dir} is not a Heara model folder ({META_FILE} is missing)")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
         model = AutoModelForSequenceClassification.from_pretrained(model_dir)
         tokenizer = load_tokenizer(model_dir, meta["family"])
         return cls(model, tokenizer, meta, pick_device(device))
 
-    @property
-    def preprocessor(self):
-        """Training's preprocessing with the config saved beside the model (built on first use)."""
-        if self._preprocessor is None:
-            from training.data.preprocess import Preprocessor
+    def n_outputs(self) -> int:
+        """How many scores the model itself produces (its label map must have as many labels)."""
+        return int(getattr(self.model.config, "num_labels", len(self.labels)))
 
-            self._preprocessor = Preprocessor(PreprocessConfig(**self.meta["preprocess"]))
-        return self._preprocessor
+    def size_bytes(self) -> int:
+        """Bytes of the weights in memory (model size in leaderboards)."""
+        return int(sum(p.numel() * p.element_size() for p in self.model.parameters()))
 
     def predict_proba(
         self,
@@ -150,29 +150,3 @@ class Predictor:
                     scores = self.model(**{k: v.to(self.device) for k, v in enc.items()}).logits.float()
                 out[idx] = torch.softmax(scores, dim=-1).cpu().numpy()
         return out
-
-    def predict(self, texts: list[str], *, preprocessed: bool = False) -> list[Prediction]:
-        probs = self.predict_proba(texts, preprocessed=preprocessed)
-        return [
-            Prediction(
-                self.labels[int(p.argmax())],
-                float(p.max()),
-                {lab: float(v) for lab, v in zip(self.labels, p)},
-            )
-            for p in probs
-        ]
-
-    def latency_ms(self, texts: list[str], n: int = 100) -> dict[str, float]:
-        """Per-request latency of single-text prediction (preprocessing included)."""
-        self.predict_proba(texts[:2])  # warm-up
-        times = []
-        for text in texts[:n]:
-            t0 = time.perf_counter()
-            self.predict_proba([text])
-            times.append((time.perf_counter() - t0) * 1000)
-        arr = np.array(times or [0.0])
-        return {
-            "p50": float(np.percentile(arr, 50)),
-            "p95": float(np.percentile(arr, 95)),
-            "mean": float(arr.mean()),
-        }

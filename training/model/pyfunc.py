@@ -24,6 +24,8 @@ RUNTIME_PACKAGES = (
     "protobuf",
     "kiwipiepy",
     "numpy",
+    "scikit-learn",
+    "joblib",
     "pandas",
     "pydantic",
     "pyyaml",

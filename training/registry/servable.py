@@ -57,22 +57,32 @@ def smoke_test(model_dir: Path, name: str, version: int | str) -> SmokeResult:
         WEIGHTS_NAME,
     )
 
-    from training.model.predictor import META_FILE, Predictor
+    from training.model.linear import PIPELINE_FILE
+    from training.model.predictor import META_FILE, Predictor, read_meta
 
     start, folder = time.perf_counter(), Path(model_dir)
-    for needed in (META_FILE, CONFIG_NAME):
-        if not (folder / needed).is_file():
-            raise NotServableError(name, version, f"its model folder has no {needed}")
-    weights = (SAFE_WEIGHTS_NAME, WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_INDEX_NAME)
-    if not any((folder / w).is_file() for w in weights):
-        raise NotServableError(
-            name, version, f"its model folder has no weights file ({SAFE_WEIGHTS_NAME} or {WEIGHTS_NAME})"
-        )
+    if not (folder / META_FILE).is_file():
+        raise NotServableError(name, version, f"its model folder has no {META_FILE}")
+    try:
+        family = read_meta(folder).get("family")
+    except ValueError as exc:  # json.JSONDecodeError
+        raise NotServableError(name, version, f"its {META_FILE} is not valid JSON: {brief(exc)}") from exc
+    if family == "linear":
+        if not (folder / PIPELINE_FILE).is_file():
+            raise NotServableError(name, version, f"its model folder has no {PIPELINE_FILE}")
+    else:
+        if not (folder / CONFIG_NAME).is_file():
+            raise NotServableError(name, version, f"its model folder has no {CONFIG_NAME}")
+        weights = (SAFE_WEIGHTS_NAME, WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_INDEX_NAME)
+        if not any((folder / w).is_file() for w in weights):
+            raise NotServableError(
+                name, version, f"its model folder has no weights file ({SAFE_WEIGHTS_NAME} or {WEIGHTS_NAME})"
+            )
     try:
         predictor = Predictor.load(folder)  # the device the service picks: a GPU when there is one
     except Exception as exc:
         raise NotServableError(name, version, f"the model does not load: {brief(exc)}") from exc
-    outputs = getattr(predictor.model.config, "num_labels", len(predictor.labels))
+    outputs = predictor.n_outputs()
     if outputs != len(predictor.labels):
         raise NotServableError(
             name, version, f"its label map has {len(predictor.labels)} labels, the model {outputs} outputs"

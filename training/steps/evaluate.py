@@ -69,6 +69,8 @@ def _int8_metrics(predictor: Predictor, model_dir: str, result: EvalResult) -> d
     cannot be exported, which the service reads as "not measured" (it then serves fp32)."""
     from training.evaluation.quantization import int8_labels, int8_metrics
 
+    if predictor.family == "linear":  # no neural network: nothing to quantize, served as it is
+        return {}
     try:
         pred = int8_labels(predictor, model_dir, result.texts)
     except Exception:  # an architecture the exporter cannot handle must not cost the fp32 evaluation

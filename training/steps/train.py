@@ -10,6 +10,8 @@ import json
 import logging
 import shutil
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -20,6 +22,9 @@ from training.env import run_tags
 from training.errors import ConfigError, DataError
 from training.paths import PROJECT_ROOT, state
 from training.steps.workspace import DataFiles, candidate_file, task_dir
+
+if TYPE_CHECKING:
+    from training.trainer.loop import EpochCallback, TrainResult
 
 log = logging.getLogger("heara.pipeline")
 
@@ -39,7 +44,6 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
 
     from training.evaluation import plots
     from training.model.build import build_model
-    from training.model.predictor import save_model_dir
     from training.registry import tracking
     from training.trainer.distributed import is_main_process
     from training.trainer.loop import train
@@ -86,31 +90,12 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
         if not resume_run:
             _log_run_inputs(params, splits, labels)
         mlflow.set_tags(run_tags())  # e.g. the Airflow DAG run and the files that triggered it
-        model, tokenizer, base_model = build_model(
-            params.model, labels, splits["train"]["text"].tolist(), work / "base", seed=params.train.seed
-        )
-        result = train(
-            model,
-            tokenizer,
-            splits["train"],
-            splits["val"],
+        model_dir, result = fit_model(
+            params,
+            splits,
             labels,
-            params.model,
-            params.train,
             work,
             on_epoch=lambda epoch, m: mlflow.log_metrics(m, step=epoch),
-            resume=True,
-        )
-        model_dir = save_model_dir(
-            model,
-            tokenizer,
-            work / "model",
-            task=params.task,
-            family=params.model.family,
-            labels=labels,
-            max_length=params.model.max_length,
-            preprocess=params.preprocess,
-            base_model=base_model,
         )
         curves = plots.training_curves_png(result.history, work / "training_curves.png")
         mlflow.log_artifact(str(curves), "plots")
@@ -143,6 +128,80 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
     write_json(task_dir(params.task) / "train" / "history.json", {"history": result.history})
     log.info("train: run %s, best val macro-F1 %.4f", run.info.run_id, result.best_val_macro_f1)
     return candidate
+
+
+def fit_model(
+    params: Params,
+    splits: dict[str, pd.DataFrame],
+    labels: list[str],
+    work: Path,
+    *,
+    on_epoch: EpochCallback | None = None,
+    resume: bool = True,
+) -> tuple[Path, TrainResult]:
+    """Train the family `params.model.family` on the train split, select on val, save the model folder
+    as `work/model`: (model folder, TrainResult). No MLflow calls and no test split: the train step, the
+    sweep's trials and the comparison's runs all fit through here. `on_epoch(epoch, record)` may raise
+    (a pruned sweep trial) to stop the fit."""
+    from training.model.predictor import save_model_dir
+
+    if params.model.family == "linear":
+        from training.model.linear import save_linear_dir
+        from training.trainer.linear import train_linear
+
+        pipe, result = train_linear(
+            splits["train"], splits["val"], labels, params.linear, seed=params.train.seed, on_epoch=on_epoch
+        )
+        model_dir = save_linear_dir(
+            pipe,
+            work / "model",
+            task=params.task,
+            labels=labels,
+            preprocess=params.preprocess,
+            cfg=params.linear,
+            max_length=params.model.max_length,
+        )
+        return model_dir, result
+
+    from training.model.build import build_model
+    from training.trainer.loop import train
+
+    model, tokenizer, base_model = build_model(
+        params.model, labels, splits["train"]["text"].tolist(), work / "base", seed=params.train.seed
+    )
+    result = train(
+        model,
+        tokenizer,
+        splits["train"],
+        splits["val"],
+        labels,
+        params.model,
+        params.train,
+        work,
+        on_epoch=on_epoch,
+        resume=resume,
+    )
+    model_dir = save_model_dir(
+        model,
+        tokenizer,
+        work / "model",
+        task=params.task,
+        family=params.model.family,
+        labels=labels,
+        max_length=params.model.max_length,
+        preprocess=params.preprocess,
+        base_model=base_model,
+    )
+    return model_dir, result
+
+
+def base_model_tag(params: Params) -> str:
+    """What a run records as the model's origin (the `heara.base_model` tag)."""
+    if params.model.family == "linear":
+        from training.model.linear import LINEAR_BASE_MODEL, describe
+
+        return f"{LINEAR_BASE_MODEL}:{describe(params.linear)}"
+    return params.model.name if params.model.profile == "full" else f"tiny:{params.model.family}"
 
 
 def check_inputs(
@@ -186,9 +245,7 @@ def _log_run_inputs(params: Params, splits: dict[str, pd.DataFrame], labels: lis
     tags = {
         "heara.task": params.task,
         "heara.git_commit": tracking.git_commit() or "unknown",
-        "heara.base_model": params.model.name
-        if params.model.profile == "full"
-        else f"tiny:{params.model.family}",
+        "heara.base_model": base_model_tag(params),
         "heara.model_family": params.model.family,
     }
     for name, df in splits.items():

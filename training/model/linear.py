@@ -1,0 +1,147 @@
+"""The `linear` model family: character n-gram TF-IDF + logistic regression (scikit-learn).
+
+A first-class family beside the transformers: trained by `heara train` (model.family: linear), evaluated
+with the same metrics, slices and calibration, logged as the same pyfunc, gated and served by the same
+service. It fits in seconds on a CPU, and with the `linear:` defaults it is also the baseline every
+challenger has to beat (training/evaluation/baseline.py, `promote.require_beat_baseline`).
+
+Folder layout: `linear.joblib` (the fitted scikit-learn pipeline) and `heara.json` (family "linear",
+labels, preprocessing, the `linear` settings). joblib is a pickle: load only folders from your own
+registry, as for any MLflow model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from training.config import LinearConfig, PreprocessConfig
+from training.model.base import META_FILE, BasePredictor
+
+PIPELINE_FILE = "linear.joblib"
+LINEAR_BASE_MODEL = "linear:tfidf+logreg"
+
+
+def describe(cfg: LinearConfig) -> str:
+    """One line naming the configuration, e.g. tfidf-char_wb(1-4)+logreg(C=5)."""
+    return f"tfidf-{cfg.analyzer}({cfg.ngram_min}-{cfg.ngram_max})+logreg(C={cfg.C:g})"
+
+
+def build_pipeline(cfg: LinearConfig, n_texts: int, seed: int = 0):
+    """An unfitted scikit-learn pipeline for `n_texts` train texts.
+
+    With very few texts min_df=2 may keep no n-gram at all: below 50 texts every n-gram seen once counts."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline(
+        [
+            (
+                "tfidf",
+                TfidfVectorizer(
+                    analyzer=cfg.analyzer,
+                    ngram_range=(cfg.ngram_min, cfg.ngram_max),
+                    min_df=cfg.min_df if n_texts >= 50 else 1,
+                    max_features=cfg.max_features,
+                    sublinear_tf=cfg.sublinear_tf,
+                ),
+            ),
+            (
+                "logreg",
+                LogisticRegression(
+                    C=cfg.C,
+                    class_weight=None if cfg.class_weight == "none" else cfg.class_weight,
+                    max_iter=cfg.max_iter,
+                    random_state=seed,
+                ),
+            ),
+        ]
+    )
+
+
+def fit_pipeline(cfg: LinearConfig, texts: Sequence[str], labels: Sequence[str], seed: int = 0):
+    """Fit on preprocessed `texts` with their `labels`."""
+    pipe = build_pipeline(cfg, len(texts), seed)
+    pipe.fit(list(texts), list(labels))
+    return pipe
+
+
+def ordered_proba(pipe, texts: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+    """Probabilities [len(texts), len(labels)] in `labels` order (scikit-learn sorts its classes);
+    a label the pipeline never saw gets probability 0."""
+    raw = pipe.predict_proba(list(texts)) if len(texts) else np.zeros((0, len(pipe.classes_)))
+    out = np.zeros((len(texts), len(labels)), dtype=np.float32)
+    col = {str(c): j for j, c in enumerate(pipe.classes_)}
+    for i, lab in enumerate(labels):
+        if lab in col:
+            out[:, i] = raw[:, col[lab]]
+    return out
+
+
+def save_linear_dir(
+    pipe,
+    out_dir: Path,
+    *,
+    task: str,
+    labels: list[str],
+    preprocess: PreprocessConfig,
+    cfg: LinearConfig,
+    max_length: int,
+) -> Path:
+    """Write the fitted pipeline and heara.json into `out_dir` (the same metadata as a transformer's)."""
+    import joblib
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    joblib.dump(pipe, out_dir / PIPELINE_FILE)
+    meta = {
+        "task": task,
+        "family": "linear",
+        "labels": list(labels),
+        "max_length": max_length,
+        "preprocess": json.loads(preprocess.model_dump_json()),
+        "base_model": f"{LINEAR_BASE_MODEL}:{describe(cfg)}",
+        "linear": json.loads(cfg.model_dump_json()),
+    }
+    (out_dir / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return out_dir
+
+
+class LinearPredictor(BasePredictor):
+    """Raw texts -> label probabilities with the fitted pipeline (always on the CPU)."""
+
+    device = "cpu"
+    dtype = None
+    runtime = "sklearn"
+
+    def __init__(self, pipe, meta: dict) -> None:
+        super().__init__(meta)
+        self.pipe = pipe
+
+    @classmethod
+    def load_dir(cls, model_dir: Path, meta: dict) -> "LinearPredictor":
+        import joblib
+
+        return cls(joblib.load(model_dir / PIPELINE_FILE), meta)
+
+    def predict_proba(
+        self, texts: list[str], *, preprocessed: bool = False, batch_size: int = 0
+    ) -> np.ndarray:
+        """Probabilities [len(texts), len(labels)] in `labels` order (`batch_size` is ignored)."""
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        clean = list(texts) if preprocessed else self.preprocessor(list(texts))
+        return ordered_proba(self.pipe, clean, self.labels)
+
+    def n_outputs(self) -> int:
+        """How many classes the fitted pipeline scores."""
+        return len(self.pipe.classes_)
+
+    def size_bytes(self) -> int:
+        """Bytes of the fitted pipeline as saved (model size in leaderboards)."""
+        import pickle
+
+        return len(pickle.dumps(self.pipe))

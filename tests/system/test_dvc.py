@@ -132,3 +132,29 @@ def test_repro_runs_all_stages_then_only_what_changed(project: tuple[Path, dict]
     _run(["dvc", "push"], root, env)
     remote = home / "dvc-remote"
     assert remote.exists() and any(p.is_file() for p in remote.rglob("*"))
+
+    # DVC experiments, what DVC users try first: a changed value without editing params.yaml. Only the
+    # stages that read `train` run again, and `dvc exp show` reads the experiment's params and metrics
+    # from its commit (which needs the committed vars file, training/orchestration/dvc_state.py).
+    # As the project's .gitignore does for .heara/: the state stays out of git but for the test metrics.
+    keep = ["/state/*", "!/state/home/", "/state/home/*", "!/state/home/models/", "/state/home/models/*/*"]
+    keep += [
+        "!/state/home/models/*/eval/",
+        "/state/home/models/*/eval/*",
+        "!/state/home/models/*/eval/metrics.json",
+    ]
+    (root / ".gitignore").write_text("\n".join([*keep, "/plots/", ""]), encoding="utf-8")
+    git = ["git", "-c", "user.email=ci@heara.invalid", "-c", "user.name=ci"]
+    _run(["git", "add", "-A"], root, env)
+    _run([*git, "commit", "-qm", "baseline"], root, env)
+    out = _run(
+        ["dvc", "exp", "run", "-n", "lr-1e-3", "-S", "train.lr=0.001", "-S", "train.epochs=1"], root, env
+    )
+    assert _ran(out) == {"train", "evaluate", "promote"}
+    shown = json.loads(_run(["dvc", "exp", "show", "--json"], root, env))
+    [exp] = [
+        r for e in shown for x in e.get("experiments") or [] for r in x["revs"] if r["name"] == "lr-1e-3"
+    ]
+    assert exp["error"] is None, exp["error"]
+    assert exp["data"]["params"]["params.yaml"]["data"]["train"]["lr"] == 0.001
+    assert "test_macro_f1" in json.dumps(exp["data"]["metrics"])

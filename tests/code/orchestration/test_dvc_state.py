@@ -25,7 +25,17 @@ def test_dvc_yaml_reads_the_vars_file_and_names_only_known_state_paths():
     assert ".heara" not in re.sub(r"#.*", "", text).replace(dvc_state.VARS_FILE, "")  # no hard-coded home
     used = set(re.findall(r"\$\{state\.(\w+)\}", text))
     assert used <= set(dvc_state.dvc_vars(StatePaths(PROJECT_ROOT / "x"))["state"])
-    assert dvc_state.VARS_FILE in (PROJECT_ROOT / ".gitignore").read_text(encoding="utf-8")
+
+
+def test_the_committed_vars_file_is_the_default_homes(tmp_path, monkeypatch):
+    """Committed so that `dvc exp show` can read past commits; it must be what `write()` makes for the
+    default HEARA_HOME (.heara/), or every checkout would start with a changed file."""
+    monkeypatch.delenv("HEARA_INCOMING", raising=False)
+    committed = (PROJECT_ROOT / dvc_state.VARS_FILE).read_text(encoding="utf-8")
+    (tmp_path / ".heara").mkdir()
+    dvc_state.write(StatePaths(tmp_path / ".heara"), tmp_path, configure_dvc=False)
+    assert (tmp_path / dvc_state.VARS_FILE).read_text(encoding="utf-8") == committed
+    assert dvc_state.VARS_FILE not in (PROJECT_ROOT / ".gitignore").read_text(encoding="utf-8")
 
 
 def test_the_declared_outputs_are_where_the_steps_write(monkeypatch):

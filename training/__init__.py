@@ -17,7 +17,8 @@ Library (data -> model -> trainer, evaluation -> registry; none imports steps, a
   model/            KoBERT tokenizer, tiny profile, the classifier, encoding, the model folder and its
                     Predictor, the MLflow pyfunc, the int8 ONNX export and runner (the CPU path)
   trainer/          the training loop (CPU, one GPU, torchrun), batching, checkpoints
-  evaluation/       metrics, calibration, robustness slices, plots, the TF-IDF baseline, int8's drop
+  evaluation/       metrics, calibration, robustness slices, plots, the TF-IDF baseline (cached per split
+                    for the gate), int8's drop
   registry/         MLflow tracking and aliases, the promotion gate's rule, the audit ledger, the champion
                     and the smoke test a version passes before it may become champion
 

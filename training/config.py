@@ -213,6 +213,11 @@ class PromoteConfig(_Section):
     bootstrap_samples: int = Field(1000, ge=100, description="paired bootstrap resamples")
     max_class_drop: float = Field(0.05, ge=0, le=1, description="no class's F1 may drop by more than this")
     latency_budget_ms: float = Field(50.0, gt=0, description="p95 latency per sample of the challenger (ms)")
+    require_beat_baseline: bool = Field(
+        True,
+        description="the challenger's macro-F1 must be at least the TF-IDF + logistic regression baseline's "
+        "on the same frozen test split (fitted on the original train rows; cached per split)",
+    )
 
 
 class ServeConfig(_Section):

@@ -121,6 +121,12 @@ class StatePaths:
         return self.home / "audit" / "promotions.jsonl"
 
     @property
+    def baseline_cache(self) -> Path:
+        """The promotion gate's baseline macro-F1, one entry per (train, test, baseline settings) hash
+        (training/evaluation/baseline_cache.py)."""
+        return self.home / "baselines.json"
+
+    @property
     def predictions(self) -> Path:
         """Batch predictions (`heara predict`, the batch-predict DAG) without an explicit output."""
         return self.home / "predictions"

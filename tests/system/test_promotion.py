@@ -17,8 +17,15 @@ from training.config import load_params, parse_overrides
 
 pytestmark = pytest.mark.slow
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "utterances.csv"
-# params.yaml's tiny-profile training; a loose latency budget, since CI machines are shared.
-TRAIN = ["promote.latency_budget_ms=1000", "promote.bootstrap_samples=300", "evaluate.latency_samples=20"]
+# params.yaml's tiny-profile training; a loose latency budget, since CI machines are shared. The baseline
+# floor off: these scenarios are about champion against challenger, and the tiny profile is below the TF-IDF
+# baseline on the sample (0.5825 < 0.7154, docs/benchmarks.md); tests/code/steps/test_promote.py tests it.
+TRAIN = [
+    "promote.latency_budget_ms=1000",
+    "promote.bootstrap_samples=300",
+    "evaluate.latency_samples=20",
+    "promote.require_beat_baseline=false",
+]
 
 
 @pytest.fixture(scope="module")

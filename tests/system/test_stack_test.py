@@ -45,6 +45,7 @@ def test_stack_params_turn_off_retries_and_schedule_only(st, tmp_path):
 def test_trigger_form_is_valid_for_the_dag(st):
     params = load_params(overrides=form_overrides(st.CONF))
     assert params.train.epochs == st.CONF["epochs"] and params.promote.min_f1 == 0.0
+    assert params.promote.require_beat_baseline is False  # a gate any trained model passes
 
 
 def test_clean_env_drops_the_callers_stack_settings(st):

@@ -87,11 +87,13 @@ def promote_cmd(
     """Champion/challenger gate on the frozen test set; moves the champion alias only if it passes."""
     from training.steps.promote import promote_step
 
+    files = data_files(data_dir)
     record = promote_step(
         load_params_for(data_dir, params_file, overrides, overlays=overlays),
         version,
         force=force,
-        test_path=data_files(data_dir).test,
+        test_path=files.test,
+        train_path=files.train,  # the baseline floor's (promote.require_beat_baseline)
     )
     console.print(
         ("[green]PROMOTED[/] " if record["promote"] else "[yellow]REFUSED[/] ") + escape(record["reason"]),

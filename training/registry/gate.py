@@ -4,8 +4,11 @@ Champion and challenger are scored on the same frozen test set in the same run. 
 becomes champion only if macro-F1 improves by at least `min_delta`, the lower bound of a paired
 bootstrap CI of the difference is above 0 (when `require_ci`), no class's F1 drops by more than
 `max_class_drop`, and its p95 latency stays within `latency_budget_ms`. With no champion yet, the
-first version reaching `min_f1` becomes champion. Every decision is logged as an MLflow run, as tags
-on the version and in the audit ledger; a refused or failed run never touches the champion.
+first version reaching `min_f1` becomes champion. Either way, with `require_beat_baseline`, its
+macro-F1 must also be at least the linear baseline's (TF-IDF + logistic regression) on the same test
+split: a neural model that a linear one beats is not worth serving. Every decision is logged as an
+MLflow run, as tags on the version and in the audit ledger; a refused or failed run never touches the
+champion.
 """
 
 from __future__ import annotations
@@ -79,20 +82,38 @@ def decide(
     *,
     force: bool = False,
     bootstrap=None,
+    baseline_macro_f1: float | None = None,
 ) -> Decision:
-    """Apply the gate. `bootstrap(y, pred_a, pred_b, n, level, seed) -> (delta, lo, hi)`."""
+    """Apply the gate. `bootstrap(y, pred_a, pred_b, n, level, seed) -> (delta, lo, hi)`.
+
+    `baseline_macro_f1`: the linear baseline's macro-F1 on the same test split. With
+    `cfg.require_beat_baseline` the challenger must reach it (check `beats_baseline`), first champion
+    or not; None means it was not scored (the step scores it whenever the check is on), and then there
+    is no such check."""
     metrics = {
         "challenger_macro_f1": challenger.macro_f1,
         "challenger_latency_p95_ms": challenger.latency_p95_ms,
     }
+    floor, floor_text = {}, ""
+    if baseline_macro_f1 is not None:
+        metrics["baseline_macro_f1"] = baseline_macro_f1
+    if baseline_macro_f1 is not None and cfg.require_beat_baseline:
+        # "at least": a tie passes; compared as rounded as the decision records both figures
+        beats = round(float(challenger.macro_f1), 6) >= round(float(baseline_macro_f1), 6)
+        floor = {"beats_baseline": beats}
+        floor_text = (
+            f"; challenger macro-F1 {challenger.macro_f1:.4f} {'>=' if beats else '<'} "
+            f"baseline {baseline_macro_f1:.4f}"
+        )
     if champion is None:
         checks = {
             "min_f1": challenger.macro_f1 >= cfg.min_f1,
+            **floor,
             "latency": challenger.latency_p95_ms <= cfg.latency_budget_ms,
         }
         reason = (
             f"no champion yet; macro-F1 {challenger.macro_f1:.4f} "
-            f"{'>=' if checks['min_f1'] else '<'} min_f1 {cfg.min_f1}"
+            f"{'>=' if checks['min_f1'] else '<'} min_f1 {cfg.min_f1}{floor_text}"
         )
     else:
         if bootstrap is None:
@@ -124,13 +145,14 @@ def decide(
             "min_delta": delta >= cfg.min_delta,
             "ci_above_zero": (lo > 0) or not cfg.require_ci,
             "class_drop": drops[worst] <= cfg.max_class_drop,
+            **floor,
             "latency": challenger.latency_p95_ms <= cfg.latency_budget_ms,
         }
         failed = [k for k, ok in checks.items() if not ok]
         reason = (
             f"macro-F1 {champion.macro_f1:.4f} -> {challenger.macro_f1:.4f} (delta {delta:+.4f}, "
-            f"{cfg.ci_level:.0%} CI [{lo:+.4f}, {hi:+.4f}]); worst class drop {worst} {drops[worst]:+.4f}; "
-            f"p95 {challenger.latency_p95_ms:.1f} ms"
+            f"{cfg.ci_level:.0%} CI [{lo:+.4f}, {hi:+.4f}]); worst class drop {worst} {drops[worst]:+.4f}"
+            f"{floor_text}; p95 {challenger.latency_p95_ms:.1f} ms"
         )
         reason = (f"refused: {', '.join(failed)} failed; " if failed else "all checks passed; ") + reason
     if champion is None:

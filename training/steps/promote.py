@@ -3,10 +3,17 @@ as the service fetches it, loaded, one smoke prediction), score champion and cha
 test split in the same run, apply the gate (training/registry/gate.py) and move the `champion` alias
 only if it passes; every decision is logged (MLflow run, version tags, audit ledger).
 
+The baseline floor (`promote.require_beat_baseline`) needs the train split beside the test split: the
+linear baseline is fitted on its original rows (or read from its cache, training/evaluation/
+baseline_cache.py) and the challenger must score at least as well on the same test rows.
+
 `--force` overrides the gate's checks, never the servability check: a version the service cannot load
 is refused, recorded as refused, and raised as NotServableError (the CLI's exit code 2)."""
 
 from __future__ import annotations
+
+import logging
+from pathlib import Path
 
 import pandas as pd
 
@@ -14,6 +21,8 @@ from training.data.reports import write_json
 from training.data.validate import require_known_labels
 from training.errors import NotFoundError, NotServableError
 from training.registry.gate import Decision, decide, decision_record, score
+
+log = logging.getLogger("heara.pipeline")
 
 
 def _load_version(name: str, version: int):
@@ -37,6 +46,40 @@ def _not_servable(refusal: NotServableError, champion_v: int | None, *, force: b
     )
 
 
+def _train_split(train_path: Path | None, test_path: Path | None) -> Path:
+    """The train split that goes with the test split the gate scores: the one given; else, for a test
+    split given as a file, the `train.parquet` beside it (a `--data-dir` folder, DataFiles.from_dir);
+    else the DVC pipeline's (DataFiles.default). A train split from another dataset than the test
+    split would give a baseline figure that means nothing, so no other place is searched."""
+    from training.steps.workspace import DataFiles
+
+    if train_path is not None:
+        return Path(train_path)
+    if test_path is not None:
+        return Path(test_path).with_name("train.parquet")
+    return DataFiles.default().train
+
+
+def _require_train_split(train_path: Path) -> None:
+    """A missing train split stops the promotion with one line rather than skipping the check: the
+    gate exists to keep worse models out, and one that opened whenever a file went missing would let
+    through exactly the model nobody checked. Turning the check off is one explicit setting."""
+    if not train_path.exists():
+        raise NotFoundError(
+            f"train split not found at {train_path}: the gate fits the baseline on it "
+            "(promote.require_beat_baseline); run the data pipeline, pass the --data-dir the model was "
+            "trained on, or set promote.require_beat_baseline=false"
+        )
+
+
+def _baseline_macro_f1(train_path: Path, test: pd.DataFrame) -> dict:
+    """The linear baseline on this split, fitted once and then read from the cache."""
+    from training.evaluation.baseline_cache import cached_baseline
+    from training.paths import state
+
+    return cached_baseline(pd.read_parquet(train_path), test, state().baseline_cache)
+
+
 def _gate(
     params,
     name: str,
@@ -47,8 +90,10 @@ def _gate(
     *,
     force: bool,
     test_path,
-) -> Decision:
-    """Score challenger and champion on the test split and apply the gate's rule."""
+    train_path: Path,
+) -> tuple[Decision, dict | None]:
+    """Score challenger, champion and (when required) the baseline on the test split and apply the
+    gate's rule. Returns the decision and the baseline's result (None when the check is off)."""
     from training.steps.workspace import DataFiles
 
     predictor = _load_version(name, challenger_v)
@@ -59,6 +104,7 @@ def _gate(
         hint=f"version {challenger_v} of {name} was trained on other labels; promote with the "
         "--data-dir it was trained on",
     )
+    baseline = _baseline_macro_f1(train_path, test) if params.promote.require_beat_baseline else None
     budget = params.promote.latency_budget_ms
     challenger = score(predictor, challenger_v, test, labels, latency_budget_ms=budget)
     champion = (
@@ -66,11 +112,24 @@ def _gate(
         if champion_v
         else None
     )
-    return decide(params.promote, challenger, champion, test["label"].to_numpy(), force=force)
+    decision = decide(
+        params.promote,
+        challenger,
+        champion,
+        test["label"].to_numpy(),
+        force=force,
+        baseline_macro_f1=baseline["test_macro_f1"] if baseline else None,
+    )
+    return decision, baseline
 
 
-def promote_step(params, version: int | None = None, *, force: bool = False, test_path=None) -> dict:
-    """Run the gate for `version` (default: the current candidate) and move `champion` if it passes."""
+def promote_step(
+    params, version: int | None = None, *, force: bool = False, test_path=None, train_path=None
+) -> dict:
+    """Run the gate for `version` (default: the current candidate) and move `champion` if it passes.
+
+    `test_path`: the frozen test split (default: the DVC pipeline's); `train_path`: the train split
+    the baseline is fitted on (default: beside `test_path`, see `_train_split`)."""
     import json
 
     import mlflow
@@ -91,7 +150,7 @@ def promote_step(params, version: int | None = None, *, force: bool = False, tes
     champion_v = alias_version(client, name, CHAMPION)
     test = pd.read_parquet(test_path or DataFiles.default().test)
     labels = list(params.labels) or sorted(test["label"].unique())
-    smoke = refusal = None
+    smoke = refusal = baseline = None
     if champion_v == challenger_v:
         decision = Decision(
             False,
@@ -103,15 +162,27 @@ def promote_step(params, version: int | None = None, *, force: bool = False, tes
             {},
         )
     else:
+        train = _train_split(train_path, test_path)
+        if params.promote.require_beat_baseline:
+            _require_train_split(train)  # before the version is fetched: a missing file fails at once
         try:  # first: a version the service cannot load is refused before anything scores it
             smoke = check_servable(name, challenger_v)
         except NotServableError as exc:
             refusal = exc
-        decision = (
-            _not_servable(refusal, champion_v, force=force)
-            if refusal
-            else _gate(params, name, challenger_v, champion_v, test, labels, force=force, test_path=test_path)
-        )
+        if refusal:
+            decision = _not_servable(refusal, champion_v, force=force)
+        else:
+            decision, baseline = _gate(
+                params,
+                name,
+                challenger_v,
+                champion_v,
+                test,
+                labels,
+                force=force,
+                test_path=test_path,
+                train_path=train,
+            )
         if smoke:
             decision.metrics["smoke_seconds"] = smoke.seconds
     with mlflow.start_run(experiment_id=exp_id, run_name=f"promote-v{challenger_v}") as run:
@@ -127,6 +198,15 @@ def promote_step(params, version: int | None = None, *, force: bool = False, tes
                 "mlflow.note.content": decision.reason,
             }
         )
+        if baseline:
+            mlflow.set_tags(
+                {
+                    "heara.baseline": baseline["baseline"],
+                    "heara.baseline.cached": str(baseline["cached"]),
+                    "heara.data.train.sha256": baseline["train_sha256"],
+                    "heara.data.test.sha256": baseline["test_sha256"],
+                }
+            )
         mlflow.log_text(json.dumps(decision_record(decision), ensure_ascii=False, indent=2), "decision.json")
     if decision.promote:
         client.set_registered_model_alias(name, CHAMPION, str(challenger_v))  # one call: atomic switch
@@ -157,6 +237,7 @@ def promote_step(params, version: int | None = None, *, force: bool = False, tes
         "mlflow_run_id": run.info.run_id,
         "champion_after": challenger_v if decision.promote else champion_v,
         "smoke": entry["smoke"],
+        "baseline": baseline,
         "at": entry["at"],
     }
     write_json(task_dir(params.task) / "promote" / "decision.json", record)

@@ -280,7 +280,9 @@ def test_rollback_and_forced_promotion_to_a_version_without_weights(register_tin
     pd.DataFrame({"id": ["a"], "text": ["도와주세요"], "label": ["emergency"]}).to_parquet(
         tmp_path / "test.parquet"
     )
+    # the baseline floor off: this folder has no train split to fit it on, and servability is under test
     promote = ["promote", "--version", str(weightless), "--force", "--data-dir", str(tmp_path)]
+    promote += ["--set", "promote.require_beat_baseline=false"]
     for args in (["rollback", "--to", str(weightless)], promote):
         result = runner.invoke(app, args)
         assert_one_line_error(

@@ -180,6 +180,77 @@ def test_all_failed_checks_are_named() -> None:
     assert d.reason.startswith("refused: min_delta, ci_above_zero, class_drop, latency failed;")
 
 
+# --- the baseline floor (require_beat_baseline) ---------------------------------------------------
+
+
+def test_first_champion_at_or_above_the_baseline_is_promoted() -> None:
+    for baseline in (0.6, 0.7):  # below it, and a tie: "at least" the baseline
+        d = decide(CFG, model(1, 0.7), None, Y, bootstrap=never_called, baseline_macro_f1=baseline)
+        assert d.promote and not d.forced
+        assert d.checks == {"min_f1": True, "beats_baseline": True, "latency": True}
+        assert d.metrics["baseline_macro_f1"] == baseline
+        assert f"challenger macro-F1 0.7000 >= baseline {baseline:.4f}" in d.reason
+
+
+def test_first_champion_below_the_baseline_is_refused_with_both_figures() -> None:
+    d = decide(CFG, model(1, 0.6), None, Y, bootstrap=never_called, baseline_macro_f1=0.8475)
+    assert not d.promote and not d.forced
+    assert d.checks == {"min_f1": True, "beats_baseline": False, "latency": True}
+    assert d.reason.startswith(
+        "refused: beats_baseline failed; no champion yet; macro-F1 0.6000 >= min_f1 0.5"
+    )
+    assert "challenger macro-F1 0.6000 < baseline 0.8475" in d.reason
+    assert d.metrics == {
+        "challenger_macro_f1": 0.6,
+        "challenger_latency_p95_ms": 10.0,
+        "baseline_macro_f1": 0.8475,
+    }
+
+
+def test_challenger_that_beats_the_champion_but_not_the_baseline_is_refused() -> None:
+    d = decide(
+        CFG, model(2, 0.8), model(1, 0.7), Y, bootstrap=FakeBootstrap(0.1, 0.05, 0.15), baseline_macro_f1=0.85
+    )
+    assert not d.promote
+    assert d.checks == {**dict.fromkeys(CHAMPION_CHECKS, True), "beats_baseline": False}
+    assert d.reason.startswith("refused: beats_baseline failed; macro-F1 0.7000 -> 0.8000")
+    assert "challenger macro-F1 0.8000 < baseline 0.8500" in d.reason
+    assert d.metrics["baseline_macro_f1"] == 0.85 and d.metrics["challenger_macro_f1"] == 0.8
+
+
+def test_challenger_above_the_baseline_passes_every_check() -> None:
+    d = decide(
+        CFG, model(2, 0.8), model(1, 0.7), Y, bootstrap=FakeBootstrap(0.1, 0.05, 0.15), baseline_macro_f1=0.8
+    )
+    assert d.promote and d.checks["beats_baseline"]
+    assert (
+        d.reason.startswith("all checks passed;")
+        and "challenger macro-F1 0.8000 >= baseline 0.8000" in d.reason
+    )
+
+
+def test_the_baseline_floor_can_be_switched_off() -> None:
+    off = CFG.model_copy(update={"require_beat_baseline": False})
+    first = decide(off, model(1, 0.6), None, Y, baseline_macro_f1=0.9)
+    later = decide(off, model(2, 0.8), model(1, 0.7), Y, bootstrap=FakeBootstrap(0.1, 0.05, 0.15))
+    for d in (first, later):
+        assert d.promote and "beats_baseline" not in d.checks and "baseline" not in d.reason
+    assert first.metrics["baseline_macro_f1"] == 0.9  # a figure given is still recorded, not required
+
+
+def test_no_baseline_figure_means_no_baseline_check() -> None:
+    """The step scores the baseline whenever the check is on; a caller without one gets the other checks."""
+    d = decide(CFG, model(1, 0.6), None, Y)
+    assert CFG.require_beat_baseline and "beats_baseline" not in d.checks and d.promote
+
+
+def test_force_overrides_the_baseline_floor_and_keeps_both_figures() -> None:
+    d = decide(CFG, model(1, 0.6), None, Y, force=True, baseline_macro_f1=0.8)
+    assert d.promote and d.forced and d.checks["beats_baseline"] is False
+    assert d.reason.startswith("FORCED despite failed checks (refused: beats_baseline failed;")
+    assert "challenger macro-F1 0.6000 < baseline 0.8000" in d.reason
+
+
 # --- force, metrics, record -----------------------------------------------------------------------
 
 

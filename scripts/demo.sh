@@ -11,12 +11,28 @@ step() { printf '\n\033[1;36m== %s\033[0m\n' "$*"; }
 step "1/4 the retrain DAG through Airflow (airflow dags test on SQLite): ingest -> validate -> preprocess -> split -> augment -> train -> evaluate -> register -> promote"
 mkdir -p "$HEARA_HOME/incoming" "$HEARA_HOME/logs"
 # The same DAG the Airflow UI triggers (`make airflow`), run once in this process without a scheduler.
-set +e
-heara airflow test heara_retrain 2>&1 | tee "$HEARA_HOME/logs/demo-airflow.log" \
-  | grep -E --line-buffered "\[heara\.|DagRun Finished" | sed -u -E 's/ +\[heara\.[a-z]+\] loc=[^ ]+//; s/^[0-9T:.-]+Z //'
-rc=${PIPESTATUS[0]}
-set -e
-[ "$rc" -eq 0 ] || { echo "the DAG run failed (exit $rc); see $HEARA_HOME/logs/demo-airflow.log"; exit 1; }
+# Twice: the configured family (the tiny KoBERT-format model), then the linear family (TF-IDF + logistic
+# regression) on the same frozen split. The gate decides: a model below the linear baseline is never
+# champion (promote.require_beat_baseline), and the second model must beat the first to replace it.
+dag_run() {
+  local label="$1" conf="$2" log="$HEARA_HOME/logs/demo-airflow-$1.log" rc
+  set +e
+  heara airflow test heara_retrain ${conf:+--conf "$conf"} 2>&1 | tee "$log" \
+    | grep -E --line-buffered "\[heara\.|DagRun Finished" | sed -u -E 's/ +\[heara\.[a-z]+\] loc=[^ ]+//; s/^[0-9T:.-]+Z //'
+  rc=${PIPESTATUS[0]}
+  set -e
+  [ "$rc" -eq 0 ] || { echo "the DAG run ($label) failed (exit $rc); see $log"; exit 1; }
+  python - "$label" <<'PY'
+import json, os, sys
+from pathlib import Path
+home = Path(os.environ["HEARA_HOME"])
+d = json.loads((home / "models/danger/promote/decision.json").read_text())
+print(f"gate, {sys.argv[1]} model: " + ("PROMOTED" if d["promote"] else "REFUSED") + f" version {d['challenger']}: {d['reason']}")
+PY
+}
+dag_run kobert-tiny ""
+step "1b/4 the same DAG with the linear family: the gate keeps whichever model it prefers"
+dag_run linear '{"model_family": "linear"}'
 
 step "2/4 what the data steps did"
 heara data report
@@ -29,10 +45,10 @@ from pathlib import Path
 home = Path(os.environ["HEARA_HOME"])
 decision = json.loads((home / "models/danger/promote/decision.json").read_text())
 metrics = json.loads((home / "models/danger/eval/metrics.json").read_text())
-print(f"test macro-F1 {metrics['test_macro_f1']:.4f}, accuracy {metrics['test_accuracy']:.4f}, "
+print(f"last model: test macro-F1 {metrics['test_macro_f1']:.4f}, accuracy {metrics['test_accuracy']:.4f}, "
       f"space invariance {metrics['space_invariance_rate']:.3f}")
-print(("PROMOTED" if decision["promote"] else "REFUSED") + ": " + decision["reason"])
-print(f"champion of {decision['model']}: version {decision['champion_after']}")
+print(f"champion of {decision['model']}: version {decision['champion_after']} "
+      f"(linear baseline on the same split: {decision['metrics'].get('baseline_macro_f1', float('nan')):.4f})")
 PY
 
 step "4/4 serve the champion (BentoML) and call it over HTTP"
@@ -65,8 +81,8 @@ for text, p in zip(texts, body["predictions"]):
     print(f"  {p['label']:<10} {p['score']:.2f} danger={str(p['danger']):<5} v{p['model_version']}  {text}")
 info = json.loads(urllib.request.urlopen(base + "/model").read())
 print(f"GET /model -> {info['name']} version {info['version']} on {info['device']}, runtime {info['runtime']}, "
-      f"topology {info['topology']}; test macro-F1 {info['metrics'].get('test_macro_f1', float('nan')):.4f}, "
-      f"int8 {info['metrics'].get('test_macro_f1_int8', float('nan')):.4f}")
+      f"topology {info['topology']}; test macro-F1 {info['metrics'].get('test_macro_f1', float('nan')):.4f}"
+      + (f", int8 {info['metrics']['test_macro_f1_int8']:.4f}" if "test_macro_f1_int8" in info["metrics"] else ""))
 PY
 stop_server
 trap - EXIT

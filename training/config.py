@@ -348,6 +348,13 @@ class Params(_Section):
         """The resolved configuration, as logged (and as params.yaml spells it)."""
         return json.loads(self.model_dump_json(by_alias=True))
 
+    def override(self, overrides: dict[str, Any]) -> "Params":
+        """A copy with nested `overrides` applied (e.g. {"model": {"family": "linear"}}), validated."""
+        try:
+            return Params.model_validate(_deep_merge(self.to_dict(), overrides))
+        except ValidationError as e:
+            raise ConfigError(_format_error(e, "overrides")) from None
+
     def save(self, path: Path | str, header: str = "") -> Path:
         """Write the resolved configuration as a params file (`HEARA_PARAMS` can point at it);
         `header`: a comment line saying who wrote it."""

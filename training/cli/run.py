@@ -72,37 +72,50 @@ def run_cmd(
         result = progress.wrap(run_loop)(p, source, out_dir, header=header)
     print_summary(json.loads((out_dir / "report.json").read_text(encoding="utf-8")))
     decision = result["promotion"]
+    fallback = result.get("fallback")
+    final = fallback["promotion"] if fallback else decision
     serve = ["heara", "serve", "--data-dir", str(out_dir)]
     for path in [params_file, *(overlays or [])]:
         if path:
             serve += ["--params" if path == params_file else "--overlay", str(path)]
-    console.print(
-        f"[bold]{escape(result['task'])}[/] labels {escape(str(result['labels']))}\n"
-        f"test macro-F1 {result['test_macro_f1']:.4f}  "
+    lines = [
+        f"[bold]{escape(result['task'])}[/] labels {escape(str(result['labels']))}",
+        f"test macro-F1 {result['test_macro_f1']:.4f} ({escape(result['family'])})  "
         f"(TF-IDF baseline {result['baseline']['test_macro_f1']:.4f}, "
-        f"same split of {result['data']['test']} rows)\n"
-        + ("[green]PROMOTED[/] " if decision["promote"] else "[yellow]NOT PROMOTED[/] ")
-        + f"{escape(decision['model'])} version {result['version']}: {escape(decision['reason'])}\n"
-        + (
-            f"champion: {escape(decision['model'])} version {decision['champion_after']}; serve it with:\n  "
-            f"{escape(shlex.join(serve))}"
-            if decision["champion_after"]
-            else "no champion to serve yet"
-        ),
-        soft_wrap=True,
-        highlight=False,
+        f"same split of {result['data']['test']} rows)",
+        ("[green]PROMOTED[/] " if decision["promote"] else "[yellow]NOT PROMOTED[/] ")
+        + f"{escape(decision['model'])} version {result['version']}: {escape(decision['reason'])}",
+    ]
+    if fallback:
+        lines += [
+            f"below the baseline with no champion: trained the linear family on the same split "
+            f"(test macro-F1 {fallback['test_macro_f1']:.4f})",
+            ("[green]PROMOTED[/] " if final["promote"] else "[yellow]NOT PROMOTED[/] ")
+            + f"{escape(final['model'])} version {fallback['version']} (linear): {escape(final['reason'])}",
+        ]
+    lines.append(
+        f"champion: {escape(final['model'])} version {final['champion_after']}; serve it with:\n  "
+        f"{escape(shlex.join(serve))}"
+        if final["champion_after"]
+        else "no champion to serve yet"
     )
+    console.print("\n".join(lines), soft_wrap=True, highlight=False)
     print(
         json.dumps(
             {
                 "task": result["task"],
                 "data_dir": result["data_dir"],
                 "version": result["version"],
+                "family": result["family"],
                 "test_macro_f1": result["test_macro_f1"],
                 "test_accuracy": result["test_accuracy"],
                 "baseline_macro_f1": result["baseline"]["test_macro_f1"],
                 "promoted": decision["promote"],
-                "champion": decision["champion_after"],
+                "fallback": {k: fallback[k] for k in ("family", "version", "test_macro_f1")}
+                | {"promoted": fallback["promotion"]["promote"]}
+                if fallback
+                else None,
+                "champion": final["champion_after"],
                 "serve": shlex.join(serve),
             },
             ensure_ascii=False,

@@ -43,12 +43,18 @@ def settings_hash(fit: Callable = tfidf_baseline, settings: dict | None = None) 
     """What the baseline's figure depends on besides the two splits."""
     import sklearn
 
+    from training.config import LinearConfig
+    from training.model import linear
+
     module = sys.modules[fit.__module__]
     name = getattr(fit, "__qualname__", type(fit).__qualname__)  # a function, or a callable object
     return _sha(
         {
             "fit": f"{fit.__module__}.{name}",
             "code": hashlib.sha256(inspect.getsource(module).encode("utf-8")).hexdigest(),
+            # the baseline is the linear family with its defaults: its pipeline code and those defaults
+            "linear_code": hashlib.sha256(inspect.getsource(linear).encode("utf-8")).hexdigest(),
+            "linear_defaults": LinearConfig().model_dump(),
             "sklearn": sklearn.__version__,
             "settings": settings or {},
         }

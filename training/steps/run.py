@@ -1,6 +1,11 @@
 """`heara run`: the whole loop on any labeled file, one function in stage order:
 prepare -> train -> evaluate (beside the TF-IDF baseline) -> register -> promote.
 
+When the gate refuses the configured model because it is below the baseline and there is no champion
+yet (a small offline model on a small task often is), the loop trains the `linear` family on the same
+split and offers it to the gate too: never a champion worse than the baseline, and a champion to
+serve; the result says so (`fallback`).
+
 Each stage is the same step function its own command calls; the prepared folder's dataset.json gives
 every stage after `prepare` the file's task and labels, as `--data-dir` does for the single commands.
 """
@@ -22,10 +27,13 @@ from training.steps.workspace import DataFiles
 log = logging.getLogger("heara.pipeline")
 
 
-def run_loop(params: Params, source: Path, out_dir: Path, *, header: bool = True) -> dict:
+def run_loop(
+    params: Params, source: Path, out_dir: Path, *, header: bool = True, linear_fallback: bool = True
+) -> dict:
     """Prepare `source` into `out_dir`, train on it, score the model and the baseline on its frozen test
     split, register the model as heara-<task> and run the promotion gate. Returns what each stage said."""
-    from training.evaluation.baseline import tfidf_baseline
+    from training.evaluation.baseline_cache import cached_baseline
+    from training.paths import state
 
     # --- data: ingest -> validate -> preprocess -> split -> augment, dataset.json -------------------
     data_report = prepare(params, source, out_dir, header=header)
@@ -37,11 +45,32 @@ def run_loop(params: Params, source: Path, out_dir: Path, *, header: bool = True
     candidate = train_step(params, files)
     metrics = evaluate_step(params, files)
     splits = files.load()
-    baseline = tfidf_baseline(splits["train"], splits["test"])
+    baseline = cached_baseline(splits["train"], splits["test"], state().baseline_cache)  # the gate reuses it
 
     # --- registry: register (alias challenger), then the gate moves the champion alias or not -------
     version = register_step(params, files)
     decision = promote_step(params, version, test_path=files.test)
+
+    # --- below the baseline with no champion: the linear family on the same split, through the gate --
+    fallback = None
+    if linear_fallback and needs_linear_fallback(params, decision):
+        log.info(
+            "run: the gate refused the %s model below the baseline and %s has no champion: training the "
+            "linear family on the same split",
+            params.model.family,
+            decision["model"],
+        )
+        linear = with_family(params, "linear")
+        cand = train_step(linear, files)
+        lin_metrics = evaluate_step(linear, files)
+        lin_version = register_step(linear, files)
+        fallback = {
+            "family": "linear",
+            "run_id": cand["run_id"],
+            "test_macro_f1": lin_metrics.get("test_macro_f1"),
+            "version": lin_version,
+            "promotion": promote_step(linear, lin_version, test_path=files.test),
+        }
     return {
         "task": params.task,
         "labels": list(params.labels),
@@ -59,5 +88,22 @@ def run_loop(params: Params, source: Path, out_dir: Path, *, header: bool = True
         "test_accuracy": metrics.get("test_accuracy"),
         "baseline": baseline,
         "version": version,
+        "family": params.model.family,
         "promotion": decision,
+        "fallback": fallback,
     }
+
+
+def needs_linear_fallback(params: Params, decision: dict) -> bool:
+    """A non-linear model refused for being below the baseline, and no champion to serve."""
+    return (
+        params.model.family != "linear"
+        and not decision["promote"]
+        and decision.get("checks", {}).get("beats_baseline") is False
+        and decision.get("champion_after") is None
+    )
+
+
+def with_family(params: Params, family: str) -> Params:
+    """The same configuration with another model family."""
+    return params.override({"model": {"family": family}})

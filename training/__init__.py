@@ -15,8 +15,9 @@ Core (imports only core):
 Library (data -> model -> trainer, evaluation -> registry; none imports steps, adapters or serving):
   data/             read, validate, preprocess, split and augment labeled utterances; reports, card
   model/            KoBERT tokenizer, tiny profile, the classifier, encoding, the model folder and its
-                    Predictor, the MLflow pyfunc, the int8 ONNX export and runner (the CPU path)
-  trainer/          the training loop (CPU, one GPU, torchrun), batching, checkpoints
+                    Predictor (any family; base.py: what they share), the linear family (TF-IDF +
+                    logistic regression), the MLflow pyfunc, the int8 ONNX export and runner (the CPU path)
+  trainer/          the training loop (CPU, one GPU, torchrun), batching, checkpoints; the linear fit
   evaluation/       metrics, calibration, robustness slices, plots, the TF-IDF baseline (cached per split
                     for the gate), int8's drop
   registry/         MLflow tracking and aliases, the promotion gate's rule, the audit ledger, the champion

@@ -211,7 +211,8 @@ def notes(rows: Sequence[FamilyRow], meta: dict[str, Any]) -> list[str]:
         f"macro-F1: mean over seeds on the frozen test split ({meta.get('test_rows', '?')} rows). "
         f"{level:.0%} CI: two-level percentile bootstrap ({n} resamples): test rows and seeds drawn "
         "with replacement, the same row draws for every family.",
-        "Slices (mean macro-F1 over seeds): short texts, spaces removed, typos added. p95 ms: CPU "
+        f"Slices (mean macro-F1 over seeds): short texts ({_short(meta)}), spaces removed, typos added "
+        f"(all rows). p95 ms: CPU "
         "latency of one text per call, preprocessing included. size: weights in memory. train s: "
         "wall time of building and training the model (not scoring; not the tiny profile's "
         "vocabulary, built once per study).",
@@ -221,6 +222,12 @@ def notes(rows: Sequence[FamilyRow], meta: dict[str, Any]) -> list[str]:
     if meta.get("reproduce"):
         out.append(f"Reproduce a run: `{meta['reproduce']}`.")
     return out
+
+
+def _short(meta: dict[str, Any]) -> str:
+    if "short_rows" not in meta:
+        return "the shortest texts"
+    return f"up to {meta.get('short_max_chars', '?')} characters: {meta['short_rows']} rows"
 
 
 def _md_table(headers: list[str], cells: list[list[str]]) -> str:

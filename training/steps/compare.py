@@ -166,6 +166,8 @@ def compare_step(
         "data": display_path(data_dir) if data_dir else "the DVC pipeline's outputs",
         "seeds": seeds,
         "test_rows": len(test),
+        "short_max_chars": first.evaluate.short_max_chars,
+        "short_rows": int(sum(len(str(t)) <= first.evaluate.short_max_chars for t in test["text"])),
         "labels": labels,
         "ci_level": first.promote.ci_level,
         "bootstrap_samples": first.promote.bootstrap_samples,

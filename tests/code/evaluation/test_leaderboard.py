@@ -116,11 +116,18 @@ def test_markdown_and_html_show_the_same_table_safely(tmp_path: Path) -> None:
         run("hf:<x>|y", 42, None, error="bad | <name>"),
     ]
     rows = summarise(runs, Y, n=100)
-    meta = {"study": "s1", "task": "danger", "test_rows": len(Y), "reproduce": "heara train --params P"}
+    meta = {
+        "study": "s1",
+        "test_rows": len(Y),
+        "short_rows": 4,
+        "short_max_chars": 8,
+        "reproduce": "heara train --params P",
+    }
     md = to_markdown(rows, LABELS, meta)
     assert "| 1 | linear * | 1/1 |" in md and "bad \\| <name>" in md
     assert "| family | normal | emergency | confusion |" in md
-    assert LINEAR_NOTE in md and "`heara train --params P`" in md and "60 rows" in md
+    assert LINEAR_NOTE in md and "`heara train --params P`" in md
+    assert "(60 rows)" in md and "short texts (up to 8 characters: 4 rows)" in md
     page = to_html(rows, LABELS, meta)
     assert "<td>hf:&lt;x&gt;|y</td>" in page.replace(' class=""', "") and "<name>" not in page
     assert page.startswith("<!doctype html>") and "data:image" not in page  # no plot given

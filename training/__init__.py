@@ -19,13 +19,14 @@ Library (data -> model -> trainer, evaluation -> registry; none imports steps, a
                     logistic regression), the MLflow pyfunc, the int8 ONNX export and runner (the CPU path)
   trainer/          the training loop (CPU, one GPU, torchrun), batching, checkpoints; the linear fit
   evaluation/       metrics, calibration, robustness slices, plots, the TF-IDF baseline (cached per split
-                    for the gate), int8's drop
+                    for the gate), int8's drop, the leaderboard of a comparison of model families
   registry/         MLflow tracking and aliases, the promotion gate's rule, the audit ledger, the champion
                     and the smoke test a version passes before it may become champion
 
 Steps (import core and library):
   steps/            one module per pipeline verb: ingest, validate, preprocess, split, augment (prepare
-                    runs them in order), train, evaluate, register, promote, rollback, predict
+                    runs them in order), train, evaluate, register, promote, rollback, predict; compare
+                    (several model families and seeds on one frozen split)
 
 Adapters (thin callers of the steps; may import anything, serving included):
   cli/              the `heara` command, one module per command group

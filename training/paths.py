@@ -19,6 +19,7 @@ from training import env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PARAMS = PROJECT_ROOT / "params.yaml"
+FULL_OVERLAY = PROJECT_ROOT / "params.full.yaml"  # the overlay for a real fine-tune of a pretrained encoder
 
 
 def display_path(path: Path | str) -> str:

@@ -187,3 +187,48 @@ def label_distribution_png(counts: dict[str, dict[str, int]], path: Path | str) 
         if splits:
             ax.legend()
         return _save(fig, path)
+
+
+def leaderboard_png(
+    families: list[str],
+    macro_f1: list[float],
+    ci: list[tuple[float, float]],
+    latency_p95_ms: list[float | None],
+    path: Path | str,
+    level: float = 0.95,
+) -> Path:
+    """`heara compare`'s plot: macro-F1 per family with its CI as error bars (left), and p95 CPU latency
+    against macro-F1 (right, log scale): what a better score costs at serving time."""
+    f1 = np.asarray(macro_f1, dtype=float)
+    err = np.array([[m - lo for (lo, _), m in zip(ci, f1)], [hi - m for (_, hi), m in zip(ci, f1)]])
+    err = err.reshape(2, len(families))
+    y = np.arange(len(families))[::-1]  # the best (first) family on top
+    with _style():
+        fig = Figure(figsize=(11, 1.6 + 0.5 * max(len(families), 1)))
+        bars, scatter = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+        if families:
+            bars.errorbar(f1, y, xerr=err, fmt="o", capsize=4, color="tab:blue")
+            for yi, m in zip(y, f1):
+                bars.annotate(f"{m:.3f}", (m, yi), textcoords="offset points", xytext=(0, 7), ha="center")
+            lo = float(np.nanmin(f1 - err[0]))
+            bars.set_xlim(max(0.0, lo - 0.05), min(1.0, float(np.nanmax(f1 + err[1])) + 0.05))
+        else:
+            bars.text(0.5, 0.5, "no family trained", ha="center", va="center", transform=bars.transAxes)
+        bars.set_yticks(y, families)
+        bars.set_ylim(-0.7, max(len(families), 1) - 0.3)
+        bars.set_xlabel(f"test macro-F1 (mean over seeds, {level:.0%} CI)")
+        bars.set_title("Families on the frozen test split")
+        bars.grid(axis="x", alpha=0.3)
+        timed = [(n, m, e0, e1, lat) for n, m, e0, e1, lat in zip(families, f1, *err, latency_p95_ms) if lat]
+        for name, m, e0, e1, lat in timed:
+            scatter.errorbar(lat, m, yerr=[[e0], [e1]], fmt="o", capsize=3)
+            scatter.annotate(name, (lat, m), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        if timed:
+            scatter.set_xscale("log")
+        else:
+            scatter.text(0.5, 0.5, "no latency", ha="center", va="center", transform=scatter.transAxes)
+        scatter.set_xlabel("p95 latency per text, CPU (ms, log)")
+        scatter.set_ylabel("test macro-F1")
+        scatter.set_title("Score vs latency")
+        scatter.grid(alpha=0.3)
+        return _save(fig, path)

@@ -84,6 +84,15 @@ def git_commit() -> str | None:
         return None
 
 
+def log_params(params: dict[str, Any]) -> None:
+    """A resolved configuration (`Params.to_dict()`) as flat MLflow params of the active run."""
+    import mlflow
+
+    items = list(flatten(params).items())
+    for start in range(0, len(items), 90):  # MLflow caps one batch at 100 params
+        mlflow.log_params(dict(items[start : start + 90]))
+
+
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """{"train": {"lr": 1}} -> {"train.lr": 1}; lists become their string form (MLflow params)."""
     out: dict[str, Any] = {}

@@ -138,11 +138,13 @@ def fit_model(
     *,
     on_epoch: EpochCallback | None = None,
     resume: bool = True,
+    base_dir: Path | None = None,
 ) -> tuple[Path, TrainResult]:
     """Train the family `params.model.family` on the train split, select on val, save the model folder
     as `work/model`: (model folder, TrainResult). No MLflow calls and no test split: the train step, the
     sweep's trials and the comparison's runs all fit through here. `on_epoch(epoch, record)` may raise
-    (a pruned sweep trial) to stop the fit."""
+    (a pruned sweep trial) to stop the fit. `base_dir` (default `work/base`): where the tiny profile's base
+    model is built, once per train split and vocabulary size; runs on one split may share it."""
     from training.model.predictor import save_model_dir
 
     if params.model.family == "linear":
@@ -167,7 +169,11 @@ def fit_model(
     from training.trainer.loop import train
 
     model, tokenizer, base_model = build_model(
-        params.model, labels, splits["train"]["text"].tolist(), work / "base", seed=params.train.seed
+        params.model,
+        labels,
+        splits["train"]["text"].tolist(),
+        base_dir or work / "base",
+        seed=params.train.seed,
     )
     result = train(
         model,
@@ -239,9 +245,7 @@ def _log_run_inputs(params: Params, splits: dict[str, pd.DataFrame], labels: lis
     from training.evaluation import plots
     from training.registry import tracking
 
-    flat = tracking.flatten(params.to_dict())
-    for start in range(0, len(flat), 90):  # MLflow caps one batch at 100 params
-        mlflow.log_params(dict(list(flat.items())[start : start + 90]))
+    tracking.log_params(params.to_dict())
     tags = {
         "heara.task": params.task,
         "heara.git_commit": tracking.git_commit() or "unknown",

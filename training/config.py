@@ -140,6 +140,20 @@ class ModelConfig(_Section):
     max_length: int = Field(64, ge=8, le=512, description="tokens per text (longer texts are truncated)")
     dropout: float = Field(0.1, ge=0, lt=1, description="classifier dropout")
     tiny_vocab_size: int = Field(1000, ge=100, description="SentencePiece vocabulary of the tiny profile")
+    tiny_hidden_size: int = Field(
+        64,
+        ge=32,
+        le=768,
+        description="tiny profile: hidden width (a multiple of 32, one attention head each)",
+    )
+    tiny_layers: int = Field(2, ge=1, le=12, description="tiny profile: transformer layers")
+
+    @field_validator("tiny_hidden_size")
+    @classmethod
+    def _whole_heads(cls, v: int) -> int:
+        if v % 32:
+            raise ValueError(f"model.tiny_hidden_size {v} is not a multiple of 32 (heads of 32 dimensions)")
+        return v
 
 
 class LinearConfig(_Section):

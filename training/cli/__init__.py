@@ -1,6 +1,6 @@
 """`heara`: one command-line entry point, a subcommand per pipeline verb. The commands (one module per
-group: data, train, run, serve, bench, config, airflow) parse options and call `training.steps`; they hold
-no logic of their own.
+group: data, train, run, experiments, serve, bench, config, airflow) parse options and call
+`training.steps`; they hold no logic of their own.
 
 Errors: a `HearaError` (bad data, bad settings, something not there yet) is printed as one line and
 exits with code 2; anything else is a bug and keeps its traceback.
@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from training.cli import bench, config, data, run, serve, train
+from training.cli import bench, config, data, experiments, run, serve, train
 from training.cli.airflow import airflow_app
 from training.cli.common import console
 from training.errors import HearaError
@@ -42,6 +42,7 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.add_typer(train.app)
 app.add_typer(run.app)
+app.add_typer(experiments.app)
 app.add_typer(serve.app)
 app.add_typer(bench.app, name="bench")
 app.add_typer(config.app, name="config")

@@ -65,9 +65,11 @@ def sweep_cmd(
     compare_default: Annotated[
         bool,
         typer.Option(
-            "--compare-default", help="Also score the family's configuration as set on the test split (once)."
+            "--compare-default/--no-compare-default",
+            help="Also score the family's configuration as set on the test split, beside the best (the "
+            "search's first trial is that configuration, so this costs a scoring, not a training).",
         ),
-    ] = False,
+    ] = True,
     data_dir: DataDirOpt = None,
     params_file: ParamsOpt = None,
     overlays: OverlayOpt = None,

@@ -859,7 +859,7 @@ def _test_scores(model_dir: Path, test: pd.DataFrame) -> dict[str, float]:
 
 
 def finish_sweep(
-    study_name: str, url: str, files: DataFiles, *, compare_default: bool = False
+    study_name: str, url: str, files: DataFiles, *, compare_default: bool = True
 ) -> dict[str, Any]:
     """Leaderboard, overlay and the one use of the test split; closes the MLflow parent run.
 
@@ -991,7 +991,7 @@ def sweep_step(
     study_name: str | None = None,
     storage: str | None = None,
     params_file: Path | str | None = None,
-    compare_default: bool = False,
+    compare_default: bool = True,
 ) -> dict[str, Any]:
     """`heara sweep`: start (or continue) the study, run its workers here, clean up, finish."""
     files = files or DataFiles.default()

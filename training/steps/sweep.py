@@ -73,10 +73,6 @@ RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}  # t
 _ATTR = "heara."  # prefix of the study's and trials' user attributes written here
 
 
-class OverBudget(Exception):
-    """A trial started after the study's trial budget was spent by other workers (see `_Objective`)."""
-
-
 # --------------------------------------------------------------------------- the search space
 
 
@@ -505,10 +501,13 @@ class _Objective:
         from training.data.augment import fewer_augmented
         from training.steps.train import fit_model
 
-        if trial.number >= self.sweep.trials:  # another worker started the last one meanwhile
+        if trial.number >= self.sweep.trials:
+            # Another worker started the last trial of the budget between this worker's check (the
+            # MaxTrialsCallback) and its next trial: stop without training. Recorded as pruned (no
+            # traceback in the log) and marked, so that no count or leaderboard includes it.
             trial.set_user_attr(f"{_ATTR}over_budget", True)
             self.study.stop()
-            raise OverBudget(f"trial {trial.number}: the budget of {self.sweep.trials} trials is spent")
+            raise optuna.TrialPruned(f"over budget: {self.sweep.trials} trials were started")
         values = {d.name: d.suggest(trial) for d in self.dims}
         trial.set_user_attr(f"{_ATTR}values", values)
         trial.set_user_attr(f"{_ATTR}worker", self.worker)

@@ -221,6 +221,26 @@ def test_the_search_runs_without_a_test_split(registry_home, data_dir):
     }
 
 
+def test_a_trial_started_after_the_budget_was_spent_stops_untrained(registry_home, data_dir):
+    """Two workers can both pass MaxTrialsCallback's check when one trial is left; the second one's trial
+    (its number at or past the budget) stops before training and counts nowhere."""
+    sweep, url = sw.start_sweep(_params(enqueue_default=False), "linear", trials=1)
+    study, _ = sw.load_sweep(sweep.study, url)
+    objective = sw._Objective(study, sweep, sw.search_splits(DataFiles.from_dir(data_dir)), 0)
+    study.optimize(objective, n_trials=3)  # no MaxTrialsCallback: as if another worker raced this one
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "PRUNED"]  # the study stopped itself
+    over = study.trials[1]
+    assert over.user_attrs["heara.over_budget"] and "heara.mlflow_run_id" not in over.user_attrs
+    assert sw._counts(study.trials) == {
+        "complete": 1,
+        "pruned": 0,
+        "failed": 0,
+        "running": 0,
+        "over_budget": 1,
+    }
+    assert list(sw.leaderboard(study, sweep)["trial"]) == [0]
+
+
 def test_the_cli_prints_progress_and_ends_with_a_json_line(registry_home, data_dir):
     from training.cli import app
 

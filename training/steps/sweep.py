@@ -592,10 +592,12 @@ class _Objective:
         note: str = "",
     ) -> None:
         end_run(self.client, run_id, trial.number, state, value=value, note=note)
-        best = _best(self.study)
+        best = _best(self.study)  # this trial is not COMPLETE in the storage until it returns
+        if value is not None and (best is None or value > best[1]):
+            best = (trial.number, value)
         values = trial.user_attrs.get(f"{_ATTR}values", {})
         log.info(
-            "trial %d %s%s in %.1f s (worker %d; best so far %s)  %s%s",
+            "trial %d %s%s in %.1f s (worker %d; best %s)  %s%s",
             trial.number,
             state,
             f": val macro-F1 {value:.4f}" if value is not None else "",

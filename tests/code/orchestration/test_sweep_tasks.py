@@ -1,5 +1,6 @@
-"""The heara_sweep DAG's task bodies (training/orchestration/sweep.py): the form becomes a study and one job
-per worker; parallel workers without PostgreSQL fail the set-up at once; the asset event's extra."""
+"""The heara_sweep DAG's task bodies (training/orchestration/sweep.py; the file is named apart from
+tests/code/steps/test_sweep.py, as pytest needs): the form becomes a study and one job per worker;
+parallel workers without PostgreSQL fail the set-up at once; the asset event's extra."""
 
 from __future__ import annotations
 

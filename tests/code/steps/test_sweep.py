@@ -346,6 +346,7 @@ def pg_storage():
         con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
 def test_a_trial_whose_heartbeat_stopped_is_failed_by_the_clean_up(registry_home, data_dir, pg_storage):
     """A worker killed mid-trial leaves it RUNNING; once its heartbeat is older than twice the interval,
     the clean-up marks the trial FAIL and ends its MLflow run as FAILED. A live one is left alone."""

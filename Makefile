@@ -91,8 +91,8 @@ load-tool:
 	echo "warning: wrk is not installed (as root: apt-get install wrk); heara bench serve and its test will fail"
 
 # Every test but those marked heavy (the Airflow end-to-end run with a fault and a resume, ~7 min; the
-# serving benchmark's three servers, ~4 min; the GPU check's dry run, ~1.5 min), which `make test-heavy`
-# runs; CI runs both.
+# serving benchmark's three servers, ~4 min; the sweep DAG with two parallel workers, ~2 min; the GPU
+# check's dry run, ~1.5 min), which `make test-heavy` runs; CI runs both.
 test: install browser compose-tool load-tool
 	$(VENV)/bin/python -m pytest -q --timeout=900 -m "not heavy and not evidence" $(PYTEST_ARGS) || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc; }

@@ -14,6 +14,9 @@ from training.config import OrchestrateConfig
 
 # New labeled files in $HEARA_HOME/incoming/: the watcher DAG emits an event, the retrain DAG runs.
 INCOMING = Asset(name="heara_incoming_labeled_data", uri="file:///heara/incoming")
+# A finished sweep's best configuration (the event's extra: overlay path, best value, study). heara_retrain
+# runs on it, with the overlay, when params.yaml's sweep.retrain_on_best is on.
+SWEEP_BEST = Asset(name="heara_sweep_best", uri="heara://sweep/best")
 
 
 def default_args(orch: OrchestrateConfig) -> dict:

@@ -6,7 +6,8 @@
 
 **When it runs**: on the schedule in `params.yaml` (`orchestrate.schedule`, weekly by default), when the
 watcher DAG (`heara_incoming_watch`) sees new labeled files in `$HEARA_HOME/incoming/` (an Asset event;
-the run records which files), or when you press **Trigger** and fill in the form.
+the run records which files), when `heara_sweep` publishes a best configuration and `sweep.retrain_on_best`
+is on (the run then uses the sweep's overlay), or when you press **Trigger** and fill in the form.
 
 **The form** overrides `params.yaml` for this run only: task, a params **overlay** (`params.full.yaml`
 for a real fine-tune of the pretrained model: its learning rate, epochs and patience), model
@@ -27,7 +28,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, chain, dag, task
-from heara_common import INCOMING, call, default_args
+from heara_common import INCOMING, SWEEP_BEST, call, default_args
 
 from training.config import load_params
 from training.env import train_queue
@@ -35,10 +36,12 @@ from training.orchestration.form import form_params
 
 PARAMS = load_params()
 ORCH = PARAMS.orchestrate
+# New labeled data; and a sweep's best configuration when params.yaml's sweep.retrain_on_best is on.
+ASSETS = (INCOMING | SWEEP_BEST) if PARAMS.sweep.retrain_on_best else INCOMING
 SCHEDULE = (
-    AssetOrTimeSchedule(timetable=CronTriggerTimetable(ORCH.schedule, timezone="UTC"), assets=INCOMING)
+    AssetOrTimeSchedule(timetable=CronTriggerTimetable(ORCH.schedule, timezone="UTC"), assets=ASSETS)
     if ORCH.schedule
-    else INCOMING
+    else ASSETS
 )
 # The trigger form: fields, params.yaml keys, help and bounds are in training/orchestration/form.py.
 FORM = {name: Param(spec.pop("default"), **spec) for name, spec in form_params(PARAMS).items()}
@@ -60,25 +63,19 @@ def heara_retrain():
         """Validate the form, write the run's params file; record what triggered the run."""
         from training.orchestration import tasks
 
-        files = [
-            f
-            for events in (context.get("triggering_asset_events") or {}).values()
-            for event in events
-            for f in (event.extra or {}).get("files", [])
-        ]
+        events = [e for group in (context.get("triggering_asset_events") or {}).values() for e in group]
+        files = [f for event in events for f in (event.extra or {}).get("files", [])]
+        overlays = [(event.extra or {})["overlay"] for event in events if (event.extra or {}).get("overlay")]
         run_type = str(getattr(context["dag_run"], "run_type", "manual")).lower()
         trigger = (
             "asset"
-            if files or "asset" in run_type
+            if events or "asset" in run_type
             else ("scheduled" if "scheduled" in run_type else "manual")
         )
-        return call(
-            tasks.resolve_run,
-            dict(context["params"]),
-            context["run_id"],
-            trigger=trigger,
-            trigger_files=files,
-        )
+        form = dict(context["params"])
+        if overlays and not form.get("overlay"):  # a sweep's best configuration (the latest event's)
+            form["overlay"] = overlays[-1]
+        return call(tasks.resolve_run, form, context["run_id"], trigger=trigger, trigger_files=files)
 
     @task
     def ingest(run: dict) -> dict:

@@ -26,11 +26,13 @@ Library (data -> model -> trainer, evaluation -> registry; none imports steps, a
 Steps (import core and library):
   steps/            one module per pipeline verb: ingest, validate, preprocess, split, augment (prepare
                     runs them in order), train, evaluate, register, promote, rollback, predict; compare
-                    (several model families and seeds on one frozen split)
+                    (several model families and seeds on one frozen split); sweep (a hyperparameter search
+                    with Optuna, scored on validation, its best as an overlay)
 
 Adapters (thin callers of the steps; may import anything, serving included):
   cli/              the `heara` command, one module per command group
-  orchestration/    the task bodies the Airflow DAGs in dags/ call, the trigger form, local Airflow
+  orchestration/    the task bodies the Airflow DAGs in dags/ call (retrain, sweep), the trigger forms,
+                    local Airflow
   bench/            benchmarks: preprocessing speed, training throughput, serving load (wrk; vs Flask,
                     MLflow), CPU inference (torch fp32 vs int8 ONNX)
 

@@ -140,6 +140,20 @@ class ModelConfig(_Section):
     max_length: int = Field(64, ge=8, le=512, description="tokens per text (longer texts are truncated)")
     dropout: float = Field(0.1, ge=0, lt=1, description="classifier dropout")
     tiny_vocab_size: int = Field(1000, ge=100, description="SentencePiece vocabulary of the tiny profile")
+    tiny_hidden_size: int = Field(
+        64,
+        ge=32,
+        le=768,
+        description="tiny profile: hidden width (a multiple of 32, one attention head each)",
+    )
+    tiny_layers: int = Field(2, ge=1, le=12, description="tiny profile: transformer layers")
+
+    @field_validator("tiny_hidden_size")
+    @classmethod
+    def _whole_heads(cls, v: int) -> int:
+        if v % 32:
+            raise ValueError(f"model.tiny_hidden_size {v} is not a multiple of 32 (heads of 32 dimensions)")
+        return v
 
 
 class LinearConfig(_Section):
@@ -301,6 +315,117 @@ class OrchestrateConfig(_Section):
     watch_every_min: float = Field(5.0, gt=0, description="the incoming-folder watcher's period (minutes)")
 
 
+# `heara sweep` (Optuna): one search space per family. Each field names the params.yaml key it sets; a
+# range is [low, high] (`log`: sampled on a log scale), a choice lists the values to pick from.
+
+
+def _range(default: tuple, key: str, *, log: bool = False, note: str = "") -> Any:
+    scale = "log-uniform" if log else "uniform"
+    return Field(
+        default,
+        description=f"{key}: [low, high], {scale}{'; ' + note if note else ''}",
+        json_schema_extra={"sets": key, "kind": "range", "log": log},
+    )
+
+
+def _choice(default: tuple, key: str, note: str = "") -> Any:
+    return Field(
+        default,
+        description=f"{key}: the values to choose from{'; ' + note if note else ''}",
+        json_schema_extra={"sets": key, "kind": "choice"},
+    )
+
+
+class _Space(_Section):
+    """A search space: ranges hold low <= high (and low > 0 on a log scale); choices are not empty."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "_Space":
+        for name, info in type(self).model_fields.items():
+            value, extra = getattr(self, name), info.json_schema_extra or {}
+            if extra.get("kind") == "range":
+                low, high = value
+                if low > high:
+                    raise ValueError(f"{name}: low {low} is above high {high}")
+                if extra.get("log") and low <= 0:
+                    raise ValueError(f"{name}: a log-scale range must start above 0, got {low}")
+            elif not value:
+                raise ValueError(f"{name}: no values to choose from")
+        return self
+
+
+class KobertTinySpace(_Space):
+    """kobert-tiny: the tiny KoBERT-format transformer trained from scratch (model.profile tiny)."""
+
+    lr: tuple[float, float] = _range((1.0e-4, 1.0e-2), "train.lr", log=True)
+    epochs: tuple[int, int] = _range((5, 20), "train.epochs")
+    dropout: tuple[float, float] = _range((0.0, 0.5), "model.dropout")
+    batch_size: tuple[int, ...] = _choice((16, 32, 64), "train.batch_size")
+    warmup_ratio: tuple[float, float] = _range((0.0, 0.2), "train.warmup_ratio")
+    augment_scale: tuple[float, float] = _range(
+        (0.5, 1.0), "augment.multipliers", note="each multiplier x this (at least 1), at most 1 (see docs)"
+    )
+    max_length: tuple[int, ...] = _choice((32, 64, 128), "model.max_length", note="at most 128 (tiny)")
+    tiny_vocab_size: tuple[int, int] = _range((500, 2000), "model.tiny_vocab_size", log=True)
+    tiny_hidden_size: tuple[int, ...] = _choice((32, 64, 128), "model.tiny_hidden_size")
+    tiny_layers: tuple[int, int] = _range((1, 4), "model.tiny_layers")
+
+    @field_validator("augment_scale")
+    @classmethod
+    def _at_most_prepared(cls, v: tuple[float, float]) -> tuple[float, float]:
+        # Augmentation runs at `prepare` time: a trial can train on fewer of the prepared augmented rows,
+        # never on more (prepare with larger multipliers to search above them).
+        if not 0 < v[0] <= v[1] <= 1:
+            raise ValueError(f"augment_scale {list(v)}: both ends must lie in (0, 1]")
+        return v
+
+
+class LinearSpace(_Space):
+    """linear: character n-gram TF-IDF + logistic regression (the `linear:` section)."""
+
+    C: tuple[float, float] = _range((0.1, 100.0), "linear.C", log=True)
+    ngram_max: tuple[int, int] = _range((2, 6), "linear.ngram_max")
+    analyzer: tuple[Literal["char_wb", "char", "word"], ...] = _choice(("char_wb", "char"), "linear.analyzer")
+    min_df: tuple[int, int] = _range((1, 3), "linear.min_df")
+    class_weight: tuple[Literal["balanced", "none"], ...] = _choice(
+        ("balanced", "none"), "linear.class_weight"
+    )
+
+
+class SweepConfig(_Section):
+    """`heara sweep`: budgets, sampler, pruner and storage of the Optuna study, and each family's space."""
+
+    trials: int = Field(20, ge=1, description="trials in all, shared by every worker of the study")
+    timeout_min: float | None = Field(
+        None, gt=0, description="no trial starts after this many minutes; null: no wall-clock budget"
+    )
+    workers: int = Field(1, ge=1, description="parallel worker processes (more than 1 needs PostgreSQL)")
+    pruner: Literal["median", "hyperband"] = Field(
+        "median", description="stops a trial whose per-epoch validation macro-F1 lags the others'"
+    )
+    warmup_epochs: int = Field(2, ge=0, description="no trial is pruned before it has run this many epochs")
+    startup_trials: int = Field(
+        5, ge=0, description="trials sampled at random before TPE models the results (and before pruning)"
+    )
+    seed: int = Field(0, description="seed of the TPE sampler")
+    storage: str | None = Field(
+        None,
+        description="Optuna storage URL (postgresql://... for parallel workers; HEARA_SWEEP_STORAGE "
+        "overrides); null: a SQLite file in the state folder",
+    )
+    heartbeat_s: int = Field(
+        30, ge=1, description="PostgreSQL: a running trial beats this often; silent for twice as long: FAIL"
+    )
+    enqueue_default: bool = Field(
+        True, description="the first trial of a new study tries the family's configuration as configured"
+    )
+    retrain_on_best: bool = Field(
+        False, description="heara_retrain also runs on the heara_sweep_best asset, with the sweep's overlay"
+    )
+    kobert_tiny: KobertTinySpace = Field(default_factory=KobertTinySpace, description="kobert-tiny's space")
+    linear: LinearSpace = Field(default_factory=LinearSpace, description="the linear family's space")
+
+
 class Params(_Section):
     """params.yaml: one section per step."""
 
@@ -325,6 +450,7 @@ class Params(_Section):
     promote: PromoteConfig = Field(default_factory=PromoteConfig, description="the promotion gate")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="the BentoML service")
     orchestrate: OrchestrateConfig = Field(default_factory=OrchestrateConfig, description="the Airflow DAGs")
+    sweep: SweepConfig = Field(default_factory=SweepConfig, description="hyperparameter sweeps (Optuna)")
 
     # "model" would otherwise clash with pydantic's protected "model_" namespace warnings.
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, protected_namespaces=())

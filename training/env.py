@@ -57,6 +57,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
     ),
     "HEARA_TRAIN_QUEUE": ("orchestrate.train_queue", "the Celery queue of the training task (compose: gpu)"),
     "HEARA_GPU_SLOTS": ("the GPUs `nvidia-smi -L` lists (at least 1)", "slots of the Airflow `gpu` pool"),
+    "HEARA_SWEEP_STORAGE": (
+        "sweep.storage",
+        "the Optuna storage of `heara sweep` and the heara_sweep DAG (postgresql://... for parallel workers)",
+    ),
     "HEARA_RUN_TAGS": (
         "unset",
         "a JSON object of extra MLflow tags for the next training run (set by the DAG)",
@@ -215,6 +219,10 @@ def serve_url(default: str | None) -> str | None:
 
 def train_queue(default: str) -> str:
     return _get("HEARA_TRAIN_QUEUE") or default
+
+
+def sweep_storage(default: str | None) -> str | None:
+    return _get("HEARA_SWEEP_STORAGE") or default or None
 
 
 def gpu_slots() -> int | None:

@@ -117,6 +117,11 @@ class StatePaths:
         return self.training_runs(task) / key
 
     @property
+    def sweep_db(self) -> Path:
+        """`heara sweep`'s Optuna studies when no storage is configured (SQLite: one worker process)."""
+        return self.home / "sweeps.sqlite"
+
+    @property
     def audit_ledger(self) -> Path:
         """Every promotion decision, forced promotion and rollback (JSON lines)."""
         return self.home / "audit" / "promotions.jsonl"

@@ -275,3 +275,20 @@ def test_overlays_apply_in_order_then_overrides(tmp_path, repo_root):
     later.write_text("train:\n  epochs: 9\n", encoding="utf-8")
     params = load_params(overlays=[repo_root / "params.full.yaml", later], overrides={"train": {"lr": 1e-4}})
     assert (params.model.profile, params.train.epochs, params.train.lr) == ("full", 9, 1e-4)
+
+
+def test_every_sweep_dimension_sets_an_existing_key():
+    """Each key of a sweep space names the params.yaml key it samples (`sets`); that key must exist, and be
+    a number or a choice of the sampled kind (augment_scale scales the multipliers mapping)."""
+    from training.config import KobertTinySpace, LinearSpace
+
+    tree = Params().to_dict()
+    for space in (KobertTinySpace, LinearSpace):
+        for name, field in space.model_fields.items():
+            extra = field.json_schema_extra
+            assert extra["kind"] in ("range", "choice"), (space.__name__, name)
+            node = tree
+            for part in extra["sets"].split("."):
+                assert part in node, f"{space.__name__}.{name} sets {extra['sets']}, which params.yaml lacks"
+                node = node[part]
+            assert isinstance(node, dict if name == "augment_scale" else (int, float, str)), (name, node)

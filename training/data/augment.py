@@ -133,6 +133,36 @@ def plan_targets(counts: dict[str, int], cfg: AugmentConfig) -> dict[str, int]:
     return {lab: max(n, round(n * cfg.multipliers.get(lab, 1.0))) for lab, n in counts.items()}
 
 
+def augment_plan(n_rows: int, extra: int, seed: int, label: str) -> list[tuple[int, int]]:
+    """How `extra` augmented rows of one class are spread over its `n_rows` rows (sorted by id): (row
+    position, rows made from it), in the order they are made. A seeded shuffle picks which rows get one
+    more when `extra` does not divide evenly."""
+    order = random.Random(f"{seed}:{label}").sample(range(n_rows), n_rows)
+    return [(pos, extra // n_rows + (1 if rank < extra % n_rows else 0)) for rank, pos in enumerate(order)]
+
+
+def fewer_augmented(train: pd.DataFrame, cfg: AugmentConfig) -> pd.DataFrame:
+    """The train rows that augmenting with `cfg` would give, taken from a train split augmented with
+    larger multipliers (what a sweep trial trains on when it samples smaller ones, without running
+    Kiwi again): the original rows and, of each source row's augmented rows `<id>#aug0`, `#aug1`, ...,
+    as many as `cfg`'s plan gives it. Each augmented text comes from a generator seeded by (seed, source
+    id, index), so these are the rows `augment_frame` would make with `cfg` (unless a collision with an
+    earlier text changed one). A class asking for more rows than were prepared keeps all it has."""
+    if "aug_method" not in train:
+        return train
+    is_original = train["aug_method"] == "original"
+    original = train[is_original]
+    counts = {lab: int(n) for lab, n in original["label"].value_counts().items()}
+    quota: dict[str, int] = {}
+    for label, target in (plan_targets(counts, cfg) if cfg.enabled else counts).items():
+        rows = original[original["label"] == label].sort_values("id")
+        for pos, n in augment_plan(len(rows), target - counts[label], cfg.seed, label):
+            quota[str(rows.iloc[pos]["id"])] = n
+    index = pd.to_numeric(train["id"].astype(str).str.rsplit("#aug", n=1).str[-1], errors="coerce")
+    allowed = train["source_id"].astype(str).map(quota).fillna(0)
+    return train[is_original | (index < allowed)]
+
+
 def same_text_key(text: str) -> str:
     """What two texts share when they are the same sentence: NFC, case-folded, no whitespace."""
     return "".join(unicodedata.normalize("NFC", text).casefold().split())
@@ -172,11 +202,9 @@ def augment_frame(
         if extra <= 0:
             continue
         rows = train[train["label"] == label].sort_values("id")
-        order = random.Random(f"{cfg.seed}:{label}").sample(range(len(rows)), len(rows))
-        per_row = [extra // len(rows) + (1 if rank < extra % len(rows) else 0) for rank in range(len(rows))]
-        for rank, pos in enumerate(order):
+        for pos, count in augment_plan(len(rows), extra, cfg.seed, label):
             src = rows.iloc[pos]
-            for k in range(per_row[rank]):
+            for k in range(count):
                 rng = random.Random(f"{cfg.seed}:{src['id']}:{k}")
                 start = rng.randrange(len(methods))
                 for attempt in range(len(methods)):

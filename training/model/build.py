@@ -35,16 +35,20 @@ _DROPOUT_ATTR = {
 }
 
 
-def tiny_kobert_dir(train_texts: Sequence[str], work_dir: Path, vocab_size: int) -> Path:
+def tiny_kobert_dir(
+    train_texts: Sequence[str], work_dir: Path, vocab_size: int, hidden_size: int = 64, layers: int = 2
+) -> Path:
     """A tiny KoBERT-format folder for these texts under work_dir, built once and reused.
 
-    The folder name is a hash of the texts and the vocabulary size, so a resumed run or a second
+    The folder name is a hash of the texts and the model's sizes, so a resumed run or a second
     process (torchrun) finds the same tokenizer instead of training another one. Each builder writes
     to a private folder and renames it into place; a loser of that race uses the winner's folder.
     """
     from training.model.tiny import build_tiny_kobert
 
-    digest = hashlib.sha256(f"{vocab_size}\0{TINY_SEED}\0".encode())
+    # The default shape keeps the name it had before the shape could be chosen (existing runs resume).
+    shape = "" if (hidden_size, layers) == (64, 2) else f"{hidden_size}x{layers}\0"
+    digest = hashlib.sha256(f"{vocab_size}\0{TINY_SEED}\0{shape}".encode())
     for text in train_texts:
         digest.update(text.encode("utf-8") + b"\0")
     final = Path(work_dir) / f"{TINY_BASE_MODEL}-{digest.hexdigest()[:12]}"
@@ -52,7 +56,9 @@ def tiny_kobert_dir(train_texts: Sequence[str], work_dir: Path, vocab_size: int)
         return final
     tmp = Path(work_dir) / f".{final.name}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    build_tiny_kobert(list(train_texts), tmp, vocab_size=vocab_size, seed=TINY_SEED)
+    build_tiny_kobert(
+        list(train_texts), tmp, vocab_size=vocab_size, seed=TINY_SEED, hidden_size=hidden_size, layers=layers
+    )
     try:
         os.rename(tmp, final)
     except OSError:  # another process got there first: its folder is the same model
@@ -172,7 +178,13 @@ def build_model(
     if len(labels) < 2:
         raise ConfigError(f"a classifier needs at least two labels, got {labels}")
     if model_cfg.family == "kobert" and model_cfg.profile == "tiny":
-        source: str | Path = tiny_kobert_dir(train_texts, Path(work_dir), model_cfg.tiny_vocab_size)
+        source: str | Path = tiny_kobert_dir(
+            train_texts,
+            Path(work_dir),
+            model_cfg.tiny_vocab_size,
+            model_cfg.tiny_hidden_size,
+            model_cfg.tiny_layers,
+        )
         base_model = TINY_BASE_MODEL
     elif model_cfg.profile == "tiny":
         raise ConfigError(

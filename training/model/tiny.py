@@ -22,14 +22,23 @@ from training.model.tokenizer import SPECIAL_TOKENS, SPIECE_FILE, KoBertTokenize
 log = logging.getLogger(__name__)
 
 CHARACTER_COVERAGE = 0.9995  # SentencePiece's recommendation for Korean/CJK
-TINY_BERT = {
-    "hidden_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 128,
-    "max_position_embeddings": 128,
-    "type_vocab_size": 2,
-}
+HEAD_DIM = 32  # each attention head's width: the number of heads follows the hidden size
+
+
+def tiny_bert_shape(hidden_size: int = 64, layers: int = 2) -> dict[str, int]:
+    """The BertConfig shape of the tiny profile (model.tiny_hidden_size, model.tiny_layers): heads of 32
+    dimensions, a feed-forward layer twice as wide, 128 positions."""
+    return {
+        "hidden_size": hidden_size,
+        "num_hidden_layers": layers,
+        "num_attention_heads": max(1, hidden_size // HEAD_DIM),
+        "intermediate_size": 2 * hidden_size,
+        "max_position_embeddings": 128,
+        "type_vocab_size": 2,
+    }
+
+
+TINY_BERT = tiny_bert_shape()  # the default shape (params.yaml's), as the training benchmark uses it
 
 
 def train_kobert_spiece(texts: Sequence[str], vocab_size: int = 1000, seed: int = 0) -> bytes:
@@ -88,14 +97,21 @@ def _required_characters(lines: list[str]) -> int:
 
 
 def build_tiny_kobert(
-    texts: Sequence[str], out_dir: Path, vocab_size: int = 1000, seed: int = 0, num_labels: int | None = None
+    texts: Sequence[str],
+    out_dir: Path,
+    vocab_size: int = 1000,
+    seed: int = 0,
+    num_labels: int | None = None,
+    *,
+    hidden_size: int = 64,
+    layers: int = 2,
 ) -> Path:
     """Write a tiny KoBERT-format model folder to out_dir and return it.
 
     Contents: spiece.model + tokenizer_config.json (KoBertTokenizer.save_pretrained), config.json and
-    weights of a randomly initialised `BertModel` (hidden 64, 2 layers, pad_token_id 1). The same
-    texts and seed give the same folder. num_labels, when given, is recorded in config.json for
-    a sequence-classification head loaded from it.
+    weights of a randomly initialised `BertModel` (`tiny_bert_shape(hidden_size, layers)`, pad_token_id
+    1). The same texts, sizes and seed give the same folder. num_labels, when given, is recorded in
+    config.json for a sequence-classification head loaded from it.
     """
     import torch
     from transformers import BertConfig, BertModel
@@ -107,7 +123,10 @@ def build_tiny_kobert(
     tokenizer.save_pretrained(out)
     extra = {"num_labels": num_labels} if num_labels is not None else {}
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id, **TINY_BERT, **extra
+        vocab_size=tokenizer.vocab_size,
+        pad_token_id=tokenizer.pad_token_id,
+        **tiny_bert_shape(hidden_size, layers),
+        **extra,
     )
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(out)

@@ -1,10 +1,11 @@
-"""The retrain DAG's trigger form, in one table: each field, the params.yaml key it overrides, its title
-and help, and the mapping from a submitted form to overrides.
+"""The DAGs' trigger forms, one table each (FIELDS: heara_retrain; SWEEP_FIELDS: heara_sweep): each field,
+the params.yaml key it overrides, its title and help, and the mapping from a submitted form to overrides.
 
 A field that overrides a params.yaml key takes its default from params.yaml and its JSON-schema type, bounds
 and choices from training/config.py (so `train.epochs >= 1` is written once); the table adds only what is
-particular to the form (a title, a tighter upper bound). dags/heara_retrain.py builds its `params=` from
-`form_params()`; this module imports nothing from Airflow, so it stays cheap to import at DAG parse time.
+particular to the form (a title, a tighter upper bound). dags/heara_retrain.py and dags/heara_sweep.py build
+their `params=` from `form_params()`; this module imports nothing from Airflow, so it stays cheap to import at
+DAG parse time.
 """
 
 from __future__ import annotations
@@ -80,6 +81,53 @@ FIELDS: dict[str, FormField] = {
     ),
 }
 
+# heara_sweep's form: the search's family and budgets; the storage is a run option (not written to the run's
+# params), so that a URL given here wins over HEARA_SWEEP_STORAGE as `heara sweep --storage` does.
+SWEEP_FIELDS: dict[str, FormField] = {
+    "family": FormField(
+        "Model family",
+        description="kobert-tiny: the tiny transformer trained from scratch; linear: TF-IDF + logistic "
+        "regression. The search spaces are params.yaml's sweep.kobert_tiny and sweep.linear.",
+        schema={"type": "string", "enum": ["kobert-tiny", "linear"]},
+        default="kobert-tiny",
+    ),
+    "trials": FormField("Trial budget", "sweep.trials", schema={"maximum": 1000}),
+    "workers": FormField(
+        "Parallel workers",
+        "sweep.workers",
+        schema={"maximum": 32},
+        description="Mapped worker tasks on one study (each takes a slot of the gpu pool). More than 1 needs "
+        "a PostgreSQL storage.",
+    ),
+    "timeout_min": FormField(
+        "Time budget (minutes)",
+        "sweep.timeout_min",
+        description="No trial starts after this many minutes; empty: none.",
+    ),
+    "storage": FormField(
+        "Optuna storage",
+        description="postgresql://user@host/db for parallel workers. Empty: HEARA_SWEEP_STORAGE, then "
+        "sweep.storage, else a SQLite file in the state folder (one worker).",
+        schema={"type": "string"},
+        default="",
+    ),
+    "data_dir": FormField(
+        "Prepared data folder",
+        description="A `heara data prepare --out` folder (its dataset.json sets task and labels). Empty: "
+        "the pipeline's data in the state folder (what heara_retrain prepared).",
+        schema={"type": "string"},
+        default="",
+    ),
+    "compare_default": FormField(
+        "Compare with the configuration as set",
+        description="Also score params.yaml's configuration of the family on the test split (once).",
+        schema={"type": "boolean"},
+        default=True,
+    ),
+    "overlay": FIELDS["overlay"],
+    "overrides": FIELDS["overrides"],
+}
+
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", dict: "object"}
 _BOUNDS = {
     annotated_types.Ge: ("minimum", "ge"),
@@ -120,12 +168,12 @@ def overlay_files() -> list[str]:
     return sorted(p.name for p in PROJECT_ROOT.glob("params.*.yaml"))
 
 
-def form_params(params: Params) -> dict[str, dict[str, Any]]:
+def form_params(params: Params, fields: dict[str, FormField] = FIELDS) -> dict[str, dict[str, Any]]:
     """Keyword arguments of an Airflow `Param` per field: `default`, `title`, `description` and the JSON
     schema (type, bounds, choices). Defaults come from `params` (the DAG passes params.yaml's)."""
     values = params.to_dict()
     out = {}
-    for name, f in FIELDS.items():
+    for name, f in fields.items():
         spec: dict[str, Any] = {"title": f.title}
         if f.key:
             default: Any = values
@@ -140,11 +188,13 @@ def form_params(params: Params) -> dict[str, dict[str, Any]]:
         if description:
             spec["description"] = description
         out[name] = spec
-    out["overlay"]["examples"] = ["", *overlay_files()]
+    if "overlay" in out:
+        out["overlay"]["examples"] = ["", *overlay_files()]
     return out
 
 
 FORM_KEYS = {name: f.key for name, f in FIELDS.items() if f.key}  # field -> params.yaml key
+SWEEP_FORM_KEYS = {name: f.key for name, f in SWEEP_FIELDS.items() if f.key}
 
 
 def form_overlays(form: dict[str, Any]) -> list[Path]:
@@ -156,14 +206,16 @@ def form_overlays(form: dict[str, Any]) -> list[Path]:
     return [path if path.is_absolute() else PROJECT_ROOT / path]
 
 
-def form_overrides(form: dict[str, Any], *, defaults: Params | None = None) -> dict[str, Any]:
+def form_overrides(
+    form: dict[str, Any], *, defaults: Params | None = None, fields: dict[str, FormField] = FIELDS
+) -> dict[str, Any]:
     """Trigger-form values -> nested params.yaml overrides. Empty values keep params.yaml's; with
     `defaults` (the values the form was shown with) a field left unchanged is not an override either, so
     that an overlay's value (e.g. params.full.yaml's epochs) is not undone by the form's default. The
     form's `overrides` (a mapping of dotted keys, e.g. {"train.batch_size": 16}) reaches any other key."""
-    shown = form_params(defaults) if defaults is not None else {}
+    shown = form_params(defaults, fields) if defaults is not None else {}
     out: dict[str, Any] = {}
-    for name, key in FORM_KEYS.items():
+    for name, key in ((n, f.key) for n, f in fields.items() if f.key):
         value = form.get(name)
         if value is None or value == "" or (name in shown and value == shown[name]["default"]):
             continue

@@ -182,6 +182,22 @@ def train(params_file: str, run_tags: dict[str, str] | None = None, *, tail_line
         "COLUMNS": "240",
     }  # one log line per record
     log.info("training: %s", " ".join(cmd))
+    # A crash or a kill is retried, and the retry resumes from the last checkpoint.
+    run_streamed(cmd, env, "train", what="training", tail_lines=tail_lines)
+    cand = read_candidate(_params(params_file).task)
+    return {
+        k: cand[k]
+        for k in ("run_id", "model_dir", "best_val_macro_f1", "epochs_run", "steps", "resumed_from_epoch")
+        if k in cand
+    }
+
+
+def run_streamed(
+    cmd: list[str], env: dict[str, str], prefix: str, *, what: str, tail_lines: int = 40
+) -> list[str]:
+    """Run a `heara` subprocess with its output streamed into this task's log, one line per record; returns
+    its last lines. Exit code 2 (the CLI's HearaError: bad data or settings) raises a HearaError, which no
+    retry can mend; any other failure a RuntimeError (retried). A killed or timed-out task stops it."""
     tail: deque[str] = deque(maxlen=tail_lines)
     proc = subprocess.Popen(
         cmd,
@@ -197,25 +213,20 @@ def train(params_file: str, run_tags: dict[str, str] | None = None, *, tail_line
         for line in proc.stdout:
             line = line.rstrip()
             tail.append(line)
-            log.info("train | %s", line)
+            log.info("%s | %s", prefix, line)
         rc = proc.wait()
     finally:
-        if proc.poll() is None:  # the task was killed or timed out: do not leave training running
+        if proc.poll() is None:  # the task was killed or timed out: do not leave the work running
             proc.terminate()
             try:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    if rc == 2:  # the CLI's exit code for a HearaError (bad data or settings): a retry cannot mend it
-        raise HearaError("training refused its input (exit code 2); last lines:\n" + "\n".join(tail))
-    if rc != 0:  # a crash or a kill: retried, and the retry resumes from the last checkpoint
-        raise RuntimeError(f"training exited with code {rc}; last lines:\n" + "\n".join(tail))
-    cand = read_candidate(_params(params_file).task)
-    return {
-        k: cand[k]
-        for k in ("run_id", "model_dir", "best_val_macro_f1", "epochs_run", "steps", "resumed_from_epoch")
-        if k in cand
-    }
+    if rc == 2:
+        raise HearaError(f"{what} refused its input (exit code 2); last lines:\n" + "\n".join(tail))
+    if rc != 0:
+        raise RuntimeError(f"{what} exited with code {rc}; last lines:\n" + "\n".join(tail))
+    return list(tail)
 
 
 def evaluate(params_file: str) -> dict:

@@ -50,6 +50,11 @@ def task_dir(task: str) -> Path:
     return state().task_dir(task)
 
 
+def sweep_dir(task: str, study: str) -> Path:
+    """One sweep's files: sweep.json, the trials' model folders, leaderboard, best.yaml (the overlay)."""
+    return task_dir(task) / "sweeps" / study
+
+
 def candidate_file(task: str) -> Path:
     return task_dir(task) / "candidate.json"
 

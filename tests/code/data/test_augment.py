@@ -309,3 +309,29 @@ def test_run_augment_reads_val_and_test_beside_the_train_file(tmp_path, monkeypa
         )
     assert seen["held_out"] == ["val 문장"] and report["held_out_splits"] == ["val"]
     assert "no test split beside" in caplog.text
+
+
+def test_fewer_augmented_rows_are_the_ones_a_smaller_multiplier_makes():
+    """What a sweep trial trains on when it samples smaller multipliers: the rows augmentation with those
+    multipliers makes, picked from a frame augmented with larger ones (no Kiwi in the trial)."""
+    from training.data.augment import fewer_augmented
+
+    class Suffix:  # a stand-in augmenter: deterministic, no Kiwi
+        synonyms: dict = {}
+
+        def augment(self, text, method, rng):
+            return f"{text} {method} {rng.random():.6f}"
+
+    train = train_frame()
+    big, _ = augment_frame(
+        train, AugmentConfig(multipliers={"emergency": 3.0, "distress": 2.0}), augmenter=Suffix()
+    )
+    small, _ = augment_frame(
+        train, AugmentConfig(multipliers={"emergency": 1.7, "distress": 1.4}), augmenter=Suffix()
+    )
+    picked = fewer_augmented(big, AugmentConfig(multipliers={"emergency": 1.7, "distress": 1.4}))
+    assert sorted(picked["id"]) == sorted(small["id"])
+    assert sorted(picked["text"]) == sorted(small["text"])
+    assert len(fewer_augmented(big, AugmentConfig(multipliers={"emergency": 9.0, "distress": 9.0}))) == len(
+        big
+    )  # all it has

@@ -57,3 +57,19 @@ def test_configuration_mistakes_are_config_errors(
 ) -> None:
     with pytest.raises(ConfigError, match=match):
         build_model(cfg, labels, TEXTS, tmp_path)
+
+
+def test_the_tiny_model_size_is_configurable(tmp_path):
+    """model.tiny_hidden_size and model.tiny_layers shape the tiny model (a sweep searches them)."""
+    from training.config import load_params
+
+    model, _, _ = build_model(
+        ModelConfig(tiny_vocab_size=150, tiny_hidden_size=96, tiny_layers=1), ["a", "b"], TEXTS, tmp_path
+    )
+    assert (model.config.hidden_size, model.config.num_hidden_layers, model.config.num_attention_heads) == (
+        96,
+        1,
+        3,
+    )
+    with pytest.raises(ConfigError, match="multiple of 32"):
+        load_params(overrides={"model": {"tiny_hidden_size": 100}})

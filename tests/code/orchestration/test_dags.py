@@ -9,9 +9,9 @@ import pytest
 
 from training.config import load_params
 from training.orchestration.airflow_local import env
-from training.orchestration.form import FIELDS, FORM_KEYS
+from training.orchestration.form import FIELDS, FORM_KEYS, SWEEP_FIELDS, SWEEP_FORM_KEYS
 
-DAG_IDS = {"heara_retrain", "heara_rollback", "heara_batch_predict", "heara_incoming_watch"}
+DAG_IDS = {"heara_retrain", "heara_rollback", "heara_batch_predict", "heara_incoming_watch", "heara_sweep"}
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +179,53 @@ def test_trigger_form_is_validated(dagbag):
             params.get_param(key).resolve(bad)
     assert params.get_param("epochs").resolve(3) == 3
     assert params.get_param("overlay").resolve("my/own-overlay.yaml") == "my/own-overlay.yaml"  # a free path
+
+
+def test_sweep_wiring(dagbag):
+    """set_up -> trials (mapped over one job per worker, in the gpu pool) -> clean_up (even after a failed
+    worker) -> summarize (emits heara_sweep_best); the form from training/orchestration/form.py."""
+    from heara_common import SWEEP_BEST
+
+    dag = dagbag.dags["heara_sweep"]
+    orch = load_params().orchestrate
+    chain = ["set_up", "trials", "clean_up", "summarize"]
+    for a, b in zip(chain, chain[1:]):
+        assert b in dag.get_task(a).downstream_task_ids, f"{a} -> {b}"
+    trials = dag.get_task("trials")
+    assert trials.is_mapped and set(trials.op_kwargs_expand_input.value) == {"job"}
+    assert trials.partial_kwargs["pool"] == orch.gpu_pool
+    assert trials.partial_kwargs["execution_timeout"] is not None
+    assert dag.get_task("clean_up").trigger_rule == "all_done"
+    assert [o.name for o in dag.get_task("summarize").outlets] == [SWEEP_BEST.name]
+    assert type(dag.timetable).__name__ == "NullTimetable"  # triggered by hand (or the API) only
+    assert dag.max_active_runs == 1
+
+    params = load_params()
+    assert set(dag.params.keys()) == set(SWEEP_FIELDS)
+    assert {"family", "trials", "workers", "timeout_min", "storage"} <= set(dag.params.keys())
+    for name, key in SWEEP_FORM_KEYS.items():
+        value = params.to_dict()
+        for part in key.split("."):
+            value = value[part]
+        assert dag.params[name] == value, name
+    for key, bad in (("family", "gpt"), ("trials", 0), ("workers", 0), ("timeout_min", -1), ("storage", 3)):
+        with pytest.raises(Exception, match="alid"):  # ParamValidationError
+            dag.params.get_param(key).resolve(bad)
+    assert dag.params.get_param("timeout_min").resolve(None) is None
+
+
+def test_retrain_runs_on_a_sweep_s_best_only_when_switched_on(tmp_path, monkeypatch, repo_root, dagbag):
+    """Off by default (params.yaml sweep.retrain_on_best); on, the retrain DAG also runs on the sweep's."""
+    import yaml
+    from airflow.dag_processing.dagbag import DagBag
+    from heara_common import SWEEP_BEST
+
+    assert SWEEP_BEST.name not in str(dagbag.dags["heara_retrain"].timetable.asset_condition)
+    tree = yaml.safe_load((repo_root / "params.yaml").read_text(encoding="utf-8"))
+    tree["sweep"]["retrain_on_best"] = True
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tree, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("HEARA_PARAMS", str(tmp_path / "params.yaml"))
+    folder = env({})["AIRFLOW__CORE__DAGS_FOLDER"]
+    switched = DagBag(dag_folder=f"{folder}/heara_retrain.py")
+    condition = str(switched.dags["heara_retrain"].timetable.asset_condition)
+    assert SWEEP_BEST.name in condition and "heara_incoming_labeled_data" in condition

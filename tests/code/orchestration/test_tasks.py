@@ -113,7 +113,7 @@ def test_form_fields_take_types_and_bounds_from_config():
         >= {"type": "integer", "minimum": 1, "maximum": 200, "default": load_params().train.epochs}.items()
     )
     assert spec["learning_rate"]["exclusiveMinimum"] == 0 and spec["dropout"]["exclusiveMaximum"] == 1
-    assert spec["model_family"]["enum"] == ["kobert", "hf"] and spec["model_profile"]["enum"] == [
+    assert spec["model_family"]["enum"] == ["kobert", "hf", "linear"] and spec["model_profile"]["enum"] == [
         "tiny",
         "full",
     ]

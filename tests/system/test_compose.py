@@ -56,6 +56,8 @@ NOT_FOR_THE_STACK = {
     "HEARA_METRICS_TOKEN_FILE": "optional, as HEARA_METRICS_TOKEN",
     "HEARA_SUPERVISOR_PID": "set by `heara serve` for its own workers",
     "HEARA_DEMO_PORT": "scripts/demo.sh (make demo) only",
+    "HEARA_SWEEP_STORAGE": "optional: the Optuna study database of a sweep with parallel workers (the "
+    "heara_sweep trigger form takes it too); unset, a sweep runs one worker on a SQLite file",
     "HEARA_STACK_PG": "scripts/stack_test.py (make stack-test) only",
     "HEARA_STACK_TEST_RUN": "a marker scripts/stack_test.py sets on the processes it starts",
     "HEARA_GPU_CHECK_RUN": "a marker scripts/gpu_check.py (make gpu-check) sets on the processes it starts",

@@ -43,10 +43,8 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
     import mlflow
 
     from training.evaluation import plots
-    from training.model.build import build_model
     from training.registry import tracking
     from training.trainer.distributed import is_main_process
-    from training.trainer.loop import train
 
     files = files or DataFiles.default()
     splits = files.load()
@@ -55,24 +53,7 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
     key = run_key(params, splits)
     if not is_main_process():
         # Under torchrun every rank trains; only rank 0 talks to MLflow and writes files.
-        model, tokenizer, _ = build_model(
-            params.model,
-            labels,
-            splits["train"]["text"].tolist(),
-            state().training_run(params.task, key) / "base",
-            seed=params.train.seed,
-        )
-        train(
-            model,
-            tokenizer,
-            splits["train"],
-            splits["val"],
-            labels,
-            params.model,
-            params.train,
-            state().training_run(params.task, key),
-            resume=True,
-        )
+        fit_transformer(params, splits, labels, state().training_run(params.task, key))
         return {}
     exp_id = tracking.setup(params.task)
     work = state().training_run(params.task, key)
@@ -165,6 +146,35 @@ def fit_model(
         )
         return model_dir, result
 
+    model, tokenizer, base_model, result = fit_transformer(
+        params, splits, labels, work, on_epoch=on_epoch, resume=resume, base_dir=base_dir
+    )
+    model_dir = save_model_dir(
+        model,
+        tokenizer,
+        work / "model",
+        task=params.task,
+        family=params.model.family,
+        labels=labels,
+        max_length=params.model.max_length,
+        preprocess=params.preprocess,
+        base_model=base_model,
+    )
+    return model_dir, result
+
+
+def fit_transformer(
+    params: Params,
+    splits: dict[str, pd.DataFrame],
+    labels: list[str],
+    work: Path,
+    *,
+    on_epoch: EpochCallback | None = None,
+    resume: bool = True,
+    base_dir: Path | None = None,
+):
+    """Build and train a transformer family (every torchrun rank calls this): (model, tokenizer,
+    base_model, TrainResult); `fit_model` saves the folder on rank 0."""
     from training.model.build import build_model
     from training.trainer.loop import train
 
@@ -187,18 +197,7 @@ def fit_model(
         on_epoch=on_epoch,
         resume=resume,
     )
-    model_dir = save_model_dir(
-        model,
-        tokenizer,
-        work / "model",
-        task=params.task,
-        family=params.model.family,
-        labels=labels,
-        max_length=params.model.max_length,
-        preprocess=params.preprocess,
-        base_model=base_model,
-    )
-    return model_dir, result
+    return model, tokenizer, base_model, result
 
 
 def base_model_tag(params: Params) -> str:

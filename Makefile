@@ -103,7 +103,8 @@ test: install browser compose-tool load-tool
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc; }
 
 test-heavy: install load-tool
-	$(VENV)/bin/python -m pytest -q --timeout=1200 -m "heavy and not evidence" $(PYTEST_ARGS) || { rc=$$?; \
+	$(VENV)/bin/python -m pytest -q --timeout=1200 -m "heavy and not evidence" \
+	  $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS) || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc; }
 
 # The compose topology without containers: MLflow and Airflow (LocalExecutor) on the local PostgreSQL,

@@ -177,3 +177,24 @@ def register_tiny(tiny_model_folder: Path, registry_home: Path, tmp_path: Path):
         return version
 
     return register
+
+
+@pytest.fixture
+def pg_storage() -> Iterator[str]:
+    """A fresh database on the local PostgreSQL (`HEARA_TEST_PG_SERVER`, default
+    postgresql://postgres@127.0.0.1:5432), dropped after: an Optuna study's storage for the sweep tests.
+    Skipped when the server is unreachable."""
+    import uuid
+
+    import psycopg
+
+    server = os.environ.get("HEARA_TEST_PG_SERVER", "postgresql://postgres@127.0.0.1:5432")
+    name = f"heara_test_sweep_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(f"{server}/postgres", connect_timeout=3, autocommit=True) as con:
+            con.execute(f"CREATE DATABASE {name}")
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {server}: {' '.join(str(exc).split())}")
+    yield f"{server}/{name}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as con:
+        con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 
 import pandas as pd
 import pytest
@@ -21,7 +20,6 @@ from test_airflow_asset import Api, _free_port, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # about 3-4 minutes on 2 cores
 
-PG_SERVER = os.environ.get("HEARA_TEST_PG_SERVER", "postgresql://postgres@127.0.0.1:5432")
 LABELS = ["normal", "emergency", "confusion", "distress"]
 STEMS = {
     "normal": ["오늘 날씨 좋네", "밥 맛있게 먹었어", "산책 다녀왔어요", "텔레비전 보고 있어"],
@@ -43,21 +41,6 @@ def _prepared(folder, per_class: dict[str, int]) -> None:
         if split == "train":
             df["source_id"], df["aug_method"] = df["id"], "original"
         df.to_parquet(folder / f"{split}.parquet")
-
-
-@pytest.fixture
-def pg_storage():
-    import psycopg
-
-    name = f"heara_test_sweep_dag_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(f"{PG_SERVER}/postgres", connect_timeout=3, autocommit=True) as con:
-            con.execute(f"CREATE DATABASE {name}")
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_SERVER}: {' '.join(str(exc).split())}")
-    yield f"{PG_SERVER}/{name}"
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as con:
-        con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_sweep_dag_runs_two_parallel_workers_and_publishes_the_best(

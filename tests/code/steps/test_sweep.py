@@ -7,7 +7,6 @@ failed by the clean-up."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -323,27 +322,6 @@ def test_a_lagging_epoch_curve_is_pruned(registry_home, data_dir, monkeypatch):
 
 
 # --------------------------------------------------------------------------- PostgreSQL
-
-
-PG_SERVER = os.environ.get("HEARA_TEST_PG_SERVER", "postgresql://postgres@127.0.0.1:5432")
-
-
-@pytest.fixture
-def pg_storage():
-    """A fresh database on the local PostgreSQL (dropped after); skipped when the server is unreachable."""
-    import uuid
-
-    import psycopg
-
-    name = f"heara_test_sweep_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(f"{PG_SERVER}/postgres", connect_timeout=3, autocommit=True) as con:
-            con.execute(f"CREATE DATABASE {name}")
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_SERVER}: {' '.join(str(exc).split())}")
-    yield f"{PG_SERVER}/{name}"
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as con:
-        con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")

@@ -217,6 +217,62 @@ class EvaluateConfig(_Section):
     seed: int = Field(0, description="random seed of the perturbed slices")
 
 
+class ExplainConfig(_Section):
+    """Explanations: which words drove a prediction (POST /explain, the pages, `heara evaluate`)."""
+
+    method: Literal["auto", "integrated_gradients", "occlusion"] = Field(
+        "auto",
+        description="auto: exact coefficient x TF-IDF contributions for the linear family, Layer Integrated "
+        "Gradients on the embeddings for transformers; occlusion: the model-agnostic fallback for any model",
+    )
+    n_steps: int = Field(32, ge=2, le=512, description="Integrated Gradients: interpolation steps")
+    baseline: Literal["pad", "mask"] = Field(
+        "pad",
+        description="IG: the reference input, every piece replaced by [PAD] or [MASK]",
+    )
+    max_tokens_per_pass: int = Field(
+        4096,
+        ge=64,
+        description="IG: padded tokens per forward/backward pass (steps batched)",
+    )
+    occlusion_budget: int = Field(
+        64, ge=2, description="occlusion: forward passes per text (leave-one-out when the morphemes fit)"
+    )
+    seed: int = Field(0, description="occlusion's random masks and faithfulness's random ranking")
+    granularity: Literal["word", "morpheme"] = Field(
+        "word", description="default unit of an explanation: eojeol (words) or Kiwi morphemes"
+    )
+    max_concurrency: int = Field(
+        1, ge=1, description="explanations computed at once by the service (outside the /classify batches)"
+    )
+    max_waiting: int = Field(
+        2,
+        ge=0,
+        description="explanations waiting for a slot; beyond it /explain answers 503 + Retry-After",
+    )
+    faithfulness: bool = Field(True, description="heara evaluate measures comprehensiveness, sufficiency")
+    faithfulness_ks: tuple[int, ...] = Field(
+        (10, 20, 50), description="percentages of words removed (comprehensiveness) or kept (sufficiency)"
+    )
+    faithfulness_max_texts: int = Field(
+        300,
+        ge=1,
+        description="test texts explained for faithfulness (a fixed sample of more)",
+    )
+    report_examples: int = Field(
+        30,
+        ge=0,
+        description="misclassified texts and danger predictions in explanations.html",
+    )
+
+    @field_validator("faithfulness_ks")
+    @classmethod
+    def _ks(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(not 0 < k < 100 for k in v):
+            raise ValueError("faithfulness_ks: percentages between 1 and 99")
+        return tuple(sorted(set(v)))
+
+
 class PromoteConfig(_Section):
     """The champion/challenger gate."""
 
@@ -231,6 +287,11 @@ class PromoteConfig(_Section):
         True,
         description="the challenger's macro-F1 must be at least the TF-IDF + logistic regression baseline's "
         "on the same frozen test split (fitted on the original train rows; cached per split)",
+    )
+    min_comprehensiveness: float | None = Field(
+        None,
+        description="when set, the challenger's explanation comprehensiveness at 20 % (heara evaluate) must "
+        "exceed a random ranking's by at least this; null: shown in the decision, not blocking",
     )
 
 
@@ -447,6 +508,7 @@ class Params(_Section):
     linear: LinearConfig = Field(default_factory=LinearConfig, description="the linear family")
     train: TrainConfig = Field(default_factory=TrainConfig, description="the training loop")
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig, description="test-split evaluation")
+    explain: ExplainConfig = Field(default_factory=ExplainConfig, description="explanations")
     promote: PromoteConfig = Field(default_factory=PromoteConfig, description="the promotion gate")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="the BentoML service")
     orchestrate: OrchestrateConfig = Field(default_factory=OrchestrateConfig, description="the Airflow DAGs")

@@ -83,13 +83,18 @@ def decide(
     force: bool = False,
     bootstrap=None,
     baseline_macro_f1: float | None = None,
+    explanations: dict[str, float] | None = None,
 ) -> Decision:
     """Apply the gate. `bootstrap(y, pred_a, pred_b, n, level, seed) -> (delta, lo, hi)`.
 
     `baseline_macro_f1`: the linear baseline's macro-F1 on the same test split. With
     `cfg.require_beat_baseline` the challenger must reach it (check `beats_baseline`), first champion
     or not; None means it was not scored (the step scores it whenever the check is on), and then there
-    is no such check."""
+    is no such check.
+
+    `explanations`: the challenger's faithfulness from `heara evaluate` (comprehensiveness at 20 % for its
+    explanations and for a random ranking). Shown in the decision; a check (`faithful`) only with
+    `cfg.min_comprehensiveness`, which then also refuses a version whose explanations were not measured."""
     metrics = {
         "challenger_macro_f1": challenger.macro_f1,
         "challenger_latency_p95_ms": challenger.latency_p95_ms,
@@ -105,6 +110,9 @@ def decide(
             f"; challenger macro-F1 {challenger.macro_f1:.4f} {'>=' if beats else '<'} "
             f"baseline {baseline_macro_f1:.4f}"
         )
+    faith, faith_text = _faithfulness(cfg, explanations, metrics)
+    floor = {**floor, **faith}
+    floor_text += faith_text
     if champion is None:
         checks = {
             "min_f1": challenger.macro_f1 >= cfg.min_f1,
@@ -170,6 +178,28 @@ def decide(
         checks=checks,
         metrics={k: round(float(v), 6) for k, v in metrics.items()},
     )
+
+
+COMPREHENSIVENESS = "explain_comprehensiveness_20"
+
+
+def _faithfulness(
+    cfg: PromoteConfig, explanations: dict[str, float] | None, metrics: dict[str, float]
+) -> tuple[dict[str, bool], str]:
+    """The explanations' figures into the decision's metrics and reason, and the optional check."""
+    ours = (explanations or {}).get(COMPREHENSIVENESS)
+    rand = (explanations or {}).get(COMPREHENSIVENESS + "_random")
+    if ours is None or rand is None:
+        if cfg.min_comprehensiveness is None:
+            return {}, ""
+        return {"faithful": False}, "; explanations' faithfulness not measured (heara evaluate)"
+    metrics["challenger_comprehensiveness_20"] = ours
+    metrics["challenger_comprehensiveness_20_random"] = rand
+    text = f"; explanations: comprehensiveness@20% {ours:.3f} vs random {rand:.3f}"
+    if cfg.min_comprehensiveness is None:
+        return {}, text + " (not blocking)"
+    ok = round(ours - rand, 6) >= cfg.min_comprehensiveness
+    return {"faithful": ok}, text + f" (margin {'>=' if ok else '<'} {cfg.min_comprehensiveness})"
 
 
 def decision_record(d: Decision) -> dict:

@@ -16,6 +16,8 @@ from training.data.validate import require_known_labels
 from training.model.onnx_runtime import INT8_MACRO_F1, INT8_MACRO_F1_DROP
 from training.steps.workspace import DataFiles, read_candidate, task_dir
 
+COMPREHENSIVENESS = "explain_comprehensiveness_20"  # what the log line and the gate show
+
 if TYPE_CHECKING:
     from training.evaluation.metrics import EvalResult
     from training.model.predictor import Predictor
@@ -46,10 +48,14 @@ def evaluate_step(params: Params, files: DataFiles | None = None, out_dir: Path 
     out = out_dir or task_dir(params.task) / "eval"
     artifacts = write_artifacts(result, out, texts=test["text"].tolist())
     metrics = {**flat_metrics(result), **_int8_metrics(predictor, cand["model_dir"], result)}
+    explained, page, method = _explanations(params, predictor, result, out)
+    metrics.update(explained)
+    artifacts = [*artifacts, page]
     write_json(out / "metrics.json", metrics)  # over write_artifacts' copy: with the int8 figures
     tracking.setup(params.task)
     with mlflow.start_run(run_id=cand["run_id"]):
         mlflow.log_metrics(metrics)
+        mlflow.set_tag("heara.explain.method", method)
         for path in artifacts:
             mlflow.log_artifact(str(path), "evaluation")
     if INT8_MACRO_F1 in metrics:
@@ -61,7 +67,40 @@ def evaluate_step(params: Params, files: DataFiles | None = None, out_dir: Path 
         )
     else:
         log.info("evaluate: test macro-F1 %.4f", metrics.get("test_macro_f1", float("nan")))
+    if COMPREHENSIVENESS in metrics:
+        log.info(
+            "evaluate: explanations (%s) comprehensiveness@20%% %.4f vs random %.4f",
+            method,
+            metrics[COMPREHENSIVENESS],
+            metrics[COMPREHENSIVENESS + "_random"],
+        )
     return metrics
+
+
+def _explanations(
+    params: Params, predictor, result: EvalResult, out: Path
+) -> tuple[dict[str, float], Path, str]:
+    """Faithfulness of the family's explanations on the test split (explain.faithfulness) and
+    explanations.html: the misclassified texts and a sample of danger predictions, highlighted."""
+    from training.evaluation.explanations import explain_test_split
+    from training.model.explain import Explainer
+
+    cfg = params.explain
+    explainer = Explainer(predictor, cfg)
+    metrics, page = explain_test_split(
+        explainer,
+        list(result.texts),
+        [str(x) for x in result.y_true],
+        [str(x) for x in result.y_pred],
+        danger_labels=params.serve.danger_labels,
+        out_dir=out,
+        ks=cfg.faithfulness_ks,
+        max_texts=cfg.faithfulness_max_texts,
+        examples=cfg.report_examples,
+        seed=cfg.seed,
+        measure=cfg.faithfulness,
+    )
+    return metrics, page, explainer.method
 
 
 def _int8_metrics(predictor: Predictor, model_dir: str, result: EvalResult) -> dict[str, float]:

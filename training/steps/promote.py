@@ -119,8 +119,21 @@ def _gate(
         test["label"].to_numpy(),
         force=force,
         baseline_macro_f1=baseline["test_macro_f1"] if baseline else None,
+        explanations=_explanation_metrics(name, challenger_v),
     )
     return decision, baseline
+
+
+def _explanation_metrics(name: str, version: int) -> dict[str, float]:
+    """The version's explanation figures, as `heara evaluate` logged them to its training run."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    run_id = client.get_model_version(name, str(version)).run_id
+    if not run_id:
+        return {}
+    metrics = client.get_run(run_id).data.metrics
+    return {k: float(v) for k, v in metrics.items() if k.startswith("explain_")}
 
 
 def promote_step(

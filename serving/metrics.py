@@ -14,6 +14,8 @@ when it is first imported (BentoML 1.4 deprecates `bentoml.metrics` in favour of
   or lost to a failing store (API service)
 - heara_prediction_log_refused_total: `serve.predlog_durability: durable`: records the journal could
   not take (a full disk): their requests were answered 503, not acknowledged
+- heara_explanation_seconds{method}: time per explanation (POST /explain; the computing process)
+- heara_explanations_refused_total: POST /explain answered 503 (every slot and waiting place taken)
 
 BentoML's own request metrics (`bentoml_service_request_total`, `..._duration_seconds`,
 `..._in_progress`) are labelled by route template (serving.routes), see `label_requests_by_route`.
@@ -27,6 +29,7 @@ from typing import Any
 
 CONFIDENCE_BUCKETS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+EXPLAIN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class Instruments:
     predlog_failed: Any
     predlog_refused: Any
     reloads: Any
+    explanations: Any
+    explain_refused: Any
 
 
 @cache
@@ -67,6 +72,15 @@ def instruments() -> Instruments:
             "heara_model_reloads",
             "Hot reloads of the served model (ok: swapped in, failed: the old model kept serving)",
             ["result"],
+        ),
+        explanations=prom.Histogram(
+            "heara_explanation_seconds",
+            "Time to compute one explanation (POST /explain), per method",
+            ["method"],
+            buckets=EXPLAIN_BUCKETS,
+        ),
+        explain_refused=prom.Counter(
+            "heara_explanations_refused", "POST /explain answered 503: every slot and waiting place was taken"
         ),
     )
 

@@ -8,6 +8,8 @@ So a prediction is computed, flagged and counted the same way whichever topology
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -101,3 +103,46 @@ def model_info(hot: HotModel, params: Params) -> dict[str, Any]:
         **clf.runtime_info(),  # device, dtype, runtime
         "topology": params.serve.topology,
     }
+
+
+_EXPLAINERS: dict[int, Any] = {}  # id(served) -> its Explainer: one per model version served
+_EXPLAINERS_LOCK = threading.Lock()
+
+
+def _explainer(served, params: Params):
+    """The Explainer of the served version, built on first use (then kept until the version changes).
+    It preprocesses with a Preprocessor of its own: Kiwi is not called from two threads at once."""
+    with _EXPLAINERS_LOCK:
+        explainer = _EXPLAINERS.get(id(served))
+        if explainer is None:
+            from training.config import PreprocessConfig
+            from training.data.preprocess import Preprocessor
+            from training.model.explain import Explainer
+
+            predictor = served.classifier.predictor
+            own = Preprocessor(PreprocessConfig(**predictor.meta["preprocess"]))
+            explainer = Explainer(predictor, params.explain, preprocess=own)
+            _EXPLAINERS.clear()  # the previous version's: not served any more
+            _EXPLAINERS[id(served)] = explainer
+        return explainer
+
+
+def explain(hot: HotModel, text: str, label: str | None, granularity: str | None, params: Params) -> dict:
+    """One explanation (POST /explain): the prediction and each word's or morpheme's contribution to the
+    predicted (or given) label. Computed with the full-precision model, outside the classify batches
+    and without the compute lock, so /classify batches never wait for it. `{"error": ...}` for a label
+    the model does not have."""
+    served = hot.current
+    start = time.perf_counter()
+    try:
+        explanation = _explainer(served, params).explain(text, label, granularity)
+    except ValueError as exc:  # an unknown label: the caller's mistake (400), in either topology
+        return {"error": str(exc)}
+    body = schemas.explanation_body(
+        explanation.to_dict(),
+        danger_labels=params.serve.danger_labels,
+        threshold=params.serve.danger_threshold,
+    )
+    elapsed = time.perf_counter() - start
+    metrics.instruments().explanations.labels(method=explanation.method).observe(elapsed)
+    return {**body, "model_version": served.source.version_label, "elapsed_ms": round(elapsed * 1000, 3)}

@@ -8,7 +8,7 @@ pydantic's list. `build()` starts from BentoML's schema and states what actually
   is in its description;
 - every answer of every operation is declared, with its body: 400 (with `detail` for validation),
   401 (with WWW-Authenticate) on routes behind the API key, 408 (body too slow), 413, 415 and
-  503 (with Retry-After) on /classify, 503 from /readyz while the model loads;
+  503 (with Retry-After) on /classify and /explain, 503 from /readyz while the model loads;
 - `/recent?limit` is an integer of at least 1 (anything else: 400, not FastAPI's 422).
 tests/system/test_service_probe.py fuzzes the service against this schema with schemathesis.
 """
@@ -26,6 +26,7 @@ _MODELS = (
     schemas.ErrorResponse,
     schemas.ReloadResult,
     schemas.RecentPredictions,
+    schemas.ExplainResponse,
 )
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 _TEXT = {"text/plain": {"schema": {"type": "string"}}}
@@ -111,6 +112,17 @@ def build(base: dict[str, Any], *, max_texts: int, max_chars: int, keyed: bool) 
             "overloaded (retry after Retry-After) or the prediction log is unavailable", RETRY_AFTER
         )
         r["500"] = _error("an unexpected error (see the server log)")
+    explain = paths.get("/explain", {}).get("post")
+    if explain is not None:
+        explain["requestBody"]["required"] = True
+        r = explain["responses"]
+        r["200"] = _json({"$ref": _REF.format(model="ExplainResponse")})
+        r["400"] = _error("invalid body (as for /classify), or a label the model does not have")
+        r["500"] = _error("an unexpected error (see the server log)")
+        r["415"] = _error("not JSON, or a charset other than UTF-8")
+        r["503"] = _error(
+            "busy: explain.max_concurrency explanations run and explain.max_waiting wait", RETRY_AFTER
+        )
     if "/reload" in paths:
         paths["/reload"]["post"]["responses"]["200"] = _json({"$ref": _REF.format(model="ReloadResult")})
     recent = paths.get("/recent", {}).get("get")

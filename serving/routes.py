@@ -10,6 +10,7 @@ from __future__ import annotations
 ROUTES = frozenset(
     {
         "/classify",
+        "/explain",
         "/reload",
         "/model",
         "/recent",

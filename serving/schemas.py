@@ -75,6 +75,33 @@ def request_model(max_texts: int, max_chars: int) -> type[BaseModel]:
     return create_model("ClassifyRequest", __config__=ConfigDict(extra="forbid"), texts=(texts, ...))
 
 
+def explain_request_model(max_chars: int) -> type[BaseModel]:
+    """The /explain body `{"text": "...", "label": optional, "granularity": optional}`: one text under the
+    same rules as a /classify text; unknown keys are rejected. Whether `label` is one of the served model's
+    labels is checked when the model answers (the model can change under a running service)."""
+    text = Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=max_chars),
+        AfterValidator(_not_blank),
+        Field(description=f"one utterance of 1 to {max_chars} characters", examples=[EXAMPLE_TEXTS[0]]),
+    ]
+    label = Annotated[
+        str | None,
+        Field(None, max_length=200, description="the label to explain (default: the predicted one)"),
+    ]
+    granularity = Annotated[
+        Literal["word", "morpheme"] | None,
+        Field(None, description="word (eojeol) or morpheme (Kiwi); default: explain.granularity"),
+    ]
+    return create_model(
+        "ExplainRequest",
+        __config__=ConfigDict(extra="forbid"),
+        text=(text, ...),
+        label=(label, None),
+        granularity=(granularity, None),
+    )
+
+
 def max_body_bytes(max_texts: int, max_chars: int) -> int:
     """The largest body a valid request can need: every character JSON-escaped as a surrogate pair
     (12 bytes), plus quotes, commas and the envelope. Bigger bodies are refused (413) unread."""
@@ -174,6 +201,56 @@ def request_id(header: str | None) -> str:
     if header and _REQUEST_ID.fullmatch(header) and mask_pii(header) == header:
         return header
     return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+
+
+class Attribution(BaseModel):
+    text: str = Field(description="the word (eojeol) or morpheme")
+    start: int = Field(description="its first character in `text` of the answer")
+    end: int = Field(description="one past its last character")
+    score: float = Field(description="signed contribution: > 0 toward the explained label, < 0 against it")
+    tag: str | None = Field(None, description="the morpheme's part of speech (Kiwi's tag; morphemes only)")
+
+
+class ExplainResponse(BaseModel):
+    request_id: str
+    text: str = Field(
+        description="the utterance as the model read it (spacing corrected, personal data masked); the "
+        "spans index it"
+    )
+    label: str = Field(description="the predicted label")
+    score: float = Field(description="its probability")
+    scores: dict[str, float] = Field(description="probability of every label")
+    danger: bool
+    explained_label: str = Field(description="the label the scores explain (the request's, else `label`)")
+    method: Literal["integrated_gradients", "linear", "occlusion"] = Field(
+        description="integrated_gradients (transformers), linear (exact coefficient x TF-IDF), occlusion"
+    )
+    granularity: Literal["word", "morpheme"]
+    attributions: list[Attribution] = Field(description="one per word or morpheme, in text order")
+    truncated: bool = Field(description="the text was cut at the model's max_length: the tail scores 0")
+    convergence_delta: float | None = Field(
+        None, description="Integrated Gradients: sum of scores - (p(text) - p(reference)); near 0 is exact"
+    )
+    model_version: str
+    elapsed_ms: float
+
+
+def explanation_body(explanation: dict[str, Any], *, danger_labels: Sequence[str], threshold: float) -> dict:
+    """training.model.explain.Explanation.to_dict() -> the /explain answer's fields (request id aside)."""
+    e = explanation
+    return {
+        "text": e["text"],
+        "label": e["label"],
+        "score": e["score"],
+        "scores": e["scores"],
+        "danger": is_danger(e["label"], e["score"], danger_labels, threshold),
+        "explained_label": e["target"],
+        "method": e["method"],
+        "granularity": e["granularity"],
+        "attributions": e["units"],
+        "truncated": e["truncated"],
+        "convergence_delta": e["convergence_delta"],
+    }
 
 
 # --- error and other answers, for the OpenAPI schema (serving/openapi.py) ------------------------------

@@ -1,7 +1,7 @@
 """Heara's BentoML service: `bentoml serve serving.service:HearaService` (or `heara serve`).
 
-Routes: POST /classify, POST /reload, GET /model, GET /recent, GET /try (the try-it page), /healthz,
-/readyz, /metrics, OpenAPI docs at / (BentoML's).
+Routes: POST /classify, POST /explain, POST /reload, GET /model, GET /recent, GET /try (the try-it
+page), /healthz, /readyz, /metrics, OpenAPI docs at / (BentoML's).
 
 `HearaService` answers every route: it validates the body (serving.schemas), checks the API key and
 the body size (serving.guard), gives each request an id and hands its predictions to the prediction
@@ -47,6 +47,8 @@ SERVE = PARAMS.serve
 metrics.label_requests_by_route()
 protocol.install(SERVE.header_timeout_s, SERVE.max_header_bytes)
 ClassifyRequest = schemas.request_model(SERVE.max_texts, SERVE.max_chars)
+ExplainRequest = schemas.explain_request_model(SERVE.max_chars)
+EXPLAIN = PARAMS.explain
 EXAMPLE_INPUT = {"texts": schemas.EXAMPLE_TEXTS}
 TRAFFIC = {"timeout": SERVE.timeout_s, "concurrency": SERVE.concurrency}
 SINGLE = SERVE.topology == "single"
@@ -102,6 +104,13 @@ class HearaInference:
         return model_host.predict_batch(self.model, texts, PARAMS)
 
     @bentoml.api
+    def explain(self, text: str, label: str | None = None, granularity: str | None = None) -> dict:
+        """One explanation, outside the batches (the front bounds how many run at once)."""
+        from serving import model_host
+
+        return model_host.explain(self.model, text, label, granularity, PARAMS)
+
+    @bentoml.api
     def model_info(self) -> dict:
         from serving import model_host
 
@@ -150,6 +159,9 @@ class _InferenceClient:
             log.warning("inference call lost its connection (%s); retrying once", type(exc).__name__)
             return await self.inference.to_async.predict(texts=texts)
 
+    async def explain(self, text: str, label: str | None, granularity: str | None) -> dict:
+        return await self.inference.to_async.explain(text=text, label=label, granularity=granularity)
+
     async def info(self) -> dict:
         return await self.inference.to_async.model_info()
 
@@ -164,6 +176,8 @@ class _LocalModel:
     """`single`: the model in this process, fed by the in-process batcher (serving/batcher.py)."""
 
     def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         from serving import model_host
         from serving.batcher import Batcher
 
@@ -173,9 +187,19 @@ class _LocalModel:
             max_batch_size=SERVE.max_batch_size,
             max_latency_ms=SERVE.max_latency_ms,
         )
+        # Explanations run in threads of their own, never in the batcher's or the event loop's.
+        self.explain_pool = ThreadPoolExecutor(EXPLAIN.max_concurrency, thread_name_prefix="heara-explain")
 
     async def predict(self, texts: list[str]) -> list[dict]:
         return await self.batcher.submit(texts)
+
+    async def explain(self, text: str, label: str | None, granularity: str | None) -> dict:
+        from serving import model_host
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.explain_pool, model_host.explain, self.hot, text, label, granularity, PARAMS
+        )
 
     async def info(self) -> dict:
         from serving import model_host
@@ -190,6 +214,7 @@ class _LocalModel:
     def close(self) -> None:
         self.hot.stop()
         self.batcher.close()
+        self.explain_pool.shutdown(wait=False, cancel_futures=True)
 
 
 @bentoml.service(workers=SERVE.workers if SINGLE else 1, traffic=TRAFFIC, logging=LOGGING)
@@ -202,6 +227,7 @@ class HearaService:
 
     def __init__(self) -> None:
         from serving import logsafe, model_host, supervisor
+        from serving.limiter import Slots
         from serving.predlog import PredictionLog
         from serving.recent import DEFAULT_SIZE, RecentPredictions
         from training import env
@@ -218,6 +244,7 @@ class HearaService:
         )
         self.predlog_counters = metrics.PredictionLogCounters()
         self.recent = RecentPredictions(env.recent_size(DEFAULT_SIZE))  # GET /recent: masked text only
+        self.explain_slots = Slots(EXPLAIN.max_concurrency, EXPLAIN.max_waiting)  # POST /explain
         model_host.settle()
         self.ready = True
 
@@ -260,6 +287,34 @@ class HearaService:
         # The predictions are built by serving.schemas.to_predictions: they are the response model's
         # fields already, so they are encoded once with orjson instead of validated again by pydantic.
         return _json({"request_id": rid, "predictions": predictions}, headers={"X-Request-ID": rid})
+
+    @bentoml.api(input_spec=ExplainRequest)
+    async def explain(
+        self, text: str, ctx: bentoml.Context, label: str | None = None, granularity: str | None = None
+    ) -> schemas.ExplainResponse:
+        """Which words made the model say what it said: the prediction, and per word (or morpheme, with
+        `"granularity": "morpheme"`) its span in `text`, its text and a signed score toward the predicted
+        label (or `label`). The same input rules as /classify; 400 for a label the model does not have;
+        503 with Retry-After when `explain.max_concurrency` explanations run and `explain.max_waiting`
+        wait. Not written to the prediction log (it explains, it does not decide)."""
+        from serving.limiter import Full
+
+        rid = schemas.request_id(ctx.request.headers.get("x-request-id"))
+        headers = {"X-Request-ID": rid}
+        try:
+            async with self.explain_slots.slot():
+                body = await self.model.explain(text, label, granularity)
+        except Full:
+            metrics.instruments().explain_refused.inc()
+            ctx.response.status_code = 503
+            error = (
+                "busy: explain.max_concurrency explanations are running and explain.max_waiting wait; retry"
+            )
+            return _json({"error": error, "request_id": rid}, 503, {"Retry-After": "1", **headers})
+        if "error" in body:
+            ctx.response.status_code = 400
+            return _json({"error": body["error"], "request_id": rid}, 400, headers)
+        return _json({"request_id": rid, **body}, headers=headers)
 
     def _log(
         self, rid: str, texts: list[str], predictions: list[dict], latency_ms: float
@@ -329,5 +384,6 @@ HearaService.add_asgi_middleware(
     RequestGuard,
     max_body_bytes=schemas.max_body_bytes(SERVE.max_texts, SERVE.max_chars),
     body_timeout_s=SERVE.body_timeout_s,
+    json_paths=("/classify", "/explain"),
     openapi=_openapi,
 )

@@ -405,10 +405,19 @@ class Explainer:
     """Explain raw utterances with one predictor: preprocess, predict, score characters, sum into units.
     Falls back to occlusion for a text the configured method cannot place (logged in `extra`)."""
 
-    def __init__(self, predictor, cfg: ExplainConfig, method: str | None = None) -> None:
+    def __init__(
+        self,
+        predictor,
+        cfg: ExplainConfig,
+        method: str | None = None,
+        preprocess: Callable[[list[str]], list[str]] | None = None,
+    ) -> None:
+        """`preprocess`: raw texts -> the model's texts (default: the predictor's own preprocessor; the
+        service passes a second one, so that its Kiwi is never called from two threads at once)."""
         self.p = predictor
         self.cfg = cfg
         self.impl = make_explainer(predictor, cfg, method)
+        self.preprocess = preprocess or (lambda texts: predictor.preprocessor(texts))
         self._fallback = None
 
     @property
@@ -441,7 +450,7 @@ class Explainer:
         preprocessed: bool = False,
     ) -> Explanation:
         granularity = granularity or self.cfg.granularity
-        clean = text if preprocessed else self.p.preprocessor([text])[0]
+        clean = text if preprocessed else self.preprocess([text])[0]
         probs = self.p.predict_proba([clean], preprocessed=True)[0]
         target = self.target_index(label, probs)
         scores, info, method = self.char_scores(clean, target)

@@ -16,10 +16,12 @@ Library (data -> model -> trainer, evaluation -> registry; none imports steps, a
   data/             read, validate, preprocess, split and augment labeled utterances; reports, card
   model/            KoBERT tokenizer, tiny profile, the classifier, encoding, the model folder and its
                     Predictor (any family; base.py: what they share), the linear family (TF-IDF +
-                    logistic regression), the MLflow pyfunc, the int8 ONNX export and runner (the CPU path)
+                    logistic regression), the MLflow pyfunc, the int8 ONNX export and runner (the CPU path),
+                    explanations (explain.py: Integrated Gradients, exact linear contributions, occlusion)
   trainer/          the training loop (CPU, one GPU, torchrun), batching, checkpoints; the linear fit
   evaluation/       metrics, calibration, robustness slices, plots, the TF-IDF baseline (cached per split
-                    for the gate), int8's drop, the leaderboard of a comparison of model families
+                    for the gate), int8's drop, the leaderboard of a comparison of model families, the
+                    explanations' faithfulness (comprehensiveness, sufficiency) and explanations.html
   registry/         MLflow tracking and aliases, the promotion gate's rule, the audit ledger, the champion
                     and the smoke test a version passes before it may become champion
 
@@ -34,7 +36,7 @@ Adapters (thin callers of the steps; may import anything, serving included):
   orchestration/    the task bodies the Airflow DAGs in dags/ call (retrain, sweep), the trigger forms,
                     local Airflow
   bench/            benchmarks: preprocessing speed, training throughput, serving load (wrk; vs Flask,
-                    MLflow), CPU inference (torch fp32 vs int8 ONNX)
+                    MLflow), CPU inference (torch fp32 vs int8 ONNX), the cost of explanations
 
 The BentoML service is the separate package serving/, beside this one; it imports only model/,
 data/preprocess.py, registry/ and core from here.

@@ -242,3 +242,49 @@ def test_danger_badge_follows_the_flag(try_page: TryPage, server: Server, tmp_pa
     shows(not real["danger"])
     page.screenshot(path=str(tmp_path / "try_page_flipped.png"), full_page=True)
     check_clean(try_page)
+
+
+def explain_api(server: Server, text: str) -> dict:
+    r = httpx.post(f"{server.url}/explain", json={"text": text}, headers=AUTH, timeout=60)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_each_word_is_highlighted_by_its_contribution(try_page: TryPage, server: Server) -> None:
+    """The page shows the text the model read, one highlighted span per word: the colour by the sign
+    of its score (toward the predicted label or against it), the opacity by its share of the largest
+    |score|, the same scores POST /explain answers; the legend names both colours."""
+    page = try_page.page
+    text = "아이고 화장실에서 넘어졌는데 못 일어나겠어 010-1234-5678"
+    expected = explain_api(server, text)
+    assert "[PHONE]" in expected["text"] and "010-1234-5678" not in expected["text"]
+    submit(try_page, text)
+    words = page.locator("[data-testid=explain-word]")
+    expect(words).to_have_count(len(expected["attributions"]))
+    expect(page.locator("[data-testid=explain-words]")).to_have_text(expected["text"])
+    assert "010-1234-5678" not in page.content()  # only the masked text is shown anywhere
+    peak = max(abs(a["score"]) for a in expected["attributions"])
+    seen = []
+    for i, attribution in enumerate(expected["attributions"]):
+        word = words.nth(i)
+        assert word.inner_text() == attribution["text"]
+        score = float(word.get_attribute("data-score"))
+        assert score == pytest.approx(attribution["score"], rel=1e-4, abs=1e-6)
+        css = word.evaluate("e => getComputedStyle(e).backgroundColor")  # "rgba(r, g, b, a)"
+        r, g, b, *alpha = [float(x) for x in css[css.index("(") + 1 : -1].split(",")]
+        alpha = alpha[0] if alpha else 1.0
+        assert (r, g, b) == ((207, 34, 46) if score > 0 else (9, 105, 218)), (attribution, css)
+        assert alpha == pytest.approx(0.85 * abs(score) / peak, abs=0.01), (attribution, css)
+        seen.append((abs(score), alpha))
+    # the opacity follows the size of the contribution: sorted by |score|, the alphas never decrease
+    alphas = [a for _, a in sorted(seen)]
+    assert alphas == sorted(alphas) and alphas[-1] == pytest.approx(0.85, abs=0.01)
+    legend = page.locator("[data-testid=explain-legend]")
+    expect(legend).to_contain_text("예측한 레이블 쪽으로")
+    expect(legend).to_contain_text("반대 쪽으로")
+    expect(page.locator("#explain-meta")).to_contain_text(
+        {"integrated_gradients": "Integrated Gradients", "linear": "TF-IDF", "occlusion": "occlusion"}[
+            expected["method"]
+        ]
+    )
+    check_clean(try_page)

@@ -55,6 +55,21 @@ def bench_baseline(
     print(json.dumps({"task": p.task, **tfidf_baseline(splits["train"], splits["test"])}, ensure_ascii=False))
 
 
+@app.command("explain")
+def bench_explain_cmd(
+    texts: Annotated[int, typer.Option(help="Texts timed per method (tiny shape, linear).")] = 30,
+    base_texts: Annotated[int, typer.Option(help="Texts timed on the BERT-base shape.")] = 8,
+    seconds: Annotated[float, typer.Option(help="HTTP: measured seconds per phase.")] = 15,
+    explain_clients: Annotated[int, typer.Option(help="HTTP: clients sending /explain meanwhile.")] = 4,
+    http: Annotated[bool, typer.Option(help="--no-http: the in-process figures only.")] = True,
+) -> None:
+    """/explain's cost (Integrated Gradients, occlusion, linear; tiny and BERT-base shapes) and /classify's
+    latency with and without explanation load, over HTTP."""
+    from training.bench.explain import run
+
+    run(texts, base_texts, seconds, explain_clients, http=http)
+
+
 @app.command("train")
 def bench_train_cmd(
     model_size: Annotated[

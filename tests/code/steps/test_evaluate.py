@@ -85,3 +85,44 @@ def test_evaluate_without_an_int8_model_still_scores_fp32(
         metrics = evaluate_step(_params(), candidate[0], out_dir=tmp_path / "eval")
     assert "test_macro_f1" in metrics and INT8_MACRO_F1 not in metrics
     assert any("int8" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+
+
+def test_evaluate_logs_explanations_and_their_faithfulness(candidate, tmp_path: Path, caplog) -> None:
+    """explanations.html (the misclassified texts, highlighted) goes to the run's evaluation artifacts, and
+    comprehensiveness / sufficiency at each k, beside a random ranking's, to its metrics."""
+    from mlflow import MlflowClient
+
+    from training.steps.evaluate import evaluate_step
+
+    files, run_id, _ = candidate
+    with caplog.at_level(logging.INFO, logger="heara.pipeline"):
+        metrics = evaluate_step(_params(), files, out_dir=tmp_path / "eval")
+    test_rows = len(pd.read_parquet(files.test))
+    assert metrics["explain_texts"] == test_rows  # fewer than explain.faithfulness_max_texts: all of them
+    for k in (10, 20, 50):
+        for kind in ("comprehensiveness", "sufficiency"):
+            assert -1 <= metrics[f"explain_{kind}_{k}"] <= 1
+            assert -1 <= metrics[f"explain_{kind}_{k}_random"] <= 1
+    logged = MlflowClient().get_run(run_id)
+    assert logged.data.metrics["explain_comprehensiveness_20"] == pytest.approx(
+        metrics["explain_comprehensiveness_20"]
+    )
+    assert logged.data.tags["heara.explain.method"] == "integrated_gradients"
+    names = [a.path for a in MlflowClient().list_artifacts(run_id, "evaluation")]
+    assert "evaluation/explanations.html" in names
+    page = (tmp_path / "eval" / "explanations.html").read_text(encoding="utf-8")
+    assert "Misclassified test texts" in page and "Danger predictions" in page
+    wrong = int(round((1 - metrics["test_accuracy"]) * test_rows))
+    assert page.count('class="u"') >= min(wrong, 30)  # each shown text has its words highlighted
+    assert any("comprehensiveness@20%" in r.getMessage() for r in caplog.records)
+
+
+def test_faithfulness_can_be_switched_off(candidate, tmp_path: Path) -> None:
+    from training.steps.evaluate import evaluate_step
+
+    params = load_params(
+        overrides=parse_overrides(["evaluate.latency_samples=3", "explain.faithfulness=false"])
+    )
+    metrics = evaluate_step(params, candidate[0], out_dir=tmp_path / "eval")
+    assert not any(k.startswith("explain_") for k in metrics)
+    assert (tmp_path / "eval" / "explanations.html").is_file()  # the page is still written

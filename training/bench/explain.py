@@ -1,0 +1,222 @@
+"""What an explanation costs, and what explanation load costs /classify.
+
+1. In process, per text (preprocessing included), p50 and p95 over the same sample texts:
+   Integrated Gradients (explain.n_steps) on the tiny shape and on BERT-base's shape (KoBERT's vocabulary,
+   random weights: speed only), beside occlusion on the same models and the linear family's exact
+   contributions (fitted on the sample).
+2. Over HTTP, on a real `bentoml serve` of the tiny model: /classify latency from one client alone, then
+   while `--explain-clients` clients send /explain without pause (the service computes
+   explain.max_concurrency at once and refuses the rest with 503), and /explain's own latency.
+
+    heara bench explain            # or: python -m training.bench.explain
+Prints a table, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.config import ExplainConfig, LinearConfig, ModelConfig, PreprocessConfig
+from training.paths import PROJECT_ROOT
+
+SAMPLE = PROJECT_ROOT / "data" / "sample" / "utterances.csv"
+LABELS = ["normal", "emergency", "confusion", "distress"]
+
+
+def _percentiles(ms: list[float]) -> dict[str, float]:
+    arr = np.asarray(ms or [float("nan")])
+    return {
+        "p50_ms": round(float(np.percentile(arr, 50)), 2),
+        "p95_ms": round(float(np.percentile(arr, 95)), 2),
+    }
+
+
+def _time(explainer, texts: list[str]) -> dict[str, float]:
+    explainer.explain(texts[0])  # warm-up (Kiwi, allocator)
+    times = []
+    for text in texts:
+        t0 = time.perf_counter()
+        explainer.explain(text)
+        times.append((time.perf_counter() - t0) * 1000)
+    return {**_percentiles(times), "texts": len(texts)}
+
+
+def _tiny_dir(work: Path, texts: list[str]) -> Path:
+    from training.model.build import build_model
+    from training.model.predictor import save_model_dir
+
+    model, tokenizer, base = build_model(ModelConfig(profile="tiny"), LABELS, texts, work / "base")
+    return save_model_dir(
+        model,
+        tokenizer,
+        work / "tiny",
+        task="danger",
+        family="kobert",
+        labels=LABELS,
+        max_length=ModelConfig().max_length,
+        preprocess=PreprocessConfig(),
+        base_model=base,
+    )
+
+
+def in_process(work: Path, n_texts: int, n_base: int, cfg: ExplainConfig) -> dict[str, Any]:
+    import pandas as pd
+    from transformers import BertForSequenceClassification
+
+    from training.bench.train import bert_config
+    from training.model.explain import Explainer
+    from training.model.linear import fit_pipeline, save_linear_dir
+    from training.model.predictor import Predictor
+
+    frame = pd.read_csv(SAMPLE)
+    texts = frame["text"].sample(n=n_texts, random_state=0).tolist()
+    tiny_dir = _tiny_dir(work, frame["text"].tolist())
+    tiny = Predictor.load(tiny_dir, device="cpu")
+    base = Predictor(BertForSequenceClassification(bert_config("base")), tiny.tokenizer, tiny.meta, "cpu")
+    lin_cfg = LinearConfig()
+    pipe = fit_pipeline(lin_cfg, tiny.preprocessor(frame["text"].tolist()), frame["label"].tolist())
+    linear_dir = save_linear_dir(
+        pipe,
+        work / "linear",
+        task="danger",
+        labels=LABELS,
+        preprocess=PreprocessConfig(),
+        cfg=lin_cfg,
+        max_length=64,
+    )
+    linear = Predictor.load(linear_dir)
+    out: dict[str, Any] = {}
+    for name, predictor, sample in (("tiny", tiny, texts), ("base", base, texts[:n_base])):
+        for method in ("integrated_gradients", "occlusion"):
+            out[f"{name}_{method}"] = _time(
+                Explainer(predictor, cfg, method if method == "occlusion" else None), sample
+            )
+            print(f"  {name:5s} {method:21s} {out[f'{name}_{method}']}", flush=True)
+    out["linear_linear"] = _time(Explainer(linear, cfg), texts)
+    print(f"  linear linear                {out['linear_linear']}", flush=True)
+    return {"n_steps": cfg.n_steps, "results": out, "model_dir": str(tiny_dir)}
+
+
+def _post(url: str, body: dict, timeout: float = 60) -> tuple[int, float]:
+    import httpx
+
+    t0 = time.perf_counter()
+    r = httpx.post(url, json=body, timeout=timeout)
+    return r.status_code, (time.perf_counter() - t0) * 1000
+
+
+def _classify_run(url: str, texts: list[str], seconds: float) -> list[float]:
+    times, i, end = [], 0, time.monotonic() + seconds
+    while time.monotonic() < end:
+        status, ms = _post(f"{url}/classify", {"texts": [texts[i % len(texts)]]})
+        if status == 200:
+            times.append(ms)
+        i += 1
+    return times
+
+
+def over_http(model_dir: Path, work: Path, seconds: float, explain_clients: int) -> dict[str, Any]:
+    import pandas as pd
+
+    from training.bench.serve import start_service, stop, wait_ready
+
+    texts = pd.read_csv(SAMPLE)["text"].sample(n=200, random_state=1).tolist()
+    server = start_service(model_dir, work / "home")
+    try:
+        wait_ready(server)
+        for text in texts[:10]:  # warm both routes (the explainer is built on the first /explain)
+            _post(f"{server.url}/classify", {"texts": [text]})
+            _post(f"{server.url}/explain", {"text": text})
+        alone = _classify_run(server.url, texts, seconds)
+        stop_flag = threading.Event()
+        explain_ms: list[float] = []
+        refused = [0]
+
+        def explain_client(k: int) -> None:
+            i = k
+            while not stop_flag.is_set():
+                status, ms = _post(f"{server.url}/explain", {"text": texts[i % len(texts)]})
+                if status == 200:
+                    explain_ms.append(ms)
+                elif status == 503:
+                    refused[0] += 1
+                    time.sleep(0.05)
+                i += explain_clients
+
+        threads = [
+            threading.Thread(target=explain_client, args=(k,), daemon=True) for k in range(explain_clients)
+        ]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        loaded = _classify_run(server.url, texts, seconds)
+        stop_flag.set()
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        stop(server)
+    return {
+        "classify_alone": {**_percentiles(alone), "requests": len(alone)},
+        "classify_with_explain_load": {**_percentiles(loaded), "requests": len(loaded)},
+        "explain_http": {**_percentiles(explain_ms), "answered": len(explain_ms), "refused_503": refused[0]},
+        "explain_clients": explain_clients,
+        "seconds": seconds,
+    }
+
+
+def run(
+    n_texts: int = 30, n_base: int = 8, seconds: float = 15, explain_clients: int = 4, http: bool = True
+) -> dict:
+    import os
+    import platform
+
+    import torch
+
+    cfg = ExplainConfig()
+    with tempfile.TemporaryDirectory(prefix="heara-bench-explain-") as tmp:
+        work = Path(tmp)
+        print(
+            f"explanations in process (n_steps {cfg.n_steps}, {torch.get_num_threads()} torch threads):",
+            flush=True,
+        )
+        cost = in_process(work, n_texts, n_base, cfg)
+        result: dict[str, Any] = {
+            "bench": "explain",
+            "host": {"cpus": os.cpu_count(), "machine": platform.machine()},
+            "in_process": cost["results"],
+            "n_steps": cost["n_steps"],
+        }
+        if http:
+            print("over HTTP (tiny model, bentoml serve):", flush=True)
+            result["http"] = over_http(Path(cost["model_dir"]), work, seconds, explain_clients)
+            h = result["http"]
+            a, b = h["classify_alone"]["p50_ms"], h["classify_with_explain_load"]["p50_ms"]
+            h["classify_p50_ratio"] = round(b / a, 3) if a else None
+            for key in ("classify_alone", "classify_with_explain_load", "explain_http"):
+                print(f"  {key:27s} {h[key]}", flush=True)
+    print(json.dumps(result))
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--texts", type=int, default=30, help="texts timed per method (tiny, linear)")
+    ap.add_argument("--base-texts", type=int, default=8, help="texts timed on the BERT-base shape")
+    ap.add_argument("--seconds", type=float, default=15, help="HTTP: measured seconds per phase")
+    ap.add_argument("--explain-clients", type=int, default=4, help="HTTP: clients sending /explain")
+    ap.add_argument("--no-http", action="store_true", help="skip the HTTP part")
+    a = ap.parse_args(argv)
+    run(a.texts, a.base_texts, a.seconds, a.explain_clients, http=not a.no_http)
+
+
+if __name__ == "__main__":
+    main()

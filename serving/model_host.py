@@ -134,6 +134,12 @@ def explain(hot: HotModel, text: str, label: str | None, granularity: str | None
     the model does not have."""
     served = hot.current
     start = time.perf_counter()
+    if served.classifier.runtime != "sklearn":
+        import torch
+
+        torch.set_num_threads(
+            params.explain.torch_threads
+        )  # this thread's setting only (OpenMP's is per thread)
     try:
         explanation = _explainer(served, params).explain(text, label, granularity)
     except ValueError as exc:  # an unknown label: the caller's mistake (400), in either topology

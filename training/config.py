@@ -245,6 +245,9 @@ class ExplainConfig(_Section):
     max_concurrency: int = Field(
         1, ge=1, description="explanations computed at once by the service (outside the /classify batches)"
     )
+    torch_threads: int = Field(
+        1, ge=1, description="CPU threads one explanation uses in the service (the rest stay for /classify)"
+    )
     max_waiting: int = Field(
         2,
         ge=0,

@@ -93,6 +93,9 @@ def in_process(work: Path, n_texts: int, n_base: int, cfg: ExplainConfig) -> dic
     )
     linear = Predictor.load(linear_dir)
     out: dict[str, Any] = {}
+    import torch
+
+    torch.set_num_threads(cfg.torch_threads)  # as the service runs an explanation (explain.torch_threads)
     for name, predictor, sample in (("tiny", tiny, texts), ("base", base, texts[:n_base])):
         for method in ("integrated_gradients", "occlusion"):
             out[f"{name}_{method}"] = _time(
@@ -177,13 +180,11 @@ def run(
     import os
     import platform
 
-    import torch
-
     cfg = ExplainConfig()
     with tempfile.TemporaryDirectory(prefix="heara-bench-explain-") as tmp:
         work = Path(tmp)
         print(
-            f"explanations in process (n_steps {cfg.n_steps}, {torch.get_num_threads()} torch threads):",
+            f"explanations in process (n_steps {cfg.n_steps}, {cfg.torch_threads} torch thread(s)):",
             flush=True,
         )
         cost = in_process(work, n_texts, n_base, cfg)
@@ -192,6 +193,7 @@ def run(
             "host": {"cpus": os.cpu_count(), "machine": platform.machine()},
             "in_process": cost["results"],
             "n_steps": cost["n_steps"],
+            "torch_threads": cfg.torch_threads,
         }
         if http:
             print("over HTTP (tiny model, bentoml serve):", flush=True)

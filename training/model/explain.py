@@ -94,7 +94,7 @@ def morpheme_spans(text: str) -> list[tuple[int, int, str | None]]:
         if _KIWI is None:
             from kiwipiepy import Kiwi
 
-            _KIWI = Kiwi(num_workers=0)
+            _KIWI = Kiwi(num_workers=-1)  # analyse in the calling thread
         tokens = _KIWI.tokenize(text)
     # Kiwi's morphemes can share a syllable (넘어졌 = 넘어지/VV + 었/EP, both covering 졌): each character
     # goes to one unit, and a morpheme left with none joins the one before (넘어졌, VV+EP).
@@ -307,7 +307,11 @@ class LinearContributions:
             for n in range(n_min, n_max + 1):
                 for off in range(0, len(low) - n + 1):
                     covered = [i for i in range(off, off + n) if not low[i].isspace()]
-                    out.append((low[off : off + n], covered))
+                    if not covered:  # the n-gram " " (a space): its neighbours carry it
+                        covered = [
+                            j for j in (off - 1, off + n) if 0 <= j < len(low) and not low[j].isspace()
+                        ]
+                    out.append((low[off : off + n], covered or list(range(len(low)))))
         elif v.analyzer == "word" and v.tokenizer is None and v.stop_words is None:
             tokens = [(m.group(), m.start(), m.end()) for m in re.finditer(v.token_pattern, low)]
             for n in range(n_min, n_max + 1):

@@ -11,6 +11,8 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any
 
@@ -105,50 +107,72 @@ def model_info(hot: HotModel, params: Params) -> dict[str, Any]:
     }
 
 
-_EXPLAINERS: dict[int, Any] = {}  # id(served) -> its Explainer: one per model version served
-_EXPLAINERS_LOCK = threading.Lock()
+# A worker process died mid-explanation (out of memory, killed): the pool is rebuilt on the next call.
+WORKER_LOST = {"error": "the explanation worker stopped; it is being restarted: retry", "status": 503}
+_POOL = None  # this process's ExplainerPool (serving/explainer_pool.py), made on first use
+_POOL_LOCK = threading.Lock()
 
 
-def _explainer(served, params: Params):
-    """The Explainer of the served version, built on first use (then kept until the version changes).
-    It preprocesses with a Preprocessor of its own: Kiwi is not called from two threads at once."""
-    with _EXPLAINERS_LOCK:
-        explainer = _EXPLAINERS.get(id(served))
-        if explainer is None:
-            from training.config import PreprocessConfig
-            from training.data.preprocess import Preprocessor
-            from training.model.explain import Explainer
+def explainer_pool(params: Params):
+    """The worker processes that compute explanations (one pool per serving process)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            from serving.explainer_pool import ExplainerPool
 
-            predictor = served.classifier.predictor
-            own = Preprocessor(PreprocessConfig(**predictor.meta["preprocess"]))
-            explainer = Explainer(predictor, params.explain, preprocess=own)
-            _EXPLAINERS.clear()  # the previous version's: not served any more
-            _EXPLAINERS[id(served)] = explainer
-        return explainer
+            _POOL = ExplainerPool(params.explain.max_concurrency, params.explain.torch_threads)
+        return _POOL
+
+
+def _job(served, params: Params) -> tuple[str, str, dict]:
+    """(the served folder, the device, the explain settings) a worker needs to explain with this version."""
+    return str(served.source.model_dir), served.classifier.predictor.device, params.explain.model_dump()
+
+
+def warm_explainers(hot: HotModel, params: Params) -> None:
+    """Start the explanation workers and load the served model in them, in the background."""
+    from serving.inference import WARM_UP_TEXTS
+
+    explainer_pool(params).warm(*_job(hot.current, params), WARM_UP_TEXTS[0])
+
+
+def submit_explanation(
+    hot: HotModel, text: str, label: str | None, granularity: str | None, params: Params
+) -> tuple[Future, Any]:
+    """Hand one explanation to a worker process: (its future, the served version it explains)."""
+    served = hot.current
+    return explainer_pool(params).submit(*_job(served, params), text, label, granularity), served
+
+
+def explanation_answer(result: dict, served, params: Params, elapsed_s: float) -> dict:
+    """A worker's Explanation.to_dict() -> the /explain answer (or `{"error": ..., "status": 400}` for an
+    unknown label)."""
+    if "error" in result:
+        return {**result, "status": 400}
+    body = schemas.explanation_body(
+        result, danger_labels=params.serve.danger_labels, threshold=params.serve.danger_threshold
+    )
+    metrics.instruments().explanations.labels(method=result["method"]).observe(elapsed_s)
+    return {**body, "model_version": served.source.version_label, "elapsed_ms": round(elapsed_s * 1000, 3)}
 
 
 def explain(hot: HotModel, text: str, label: str | None, granularity: str | None, params: Params) -> dict:
-    """One explanation (POST /explain): the prediction and each word's or morpheme's contribution to the
-    predicted (or given) label. Computed with the full-precision model, outside the classify batches
-    and without the compute lock, so /classify batches never wait for it. `{"error": ...}` for a label
-    the model does not have."""
-    served = hot.current
+    """One explanation (POST /explain), computed in a worker process (serving/explainer_pool.py): outside
+    the classify batches, the compute lock and this process's GIL, so /classify never waits for it.
+    `{"error": ...}` for a label the model does not have."""
     start = time.perf_counter()
-    if served.classifier.runtime != "sklearn":
-        import torch
-
-        torch.set_num_threads(
-            params.explain.torch_threads
-        )  # this thread's setting only (OpenMP's is per thread)
     try:
-        explanation = _explainer(served, params).explain(text, label, granularity)
-    except ValueError as exc:  # an unknown label: the caller's mistake (400), in either topology
-        return {"error": str(exc)}
-    body = schemas.explanation_body(
-        explanation.to_dict(),
-        danger_labels=params.serve.danger_labels,
-        threshold=params.serve.danger_threshold,
-    )
-    elapsed = time.perf_counter() - start
-    metrics.instruments().explanations.labels(method=explanation.method).observe(elapsed)
-    return {**body, "model_version": served.source.version_label, "elapsed_ms": round(elapsed * 1000, 3)}
+        future, served = submit_explanation(hot, text, label, granularity, params)
+        result = future.result()
+    except BrokenProcessPool:
+        return WORKER_LOST
+    return explanation_answer(result, served, params, time.perf_counter() - start)
+
+
+def close_explainers() -> None:
+    """Stop the explanation workers (the service's shutdown)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is not None:
+            _POOL.close()
+            _POOL = None

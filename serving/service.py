@@ -85,13 +85,17 @@ class HearaInference:
         supervisor.bind_to_supervisor(SERVE.shutdown_grace_s)
         metrics.instruments()
         self.model = model_host.start(PARAMS)
+        model_host.warm_explainers(self.model, PARAMS)  # explanations: worker processes of their own
         model_host.settle()
         self.ready = True
 
     @bentoml.on_shutdown
     def stop_polling(self) -> None:
+        from serving import model_host
+
         if hasattr(self, "model"):
             self.model.stop()
+        model_host.close_explainers()
 
     def __is_ready__(self) -> bool:
         return getattr(self, "ready", False)
@@ -176,8 +180,6 @@ class _LocalModel:
     """`single`: the model in this process, fed by the in-process batcher (serving/batcher.py)."""
 
     def __init__(self) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
         from serving import model_host
         from serving.batcher import Batcher
 
@@ -187,19 +189,23 @@ class _LocalModel:
             max_batch_size=SERVE.max_batch_size,
             max_latency_ms=SERVE.max_latency_ms,
         )
-        # Explanations run in threads of their own, never in the batcher's or the event loop's.
-        self.explain_pool = ThreadPoolExecutor(EXPLAIN.max_concurrency, thread_name_prefix="heara-explain")
+        model_host.warm_explainers(self.hot, PARAMS)  # explanations: worker processes of their own
 
     async def predict(self, texts: list[str]) -> list[dict]:
         return await self.batcher.submit(texts)
 
     async def explain(self, text: str, label: str | None, granularity: str | None) -> dict:
+        from concurrent.futures.process import BrokenProcessPool
+
         from serving import model_host
 
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.explain_pool, model_host.explain, self.hot, text, label, granularity, PARAMS
-        )
+        start = time.perf_counter()
+        try:
+            future, served = model_host.submit_explanation(self.hot, text, label, granularity, PARAMS)
+            result = await asyncio.wrap_future(future)
+        except BrokenProcessPool:
+            return model_host.WORKER_LOST
+        return model_host.explanation_answer(result, served, PARAMS, time.perf_counter() - start)
 
     async def info(self) -> dict:
         from serving import model_host
@@ -212,9 +218,11 @@ class _LocalModel:
         return await anyio.to_thread.run_sync(self.hot.check)  # loading a model must not block the loop
 
     def close(self) -> None:
+        from serving import model_host
+
         self.hot.stop()
         self.batcher.close()
-        self.explain_pool.shutdown(wait=False, cancel_futures=True)
+        model_host.close_explainers()
 
 
 @bentoml.service(workers=SERVE.workers if SINGLE else 1, traffic=TRAFFIC, logging=LOGGING)
@@ -311,9 +319,11 @@ class HearaService:
                 "busy: explain.max_concurrency explanations are running and explain.max_waiting wait; retry"
             )
             return _json({"error": error, "request_id": rid}, 503, {"Retry-After": "1", **headers})
-        if "error" in body:
-            ctx.response.status_code = 400
-            return _json({"error": body["error"], "request_id": rid}, 400, headers)
+        if "error" in body:  # 400: a label the model does not have; 503: the worker is being restarted
+            status = int(body.get("status", 400))
+            ctx.response.status_code = status
+            extra = {"Retry-After": "1"} if status == 503 else {}
+            return _json({"error": body["error"], "request_id": rid}, status, {**headers, **extra})
         return _json({"request_id": rid, **body}, headers=headers)
 
     def _log(

@@ -126,7 +126,11 @@ def _classify_run(url: str, texts: list[str], seconds: float) -> list[float]:
 
 
 def over_http(model_dir: Path, work: Path, seconds: float, explain_clients: int) -> dict[str, Any]:
+    import logging
+
     import pandas as pd
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per request
 
     from training.bench.serve import start_service, stop, wait_ready
 

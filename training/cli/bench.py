@@ -60,14 +60,16 @@ def bench_explain_cmd(
     texts: Annotated[int, typer.Option(help="Texts timed per method (tiny shape, linear).")] = 30,
     base_texts: Annotated[int, typer.Option(help="Texts timed on the BERT-base shape.")] = 8,
     seconds: Annotated[float, typer.Option(help="HTTP: measured seconds per phase.")] = 15,
-    explain_clients: Annotated[int, typer.Option(help="HTTP: clients sending /explain meanwhile.")] = 4,
+    explain_clients: Annotated[
+        str, typer.Option(help="HTTP: phases of N client processes sending /explain (comma-separated).")
+    ] = "1,4",
     http: Annotated[bool, typer.Option(help="--no-http: the in-process figures only.")] = True,
 ) -> None:
     """/explain's cost (Integrated Gradients, occlusion, linear; tiny and BERT-base shapes) and /classify's
     latency with and without explanation load, over HTTP."""
     from training.bench.explain import run
 
-    run(texts, base_texts, seconds, explain_clients, http=http)
+    run(texts, base_texts, seconds, [int(x) for x in explain_clients.split(",") if x.strip()], http=http)
 
 
 @app.command("train")

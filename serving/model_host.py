@@ -156,14 +156,18 @@ def explanation_answer(result: dict, served, params: Params, elapsed_s: float) -
     return {**body, "model_version": served.source.version_label, "elapsed_ms": round(elapsed_s * 1000, 3)}
 
 
-def explain(hot: HotModel, text: str, label: str | None, granularity: str | None, params: Params) -> dict:
+async def explain(
+    hot: HotModel, text: str, label: str | None, granularity: str | None, params: Params
+) -> dict:
     """One explanation (POST /explain), computed in a worker process (serving/explainer_pool.py): outside
-    the classify batches, the compute lock and this process's GIL, so /classify never waits for it.
-    `{"error": ...}` for a label the model does not have."""
+    the classify batches, the compute lock and this process's GIL and threads, so /classify never waits
+    for it. `{"error": ..., "status": 400}` for a label the model does not have, 503 for a lost worker."""
+    import asyncio
+
     start = time.perf_counter()
     try:
         future, served = submit_explanation(hot, text, label, granularity, params)
-        result = future.result()
+        result = await asyncio.wrap_future(future)
     except BrokenProcessPool:
         return WORKER_LOST
     return explanation_answer(result, served, params, time.perf_counter() - start)

@@ -108,11 +108,12 @@ class HearaInference:
         return model_host.predict_batch(self.model, texts, PARAMS)
 
     @bentoml.api
-    def explain(self, text: str, label: str | None = None, granularity: str | None = None) -> dict:
-        """One explanation, outside the batches (the front bounds how many run at once)."""
+    async def explain(self, text: str, label: str | None = None, granularity: str | None = None) -> dict:
+        """One explanation, in a worker process (the front bounds how many run at once). Async: waiting
+        for the worker must not hold one of the threads the batched `predict` runs in."""
         from serving import model_host
 
-        return model_host.explain(self.model, text, label, granularity, PARAMS)
+        return await model_host.explain(self.model, text, label, granularity, PARAMS)
 
     @bentoml.api
     def model_info(self) -> dict:
@@ -195,17 +196,9 @@ class _LocalModel:
         return await self.batcher.submit(texts)
 
     async def explain(self, text: str, label: str | None, granularity: str | None) -> dict:
-        from concurrent.futures.process import BrokenProcessPool
-
         from serving import model_host
 
-        start = time.perf_counter()
-        try:
-            future, served = model_host.submit_explanation(self.hot, text, label, granularity, PARAMS)
-            result = await asyncio.wrap_future(future)
-        except BrokenProcessPool:
-            return model_host.WORKER_LOST
-        return model_host.explanation_answer(result, served, PARAMS, time.perf_counter() - start)
+        return await model_host.explain(self.hot, text, label, granularity, PARAMS)
 
     async def info(self) -> dict:
         from serving import model_host

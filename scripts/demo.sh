@@ -79,6 +79,11 @@ body = json.loads(urllib.request.urlopen(req, timeout=30).read())
 print("POST /classify ->")
 for text, p in zip(texts, body["predictions"]):
     print(f"  {p['label']:<10} {p['score']:.2f} danger={str(p['danger']):<5} v{p['model_version']}  {text}")
+req = urllib.request.Request(base + "/explain", data=json.dumps({"text": texts[0]}).encode(),
+                             headers={"Content-Type": "application/json"})
+ex = json.loads(urllib.request.urlopen(req, timeout=60).read())
+words = ", ".join(f"{a['text']} {a['score']:+.3f}" for a in sorted(ex["attributions"], key=lambda a: -a["score"]))
+print(f"POST /explain -> why {ex['explained_label']} ({ex['method']}): {words}")
 info = json.loads(urllib.request.urlopen(base + "/model").read())
 print(f"GET /model -> {info['name']} version {info['version']} on {info['device']}, runtime {info['runtime']}, "
       f"topology {info['topology']}; test macro-F1 {info['metrics'].get('test_macro_f1', float('nan')):.4f}"
@@ -88,5 +93,5 @@ stop_server
 trap - EXIT
 echo
 echo "Browse runs, plots and the registry (champion alias):  .venv/bin/heara mlflow-ui   -> http://127.0.0.1:5000"
-echo "Serve the champion yourself:                          .venv/bin/heara serve        -> http://127.0.0.1:3000/try (try-it page)"
+echo "Serve the champion yourself:                          .venv/bin/heara serve        -> http://127.0.0.1:3000/try (try-it page, words highlighted)"
 echo "Airflow UI with the retrain DAG:                      make airflow                 -> http://127.0.0.1:8080"

@@ -4,7 +4,9 @@ Module map (the model, its preprocessing and the champion's resolution come from
 training.data.preprocess and training.registry; tests/code/test_code_maps.py keeps this map complete):
   service.py        the BentoML service and its routes; the inference service of the split topology
   batcher.py        in-process adaptive batching (the single topology)
-  model_host.py     the model in the computing process: load, hot-reloadable, predict a batch
+  model_host.py     the model in the computing process: load, hot-reloadable, predict a batch, explain
+  explainer_pool.py explanations (POST /explain) in spawned worker processes with their own model copy
+  limiter.py        bounded concurrency for /explain: so many running, so many waiting, the rest 503
   schemas.py        request and response shapes, input limits, the danger flag
   guard.py          ASGI middleware: API key, metrics token, body cap and time limit, UTF-8 JSON only
                     (no duplicate keys), the service's OpenAPI schema at /docs.json

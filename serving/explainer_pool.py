@@ -4,12 +4,14 @@ An explanation is tens of forward and backward passes: run in the classifying pr
 GIL for much of that time (a small model's forward pass is mostly Python), and /classify's event loop and
 batcher would wait behind it. So `POST /explain` runs in `explain.max_concurrency` worker processes
 (started with `spawn`: forking a process whose torch threads are running is unsafe), each with its own
-copy of the served model, one torch thread (`explain.torch_threads`) and its own Kiwi. A worker loads
-the version it is asked for (the served folder) on first use and keeps it until another is asked for, so
-a hot reload reaches the explanations with the next call.
+copy of the served model, one torch thread (`explain.torch_threads`) and its own Kiwi. The workers start
+while the serving process loads its model and are warmed up (model and Kiwi loaded) before the service
+reports ready; a worker loads the version it is asked for (the served folder) and keeps it until another
+is asked for, so a hot reload reaches the explanations with the next call.
 
 Cost: a second copy of the model in memory per worker (BERT-base: about 0.5 GB on a CPU), and the
-worker's start-up (importing torch, loading the model: seconds), paid once in the background at start.
+worker's start-up (importing torch, loading the model: seconds), paid once at start, beside the serving
+process's own.
 """
 
 from __future__ import annotations
@@ -62,8 +64,13 @@ def explain_in_worker(
         return {"error": str(exc)}
 
 
+def _started() -> bool:
+    return True
+
+
 def warm_in_worker(model_dir: str, device: str, explain_cfg: dict, text: str) -> bool:
-    explain_in_worker(model_dir, device, explain_cfg, text, None, None)
+    """Load the model and both Kiwi models (spacing, morphemes), so no request pays for them."""
+    explain_in_worker(model_dir, device, explain_cfg, text, None, "morpheme")
     return True
 
 
@@ -101,21 +108,25 @@ class ExplainerPool:
     def submit(self, model_dir: str, device: str, explain_cfg: dict, text: str, label, granularity) -> Future:
         return self._submit(explain_in_worker, model_dir, device, explain_cfg, text, label, granularity)
 
-    def warm(self, model_dir: str, device: str, explain_cfg: dict, text: str) -> None:
-        """Start every worker and load the model in it, in the background (nothing waits for it)."""
+    def start(self) -> None:
+        """Start the workers now (their imports run while the serving process loads its own model)."""
+        for _ in range(self.workers):
+            self._submit(_started)
+
+    def warm(self, model_dir: str, device: str, explain_cfg: dict, text: str, timeout_s: float) -> None:
+        """Load the model in every worker and wait for it (the service is ready only then, so no request
+        meets a cold worker and no start-up work competes with requests). A worker that cannot start
+        does not stop the service: it is logged, and /explain says why when called."""
         try:
-            for _ in range(self.workers):
-                self._submit(warm_in_worker, model_dir, device, explain_cfg, text).add_done_callback(
-                    _log_failure
-                )
-        except Exception as exc:  # a worker that cannot start must not stop the service: /explain says why
-            log.warning("explanation workers could not start: %s", type(exc).__name__)
+            futures = [
+                self._submit(warm_in_worker, model_dir, device, explain_cfg, text)
+                for _ in range(self.workers)
+            ]
+            for future in futures:
+                future.result(timeout=timeout_s)
+        except Exception as exc:
+            log.warning("explanation workers could not be warmed up: %s", type(exc).__name__)
 
     def close(self) -> None:
         with self._lock:
             self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _log_failure(future: Future) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.warning("explanation worker warm-up failed: %s", type(future.exception()).__name__)

@@ -129,11 +129,19 @@ def _job(served, params: Params) -> tuple[str, str, dict]:
     return str(served.source.model_dir), served.classifier.predictor.device, params.explain.model_dump()
 
 
+EXPLAIN_WARM_UP_S = 300  # a worker not warm by then is logged and the service starts without it
+
+
+def start_explainers(params: Params) -> None:
+    """Spawn the explanation workers now: they import torch while this process loads its model."""
+    explainer_pool(params).start()
+
+
 def warm_explainers(hot: HotModel, params: Params) -> None:
-    """Start the explanation workers and load the served model in them, in the background."""
+    """Load the served model in the explanation workers and wait for it (called before readiness)."""
     from serving.inference import WARM_UP_TEXTS
 
-    explainer_pool(params).warm(*_job(hot.current, params), WARM_UP_TEXTS[0])
+    explainer_pool(params).warm(*_job(hot.current, params), WARM_UP_TEXTS[0], EXPLAIN_WARM_UP_S)
 
 
 def submit_explanation(

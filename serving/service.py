@@ -84,8 +84,9 @@ class HearaInference:
         logsafe.install()  # before anything logs: no personal data or raw path in any line
         supervisor.bind_to_supervisor(SERVE.shutdown_grace_s)
         metrics.instruments()
+        model_host.start_explainers(PARAMS)  # explanations: worker processes of their own, started first
         self.model = model_host.start(PARAMS)
-        model_host.warm_explainers(self.model, PARAMS)  # explanations: worker processes of their own
+        model_host.warm_explainers(self.model, PARAMS)  # before readiness: no request meets a cold worker
         model_host.settle()
         self.ready = True
 
@@ -184,13 +185,14 @@ class _LocalModel:
         from serving import model_host
         from serving.batcher import Batcher
 
+        model_host.start_explainers(PARAMS)  # explanations: worker processes of their own, started first
         self.hot = model_host.start(PARAMS)
         self.batcher = Batcher(
             lambda texts: model_host.predict_batch(self.hot, texts, PARAMS),
             max_batch_size=SERVE.max_batch_size,
             max_latency_ms=SERVE.max_latency_ms,
         )
-        model_host.warm_explainers(self.hot, PARAMS)  # explanations: worker processes of their own
+        model_host.warm_explainers(self.hot, PARAMS)  # before readiness: no request meets a cold worker
 
     async def predict(self, texts: list[str]) -> list[dict]:
         return await self.batcher.submit(texts)

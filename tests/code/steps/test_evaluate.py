@@ -116,13 +116,3 @@ def test_evaluate_logs_explanations_and_their_faithfulness(candidate, tmp_path: 
     assert page.count('class="u"') >= min(wrong, 30)  # each shown text has its words highlighted
     assert any("comprehensiveness@20%" in r.getMessage() for r in caplog.records)
 
-
-def test_faithfulness_can_be_switched_off(candidate, tmp_path: Path) -> None:
-    from training.steps.evaluate import evaluate_step
-
-    params = load_params(
-        overrides=parse_overrides(["evaluate.latency_samples=3", "explain.faithfulness=false"])
-    )
-    metrics = evaluate_step(params, candidate[0], out_dir=tmp_path / "eval")
-    assert not any(k.startswith("explain_") for k in metrics)
-    assert (tmp_path / "eval" / "explanations.html").is_file()  # the page is still written

@@ -198,3 +198,15 @@ def pg_storage() -> Iterator[str]:
     yield f"{server}/{name}"
     with psycopg.connect(f"{server}/postgres", autocommit=True) as con:
         con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread while a module runs (put back after): many small forward passes are
+    faster so, and do not stall when other processes share the machine's few cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -115,4 +115,3 @@ def test_evaluate_logs_explanations_and_their_faithfulness(candidate, tmp_path: 
     wrong = int(round((1 - metrics["test_accuracy"]) * test_rows))
     assert page.count('class="u"') >= min(wrong, 30)  # each shown text has its words highlighted
     assert any("comprehensiveness@20%" in r.getMessage() for r in caplog.records)
-

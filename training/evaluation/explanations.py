@@ -21,7 +21,9 @@ import numpy as np
 from training.model.explain import Explainer, Explanation
 
 PREFIX = "explain_"
-GATE_K = 20  # the gate shows (and with promote.min_comprehensiveness checks) comprehensiveness at 20 %
+# What the gate shows (and with promote.min_comprehensiveness checks), and evaluate logs: comprehensiveness
+# at 20 % of the words.
+GATE_METRIC = f"{PREFIX}comprehensiveness_20"
 
 
 def _keep(words: list[str], chosen: set[int], keep: bool) -> str:

@@ -36,7 +36,6 @@ import numpy as np
 from training.config import ExplainConfig
 
 _WORD = re.compile(r"\S+")
-METHODS = ("integrated_gradients", "linear", "occlusion")
 
 
 class ExplainError(ValueError):
@@ -209,9 +208,6 @@ class IntegratedGradients:
             raise ExplainError(f"the tokenizer has no {cfg.baseline} token for the reference input")
         self.reference_id = int(ref)
 
-    def proba(self, texts: list[str]) -> np.ndarray:
-        return self.p.predict_proba(texts, preprocessed=True)
-
     def char_scores(self, text: str, target: int) -> tuple[np.ndarray, dict[str, Any]]:
         import torch
 
@@ -278,9 +274,6 @@ class LinearContributions:
         self.row = {str(c): j for j, c in enumerate(lr.classes_)}
         self.vocab = self.vec.vocabulary_
         self.analyzer = self.vec.build_analyzer()
-
-    def proba(self, texts: list[str]) -> np.ndarray:
-        return self.p.predict_proba(texts, preprocessed=True)
 
     def occurrences(self, text: str) -> list[tuple[str, list[int]]]:
         """Every n-gram the vectorizer counts in `text`, with the text's character positions it covers."""
@@ -391,17 +384,20 @@ def _without(text: str, spans: Sequence[tuple[int, int, Any]]) -> str:
     return " ".join("".join(ch for ch, k in zip(text, keep) if k).split())
 
 
+def _proba(predictor) -> ProbaFn:
+    return lambda texts: predictor.predict_proba(texts, preprocessed=True)
+
+
 def make_explainer(predictor, cfg: ExplainConfig, method: str | None = None):
     """The explainer for a predictor: `explain.method` auto -> exact for linear, IG for transformers."""
     method = method or cfg.method
-    proba = lambda texts: predictor.predict_proba(texts, preprocessed=True)  # noqa: E731
     if method == "occlusion":
-        return Occlusion(proba, cfg)
+        return Occlusion(_proba(predictor), cfg)
     if predictor.family == "linear":
         return LinearContributions(predictor)
     model = getattr(predictor, "model", None)
     if model is None or not hasattr(model, "get_input_embeddings"):
-        return Occlusion(proba, cfg)
+        return Occlusion(_proba(predictor), cfg)
     return IntegratedGradients(predictor, cfg)
 
 
@@ -441,7 +437,7 @@ class Explainer:
             return scores, info, self.impl.method
         except ExplainError as exc:
             if self._fallback is None:
-                self._fallback = Occlusion(lambda t: self.p.predict_proba(t, preprocessed=True), self.cfg)
+                self._fallback = Occlusion(_proba(self.p), self.cfg)
             scores, info = self._fallback.char_scores(text, target)
             return scores, {**info, "fallback_reason": str(exc)}, "occlusion"
 

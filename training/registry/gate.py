@@ -20,6 +20,7 @@ import pandas as pd
 from sklearn.metrics import f1_score
 
 from training.config import PromoteConfig
+from training.evaluation.explanations import GATE_METRIC
 
 
 @dataclass
@@ -180,7 +181,7 @@ def decide(
     )
 
 
-COMPREHENSIVENESS = "explain_comprehensiveness_20"
+COMPREHENSIVENESS = GATE_METRIC
 
 
 def _faithfulness(

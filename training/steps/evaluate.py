@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING
 from training.config import Params
 from training.data.reports import write_json
 from training.data.validate import require_known_labels
+from training.evaluation.explanations import GATE_METRIC as COMPREHENSIVENESS
 from training.model.onnx_runtime import INT8_MACRO_F1, INT8_MACRO_F1_DROP
 from training.steps.workspace import DataFiles, read_candidate, task_dir
-
-COMPREHENSIVENESS = "explain_comprehensiveness_20"  # what the log line and the gate show
 
 if TYPE_CHECKING:
     from training.evaluation.metrics import EvalResult

@@ -4,8 +4,8 @@ BentoML generates the schema from the API's input and output models and the Fast
 not know the request guard (serving/guard.py), the protocol limits (serving/protocol.py) or the
 service's own error bodies, and its error models type `detail` as a string where the service returns
 pydantic's list. `build()` starts from BentoML's schema and states what actually comes back:
-- the request body of /classify is required, and each text's rule (at least one visible character)
-  is in its description;
+- the request body of /classify is required, each text's rule (at least one visible character) is in
+  its description, and so is what an out-of-range `top_k` gets (400);
 - every answer of every operation is declared, with its body: 400 (with `detail` for validation),
   401 (with WWW-Authenticate) on routes behind the API key, 408 (body too slow), 413, 415 and
   503 (with Retry-After) on /classify and /explain, 503 from /readyz while the model loads;
@@ -66,8 +66,9 @@ def build(base: dict[str, Any], *, max_texts: int, max_chars: int, keyed: bool) 
     spec["info"] = {
         "title": "Heara",
         "version": base.get("info", {}).get("version") or "1",
-        "description": "Classify Korean utterances: label, probabilities and a danger flag per text. "
-        "Send `Authorization: Bearer <key>` when the service has an API key.",
+        "description": "Classify Korean utterances: label, probabilities and a danger flag per text, "
+        "and with `top_k` the k most probable labels (for tasks with many labels, e.g. 359 counselling "
+        "categories). Send `Authorization: Bearer <key>` when the service has an API key.",
     }
     paths = spec.setdefault("paths", {})
     for path, operations in paths.items():
@@ -106,7 +107,10 @@ def build(base: dict[str, Any], *, max_texts: int, max_chars: int, keyed: bool) 
         )
         texts["description"] = f"1 to {max_texts} utterances"
         r = classify["responses"]
-        r["400"] = _error("invalid body: not UTF-8 JSON, a duplicate key, or a text breaking a rule")
+        r["400"] = _error(
+            "invalid body: not UTF-8 JSON, a duplicate key, a text breaking a rule, or a `top_k` that is "
+            "not a whole number from 1 to serve.max_top_k (`detail[].loc` names the field)"
+        )
         r["415"] = _error("not JSON, or a charset other than UTF-8")
         r["503"] = _error(
             "overloaded (retry after Retry-After) or the prediction log is unavailable", RETRY_AFTER

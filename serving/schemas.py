@@ -3,8 +3,8 @@
 Input safety lives in the request model: BentoML validates the body against it before any service
 code runs and answers 400 with pydantic's error list (`detail[].loc` names the field and the text's
 index, `detail[].msg` the problem) for invalid JSON, a missing or unknown key, wrong types, too
-many or too few texts, empty or blank texts and texts over the character limit. The limits also
-appear in the OpenAPI schema (maxItems, maxLength).
+many or too few texts, empty or blank texts, texts over the character limit and a `top_k` outside
+1..`serve.max_top_k`. The limits also appear in the OpenAPI schema (maxItems, maxLength, maximum).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    StrictInt,
     StringConstraints,
     create_model,
     model_serializer,
@@ -59,9 +60,10 @@ def _not_blank(text: str) -> str:
     return text
 
 
-def request_model(max_texts: int, max_chars: int) -> type[BaseModel]:
-    """The /classify body `{"texts": [...]}`: 1..max_texts non-blank strings of 1..max_chars
-    characters; unknown keys are rejected."""
+def request_model(max_texts: int, max_chars: int, max_top_k: int) -> type[BaseModel]:
+    """The /classify body `{"texts": [...], "top_k": optional}`: 1..max_texts non-blank strings of
+    1..max_chars characters, and optionally a whole number 1..max_top_k (a JSON integer: not "3", 3.0 or
+    true); unknown keys are rejected."""
     text = Annotated[str, StringConstraints(min_length=1, max_length=max_chars), AfterValidator(_not_blank)]
     texts = Annotated[
         list[text],
@@ -72,7 +74,21 @@ def request_model(max_texts: int, max_chars: int) -> type[BaseModel]:
             description=f"1 to {max_texts} utterances, each 1 to {max_chars} characters",
         ),
     ]
-    return create_model("ClassifyRequest", __config__=ConfigDict(extra="forbid"), texts=(texts, ...))
+    top_k = Annotated[
+        StrictInt,
+        Field(
+            ge=1,
+            le=max_top_k,
+            description=f"also answer each text's `top_k` most probable labels (`top`), 1 to {max_top_k} "
+            "(serve.max_top_k); fewer when the model has fewer labels",
+        ),
+    ]
+    return create_model(
+        "ClassifyRequest",
+        __config__=ConfigDict(extra="forbid"),
+        texts=(texts, ...),
+        top_k=(top_k | None, None),
+    )
 
 
 def explain_request_model(max_chars: int) -> type[BaseModel]:
@@ -108,6 +124,11 @@ def max_body_bytes(max_texts: int, max_chars: int) -> int:
     return max_texts * (max_chars * 12 + 4) + 1024
 
 
+class LabelScore(BaseModel):
+    label: str
+    score: float = Field(description="its probability")
+
+
 class TextPrediction(BaseModel):
     label: str = Field(description="the most probable label")
     score: float = Field(description="its probability")
@@ -120,12 +141,18 @@ class TextPrediction(BaseModel):
         "always gets the same one); null when the label has none, "
         "absent when no replies are configured",
     )
+    top: list[LabelScore] | None = Field(
+        None,
+        description="the `top_k` most probable labels, most probable first (ties in the model's label "
+        "order); absent when the request has no `top_k`",
+    )
 
     @model_serializer(mode="wrap")
     def _reply_only_when_configured(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         out = handler(self)
-        if "reply" not in self.model_fields_set:  # no `serve.responses`: the field is left out, not null
-            out.pop("reply", None)
+        for optional in ("reply", "top"):  # not configured / not asked for: left out, not null
+            if optional not in self.model_fields_set:
+                out.pop(optional, None)
         return out
 
 
@@ -193,6 +220,20 @@ def to_predictions(
         for p, text in zip(out, texts):
             p["reply"] = choose_reply(text, responses.get(p["label"], ()))
     return out
+
+
+def top_labels(scores: Mapping[str, float], k: int) -> list[dict[str, Any]]:
+    """The `k` most probable labels of one text's `scores` ({label: probability}, in the model's label
+    order), most probable first; equal scores keep that order. All of them when there are fewer."""
+    ranked = sorted(scores.items(), key=lambda item: -item[1])  # stable: ties in label order
+    return [{"label": label, "score": score} for label, score in ranked[:k]]
+
+
+def with_top(predictions: Sequence[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    """/classify's answer with `top_k`: each prediction with its `top` list added (new dicts; the others'
+    fields as they were). Computed from `scores`, after the model answered: the same in both topologies,
+    and the inference service and its batches never see `top_k`."""
+    return [{**p, "top": top_labels(p["scores"], k)} for p in predictions]
 
 
 def request_id(header: str | None) -> str:

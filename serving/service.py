@@ -15,7 +15,9 @@ they are synced to its journal on disk). Where the model runs is `serve.topology
   HTTP work off a GPU process.
 Either way the model polls the registry's champion and swaps in a new version without downtime
 (serving.reload; `POST /reload` checks at once), and computes through serving.model_host, so a
-prediction is the same in both. In-process (`to_asgi()`, tests) `HearaInference` is a plain object.
+prediction is the same in both. The model returns every label's score; this front adds a request's
+`top_k` labels from them, so the inference service and its batches never see `top_k`. In-process
+(`to_asgi()`, tests) `HearaInference` is a plain object.
 
 Batching, limits and the danger rule come from params.yaml `serve`, read when this module is
 imported because BentoML takes them in the decorators. Two more things happen at import, because
@@ -46,7 +48,7 @@ PARAMS = load_params()
 SERVE = PARAMS.serve
 metrics.label_requests_by_route()
 protocol.install(SERVE.header_timeout_s, SERVE.max_header_bytes)
-ClassifyRequest = schemas.request_model(SERVE.max_texts, SERVE.max_chars)
+ClassifyRequest = schemas.request_model(SERVE.max_texts, SERVE.max_chars, SERVE.max_top_k)
 ExplainRequest = schemas.explain_request_model(SERVE.max_chars)
 EXPLAIN = PARAMS.explain
 EXAMPLE_INPUT = {"texts": schemas.EXAMPLE_TEXTS}
@@ -262,10 +264,13 @@ class HearaService:
             self.predlog.close()
 
     @bentoml.api(input_spec=ClassifyRequest)
-    async def classify(self, texts: list[str], ctx: bentoml.Context) -> schemas.ClassifyResponse:
+    async def classify(
+        self, texts: list[str], ctx: bentoml.Context, top_k: int | None = None
+    ) -> schemas.ClassifyResponse:
         """Classify 1 to `serve.max_texts` utterances.
 
-        Per text: label, score, scores, danger, model_version."""
+        Per text: label, score, scores, danger, model_version; with `top_k` (1 to `serve.max_top_k`) also
+        `top`, its k most probable labels with their scores, most probable first."""
         from bentoml.exceptions import ServiceUnavailable
 
         from serving.batcher import Overloaded
@@ -287,6 +292,8 @@ class HearaService:
             error = "prediction log unavailable: the prediction could not be recorded; retry later"
             return _json({"error": error, "request_id": rid}, 503, {"Retry-After": "5", "X-Request-ID": rid})
         self.recent.add(records)  # only what is answered (a 503 above was not)
+        if top_k is not None:  # from the scores the model returned: no topology carries top_k further
+            predictions = schemas.with_top(predictions, top_k)
         # The predictions are built by serving.schemas.to_predictions: they are the response model's
         # fields already, so they are encoded once with orjson instead of validated again by pydantic.
         return _json({"request_id": rid, "predictions": predictions}, headers={"X-Request-ID": rid})

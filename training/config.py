@@ -285,6 +285,9 @@ class PromoteConfig(_Section):
     ci_level: float = Field(0.95, gt=0, lt=1, description="confidence level of that interval")
     bootstrap_samples: int = Field(1000, ge=100, description="paired bootstrap resamples")
     max_class_drop: float = Field(0.05, ge=0, le=1, description="no class's F1 may drop by more than this")
+    min_class_support: int = Field(
+        5, ge=0, description="... among classes with at least this many test rows (the rest are ignored)"
+    )
     latency_budget_ms: float = Field(50.0, gt=0, description="p95 latency per sample of the challenger (ms)")
     require_beat_baseline: bool = Field(
         True,
@@ -307,6 +310,9 @@ class ServeConfig(_Section):
     danger_threshold: float = Field(0.5, ge=0, le=1, description="... with at least this probability")
     max_texts: int = Field(64, ge=1, description="texts per /classify request (more: HTTP 400)")
     max_chars: int = Field(500, ge=1, description="characters per text (more: HTTP 400)")
+    max_top_k: int = Field(
+        10, ge=1, le=1000, description="largest `top_k` a /classify request may ask for (more: HTTP 400)"
+    )
     max_batch_size: int = Field(
         64, ge=2, description="adaptive batching: texts per batch (BentoML requires > 1)"
     )

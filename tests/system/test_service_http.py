@@ -83,6 +83,20 @@ def test_classify_happy_path(server: Server) -> None:
         assert isinstance(p["danger"], bool) and p["model_version"] == "local"
 
 
+def test_classify_top_k(server: Server) -> None:
+    """`top_k` comes back as `top` per text, in both topologies (the front computes it from the scores the
+    inference service returned), with the other fields unchanged."""
+    texts = ["할머니가 쓰러지셨어요 도와주세요", "오늘 점심 맛있었어요"]
+    r = classify(server, {"texts": texts, "top_k": 3})
+    assert r.status_code == 200, r.text
+    for p in r.json()["predictions"]:
+        assert [t["label"] for t in p["top"]] == sorted(p["scores"], key=lambda lab: -p["scores"][lab])[:3]
+        assert p["top"][0] == {"label": p["label"], "score": p["score"]}
+        assert set(p) == {"label", "score", "scores", "danger", "model_version", "top"}
+    plain = classify(server, {"texts": texts}).json()["predictions"]
+    assert all("top" not in p for p in plain)
+
+
 def test_model_endpoint(server: Server, topology: str) -> None:
     r = httpx.get(f"{server.url}/model", headers=AUTH, timeout=10)
     assert r.status_code == 200, r.text
@@ -154,6 +168,15 @@ def detail(r: httpx.Response) -> tuple[list, str, str]:
             "not permitted",
         ),
         ("not an object", '["도와주세요"]', [], "model_type", "object"),
+        (
+            "top_k over serve.max_top_k",
+            {"texts": ["괜찮아요"], "top_k": 11},
+            ["top_k"],
+            "less_than_equal",
+            "10",
+        ),
+        ("top_k below 1", {"texts": ["괜찮아요"], "top_k": 0}, ["top_k"], "greater_than_equal", "1"),
+        ("top_k a string", {"texts": ["괜찮아요"], "top_k": "3"}, ["top_k"], "int_type", "valid integer"),
     ],
 )
 def test_bad_input_is_400_naming_the_problem(server: Server, case, body, loc, kind, words) -> None:

@@ -82,7 +82,9 @@ def compare_cmd(
     rows, meta = result["rows"], result["meta"]
     print_table(f"heara compare {result['study']}", *summary_table(rows, meta["ci_level"]))
     if any(r.ok for r in rows):
-        print_table("per-class F1 (mean over seeds)", *per_class_table(rows, meta["labels"]))
+        print_table(
+            "per-class F1 (mean over seeds)", *per_class_table(rows, meta["labels"], meta.get("support"))
+        )
     console.print(
         f"leaderboard: {escape(str(Path(result['out_dir']) / 'leaderboard.md'))} (and .html, .png, .json); "
         f"MLflow parent run {result['parent_run_id']}",

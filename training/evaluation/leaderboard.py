@@ -47,6 +47,8 @@ class RunScore:
     model_family: str = ""  # params model.family (linear, kobert, hf)
     y_pred: np.ndarray | None = field(default=None, repr=False)
     macro_f1: float | None = None
+    weighted_f1: float | None = None
+    top_k_accuracy: dict[int, float] = field(default_factory=dict)  # k -> share of rows (evaluate()'s TOP_K)
     per_class_f1: dict[str, float] = field(default_factory=dict)
     slices: dict[str, float | None] = field(default_factory=dict)  # slice -> macro-F1
     latency_p95_ms: float | None = None  # CPU, one text per call, preprocessing included
@@ -72,6 +74,8 @@ class FamilyRow:
     ci_low: float | None = None
     ci_high: float | None = None
     seed_sd: float | None = None  # standard deviation of macro-F1 over seeds (0 for one seed)
+    weighted_f1: float | None = None
+    top_k_accuracy: dict[int, float] = field(default_factory=dict)
     per_class_f1: dict[str, float] = field(default_factory=dict)
     slices: dict[str, float | None] = field(default_factory=dict)
     latency_p95_ms: float | None = None
@@ -149,6 +153,10 @@ def summarise(
                 lab: _mean([r.per_class_f1.get(lab) for r in ok]) for lab in ok[0].per_class_f1
             }
             row.slices = {name: _mean([r.slices.get(name) for r in ok]) for name in SLICES}
+            row.weighted_f1 = _mean([r.weighted_f1 for r in ok])
+            row.top_k_accuracy = {
+                k: _mean([r.top_k_accuracy.get(k) for r in ok]) for k in ok[0].top_k_accuracy
+            }
             row.latency_p95_ms = _mean([r.latency_p95_ms for r in ok])
             size = _mean([r.size_bytes for r in ok])
             row.size_bytes = int(size) if size is not None else None
@@ -163,7 +171,9 @@ def _f(value: float | None, digits: int = 4) -> str:
 
 
 def summary_table(rows: Sequence[FamilyRow], level: float = 0.95) -> tuple[list[str], list[list[str]]]:
-    """(headers, cells) of the main table: the one layout the terminal, Markdown and HTML show."""
+    """(headers, cells) of the main table: the one layout the terminal, Markdown and HTML show. A top-k
+    accuracy column for each k any family was scored at (k below the number of labels)."""
+    ks = sorted({k for r in rows for k in r.top_k_accuracy})
     headers = [
         "#",
         "family",
@@ -171,6 +181,8 @@ def summary_table(rows: Sequence[FamilyRow], level: float = 0.95) -> tuple[list[
         "macro-F1",
         f"{level:.0%} CI",
         "seed sd",
+        "weighted-F1",
+        *(f"top-{k} acc" for k in ks),
         *(f"{name} F1" for name in SLICES.values()),
         "p95 ms (CPU)",
         "size MB",
@@ -187,6 +199,8 @@ def summary_table(rows: Sequence[FamilyRow], level: float = 0.95) -> tuple[list[
                 _f(r.macro_f1),
                 f"[{_f(r.ci_low)}, {_f(r.ci_high)}]" if r.ok else "-",
                 _f(r.seed_sd),
+                _f(r.weighted_f1),
+                *(_f(r.top_k_accuracy.get(k)) for k in ks),
                 *(_f(r.slices.get(name)) for name in SLICES),
                 _f(r.latency_p95_ms, 1),
                 _f(r.size_bytes / 1e6 if r.size_bytes is not None else None, 1),
@@ -197,10 +211,16 @@ def summary_table(rows: Sequence[FamilyRow], level: float = 0.95) -> tuple[list[
     return headers, cells
 
 
-def per_class_table(rows: Sequence[FamilyRow], labels: Sequence[str]) -> tuple[list[str], list[list[str]]]:
-    """(headers, cells): each family's F1 per class, mean over seeds."""
-    return ["family", *labels], [
-        [r.family, *(_f(r.per_class_f1.get(lab)) for lab in labels)] for r in rows if r.ok
+def per_class_table(
+    rows: Sequence[FamilyRow], labels: Sequence[str], support: dict[str, int] | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """(headers, cells): one row per class, its test rows (`support`, when given) and each family's F1,
+    mean over seeds. A row per class, not a column: it stays readable at hundreds of classes."""
+    ok = [r for r in rows if r.ok]
+    headers = ["class", *(["test rows"] if support else []), *(r.family for r in ok)]
+    return headers, [
+        [lab, *([str(support.get(lab, 0))] if support else []), *(_f(r.per_class_f1.get(lab)) for r in ok)]
+        for lab in labels
     ]
 
 
@@ -252,7 +272,12 @@ def to_markdown(rows: Sequence[FamilyRow], labels: Sequence[str], meta: dict[str
     parts = [f"# {title}", "", facts, ""]
     parts += [_md_table(*summary_table(rows, meta.get("ci_level", 0.95))), ""]
     if any(r.ok for r in rows):
-        parts += ["Per-class F1 (mean over seeds):", "", _md_table(*per_class_table(rows, labels)), ""]
+        parts += [
+            "Per-class F1 (mean over seeds):",
+            "",
+            _md_table(*per_class_table(rows, labels, meta.get("support"))),
+            "",
+        ]
     parts += [f"- {line}" for line in notes(rows, meta)]
     return "\n".join(parts) + "\n"
 
@@ -295,7 +320,10 @@ def to_html(
         _html_table(*summary_table(rows, meta.get("ci_level", 0.95)), failed=[not r.ok for r in rows]),
     ]
     if any(r.ok for r in rows):
-        parts += ["<h2>Per-class F1 (mean over seeds)</h2>", _html_table(*per_class_table(rows, labels))]
+        parts += [
+            "<h2>Per-class F1 (mean over seeds)</h2>",
+            _html_table(*per_class_table(rows, labels, meta.get("support"))),
+        ]
     if png is not None and Path(png).exists():
         data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
         parts.append(f'<p><img alt="macro-F1 per family" src="data:image/png;base64,{data}"></p>')

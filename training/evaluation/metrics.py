@@ -6,6 +6,12 @@ robustness slices (short texts, spaces removed, typos) and the space-invariance 
 `write_artifacts` (plots, reports, predictions) and `flat_metrics` (for MLflow / DVC).
 `paired_bootstrap_macro_f1` compares two models scored on the same rows (used by the promotion gate).
 
+Macro-F1 is the headline (every class counts alike, however rare). Beside it, for tasks with many classes
+(seed 001 had 359 counselling categories, most with a handful of rows): weighted-F1 (each class's F1
+weighted by its test rows: what the typical row sees), top-k accuracy for k in `TOP_K` below the number of
+labels (the true label among the k most probable: what `/classify`'s `top_k` offers a person who picks
+from a short list) and each class's support (test rows) beside its precision, recall and F1.
+
 Macro-F1 everywhere is sklearn's default: the mean over labels that occur in y_true or y_pred of the
 rows scored. On the full test split (every class present) that is the mean over all labels; on a slice
 or a bootstrap resample a class absent from both sides is left out rather than counted as 0.
@@ -27,10 +33,12 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 
 from training.config import EvaluateConfig
 from training.evaluation.calibration import ECE_BINS, expected_calibration_error
+from training.evaluation.confusion import confused_pairs
 from training.evaluation.slices import add_typos, remove_spaces  # noqa: F401  (re-exported)
 from training.pii import mask_pii
 
 PredictProba = Callable[[list[str]], np.ndarray]
+TOP_K = (3, 5)  # top-k accuracy for each k below the number of labels (with fewer labels it is trivially 1)
 
 
 @dataclass
@@ -65,6 +73,22 @@ def _scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
     }
+
+
+def top_k_accuracy(probs: np.ndarray, true_idx: np.ndarray, k: int) -> float:
+    """Share of rows whose true label is among the `k` most probable.
+
+    Ranks break ties as argmax does (the lower label index first), so top-1 is exactly the accuracy
+    and the figure never falls as k grows; a model that gives every label the same probability does not
+    get credit for a tie."""
+    probs = np.asarray(probs, dtype=float)
+    true_idx = np.asarray(true_idx, dtype=int)
+    if len(true_idx) == 0:
+        raise ValueError("top_k_accuracy needs at least one row")
+    p_true = probs[np.arange(len(true_idx)), true_idx][:, None]
+    before = np.arange(probs.shape[1])[None, :] < true_idx[:, None]
+    rank = (probs > p_true).sum(axis=1) + ((probs == p_true) & before).sum(axis=1)
+    return float(np.mean(rank < k))
 
 
 def _predict(predict_proba: PredictProba, texts: list[str], labels: list[str]) -> np.ndarray:
@@ -127,6 +151,10 @@ def evaluate(
 
     report = classification_report(y_true, y_pred, labels=labels, output_dict=True, zero_division=0)
     metrics: dict[str, Any] = _scores(y_true, y_pred)
+    metrics["weighted_f1"] = float(f1_score(y_true, y_pred, average="weighted", zero_division=0))
+    position = {lab: i for i, lab in enumerate(labels)}
+    true_idx = np.array([position[y] for y in y_true], dtype=int)
+    metrics["top_k_accuracy"] = {k: top_k_accuracy(probs, true_idx, k) for k in TOP_K if k < len(labels)}
     metrics["per_class"] = {
         lab: {
             "precision": report[lab]["precision"],
@@ -229,8 +257,11 @@ def flat_metrics(result: EvalResult) -> dict[str, float]:
         "test_n": m.get("n"),
         "test_accuracy": m.get("accuracy"),
         "test_macro_f1": m.get("macro_f1"),
+        "test_weighted_f1": m.get("weighted_f1"),
         "test_ece": m.get("ece"),
     }
+    for k, acc in m.get("top_k_accuracy", {}).items():
+        out[f"test_top{k}_accuracy"] = acc
     for lab, pc in m.get("per_class", {}).items():
         for name in ("precision", "recall", "f1", "support"):
             out[f"test_{name}_{_key(lab)}"] = pc[name]
@@ -248,7 +279,11 @@ def flat_metrics(result: EvalResult) -> dict[str, float]:
 def write_artifacts(result: EvalResult, out_dir: Path | str, texts: list[str] | None = None) -> list[Path]:
     """Write plots, reports, metrics.json and predictions.csv into `out_dir`; returns the paths.
 
-    `texts`: what predictions.csv shows per row (e.g. the raw texts); default: the evaluated texts.
+    Beside the plot, the confusion matrix in full (confusion_matrix.csv: rows true, columns predicted),
+    its off-diagonal cells as a list, most rows first (confused_pairs.csv), and per_class.csv (support,
+    precision, recall, F1, the label the class is most often mistaken for): above
+    `plots.MAX_GRID_LABELS` labels the plot shows the most confused pairs only, and these files hold the
+    rest. `texts`: what predictions.csv shows per row (e.g. the raw texts); default: the evaluated texts.
     Personal data in them is masked either way.
     """
     from training.evaluation.plots import (  # matplotlib only when writing
@@ -269,6 +304,26 @@ def write_artifacts(result: EvalResult, out_dir: Path | str, texts: list[str] | 
     ):
         (out / name).write_text(content + "\n", encoding="utf-8")
         paths.append(out / name)
+    labels = result.labels
+    pd.DataFrame(result.confusion, index=pd.Index(labels, name="true"), columns=labels).to_csv(
+        out / "confusion_matrix.csv"
+    )
+    pairs = confused_pairs(result.confusion, labels)
+    pd.DataFrame(pairs, columns=["true", "predicted", "count", "share"]).round({"share": 6}).to_csv(
+        out / "confused_pairs.csv", index=False
+    )
+    mistaken_for = {}
+    for pair in pairs:  # most rows first: the first pair of a class is its most frequent mistake
+        mistaken_for.setdefault(pair["true"], pair["predicted"])
+    per_class = result.metrics["per_class"]
+    pd.DataFrame(
+        [
+            {"label": lab, **{k: per_class[lab][k] for k in ("support", "precision", "recall", "f1")}}
+            | {"most_confused_with": mistaken_for.get(lab, "")}
+            for lab in labels
+        ]
+    ).round(6).to_csv(out / "per_class.csv", index=False)
+    paths += [out / "confusion_matrix.csv", out / "confused_pairs.csv", out / "per_class.csv"]
     shown = texts if texts is not None else result.texts
     if len(shown) != len(result.ids):
         raise ValueError(f"texts has {len(shown)} rows; the evaluation has {len(result.ids)}")

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from training.evaluation.calibration import calibration_bins, expected_calibration_error
+from training.evaluation.confusion import confused_pairs
 
 # Common Hangul fonts on Linux, macOS and Windows, best first.
 _HANGUL_FONTS = (
@@ -79,10 +80,20 @@ def _save(fig: Figure, path: Path | str) -> Path:
     return path
 
 
+MAX_GRID_LABELS = 20  # above this many labels an N x N grid is unreadable: the most confused pairs instead
+TOP_PAIRS = 20  # pairs that plot shows
+
+
 def confusion_matrix_png(cm: np.ndarray, labels: list[str], path: Path | str) -> Path:
-    """Confusion matrix (rows: true label, columns: predicted): cell colour and % are row-normalised."""
+    """Confusion matrix (rows: true label, columns: predicted): cell colour and % are row-normalised.
+
+    Above `MAX_GRID_LABELS` labels (seed 001 had 359) the grid would be illegible: the plot is then the
+    `TOP_PAIRS` most confused (true -> predicted) pairs instead (`confused_pairs_png`); the full matrix
+    is written beside it as CSV (evaluation.metrics.write_artifacts)."""
     cm = np.asarray(cm)
     k = len(labels)
+    if k > MAX_GRID_LABELS:
+        return confused_pairs_png(cm, labels, path)
     rows = cm.sum(axis=1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
     with _style():
@@ -107,6 +118,36 @@ def confusion_matrix_png(cm: np.ndarray, labels: list[str], path: Path | str) ->
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(f"Confusion matrix (n={int(cm.sum())})")
+        return _save(fig, path)
+
+
+def confused_pairs_png(cm: np.ndarray, labels: list[str], path: Path | str, top: int = TOP_PAIRS) -> Path:
+    """The `top` most confused (true -> predicted) pairs as horizontal bars, most rows on top; each bar
+    says its rows and their share of the true label's test rows."""
+    cm = np.asarray(cm)
+    pairs = confused_pairs(cm, labels, top)
+    errors, total = int(cm.sum() - np.trace(cm)), int(cm.sum())
+    n_pairs = np.count_nonzero(cm) - np.count_nonzero(np.diag(cm))
+    with _style():
+        fig = Figure(figsize=(9, 1.6 + 0.38 * max(len(pairs), 1)))
+        ax = fig.add_subplot()
+        if pairs:
+            y = np.arange(len(pairs))[::-1]
+            counts = [p["count"] for p in pairs]
+            bars = ax.barh(y, counts, color="tab:red", alpha=0.75)
+            ax.bar_label(bars, [f" {p['count']} ({p['share']:.0%} of true)" for p in pairs], fontsize=8)
+            ax.set_yticks(y, [f"{p['true']} -> {p['predicted']}" for p in pairs], fontsize=9)
+            ax.set_xlim(0, max(counts) * 1.35)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        else:
+            ax.text(0.5, 0.5, "no confusions", ha="center", va="center", transform=ax.transAxes)
+            ax.set_yticks([])
+        ax.set_xlabel("test rows (true -> predicted)")
+        ax.set_title(
+            f"Most confused pairs: top {len(pairs)} of {n_pairs} "
+            f"({len(labels)} labels; {errors} of {total} test rows wrong)"
+        )
+        ax.grid(axis="x", alpha=0.3)
         return _save(fig, path)
 
 

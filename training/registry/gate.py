@@ -3,8 +3,11 @@
 Champion and challenger are scored on the same frozen test set in the same run. The challenger
 becomes champion only if macro-F1 improves by at least `min_delta`, the lower bound of a paired
 bootstrap CI of the difference is above 0 (when `require_ci`), no class's F1 drops by more than
-`max_class_drop`, and its p95 latency stays within `latency_budget_ms`. With no champion yet, the
-first version reaching `min_f1` becomes champion. Either way, with `require_beat_baseline`, its
+`max_class_drop` among the classes with at least `min_class_support` test rows, and its p95 latency
+stays within `latency_budget_ms`. (The F1 of a class with one or two test rows jumps by 0.5 or 1 on a
+single row, which says nothing about the model; at seed 001's 359 categories most classes are that
+small. The decision says how many classes the guard left out.) With no champion yet, the first
+version reaching `min_f1` becomes champion. Either way, with `require_beat_baseline`, its
 macro-F1 must also be at least the linear baseline's (TF-IDF + logistic regression) on the same test
 split: a neural model that a linear one beats is not worth serving. Every decision is logged as an
 MLflow run, as tags on the version and in the audit ledger; a refused or failed run never touches the
@@ -138,29 +141,28 @@ def decide(
         # Rounded as the decision records them, so a drop of exactly max_class_drop (0.8 - 0.75 is
         # 0.05000000000000004 in floats) or a delta of exactly min_delta passes as documented.
         delta = round(float(delta), 6)
-        drops = {
-            lab: round(champion.per_class_f1[lab] - challenger.per_class_f1.get(lab, 0.0), 6)
-            for lab in champion.per_class_f1
-        }
-        worst = max(drops, key=drops.get)
         metrics.update(
             champion_macro_f1=champion.macro_f1,
             delta_macro_f1=float(delta),
             ci_low=float(lo),
             ci_high=float(hi),
-            max_class_drop=float(drops[worst]),
         )
+        drops, guard_text = _class_drops(cfg, challenger, champion, y_true, metrics)
+        worst = max(drops, key=drops.get) if drops else None
+        if worst is not None:
+            metrics["max_class_drop"] = float(drops[worst])
+            guard_text = f"worst class drop {worst} {drops[worst]:+.4f}{guard_text}"
         checks = {
             "min_delta": delta >= cfg.min_delta,
             "ci_above_zero": (lo > 0) or not cfg.require_ci,
-            "class_drop": drops[worst] <= cfg.max_class_drop,
+            "class_drop": worst is None or drops[worst] <= cfg.max_class_drop,
             **floor,
             "latency": challenger.latency_p95_ms <= cfg.latency_budget_ms,
         }
         failed = [k for k, ok in checks.items() if not ok]
         reason = (
             f"macro-F1 {champion.macro_f1:.4f} -> {challenger.macro_f1:.4f} (delta {delta:+.4f}, "
-            f"{cfg.ci_level:.0%} CI [{lo:+.4f}, {hi:+.4f}]); worst class drop {worst} {drops[worst]:+.4f}"
+            f"{cfg.ci_level:.0%} CI [{lo:+.4f}, {hi:+.4f}]); {guard_text}"
             f"{floor_text}; p95 {challenger.latency_p95_ms:.1f} ms"
         )
         reason = (f"refused: {', '.join(failed)} failed; " if failed else "all checks passed; ") + reason
@@ -179,6 +181,37 @@ def decide(
         checks=checks,
         metrics={k: round(float(v), 6) for k, v in metrics.items()},
     )
+
+
+def _class_drops(
+    cfg: PromoteConfig,
+    challenger: ModelScore,
+    champion: ModelScore,
+    y_true: np.ndarray,
+    metrics: dict[str, float],
+) -> tuple[dict[str, float], str]:
+    """Each guarded class's F1 drop (champion - challenger, rounded as recorded), and what the reason says
+    of the classes left out: those with fewer than `cfg.min_class_support` rows in `y_true`. The counts go
+    into `metrics` (class_guard_classes, class_guard_ignored)."""
+    labels, counts = np.unique(np.asarray(y_true).astype(str), return_counts=True)
+    support = dict(zip(labels.tolist(), counts.tolist()))
+    guarded = [lab for lab in champion.per_class_f1 if support.get(lab, 0) >= cfg.min_class_support]
+    total = len(champion.per_class_f1)
+    ignored = total - len(guarded)
+    metrics["class_guard_classes"] = len(guarded)
+    metrics["class_guard_ignored"] = ignored
+    drops = {
+        lab: round(champion.per_class_f1[lab] - challenger.per_class_f1.get(lab, 0.0), 6) for lab in guarded
+    }
+    rows = f"< {cfg.min_class_support} test rows"
+    if not guarded:
+        return drops, f"no per-class guard: all {total} classes have {rows} (promote.min_class_support)"
+    if ignored:
+        return (
+            drops,
+            f" (per-class guard over {len(guarded)} of {total} classes; {ignored} with {rows} ignored)",
+        )
+    return drops, ""
 
 
 COMPREHENSIVENESS = GATE_METRIC

@@ -169,6 +169,7 @@ def compare_step(
         "short_max_chars": first.evaluate.short_max_chars,
         "short_rows": int(sum(len(str(t)) <= first.evaluate.short_max_chars for t in test["text"])),
         "labels": labels,
+        "support": {lab: int(n) for lab, n in test["label"].astype(str).value_counts().items()},
         "ci_level": first.promote.ci_level,
         "bootstrap_samples": first.promote.bootstrap_samples,
         "created": started.astimezone(timezone.utc).isoformat(timespec="seconds"),
@@ -355,6 +356,8 @@ def _train_and_score(
         params.model.family,
         y_pred=ev.y_pred,
         macro_f1=m["macro_f1"],
+        weighted_f1=m["weighted_f1"],
+        top_k_accuracy=dict(m["top_k_accuracy"]),
         per_class_f1={lab: pc["f1"] for lab, pc in m["per_class"].items()},
         slices={k: s["macro_f1"] for k, s in m["slices"].items()},
         latency_p95_ms=latency,
@@ -438,6 +441,11 @@ def _parent_metrics(rows) -> dict[str, float]:
             f"{key}.test_macro_f1_ci_low": r.ci_low,
             f"{key}.test_macro_f1_ci_high": r.ci_high,
         }
+        if r.weighted_f1 is not None:
+            out[f"{key}.test_weighted_f1_mean"] = r.weighted_f1
+        for k, acc in r.top_k_accuracy.items():
+            if acc is not None:
+                out[f"{key}.test_top{k}_accuracy_mean"] = acc
         if r.latency_p95_ms is not None:
             out[f"{key}.cpu_latency_p95_ms"] = r.latency_p95_ms
     return out

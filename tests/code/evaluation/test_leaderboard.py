@@ -13,6 +13,7 @@ from sklearn.metrics import f1_score
 from training.evaluation.leaderboard import (
     LINEAR_NOTE,
     RunScore,
+    per_class_table,
     seed_pooled_ci,
     summarise,
     summary_table,
@@ -125,12 +126,29 @@ def test_markdown_and_html_show_the_same_table_safely(tmp_path: Path) -> None:
     }
     md = to_markdown(rows, LABELS, meta)
     assert "| 1 | linear * | 1/1 |" in md and "bad \\| <name>" in md
-    assert "| family | normal | emergency | confusion |" in md
+    assert "| class | linear |" in md and "| normal | " in md  # a row per class: readable at 359 classes
     assert LINEAR_NOTE in md and "`heara train --params P`" in md
     assert "(60 rows)" in md and "short texts (up to 8 characters: 4 rows)" in md
     page = to_html(rows, LABELS, meta)
     assert "<td>hf:&lt;x&gt;|y</td>" in page.replace(' class=""', "") and "<name>" not in page
     assert page.startswith("<!doctype html>") and "data:image" not in page  # no plot given
+
+
+def test_weighted_f1_top_k_and_support_are_shown() -> None:
+    runs = [
+        run("linear", 1, noisy(0.3, 1), weighted_f1=0.6, top_k_accuracy={3: 0.9}),
+        run("linear", 2, noisy(0.3, 2), weighted_f1=0.8, top_k_accuracy={3: 0.7}),
+        run("hf:x", 42, None),
+    ]
+    rows = summarise(runs, Y, n=100)
+    assert rows[0].weighted_f1 == pytest.approx(0.7) and rows[0].top_k_accuracy == {3: pytest.approx(0.8)}
+    headers, cells = summary_table(rows)
+    assert headers[6:8] == ["weighted-F1", "top-3 acc"]
+    assert cells[0][6:8] == ["0.7000", "0.8000"] and cells[1][6:8] == ["-", "-"]
+    support = {lab: 15 for lab in LABELS}
+    headers, cells = per_class_table(rows, LABELS, support)
+    assert headers == ["class", "test rows", "linear"]  # the failed family has no column
+    assert [c[:2] for c in cells] == [[lab, "15"] for lab in LABELS]
 
 
 def test_write_produces_the_four_files_with_the_plot_inlined(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from training.evaluation.metrics import (
     flat_metrics,
     paired_bootstrap_macro_f1,
     remove_spaces,
+    top_k_accuracy,
     write_artifacts,
 )
 from training.evaluation.plots import label_distribution_png, training_curves_png
@@ -78,6 +79,48 @@ def test_metrics_match_sklearn_on_known_predictions():
     assert res.metrics["per_class"]["emergency"]["recall"] == pytest.approx(2 / 3)
     assert res.confusion[LABELS.index("emergency"), LABELS.index("normal")] == 1
     assert res.confusion.sum() == len(df)
+
+
+def test_weighted_f1_and_top_k_accuracy():
+    df = sample_df()
+    res = evaluate(keyword_proba, df, LABELS, CFG)
+    expected = [keyword_rule(t) for t in df["text"]]
+    assert res.metrics["weighted_f1"] == pytest.approx(f1_score(df["label"], expected, average="weighted"))
+    assert set(res.metrics["top_k_accuracy"]) == {3}  # 5 is not below the 4 labels
+    # one-hot probabilities: the wrong row's true label ties with two others behind the top label, and a
+    # tie is broken as argmax breaks it (label order); emergency is LABELS[1], before confusion, distress
+    assert res.metrics["top_k_accuracy"][3] == 1.0
+    flat = flat_metrics(res)
+    assert flat["test_weighted_f1"] == res.metrics["weighted_f1"] and flat["test_top3_accuracy"] == 1.0
+    assert "test_top5_accuracy" not in flat
+
+
+def test_top_k_accuracy_ranks_ties_as_argmax_does():
+    probs = np.array([[0.5, 0.3, 0.2], [0.2, 0.25, 0.55], [1 / 3, 1 / 3, 1 / 3], [0.1, 0.2, 0.7]])
+    true = np.array([0, 1, 2, 0])
+    assert top_k_accuracy(probs, true, 1) == pytest.approx(np.mean(probs.argmax(axis=1) == true)) == 0.25
+    assert top_k_accuracy(probs, true, 2) == 0.5  # row 2's true label 2 ties with 0 and 1, which go first
+    assert top_k_accuracy(probs, true, 3) == 1.0
+    uniform = np.full((4, 3), 1 / 3)  # no credit for a tie: only label 0 is "top-1"
+    assert top_k_accuracy(uniform, np.array([0, 1, 2, 2]), 1) == 0.25
+
+
+def test_top_k_accuracy_on_many_classes_never_falls_as_k_grows():
+    rng = np.random.default_rng(0)
+    n_labels = 359
+    labels = [f"주제{i:03d}" for i in range(n_labels)]
+    y = rng.integers(0, n_labels, 500)
+    logits = rng.normal(size=(500, n_labels))
+    logits[np.arange(500), y] += 2.5  # right often, not always
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    df = pd.DataFrame({"text": [f"문장 {i}" for i in range(500)], "label": [labels[i] for i in y]})
+    rows = dict(zip(df["text"], probs))
+    res = evaluate(lambda texts: np.array([rows.get(t, probs[0]) for t in texts]), df, labels, CFG)
+    top = res.metrics["top_k_accuracy"]
+    assert res.metrics["accuracy"] <= top[3] <= top[5] <= 1
+    assert top[5] == pytest.approx(np.mean([i in np.argsort(-p)[:5] for i, p in zip(y, probs)]))
+    support = {lab: pc["support"] for lab, pc in res.metrics["per_class"].items()}
+    assert sum(support.values()) == 500 and support[labels[y[0]]] == int((y == y[0]).sum())
 
 
 def test_ece_zero_when_calibrated_positive_when_overconfident():
@@ -190,6 +233,9 @@ def test_write_artifacts(tmp_path):
         "classification_report.txt",
         "classification_report.json",
         "metrics.json",
+        "confusion_matrix.csv",
+        "confused_pairs.csv",
+        "per_class.csv",
         "predictions.csv",
     }
     assert all(p.exists() and p.stat().st_size > 0 for p in paths)
@@ -202,6 +248,16 @@ def test_write_artifacts(tmp_path):
     assert all(isinstance(v, float) for v in metrics.values())
     report = json.loads((tmp_path / "eval" / "classification_report.json").read_text())
     assert report["emergency"]["support"] == 3
+    cm = pd.read_csv(tmp_path / "eval" / "confusion_matrix.csv", index_col="true")
+    assert list(cm.index) == list(cm.columns) == LABELS and cm.loc["emergency", "normal"] == 1
+    pairs = pd.read_csv(tmp_path / "eval" / "confused_pairs.csv")
+    assert pairs.to_dict("records") == [
+        {"true": "emergency", "predicted": "normal", "count": 1, "share": pytest.approx(1 / 3, abs=1e-6)}
+    ]
+    per_class = pd.read_csv(tmp_path / "eval" / "per_class.csv", keep_default_na=False).set_index("label")
+    assert list(per_class.index) == LABELS and per_class.loc["emergency", "support"] == 3
+    assert per_class.loc["emergency", "most_confused_with"] == "normal"
+    assert per_class.loc["normal", "most_confused_with"] == ""
     preds = pd.read_csv(tmp_path / "eval" / "predictions.csv", dtype=str)
     assert list(preds.columns) == ["id", "label", "predicted", "score", "correct", "text"]
     masked = preds.loc[preds["id"] == "a8", "text"].item()
@@ -228,3 +284,23 @@ def test_plots_with_korean_labels(tmp_path):
     assert _is_png(
         confusion_matrix_png(np.array([[3, 1], [0, 2]]), ["일상", "응급"], tmp_path / "sub" / "cm.png")
     )
+
+
+def test_many_labels_plot_the_most_confused_pairs_not_a_grid(tmp_path):
+    from PIL import Image
+
+    from training.evaluation.plots import MAX_GRID_LABELS, confusion_matrix_png
+
+    rng = np.random.default_rng(0)
+    labels = [f"상담 주제 {i:03d}" for i in range(359)]
+    cm = np.diag(rng.integers(1, 4, 359))
+    for i, j in rng.integers(0, 359, size=(200, 2)):
+        cm[i, j] += 1
+    many = confusion_matrix_png(cm, labels, tmp_path / "many.png")
+    small = confusion_matrix_png(
+        cm[:MAX_GRID_LABELS, :MAX_GRID_LABELS], labels[:MAX_GRID_LABELS], tmp_path / "g.png"
+    )
+    with Image.open(many) as a, Image.open(small) as b:
+        # 20 bars in a fixed-width figure, against a 20 x 20 grid that grows with the label count
+        assert a.size[0] < 1500 and a.size[1] < 1200 and b.size[0] > a.size[0]
+    assert _is_png(confusion_matrix_png(np.eye(30, dtype=int), labels[:30], tmp_path / "none.png"))

@@ -167,6 +167,43 @@ def test_a_class_the_challenger_lacks_counts_as_f1_zero() -> None:
     assert not d.checks["class_drop"] and "worst class drop distress +0.7000" in d.reason
 
 
+def test_class_drop_ignores_classes_with_few_test_rows_and_says_so() -> None:
+    # "normal" has 5 test rows, the others 2: a drop of 0.5 on 2 rows is one row, which is noise
+    y = np.array(["normal"] * 5 + ["emergency", "confusion", "distress"] * 2)
+    per_class = {"normal": 0.9, "emergency": 0.9, "confusion": 0.9, "distress": 0.9}
+    champion = model(1, 0.7, per_class=per_class)
+    challenger = model(2, 0.8, per_class={**per_class, "normal": 0.88, "emergency": 0.4})
+    cfg = CFG.model_copy(update={"min_class_support": 5})
+    d = decide(cfg, challenger, champion, y, bootstrap=FakeBootstrap(0.1, 0.05, 0.15))
+    assert d.promote and d.checks["class_drop"]
+    assert (
+        "worst class drop normal +0.0200 (per-class guard over 1 of 4 classes; 3 with < 5 test rows ignored)"
+        in d.reason
+    )
+    assert (d.metrics["class_guard_classes"], d.metrics["class_guard_ignored"]) == (1.0, 3.0)
+    # counted again with every class guarded, the same challenger is refused
+    d = decide(
+        cfg.model_copy(update={"min_class_support": 2}),
+        challenger,
+        champion,
+        y,
+        bootstrap=FakeBootstrap(0.1, 0.05, 0.15),
+    )
+    assert not d.checks["class_drop"] and "worst class drop emergency +0.5000" in d.reason
+    assert "ignored" not in d.reason and d.metrics["class_guard_ignored"] == 0.0
+
+
+def test_no_class_with_enough_test_rows_means_no_class_guard() -> None:
+    y = np.array([f"c{i:03d}" for i in range(359)] * 2)  # seed 001's 359 categories, 2 test rows each
+    labels = sorted(set(y))
+    champion = model(1, 0.7, per_class=dict.fromkeys(labels, 1.0))
+    challenger = model(2, 0.8, per_class=dict.fromkeys(labels, 0.0))
+    d = decide(CFG, challenger, champion, y, bootstrap=FakeBootstrap(0.1, 0.05, 0.15))
+    assert d.checks["class_drop"] and "max_class_drop" not in d.metrics
+    assert "no per-class guard: all 359 classes have < 5 test rows (promote.min_class_support)" in d.reason
+    assert (d.metrics["class_guard_classes"], d.metrics["class_guard_ignored"]) == (0.0, 359.0)
+
+
 def test_latency_budget_against_a_champion() -> None:
     d = decide(CFG, model(2, 0.8, latency=80.0), model(1, 0.7), Y, bootstrap=FakeBootstrap(0.1, 0.05, 0.15))
     assert not d.promote
@@ -293,6 +330,8 @@ def test_metrics_are_rounded_floats() -> None:
         "ci_low": 0.021235,
         "ci_high": 0.198765,
         "max_class_drop": -0.1,
+        "class_guard_classes": 4.0,
+        "class_guard_ignored": 0.0,
     }
     assert all(type(v) is float for v in d.metrics.values())  # JSON and MLflow take them as they are
 

@@ -32,6 +32,10 @@ def test_classify_declares_every_answer(specs: dict[bool, dict]) -> None:
     assert "Retry-After" in op["responses"]["503"]["headers"]
     items = op["requestBody"]["content"]["application/json"]["schema"]["properties"]["texts"]["items"]
     assert "visible character" in items["description"] and items["maxLength"] == 500
+    top_k = op["requestBody"]["content"]["application/json"]["schema"]["properties"]["top_k"]
+    assert (top_k["minimum"], top_k["maximum"]) == (1, 10) and "top_k" in op["responses"]["400"][
+        "description"
+    ]
     error = specs[True]["components"]["schemas"]["ErrorResponse"]
     assert error["required"] == ["error"] and "detail" in error["properties"]  # a list, as the service sends
 

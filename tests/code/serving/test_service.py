@@ -28,7 +28,7 @@ LABELS = ["normal", "emergency", "confusion", "distress"]
 
 # --- validation --------------------------------------------------------------------------------
 
-Request = schemas.request_model(max_texts=3, max_chars=10)
+Request = schemas.request_model(max_texts=3, max_chars=10, max_top_k=5)
 
 
 def errors_of(body: str) -> list[dict]:
@@ -39,6 +39,18 @@ def errors_of(body: str) -> list[dict]:
 
 def test_valid_request_passes() -> None:
     assert Request.model_validate_json('{"texts": ["도와주세요", "a"]}').texts == ["도와주세요", "a"]
+
+
+@pytest.mark.parametrize(
+    "body, top_k", [('{"texts": ["a"]}', None), ('{"texts": ["a"], "top_k": null}', None)]
+)
+def test_top_k_is_optional(body: str, top_k: int | None) -> None:
+    assert Request.model_validate_json(body).top_k is top_k
+
+
+@pytest.mark.parametrize("k", [1, 5])  # 1 .. max_top_k, both ends included
+def test_top_k_within_the_cap_passes(k: int) -> None:
+    assert Request.model_validate_json(json.dumps({"texts": ["a"], "top_k": k})).top_k == k
 
 
 @pytest.mark.parametrize(
@@ -54,6 +66,11 @@ def test_valid_request_passes() -> None:
         ('{"texts": "abc"}', ("texts",), "list_type"),
         ('{"text": ["a"]}', ("texts",), "missing"),
         ('{"texts": ["a"], "extra": 1}', ("extra",), "extra_forbidden"),
+        ('{"texts": ["a"], "top_k": 0}', ("top_k",), "greater_than_equal"),
+        ('{"texts": ["a"], "top_k": 6}', ("top_k",), "less_than_equal"),  # over serve.max_top_k
+        ('{"texts": ["a"], "top_k": "3"}', ("top_k",), "int_type"),
+        ('{"texts": ["a"], "top_k": 2.5}', ("top_k",), "int_type"),
+        ('{"texts": ["a"], "top_k": true}', ("top_k",), "int_type"),
         ('{"texts": ["a"', (), "json_invalid"),
         ('["a"]', (), "model_type"),
     ],
@@ -134,6 +151,28 @@ def test_to_predictions_adds_danger_and_version() -> None:
     assert [p["danger"] for p in out] == [True, False]
     assert {p["model_version"] for p in out} == {"3"}
     schemas.ClassifyResponse(request_id="r", predictions=out)  # the response model accepts them
+
+
+def test_top_labels_are_the_most_probable_first_ties_in_label_order() -> None:
+    scores = {"a": 0.1, "b": 0.3, "c": 0.3, "d": 0.25, "e": 0.05}
+    assert schemas.top_labels(scores, 3) == [
+        {"label": "b", "score": 0.3},
+        {"label": "c", "score": 0.3},
+        {"label": "d", "score": 0.25},
+    ]
+    assert [t["label"] for t in schemas.top_labels(scores, 10)] == ["b", "c", "d", "a", "e"]  # all there are
+
+
+def test_with_top_adds_top_and_leaves_the_rest_as_it_was() -> None:
+    scored = [{"label": "x", "score": 0.7, "scores": {"x": 0.7, "y": 0.2, "z": 0.1}}]
+    predictions = schemas.to_predictions(scored, danger_labels=[], threshold=0.5, model_version="1")
+    out = schemas.with_top(predictions, 2)
+    assert out[0] == {**predictions[0], "top": [{"label": "x", "score": 0.7}, {"label": "y", "score": 0.2}]}
+    assert "top" not in predictions[0]  # new dicts: what the prediction log and /recent got is unchanged
+    shown = schemas.ClassifyResponse(request_id="r", predictions=out).model_dump()["predictions"][0]
+    assert shown["top"][1] == {"label": "y", "score": 0.2}
+    plain = schemas.ClassifyResponse(request_id="r", predictions=predictions).model_dump()["predictions"][0]
+    assert "top" not in plain  # not asked for: absent, not null
 
 
 # --- token-capped sub-batches ------------------------------------------------------------------
@@ -384,6 +423,26 @@ def test_classify_response_shape(client) -> None:
         assert p["score"] == pytest.approx(max(p["scores"].values()))
         assert sum(p["scores"].values()) == pytest.approx(1.0, abs=1e-4)
         assert p["model_version"] == "local"  # a folder without registry.json
+
+
+def test_classify_top_k(client) -> None:
+    from serving.service import SERVE
+
+    r = client.post("/classify", json={"texts": ["할머니 도와주세요", "밥 먹었어요"], "top_k": 2})
+    assert r.status_code == 200, r.text
+    for p in r.json()["predictions"]:
+        assert set(p) == {"label", "score", "scores", "danger", "model_version", "top"}
+        ranked = sorted(p["scores"].items(), key=lambda kv: -kv[1])[:2]
+        assert p["top"] == [{"label": lab, "score": s} for lab, s in ranked]
+        assert p["top"][0] == {"label": p["label"], "score": p["score"]}
+    r = client.post("/classify", json={"texts": ["밥 먹었어요"], "top_k": SERVE.max_top_k})
+    assert [t["label"] for t in r.json()["predictions"][0]["top"]] and len(
+        r.json()["predictions"][0]["top"]
+    ) == min(SERVE.max_top_k, len(LABELS))  # more than the model has: all of them
+    for k in (0, SERVE.max_top_k + 1, "2"):
+        r = client.post("/classify", json={"texts": ["밥 먹었어요"], "top_k": k})
+        assert r.status_code == 400, (k, r.text)
+        assert [d["loc"] for d in r.json()["detail"]] == [["top_k"]], r.text
 
 
 def test_classify_rejects_bad_input_with_400(client) -> None:

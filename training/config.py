@@ -56,7 +56,28 @@ class ValidateConfig(_Section):
     )
     max_chars: int = Field(500, gt=0, description="longer texts are quarantined (characters)")
     outlier_iqr_k: float = Field(3.0, gt=0, description="length outliers (reported, kept): beyond Q3 + k*IQR")
-    min_rows_per_class: int = Field(10, ge=3, description="fewer valid rows in any class fails the run")
+    min_rows_per_class: int = Field(
+        10,
+        ge=1,
+        description="a class with fewer valid rows is rare (rare_classes says what happens to it); the split "
+        "gives a class a test row only from 3 rows on",
+    )
+    rare_classes: Literal["fail", "quarantine", "merge"] = Field(
+        "fail",
+        description="classes below min_rows_per_class: fail stops the run naming them; quarantine sets their "
+        "rows aside (the classes leave the label set); merge relabels their rows as merge_into",
+    )
+    merge_into: str = Field(
+        "기타",
+        min_length=1,
+        description="rare_classes=merge: the class rare classes' rows join (an existing class or a new one)",
+    )
+
+    @field_validator("merge_into", mode="before")
+    @classmethod
+    def _label_as_text(cls, v: Any) -> Any:
+        # `merge_into: 0` (--set validate.merge_into=0) reads as an integer; labels are text everywhere.
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
 
 class RegexRule(_Section):

@@ -368,12 +368,26 @@ def print_summary(report: dict) -> None:
     t.add_row(
         "length outliers (kept)", f"{v['length']['outliers']} above {v['length']['outlier_threshold']} chars"
     )
+    rare = v.get("rare_classes")  # absent from reports written before the policy existed
+    if rare and rare["classes"]:
+        shown = ", ".join(f"'{lab}': {n}" for lab, n in list(rare["classes"].items())[:10])
+        more = f" and {len(rare['classes']) - 10} more" if len(rare["classes"]) > 10 else ""
+        done = (
+            f"{rare['rows_quarantined']} rows quarantined"
+            if rare["policy"] == "quarantine"
+            else f"{rare['rows_merged']} rows merged into '{rare['merge_into']}'"
+        )
+        t.add_row(f"rare classes (< {rare['min_rows']} rows)", f"{shown}{more} -> {done} ({rare['policy']})")
     t.add_row("duplicates removed", str(pre["duplicates_removed"]))
     t.add_row(
         "split",
         f"train {sp['train']['rows']}, val {sp['val']['rows']}, test {sp['test']['rows']}"
         f"{' (frozen)' if sp.get('test_frozen') else ''}",
     )
+    if sp.get("classes_not_in_test"):
+        t.add_row(
+            "no test rows", "; ".join(f"'{lab}': {why}" for lab, why in sp["classes_not_in_test"].items())
+        )
     t.add_row("per class before aug", json.dumps(aug["per_class_before"], ensure_ascii=False))
     t.add_row("per class after aug", json.dumps(aug["per_class_after"], ensure_ascii=False))
     t.add_row("quarantined", f"{report['quarantine']['rows']} {report['quarantine']['by_stage']}")

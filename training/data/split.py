@@ -4,6 +4,12 @@ The test split is created once. Later runs keep it as it is (the same rows, iden
 content hash of their preprocessed text) and split only the remaining rows into train and val,
 so that every model version, champion and challenger alike, is scored on the same test set.
 Rows whose text is already in the frozen test set never reach train or val.
+
+Small classes: a class gets a test row only from three rows on (one each for train, val and test);
+with fewer (possible with a low validate.min_rows_per_class, or after preprocessing removed duplicates)
+its rows go to train, and to val when it has two, and the report lists it in `classes_not_in_test`
+(and `classes_not_in_val`) with the reason. A class first seen after the test split was frozen has no
+test rows until a re-split (split.resplit=true / --resplit); it is listed there too.
 """
 
 from __future__ import annotations
@@ -32,18 +38,38 @@ def content_hash(df: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def _stratified_take(df: pd.DataFrame, ratio: float, rng: np.random.Generator) -> pd.Series:
-    """Boolean mask choosing round(ratio * n) rows of each class (at least 1 per class)."""
+def _stratified_take(
+    df: pd.DataFrame, ratio: float, rng: np.random.Generator, *, leave: int = 1
+) -> pd.Series:
+    """Boolean mask choosing round(ratio * n) rows of each class, at least 1 and at most n - `leave`;
+    a class of `leave` rows or fewer gives none (split_frame reports it).
+
+    Every class draws its permutation even when it gives no rows, so that the generator's state after
+    the draw depends only on the class sizes (the frozen-test rerun relies on it)."""
     take = pd.Series(False, index=df.index)
     for _, idx in df.groupby("label").groups.items():
         idx = np.array(sorted(idx))
-        n = max(1, int(round(len(idx) * ratio)))
-        if n >= len(idx):
-            raise DataError(
-                f"class '{df.loc[idx[0], 'label']}' has only {len(idx)} rows; cannot split it", field="label"
-            )
-        take[rng.permutation(idx)[:n]] = True
+        n = min(max(1, int(round(len(idx) * ratio))), len(idx) - leave)
+        order = rng.permutation(idx)
+        if n > 0:
+            take[order[:n]] = True
     return take
+
+
+def _stratified_test_take(df: pd.DataFrame, ratio: float, rng: np.random.Generator) -> pd.Series:
+    """The test draw: two rows of every class stay behind (one for val, one for train), so a class
+    reaches the test split from three rows on."""
+    return _stratified_take(df, ratio, rng, leave=2)
+
+
+def _classes_missing(report: dict, split: str, why: str) -> dict[str, str]:
+    """{class: why} for the classes with no rows in `split` (report: split_frame's, per_class filled)."""
+    names = ("train", "val", "test")
+    return {
+        lab: why.format(rows=sum(report[s]["per_class"][lab] for s in names))
+        for lab, n in report[split]["per_class"].items()
+        if n == 0
+    }
 
 
 def split_frame(
@@ -76,14 +102,14 @@ def split_frame(
             )
         # Draw (and drop) the test selection anyway, so that the generator reaches the val draw in the
         # same state as on the first run: unchanged data then gives the same train/val split again.
-        _stratified_take(df, cfg.test_ratio, rng)
+        _stratified_test_take(df, cfg.test_ratio, rng)
         in_test = df["text_hash"].isin(set(test["text_hash"]))
         report["test_frozen"] = True
         report["rows_held_out_as_test_duplicates"] = int(in_test.sum())
         rest = df[~in_test]
         val_ratio = cfg.val_ratio / (1 - cfg.test_ratio)
     else:
-        take_test = _stratified_take(df, cfg.test_ratio, rng)
+        take_test = _stratified_test_take(df, cfg.test_ratio, rng)
         test, rest = df[take_test], df[~take_test]
         report["test_frozen"] = False
         val_ratio = cfg.val_ratio / (1 - cfg.test_ratio)
@@ -98,6 +124,17 @@ def split_frame(
             "sha256": content_hash(part),
             "per_class": {lab: int(counts.get(lab, 0)) for lab in labels},
         }
+    report["classes_not_in_test"] = _classes_missing(
+        report,
+        "test",
+        "not in the frozen test split (first seen after it was frozen, or too small then): no test rows "
+        "until a re-split (split.resplit=true / --resplit)"
+        if report["test_frozen"]
+        else "{rows} rows: a test row needs 3 (one each for train, val and test)",
+    )
+    report["classes_not_in_val"] = _classes_missing(
+        report, "val", "{rows} rows: a val row needs 2 besides any test rows (one for train)"
+    )
     return splits, report
 
 

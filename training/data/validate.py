@@ -1,7 +1,10 @@
 """Validate the raw table: trim labels, reject what cannot be trained on, report everything.
 
 Nothing is dropped silently: every rejected row goes to the quarantine table with a reason.
-Only problems that make the whole run meaningless raise DataError (too few rows for a class).
+Only problems that make the whole run meaningless raise DataError. A class with fewer rows than
+validate.min_rows_per_class is rare, and validate.rare_classes says what happens to it: fail (stop,
+naming the classes and what to do), quarantine (its rows set aside, the class leaves the label set) or
+merge (its rows relabelled validate.merge_into); report["rare_classes"] says what was done.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections import Counter
 import pandas as pd
 
 from training.config import ValidateConfig
-from training.errors import DataError
+from training.errors import ConfigError, DataError
 
 QUARANTINE_COLUMNS = ["id", "text", "label", "source_file", "source_row", "stage", "reason"]
 
@@ -222,6 +225,24 @@ def validate(
 
     per_class = df["label"].value_counts()
     report["per_class"] = {lab: int(per_class.get(lab, 0)) for lab in allowed}
+
+    # Rare classes: validate.rare_classes decides; `fail` raises below, once the report is complete.
+    if report.get("task_type") == "multilabel" and cfg.rare_classes != "fail":
+        # A multi-label row holds a label set: setting a row aside or relabelling it would touch its
+        # other labels too, so the policy is single-label only for now.
+        raise ConfigError(
+            f"validate.rare_classes={cfg.rare_classes} applies to single-label tasks; a multi-label task "
+            "takes fail (or lower validate.min_rows_per_class)"
+        )
+    df, rare_rows, allowed, report["rare_classes"] = apply_rare_class_policy(
+        df, allowed, report["per_class"], cfg, inferred=report["label_set"]["inferred"]
+    )
+    quarantined.append(rare_rows)
+    if report["rare_classes"]["classes"] and cfg.rare_classes != "fail":
+        report["label_set"]["labels"] = allowed
+        counts = df["label"].value_counts()
+        report["per_class"] = {lab: int(counts.get(lab, 0)) for lab in allowed}
+
     qt = (
         pd.concat([q for q in quarantined if len(q)], ignore_index=True)
         if any(len(q) for q in quarantined)
@@ -233,7 +254,8 @@ def validate(
         {
             k: int(v)
             for k, v in Counter(
-                r.split(":")[0] if r.startswith("conflicting") else r for r in qt["reason"]
+                r.split(":")[0] if r.startswith(("conflicting", RARE_CLASS_REASON)) else r
+                for r in qt["reason"]
             ).most_common()
         }
         if len(qt)
@@ -246,17 +268,105 @@ def validate(
             file=source,
             report={**report, "quarantined": qt},
         )
-    thin = {lab: n for lab, n in report["per_class"].items() if n < cfg.min_rows_per_class}
-    if thin:
-        detail = ", ".join(f"'{lab}' has {n}" for lab, n in thin.items())
-        raise DataError(
-            f"too few rows to split into train/val/test: {detail} "
-            f"(validate.min_rows_per_class={cfg.min_rows_per_class})",
-            file=source,
-            field="label",
-            report={**report, "quarantined": qt},
-        )
+    problem = rare_class_problem(report["rare_classes"], allowed)
+    if problem:
+        raise DataError(problem, file=source, field="label", report={**report, "quarantined": qt})
     return df.reset_index(drop=True), qt, report
+
+
+RARE_CLASS_REASON = "rare class"  # the stem of the quarantine reason (reports count reasons by their stem)
+
+
+def apply_rare_class_policy(
+    df: pd.DataFrame,
+    allowed: list[str],
+    per_class: dict[str, int],
+    cfg: ValidateConfig,
+    *,
+    inferred: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str], dict]:
+    """The classes of `per_class` below cfg.min_rows_per_class, handled as cfg.rare_classes says:
+    -> (kept rows, quarantined rows, the label set after it, the report's `rare_classes` entry).
+
+    fail: nothing changes (validate raises once its report is complete). quarantine: their rows go to
+    quarantine and the classes leave the label set. merge: their rows are relabelled cfg.merge_into,
+    which grows if it is a class already and otherwise joins the label set (appended to a configured
+    set, in sorted place in an inferred one); rare_class_problem says when it is still rare.
+    """
+    thin = {lab: n for lab, n in per_class.items() if n < cfg.min_rows_per_class}
+    entry: dict = {
+        "policy": cfg.rare_classes,
+        "min_rows": cfg.min_rows_per_class,
+        "classes": dict(sorted(thin.items(), key=lambda kv: (kv[1], kv[0]))),  # rarest first
+        "rows_quarantined": 0,
+        "rows_merged": 0,
+        "merge_into": cfg.merge_into if cfg.rare_classes == "merge" else None,
+    }
+    none = _quarantine(df.iloc[:0], [])
+    if not thin or cfg.rare_classes == "fail":
+        return df, none, allowed, entry
+    if cfg.rare_classes == "quarantine":
+        rare = df["label"].isin(set(thin))
+        reasons = [
+            f"{RARE_CLASS_REASON}: '{lab}' has {thin[lab]} row{'' if thin[lab] == 1 else 's'}, fewer than "
+            f"validate.min_rows_per_class={cfg.min_rows_per_class} (validate.rare_classes=quarantine)"
+            for lab in df.loc[rare, "label"]
+        ]
+        entry["rows_quarantined"] = int(rare.sum())
+        return df[~rare], _quarantine(df[rare], reasons), [lab for lab in allowed if lab not in thin], entry
+    target = cfg.merge_into
+    moved = df["label"].isin(set(thin) - {target})
+    df = df.copy()
+    df.loc[moved, "label"] = target
+    labels = [lab for lab in allowed if lab not in thin or lab == target]
+    if target not in labels:
+        labels = sorted([*labels, target]) if inferred else [*labels, target]
+    entry["rows_merged"] = int(moved.sum())
+    entry["merge_into_rows"] = int((df["label"] == target).sum())
+    return df, none, labels, entry
+
+
+def rare_class_problem(rare: dict, labels: list[str]) -> str | None:
+    """The one-line DataError message when the rare classes stop the run (report["rare_classes"], the
+    label set after the policy): policy fail with rare classes, a quarantine that leaves fewer than two
+    classes, or a merge whose target is still below the minimum. None: go on.
+
+    A merge target still below the minimum stops the run rather than being quarantined: merge was
+    chosen to keep those rows, and setting them aside silently would do the opposite."""
+    m, classes = rare["min_rows"], list(rare["classes"].items())
+    if not classes:
+        return None
+    if rare["policy"] == "quarantine":
+        if len(labels) >= 2:
+            return None
+        return (
+            f"validate.rare_classes=quarantine set aside {len(classes)} rare "
+            f"class{'' if len(classes) == 1 else 'es'} and left "
+            f"{len(labels)} ({', '.join(map(repr, labels)) or 'none'}); a classifier needs two: set "
+            "validate.rare_classes=merge, or lower validate.min_rows_per_class"
+        )
+
+    def listed(items: list[tuple[str, int]], how: str) -> str:  # "'e3' has 2, 'e17' has 8 and 5 more"
+        shown = ", ".join(f"'{lab}'" + how.format(n) for lab, n in items[:10])
+        return shown + (f" and {len(items) - 10} more" if len(items) > 10 else "")
+
+    if rare["policy"] == "fail":
+        return (
+            f"too few rows in {len(classes)} class{'' if len(classes) == 1 else 'es'} "
+            f"(validate.min_rows_per_class={m}): {listed(classes, ' has {}')}; set "
+            "validate.rare_classes=quarantine (set their rows aside) or merge (relabel them as "
+            "validate.merge_into), or lower validate.min_rows_per_class (params.yaml or --set)"
+        )
+    target, n = rare["merge_into"], rare["merge_into_rows"]
+    if n >= m:
+        return None
+    merged = [(lab, k) for lab, k in classes if lab != target]
+    return (
+        f"validate.rare_classes=merge: '{target}' (validate.merge_into) has only {n} rows"
+        + (f" after merging {listed(merged, ' ({})')} into it" if merged else "")
+        + f", fewer than validate.min_rows_per_class={m}; set validate.rare_classes=quarantine, "
+        "or lower validate.min_rows_per_class"
+    )
 
 
 def require_known_labels(

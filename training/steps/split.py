@@ -26,4 +26,6 @@ def run_split(params: Params, clean_path: Path, out_dir: Path, report_path: Path
         write_table(part, out_dir / f"{name}.parquet")
     write_json(report_path, report)
     log.info("split: %s", {k: len(v) for k, v in splits.items()})
+    for lab, why in report["classes_not_in_test"].items():
+        log.warning("split: class '%s' has no test rows: %s", lab, why)
     return report

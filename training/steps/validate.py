@@ -41,4 +41,16 @@ def run_validate(params: Params, raw_path: Path, out: Path, quarantine_dir: Path
     write_quarantine(quarantined, quarantine_dir, "validate")
     write_json(report_path, report)
     log.info("validate: %d valid, %d quarantined", len(valid), len(quarantined))
+    rare = report["rare_classes"]
+    if rare["classes"]:
+        log.info(
+            "validate: %d rare classes (< %d rows, validate.rare_classes=%s): %d rows quarantined, "
+            "%d merged%s",
+            len(rare["classes"]),
+            rare["min_rows"],
+            rare["policy"],
+            rare["rows_quarantined"],
+            rare["rows_merged"],
+            f" into '{rare['merge_into']}'" if rare["merge_into"] else "",
+        )
     return report

@@ -142,11 +142,56 @@ def test_text_hash_is_stable():
     assert len(text_hash("a")) == 16
 
 
-@pytest.mark.parametrize("n", [1, 2])
-def test_too_few_rows_in_a_class_is_a_data_error(n):
-    with pytest.raises(DataError, match="class 'confusion' has only") as err:
-        split_frame(clean({"normal": 30, "confusion": n}), CFG)
-    assert err.value.field == "label"
+@pytest.mark.parametrize("n, in_val", [(1, 0), (2, 1)])
+def test_a_class_with_one_or_two_rows_trains_and_is_reported_not_in_test(n, in_val):
+    df = clean({"normal": 30, "confusion": n})
+    splits, report = split_frame(df, CFG)
+    assert_partition(df, splits)
+    counts = {name: report[name]["per_class"]["confusion"] for name in splits}
+    assert counts == {"train": n - in_val, "val": in_val, "test": 0}
+    assert list(report["classes_not_in_test"]) == ["confusion"]
+    assert f"{n} rows" in report["classes_not_in_test"]["confusion"]
+    assert list(report["classes_not_in_val"]) == (["confusion"] if n == 1 else [])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42])
+def test_every_class_of_three_rows_or_more_reaches_test_val_and_train(seed):
+    sizes = {"normal": 40, "a": 3, "b": 4, "c": 5, "d": 7, "e": 2, "f": 1}
+    df = clean(sizes)
+    cfg = SplitConfig(seed=seed, val_ratio=0.1, test_ratio=0.15)
+    splits, report = split_frame(df, cfg)
+    assert_partition(df, splits)
+    for lab, n in sizes.items():
+        got = {name: report[name]["per_class"][lab] for name in splits}
+        if n >= 3:
+            assert min(got.values()) >= 1, (lab, got)
+        assert sum(got.values()) == n
+    assert sorted(report["classes_not_in_test"]) == ["e", "f"]
+    again, report2 = split_frame(df.sample(frac=1, random_state=seed), cfg)  # same data, other order
+    assert report2 == report
+    for name in splits:
+        assert again[name]["id"].tolist() == splits[name]["id"].tolist()
+
+
+def test_small_classes_keep_the_frozen_rerun_identical():
+    df = clean({"normal": 30, "a": 3, "b": 2, "c": 1})
+    first, _ = split_frame(df, CFG)
+    again, report = split_frame(df, CFG, frozen_test=first["test"])
+    for name in ("train", "val", "test"):
+        assert content_hash(again[name]) == content_hash(first[name]), name
+    assert sorted(report["classes_not_in_test"]) == ["b", "c"]
+    assert "frozen" in report["classes_not_in_test"]["b"]
+
+
+def test_a_class_new_since_the_test_split_was_frozen_is_reported_until_a_resplit():
+    first, _ = split_frame(clean({"normal": 30, "distress": 10}), CFG)
+    grown = clean({"normal": 30, "distress": 10, "confusion": 12})
+    splits, report = split_frame(grown, CFG, frozen_test=first["test"])
+    assert report["test"]["per_class"]["confusion"] == 0
+    assert report["train"]["per_class"]["confusion"] >= 1 and report["val"]["per_class"]["confusion"] >= 1
+    assert "--resplit" in report["classes_not_in_test"]["confusion"]
+    _, fresh = split_frame(grown, CFG.model_copy(update={"resplit": True}), frozen_test=first["test"])
+    assert fresh["classes_not_in_test"] == {} and fresh["test"]["per_class"]["confusion"] >= 1
 
 
 def test_three_rows_per_class_is_enough():

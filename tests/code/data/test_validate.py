@@ -240,6 +240,118 @@ def test_quarantining_a_class_below_the_minimum_is_a_data_error():
         validate(raw(rows), LABELS, CFG)
 
 
+def rare_rows() -> list[tuple]:
+    """base_rows (3 normal, 3 emergency) + 2 'distress' and 1 'confusion' rows: two rare classes at
+    min_rows_per_class=3."""
+    extra = [
+        ("d0", "배가 아파요", "distress"),
+        ("d1", "머리가 아파요", "distress"),
+        ("c0", "여기가 어디야", "confusion"),
+    ]
+    return base_rows() + extra
+
+
+ALL = LABELS + ("distress", "confusion")
+
+
+def test_rare_classes_fail_names_the_classes_counts_and_what_to_do():
+    with pytest.raises(DataError) as err:
+        validate(raw(rare_rows()), ALL, CFG)
+    msg = str(err.value)
+    assert "'confusion' has 1, 'distress' has 2" in msg  # rarest first
+    assert "validate.min_rows_per_class=3" in msg
+    assert "validate.rare_classes=quarantine" in msg and "merge" in msg and "validate.merge_into" in msg
+    assert "lower validate.min_rows_per_class" in msg
+    assert err.value.report["rare_classes"]["classes"] == {"confusion": 1, "distress": 2}
+
+
+def test_rare_classes_fail_lists_at_most_ten_classes():
+    rows = base_rows() + [(f"r{k}", f"드문 발화 {k}", f"rare{k:02d}") for k in range(13)]
+    with pytest.raises(DataError) as err:
+        validate(raw(rows), (), CFG)
+    assert "too few rows in 13 classes" in str(err.value)
+    assert "'rare09' has 1 and 3 more" in str(err.value) and "rare10" not in str(err.value)
+
+
+def test_rare_classes_quarantine_sets_their_rows_aside_with_a_reason():
+    cfg = ValidateConfig(min_rows_per_class=3, rare_classes="quarantine")
+    valid, quarantined, report = run(rare_rows(), labels=ALL, cfg=cfg)
+    assert set(valid["label"]) == set(LABELS)
+    assert reasons(quarantined) == {
+        "d0": "rare class: 'distress' has 2 rows, fewer than validate.min_rows_per_class=3 "
+        "(validate.rare_classes=quarantine)",
+        "d1": "rare class: 'distress' has 2 rows, fewer than validate.min_rows_per_class=3 "
+        "(validate.rare_classes=quarantine)",
+        "c0": "rare class: 'confusion' has 1 row, fewer than validate.min_rows_per_class=3 "
+        "(validate.rare_classes=quarantine)",
+    }
+    assert report["rare_classes"] == {
+        "policy": "quarantine",
+        "min_rows": 3,
+        "classes": {"confusion": 1, "distress": 2},
+        "rows_quarantined": 3,
+        "rows_merged": 0,
+        "merge_into": None,
+    }
+    assert report["label_set"] == {"labels": list(LABELS), "inferred": False}  # the rare ones left it
+    assert report["per_class"] == {"normal": 3, "emergency": 3}
+    assert report["quarantine_reasons"] == {"rare class": 3}
+
+
+def test_rare_classes_quarantine_leaving_one_class_is_a_data_error():
+    cfg = ValidateConfig(min_rows_per_class=4, rare_classes="quarantine")
+    rows = base_rows() + [(f"n{k}", f"평범한 말 {k}", "normal") for k in range(3, 5)]  # normal 5, emergency 3
+    with pytest.raises(DataError, match=r"set aside 1 rare class and left 1 \('normal'\); a classifier"):
+        validate(raw(rows), LABELS, cfg)
+
+
+def test_rare_classes_merge_relabels_their_rows_into_a_new_class():
+    cfg = ValidateConfig(min_rows_per_class=3, rare_classes="merge", merge_into="기타")
+    valid, quarantined, report = run(rare_rows(), labels=ALL, cfg=cfg)
+    assert quarantined.empty
+    assert dict(zip(valid["id"], valid["label"]))["c0"] == "기타"
+    assert (valid["label"] == "기타").sum() == 3
+    # A configured label set: the rare classes leave it, the target is appended.
+    assert report["label_set"] == {"labels": ["normal", "emergency", "기타"], "inferred": False}
+    assert report["per_class"] == {"normal": 3, "emergency": 3, "기타": 3}
+    assert report["rare_classes"]["rows_merged"] == 3
+    assert report["rare_classes"]["merge_into"] == "기타"
+    assert report["rare_classes"]["merge_into_rows"] == 3
+
+
+def test_rare_classes_merge_into_an_existing_class_grows_it():
+    cfg = ValidateConfig(min_rows_per_class=3, rare_classes="merge", merge_into="normal")
+    valid, _, report = run(rare_rows(), labels=(), cfg=cfg)  # inferred label set
+    assert report["label_set"] == {"labels": ["emergency", "normal"], "inferred": True}
+    assert report["per_class"] == {"emergency": 3, "normal": 6}
+    assert report["rare_classes"]["rows_merged"] == 3 and report["rare_classes"]["merge_into_rows"] == 6
+
+
+def test_rare_classes_merge_target_joins_an_inferred_label_set_in_sorted_place():
+    cfg = ValidateConfig(min_rows_per_class=3, rare_classes="merge", merge_into="etc")
+    _, _, report = run(rare_rows(), labels=(), cfg=cfg)
+    assert report["label_set"]["labels"] == ["emergency", "etc", "normal"]
+
+
+def test_rare_classes_merge_still_below_the_minimum_is_a_data_error_naming_it():
+    cfg = ValidateConfig(min_rows_per_class=4, rare_classes="merge", merge_into="기타")
+    rows = base_rows() + [(f"n{k}", f"평범한 말 {k}", "normal") for k in range(3, 5)]  # normal 5 rows
+    rows += [(f"e{k}", f"급한 말 {k}", "emergency") for k in range(3, 5)] + rare_rows()[6:]
+    with pytest.raises(DataError) as err:
+        validate(raw(rows), (), cfg)
+    msg = str(err.value)
+    assert "'기타' (validate.merge_into) has only 3 rows" in msg
+    assert "'confusion' (1), 'distress' (2)" in msg and "validate.rare_classes=quarantine" in msg
+
+
+def test_without_rare_classes_the_policy_changes_nothing():
+    for policy in ("fail", "quarantine", "merge"):
+        cfg = ValidateConfig(min_rows_per_class=3, rare_classes=policy)
+        valid, quarantined, report = run(base_rows(), cfg=cfg)
+        assert quarantined.empty and report["label_set"]["labels"] == list(LABELS)
+        assert report["rare_classes"]["classes"] == {} and report["rare_classes"]["rows_merged"] == 0
+
+
 def test_no_valid_rows_is_a_data_error():
     with pytest.raises(DataError, match="no valid rows"):
         validate(raw([("a", "", "normal"), ("b", "x", "")]), LABELS, CFG)

@@ -45,6 +45,9 @@ class DataConfig(_Section):
         "auto", description="text encoding; auto detects UTF-8, UTF-8 with BOM, CP949/EUC-KR"
     )
     sheet: str | int | None = Field(None, description="Excel sheet name or index; null: the first sheet")
+    label_sep: str = Field(
+        ",", min_length=1, max_length=3, description="multi-label tasks: what separates a cell's labels"
+    )
 
 
 class ValidateConfig(_Section):
@@ -526,6 +529,11 @@ class Params(_Section):
     labels: tuple[str, ...] = Field(
         ("normal", "emergency", "confusion", "distress"),
         description="the label set; other labels are quarantined",
+    )
+    task_type: Literal["multiclass", "multilabel"] = Field(
+        "multiclass",
+        description="multiclass: one label per row (softmax); multilabel: any number per row (a sigmoid "
+        "per label, thresholds tuned on the validation split)",
     )
     data: DataConfig = Field(default_factory=DataConfig, description="the labeled source")
     validate_: ValidateConfig = Field(

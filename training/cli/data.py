@@ -198,6 +198,25 @@ HeaderOpt = Annotated[
     ),
 ]
 FormatOpt = Annotated[str, typer.Option("--format", help="auto, csv, tsv, jsonl, excel, aihub.")]
+MultilabelOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--multilabel/--single-label",
+        help="Several labels per row (a cell like '기쁨,놀람'), or one. Default: params task_type, and a "
+        "label column that clearly holds label lists is trained as multi-label (said in the log).",
+    ),
+]
+LabelSepOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--label-sep", help="Multi-label: what separates a cell's labels (default: data.label_sep)."
+    ),
+]
+
+
+def detect_task_type(multilabel: Optional[bool], label_sep: Optional[str], overrides) -> bool:
+    """Whether `prepare` may decide multi-label from the data: nobody said which kind the file is."""
+    return multilabel is None and label_sep is None and "task_type" not in explicit_keys(overrides)
 
 
 @app.command("prepare")
@@ -217,6 +236,8 @@ def data_prepare(
     task: TaskOpt = None,
     header: HeaderOpt = True,
     fmt: FormatOpt = "auto",
+    multilabel: MultilabelOpt = None,
+    label_sep: LabelSepOpt = None,
     resplit: Annotated[bool, typer.Option(help="Re-draw the frozen test split in OUT.")] = False,
     params_file: ParamsOpt = None,
     overlays: OverlayOpt = None,
@@ -235,12 +256,15 @@ def data_prepare(
         label_col=label_col,
         id_col=id_col,
         resplit=resplit,
+        multilabel=multilabel,
+        label_sep=label_sep,
         params_file=params_file,
         overlays=overlays,
         overrides=overrides,
     )
+    detect = detect_task_type(multilabel, label_sep, overrides)
     with step_progress("data prepare") as progress:
-        report = progress.wrap(prepare)(p, source, out, header=header)
+        report = progress.wrap(prepare)(p, source, out, header=header, detect_multilabel=detect)
     print_summary(report)
     print(json.dumps(prepare_summary(report, out), ensure_ascii=False))
 
@@ -255,6 +279,8 @@ def prepare_params(
     label_col: Optional[str],
     id_col: str = "",
     resplit: bool = False,
+    multilabel: Optional[bool] = None,
+    label_sep: Optional[str] = None,
     params_file: Optional[Path] = None,
     overlays: Optional[list[Path]] = None,
     overrides: Optional[list[str]] = None,
@@ -274,11 +300,17 @@ def prepare_params(
         extra["data.text_col"] = text_col
     if label_col:
         extra["data.label_col"] = label_col
+    if label_sep is not None:
+        extra["data.label_sep"] = label_sep
+    if multilabel is not None or label_sep is not None:  # a separator only means something for label lists
+        extra["task_type"] = "multilabel" if multilabel is not False else "multiclass"
     base = load_params_cli(params_file, overrides, extra, overlays=overlays)
     explicit = explicit_keys(overrides)
     name = check_task(task) if task else base.task if "task" in explicit else task_from_source(source)
     return apply_dataset_info(
-        base, DatasetInfo(task=name, labels=tuple(label_list)), explicit=explicit - {"task", "labels"}
+        base,
+        DatasetInfo(task=name, labels=tuple(label_list), task_type=base.task_type),
+        explicit=explicit - {"task", "labels"},
     )
 
 
@@ -289,7 +321,9 @@ def prepare_summary(report: dict, out: Path) -> dict:
         "task": report.get("task"),
         "rows_read": report["ingest"]["rows_read"],
         "train": report["split"]["train"]["rows"],
-        "train_augmented": sum(report["augment"]["per_class_after"].values()),
+        "train_augmented": report["augment"].get(
+            "rows_after", sum(report["augment"]["per_class_after"].values())
+        ),
         "val": report["split"]["val"]["rows"],
         "test": report["split"]["test"]["rows"],
         "quarantined": report["quarantine"]["rows"],

@@ -16,10 +16,13 @@ from training.cli.data import (
     HeaderOpt,
     IdColOpt,
     LabelColOpt,
+    LabelSepOpt,
     LabelsOpt,
+    MultilabelOpt,
     SourceOpt,
     TaskOpt,
     TextColOpt,
+    detect_task_type,
     prepare_params,
     print_summary,
 )
@@ -44,6 +47,8 @@ def run_cmd(
     labels: LabelsOpt = None,
     header: HeaderOpt = True,
     fmt: FormatOpt = "auto",
+    multilabel: MultilabelOpt = None,
+    label_sep: LabelSepOpt = None,
     params_file: ParamsOpt = None,
     overlays: OverlayOpt = None,
     overrides: SetOpt = None,
@@ -63,13 +68,16 @@ def run_cmd(
         text_col=text_col,
         label_col=label_col,
         id_col=id_col,
+        multilabel=multilabel,
+        label_sep=label_sep,
         params_file=params_file,
         overlays=overlays,
         overrides=overrides,
     )
     out_dir = out or state().dataset(p.task)
+    detect = detect_task_type(multilabel, label_sep, overrides)
     with step_progress(f"heara run: {p.task}") as progress:
-        result = progress.wrap(run_loop)(p, source, out_dir, header=header)
+        result = progress.wrap(run_loop)(p, source, out_dir, header=header, detect_multilabel=detect)
     print_summary(json.loads((out_dir / "report.json").read_text(encoding="utf-8")))
     decision = result["promotion"]
     fallback = result.get("fallback")

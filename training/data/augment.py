@@ -34,6 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from training.config import AugmentConfig
+from training.data.labels import label_counts, row_labels
 
 AEDA_PUNCT = (".", ",", "!", "?", ";", ":")
 _NOUN_TAGS = {"NNG"}
@@ -125,12 +126,18 @@ class Augmenter:
         return getattr(self, method)(text, rng)
 
 
-def plan_targets(counts: dict[str, int], cfg: AugmentConfig) -> dict[str, int]:
-    """Final row count per class: per-class multipliers, or a target balance against the largest class."""
+def plan_targets(counts: dict[str, int], cfg: AugmentConfig, multilabel: bool = False) -> dict[str, int]:
+    """Final row count per class: per-class multipliers, or a target balance against the largest class.
+
+    Multi-label rows are grouped by their label set ("기쁨|놀람"): an augmented row keeps every label of
+    its source, and a set's multiplier is the largest of its labels' multipliers."""
     if cfg.target_balance is not None:
         top = max(counts.values())
         return {lab: max(n, math.ceil(top * cfg.target_balance)) for lab, n in counts.items()}
-    return {lab: max(n, round(n * cfg.multipliers.get(lab, 1.0))) for lab, n in counts.items()}
+    return {
+        lab: max(n, round(n * max(cfg.multipliers.get(x, 1.0) for x in row_labels(lab, multilabel))))
+        for lab, n in counts.items()
+    }
 
 
 def augment_plan(n_rows: int, extra: int, seed: int, label: str) -> list[tuple[int, int]]:
@@ -141,7 +148,7 @@ def augment_plan(n_rows: int, extra: int, seed: int, label: str) -> list[tuple[i
     return [(pos, extra // n_rows + (1 if rank < extra % n_rows else 0)) for rank, pos in enumerate(order)]
 
 
-def fewer_augmented(train: pd.DataFrame, cfg: AugmentConfig) -> pd.DataFrame:
+def fewer_augmented(train: pd.DataFrame, cfg: AugmentConfig, multilabel: bool = False) -> pd.DataFrame:
     """The train rows that augmenting with `cfg` would give, taken from a train split augmented with
     larger multipliers (what a sweep trial trains on when it samples smaller ones, without running
     Kiwi again): the original rows and, of each source row's augmented rows `<id>#aug0`, `#aug1`, ...,
@@ -154,7 +161,7 @@ def fewer_augmented(train: pd.DataFrame, cfg: AugmentConfig) -> pd.DataFrame:
     original = train[is_original]
     counts = {lab: int(n) for lab, n in original["label"].value_counts().items()}
     quota: dict[str, int] = {}
-    for label, target in (plan_targets(counts, cfg) if cfg.enabled else counts).items():
+    for label, target in (plan_targets(counts, cfg, multilabel) if cfg.enabled else counts).items():
         rows = original[original["label"] == label].sort_values("id")
         for pos, n in augment_plan(len(rows), target - counts[label], cfg.seed, label):
             quota[str(rows.iloc[pos]["id"])] = n
@@ -169,11 +176,17 @@ def same_text_key(text: str) -> str:
 
 
 def augment_frame(
-    train: pd.DataFrame, cfg: AugmentConfig, augmenter: Augmenter | None = None, held_out: Iterable[str] = ()
+    train: pd.DataFrame,
+    cfg: AugmentConfig,
+    augmenter: Augmenter | None = None,
+    held_out: Iterable[str] = (),
+    *,
+    multilabel: bool = False,
 ) -> tuple[pd.DataFrame, dict]:
     """Train rows -> train rows plus augmented rows (with `source_id`, `aug_method`), and a report.
 
     `held_out`: the val and test texts, which no augmented text may equal (see the module docstring).
+    `multilabel`: the label column holds label sets; each set is a group (see `plan_targets`).
     """
     out = train.copy()
     out["source_id"] = out["id"]
@@ -186,13 +199,17 @@ def augment_frame(
         "per_class_before": counts,
     }
     if not cfg.enabled or not len(train):
-        report.update(per_class_after=counts, added=0, by_method={})
+        report.update(per_class_after=counts, added=0, by_method={}, rows_after=int(len(out)))
+        if multilabel:
+            report["per_class_before"] = report["per_class_after"] = dict(
+                sorted(label_counts(train["label"], True).items())
+            )
         return out, report
     augmenter = augmenter or Augmenter(cfg)
     methods = [m for m in cfg.methods if augmenter.synonyms or m not in ("eda_sr", "eda_ri")]
     if len(methods) < len(cfg.methods):
         report["skipped_methods"] = sorted(set(cfg.methods) - set(methods)) + ["(no Korean WordNet found)"]
-    targets = plan_targets(counts, cfg)
+    targets = plan_targets(counts, cfg, multilabel)
     seen = {same_text_key(t) for t in train["text"]}
     held = {same_text_key(t) for t in held_out}
     report["held_out_texts"] = len(held)
@@ -243,4 +260,10 @@ def augment_frame(
         by_method={k: int(v) for k, v in aug["aug_method"].value_counts().items()} if len(aug) else {},
         per_class_after={lab: int(after.get(lab, 0)) for lab in counts},
     )
+    report["rows_after"] = int(len(result))
+    if multilabel:  # per label, as every other report counts them; the label sets (the groups) beside
+        report["per_label_set_before"] = report["per_class_before"]
+        report["per_label_set_after"] = report["per_class_after"]
+        report["per_class_before"] = dict(sorted(label_counts(train["label"], True).items()))
+        report["per_class_after"] = dict(sorted(label_counts(result["label"], True).items()))
     return result, report

@@ -1,4 +1,4 @@
-"""What a prepared data folder is about: its task name and label set, in `<folder>/dataset.json`.
+"""What a prepared data folder is about: its task name, label set and task type, in `<folder>/dataset.json`.
 
 `heara data prepare --out DIR` writes it; every command given `--data-dir DIR` reads it, so a folder
 prepared from any labeled file trains, evaluates, registers and promotes as its own task
@@ -30,6 +30,7 @@ class DatasetInfo:
     task: str
     labels: tuple[str, ...]
     source: str = ""  # the file it was prepared from (as reports show it)
+    task_type: str = "multiclass"  # multilabel: the label column holds label sets (training/data/labels.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "labels": list(self.labels)}
@@ -69,6 +70,7 @@ def read_dataset_info(folder: Path) -> DatasetInfo | None:
             task=check_task(str(raw["task"])),
             labels=tuple(str(x) for x in raw["labels"]),
             source=str(raw.get("source", "")),
+            task_type=str(raw.get("task_type", "multiclass")),
         )
     except (ValueError, KeyError, TypeError) as e:
         raise DataError(
@@ -119,6 +121,7 @@ def apply_dataset_info(
         tree["task"] = info.task
     if "labels" not in explicit:
         tree["labels"] = list(info.labels)
+    tree["task_type"] = info.task_type  # how the folder was prepared decides what its label column means
     if tree["labels"]:  # an empty label set is inferred from the data later (`heara data prepare`)
         if "augment.multipliers" not in explicit:
             tree["augment"]["multipliers"] = keep_multipliers(

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from training.config import SplitConfig
+from training.data.labels import indicator, label_counts
 from training.errors import DataError
 
 
@@ -72,15 +73,57 @@ def _classes_missing(report: dict, split: str, why: str) -> dict[str, str]:
     }
 
 
+def _iterative_take(df: pd.DataFrame, ratio: float, rng: np.random.Generator) -> pd.Series:
+    """Boolean mask choosing about `ratio` of the rows of a multi-label table, stratified label by
+    label: iterative stratification (Sechidis, Tsoumakas & Vlahavas 2011, "On the stratification of
+    multi-label data").
+
+    The rarest label's rows are placed first, each into the side (taken or kept) that still wants the
+    most of that label, then of rows; ties are drawn from `rng`. A label with at least three rows is
+    wanted at least once on the taken side, so every such label reaches the test split.
+    Our own ~30 lines rather than the iterative-stratification package: that package offers k-fold
+    splitters over a global random state, and the frozen test split needs one seeded draw whose
+    generator the val draw continues (split_frame)."""
+    labels = sorted(label_counts(df["label"], True))
+    y = indicator(df["label"], labels) > 0
+    n = len(y)
+    counts = y.sum(0).astype(float)
+    taken = np.rint(counts * ratio)
+    taken = np.where(counts >= 3, np.maximum(taken, 1), taken)
+    demand = np.stack([taken, counts - taken])  # [side, label]: 0 = taken, 1 = kept
+    rows_wanted = np.array([round(n * ratio), n - round(n * ratio)], dtype=float)
+    side = np.full(n, -1)
+    while (side < 0).any():
+        left = (y & (side < 0)[:, None]).sum(0)
+        live = np.flatnonzero(left > 0)
+        label = live[np.argmin(left[live] + rng.random(len(live)) * 0.5)]  # rarest first, ties at random
+        for i in rng.permutation(np.flatnonzero(y[:, label] & (side < 0))):
+            want = demand[:, label]
+            sides = np.flatnonzero(want == want.max())
+            if len(sides) > 1:
+                sides = sides[rows_wanted[sides] == rows_wanted[sides].max()]
+            j = int(sides[0] if len(sides) == 1 else rng.choice(sides))
+            side[i] = j
+            demand[j, y[i]] -= 1
+            rows_wanted[j] -= 1
+    return pd.Series(side == 0, index=df.index)
+
+
 def split_frame(
     df: pd.DataFrame,
     cfg: SplitConfig,
     frozen_test: pd.DataFrame | None = None,
+    *,
+    multilabel: bool = False,
 ) -> tuple[dict[str, pd.DataFrame], dict]:
     """Preprocessed rows -> {"train", "val", "test"} and a report.
 
     `frozen_test`: an existing test split; when given (and cfg.resplit is false) it is kept as it is.
+    `multilabel`: the label column holds label sets (training/data/labels.py); the splits are drawn by
+    iterative stratification instead of class by class.
     """
+    take = _iterative_take if multilabel else _stratified_take
+    draw_test = _iterative_take if multilabel else _stratified_test_take
     df = df.copy()
     df["text_hash"] = df["text"].map(text_hash)
     # Sort by hash first: the split then depends only on content and seed, not on row order.
@@ -93,7 +136,9 @@ def split_frame(
         test = frozen_test.copy()
         if "text_hash" not in test:
             test["text_hash"] = test["text"].map(text_hash)
-        unknown = sorted(set(test["label"]) - set(df["label"]))
+        unknown = sorted(
+            set(label_counts(test["label"], multilabel)) - set(label_counts(df["label"], multilabel))
+        )
         if unknown:
             raise DataError(
                 f"the frozen test split has labels {unknown} that the data no longer has; "
@@ -102,23 +147,23 @@ def split_frame(
             )
         # Draw (and drop) the test selection anyway, so that the generator reaches the val draw in the
         # same state as on the first run: unchanged data then gives the same train/val split again.
-        _stratified_test_take(df, cfg.test_ratio, rng)
+        draw_test(df, cfg.test_ratio, rng)
         in_test = df["text_hash"].isin(set(test["text_hash"]))
         report["test_frozen"] = True
         report["rows_held_out_as_test_duplicates"] = int(in_test.sum())
         rest = df[~in_test]
         val_ratio = cfg.val_ratio / (1 - cfg.test_ratio)
     else:
-        take_test = _stratified_test_take(df, cfg.test_ratio, rng)
+        take_test = draw_test(df, cfg.test_ratio, rng)
         test, rest = df[take_test], df[~take_test]
         report["test_frozen"] = False
         val_ratio = cfg.val_ratio / (1 - cfg.test_ratio)
-    take_val = _stratified_take(rest, val_ratio, rng)
+    take_val = take(rest, val_ratio, rng)
     splits = {"train": rest[~take_val], "val": rest[take_val], "test": test}
     splits = {k: v.sort_values("id").reset_index(drop=True) for k, v in splits.items()}
-    labels = sorted(df["label"].unique())
+    labels = sorted(label_counts(df["label"], multilabel))
     for name, part in splits.items():
-        counts = part["label"].value_counts()
+        counts = label_counts(part["label"], multilabel)
         report[name] = {
             "rows": int(len(part)),
             "sha256": content_hash(part),

@@ -16,6 +16,7 @@ from collections import Counter
 import pandas as pd
 
 from training.config import ValidateConfig
+from training.data.labels import LABEL_JOIN, join_labels, label_counts, split_cell
 from training.errors import ConfigError, DataError
 
 QUARANTINE_COLUMNS = ["id", "text", "label", "source_file", "source_row", "stage", "reason"]
@@ -77,16 +78,82 @@ def detect_multi_label(labels: pd.Series, allowed: list[str] | tuple[str, ...] |
     }
 
 
+def _single_label_set(
+    df: pd.DataFrame, labels, report: dict, quarantined: list[pd.DataFrame]
+) -> tuple[pd.DataFrame, list[str]]:
+    """Rows whose label is outside a configured label set are quarantined; without one the set is
+    the labels seen."""
+    if labels:
+        allowed = list(labels)
+        unknown = ~df["label"].isin(allowed)
+        counts = Counter(df.loc[unknown, "label"])
+        report["unknown_labels"] = {k: int(v) for k, v in counts.most_common()}
+        quarantined.append(
+            _quarantine(
+                df[unknown],
+                [f"label '{v}' is not in the label set {allowed}" for v in df.loc[unknown, "label"]],
+            )
+        )
+        report["label_set"] = {"labels": allowed, "inferred": False}
+        return df[~unknown], allowed
+    allowed = sorted(df["label"].unique().tolist())
+    report["unknown_labels"] = {}
+    report["label_set"] = {"labels": allowed, "inferred": True}
+    return df, allowed
+
+
+def _multi_label_set(
+    df: pd.DataFrame, labels, sep: str, report: dict, quarantined: list[pd.DataFrame]
+) -> tuple[pd.DataFrame, list[str]]:
+    """Each cell split at `sep` into its labels. A row naming a label outside a configured label set,
+    or a label containing LABEL_JOIN, is quarantined whole (its other labels would be wrong without
+    it); the kept rows' label column becomes the labels joined in label-set order."""
+    parts = df["label"].map(lambda cell: split_cell(cell, sep))
+    bad_name = parts.map(lambda ps: [p for p in ps if LABEL_JOIN in p])
+    allowed = list(labels) if labels else sorted({p for ps in parts for p in ps if LABEL_JOIN not in p})
+    known = set(allowed)
+    unknown = parts.map(lambda ps: [p for p in ps if p not in known and LABEL_JOIN not in p])
+    none = parts.map(len) == 0
+    reject = (bad_name.map(len) > 0) | (unknown.map(len) > 0) | none
+    reasons = [
+        f"no label left after splitting the cell at '{sep}'"
+        if not ps
+        else f"label '{b[0]}' contains '{LABEL_JOIN}', which multi-label tasks reserve"
+        if b
+        else f"label '{u[0]}' is not in the label set {allowed}"
+        for ps, b, u in zip(parts[reject], bad_name[reject], unknown[reject])
+    ]
+    quarantined.append(_quarantine(df[reject], reasons))
+    counts = Counter(p for ps in unknown[reject] for p in ps)
+    report["unknown_labels"] = {k: int(v) for k, v in counts.most_common()}
+    report["label_set"] = {"labels": allowed, "inferred": not labels}
+    df = df[~reject].copy()
+    kept = parts[~reject]
+    df["label"] = kept.map(lambda ps: join_labels(ps, allowed))
+    sizes = kept.map(len)
+    report["labels_per_row"] = {
+        "separator": sep,
+        "mean": round(float(sizes.mean()), 3) if len(sizes) else 0.0,
+        "max": int(sizes.max()) if len(sizes) else 0,
+        "histogram": {str(k): int(v) for k, v in sorted(Counter(sizes).items())},
+    }
+    return df, allowed
+
+
 def validate(
     raw: pd.DataFrame,
     labels: tuple[str, ...] | list[str] | None,
     cfg: ValidateConfig,
     *,
     source: str = "input",
+    label_sep: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """raw table -> (valid rows, quarantined rows, report).
 
     `labels`: the allowed label set; empty or None infers it from the data (after trimming).
+    `label_sep`: a multi-label task's separator (`task_type: multilabel`); each cell is split at it and
+    the row keeps all its labels, joined in label-set order (training/data/labels.py). None: one label
+    per row, and a column that looks like label lists stops the run with what to do.
     """
     report: dict = {"rows_read": int(len(raw))}
     quarantined: list[pd.DataFrame] = []
@@ -117,37 +184,26 @@ def validate(
     quarantined.append(_quarantine(df[empty_label & ~empty_text], "empty label"))
     df = df[~empty_text & ~empty_label]
 
-    # Label lists in one cell: a multi-label file cannot be trained as single-label classes (it would
-    # only fail later as thousands of rare "classes"), so say what it is.
-    multi = detect_multi_label(df["label"], labels)
-    if multi:
-        files = sorted(df["source_file"].dropna().astype(str).unique()) if "source_file" in df else []
-        raise DataError(
-            f"multi-label data is not supported yet: {multi['rows']} of {len(df)} labeled rows "
-            f"({multi['share']:.0%}) hold several labels separated by '{multi['separator']}' "
-            f"(e.g. {', '.join(repr(x) for x in multi['examples'])}); give each row one label",
-            file=", ".join(files) or source,
-            field="label",
-        )
-
-    # Label set.
-    if labels:
-        allowed = list(labels)
-        unknown = ~df["label"].isin(allowed)
-        counts = Counter(df.loc[unknown, "label"])
-        report["unknown_labels"] = {k: int(v) for k, v in counts.most_common()}
-        quarantined.append(
-            _quarantine(
-                df[unknown],
-                [f"label '{v}' is not in the label set {allowed}" for v in df.loc[unknown, "label"]],
+    multilabel = label_sep is not None
+    report["task_type"] = "multilabel" if multilabel else "multiclass"
+    if not multilabel:
+        # Label lists in one cell: a multi-label file cannot be trained as single-label classes (it
+        # would only fail later as thousands of rare "classes"), so say what it is and what to do.
+        multi = detect_multi_label(df["label"], labels)
+        if multi:
+            files = sorted(df["source_file"].dropna().astype(str).unique()) if "source_file" in df else []
+            raise DataError(
+                f"this looks like multi-label data: {multi['rows']} of {len(df)} labeled rows "
+                f"({multi['share']:.0%}) hold several labels separated by '{multi['separator']}' "
+                f"(e.g. {', '.join(repr(x) for x in multi['examples'])}); train it as a multi-label task "
+                f"(heara run --multilabel --label-sep '{multi['separator']}', or task_type: multilabel "
+                f"and data.label_sep in params.yaml), or give each row one label",
+                file=", ".join(files) or source,
+                field="label",
             )
-        )
-        df = df[~unknown]
-        report["label_set"] = {"labels": allowed, "inferred": False}
+        df, allowed = _single_label_set(df, labels, report, quarantined)
     else:
-        allowed = sorted(df["label"].unique().tolist())
-        report["unknown_labels"] = {}
-        report["label_set"] = {"labels": allowed, "inferred": True}
+        df, allowed = _multi_label_set(df, labels, label_sep, report, quarantined)
 
     # Too long to be an utterance.
     lengths = df["text"].str.len()
@@ -223,7 +279,7 @@ def validate(
         "outlier_ids": outliers["id"].head(20).tolist(),
     }
 
-    per_class = df["label"].value_counts()
+    per_class = label_counts(df["label"], multilabel)
     report["per_class"] = {lab: int(per_class.get(lab, 0)) for lab in allowed}
 
     # Rare classes: validate.rare_classes decides; `fail` raises below, once the report is complete.
@@ -370,11 +426,16 @@ def rare_class_problem(rare: dict, labels: list[str]) -> str | None:
 
 
 def require_known_labels(
-    df: pd.DataFrame, labels: list[str] | tuple[str, ...], *, file: str, hint: str
+    df: pd.DataFrame,
+    labels: list[str] | tuple[str, ...],
+    *,
+    file: str,
+    hint: str,
+    multilabel: bool = False,
 ) -> None:
     """DataError (one line: the labels, the file, what to do) when `df` has labels outside `labels`:
     e.g. a model or a label set meant for other data."""
-    unknown = sorted(set(df["label"].astype(str)) - set(labels))
+    unknown = sorted(set(label_counts(df["label"].astype(str), multilabel)) - set(labels))
     if unknown:
         shown = ", ".join(map(repr, unknown[:10])) + (
             f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""

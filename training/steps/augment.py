@@ -36,7 +36,9 @@ def run_augment(params: Params, train_path: Path, out: Path, report_path: Path) 
             log.warning(
                 "augment: no %s split beside %s; augmented texts are not checked against it", name, train_path
             )
-    augmented, report = augment_frame(train, params.augment, held_out=held_out)
+    augmented, report = augment_frame(
+        train, params.augment, held_out=held_out, multilabel=params.task_type == "multilabel"
+    )
     report["held_out_splits"] = found
     write_table(augmented, out)
     write_json(report_path, report)

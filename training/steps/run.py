@@ -28,15 +28,22 @@ log = logging.getLogger("heara.pipeline")
 
 
 def run_loop(
-    params: Params, source: Path, out_dir: Path, *, header: bool = True, linear_fallback: bool = True
+    params: Params,
+    source: Path,
+    out_dir: Path,
+    *,
+    header: bool = True,
+    linear_fallback: bool = True,
+    detect_multilabel: bool = False,
 ) -> dict:
     """Prepare `source` into `out_dir`, train on it, score the model and the baseline on its frozen test
-    split, register the model as heara-<task> and run the promotion gate. Returns what each stage said."""
+    split, register the model as heara-<task> and run the promotion gate. Returns what each stage said.
+    `detect_multilabel`: see `prepare`."""
     from training.evaluation.baseline_cache import cached_baseline
     from training.paths import state
 
     # --- data: ingest -> validate -> preprocess -> split -> augment, dataset.json -------------------
-    data_report = prepare(params, source, out_dir, header=header)
+    data_report = prepare(params, source, out_dir, header=header, detect_multilabel=detect_multilabel)
     params = apply_dataset_info(params, read_dataset_info(out_dir), note=False)  # prepare gave the note
     files = DataFiles.from_dir(out_dir)
 
@@ -45,7 +52,9 @@ def run_loop(
     candidate = train_step(params, files)
     metrics = evaluate_step(params, files)
     splits = files.load()
-    baseline = cached_baseline(splits["train"], splits["test"], state().baseline_cache)  # the gate reuses it
+    baseline = cached_baseline(  # the gate reuses it
+        splits["train"], splits["test"], state().baseline_cache, multilabel=params.task_type == "multilabel"
+    )
 
     # --- registry: register (alias challenger), then the gate moves the champion alias or not -------
     version = register_step(params, files)
@@ -74,6 +83,7 @@ def run_loop(
     return {
         "task": params.task,
         "labels": list(params.labels),
+        "task_type": params.task_type,
         "data_dir": str(out_dir),
         "data": {
             "rows_read": data_report["ingest"]["rows_read"],

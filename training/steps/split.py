@@ -21,7 +21,7 @@ def run_split(params: Params, clean_path: Path, out_dir: Path, report_path: Path
     """Write out_dir/{train,val,test}.parquet; an existing out_dir/test.parquet is the frozen test set."""
     clean = pd.read_parquet(clean_path)
     frozen = read_frozen_test(out_dir / "test.parquet")
-    splits, report = split_frame(clean, params.split, frozen)
+    splits, report = split_frame(clean, params.split, frozen, multilabel=params.task_type == "multilabel")
     for name, part in splits.items():
         write_table(part, out_dir / f"{name}.parquet")
     write_json(report_path, report)

@@ -489,7 +489,11 @@ class _Objective:
         self.labels = list(sweep.base.labels) or sorted(splits["train"]["label"].unique())
         for name, df in splits.items():
             require_known_labels(
-                df, self.labels, file=name, hint="sweep with the params the data was prepared with"
+                df,
+                self.labels,
+                file=name,
+                hint="sweep with the params the data was prepared with",
+                multilabel=sweep.base.task_type == "multilabel",
             )
         self.splits = splits
         self.dims = dimensions(sweep.base, sweep.family)
@@ -518,7 +522,9 @@ class _Objective:
             params = apply_values(self.sweep.base, values, self.dims)
             splits = dict(self.splits)
             if "augment_scale" in values:
-                splits["train"] = fewer_augmented(splits["train"], params.augment)
+                splits["train"] = fewer_augmented(
+                    splits["train"], params.augment, params.task_type == "multilabel"
+                )
             epochs = params.train.epochs if params.model.family != "linear" else 1
 
             def on_epoch(epoch: int, record: dict) -> None:
@@ -932,7 +938,7 @@ def finish_sweep(
         if trial is not None and "augment_scale" in trial.user_attrs.get(f"{_ATTR}values", {}):
             from training.data.augment import fewer_augmented
 
-            train = fewer_augmented(train, params.augment)
+            train = fewer_augmented(train, params.augment, params.task_type == "multilabel")
         labels = list(params.labels) or sorted(train["label"].unique())
         model_dir, _ = fit_model(params, {**splits, "train": train}, labels, folder / name, resume=False)
         return model_dir

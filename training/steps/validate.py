@@ -26,7 +26,11 @@ def run_validate(params: Params, raw_path: Path, out: Path, quarantine_dir: Path
     raw = pd.read_parquet(raw_path)
     try:
         valid, quarantined, report = validate(
-            raw, params.labels, params.validate_, source=display_path(raw_path)
+            raw,
+            params.labels,
+            params.validate_,
+            source=display_path(raw_path),
+            label_sep=params.data.label_sep if params.task_type == "multilabel" else None,
         )
     except DataError as e:
         if e.report is not None:  # the run stops here, but its report and quarantine are kept for the reader

@@ -291,7 +291,7 @@ def test_run_augment_reads_val_and_test_beside_the_train_file(tmp_path, monkeypa
     )
     seen = {}
 
-    def fake_augment_frame(df, cfg, augmenter=None, held_out=()):
+    def fake_augment_frame(df, cfg, augmenter=None, held_out=(), multilabel=False):
         seen["held_out"] = list(held_out)
         return df, {"added": 0}
 

@@ -378,14 +378,16 @@ def test_quarantine_keeps_the_source_location():
 @pytest.mark.parametrize(
     "multi, sep", [(["0,6,10,22", "3,6", "0,22"], ","), (["기쁨;슬픔", "불안;슬픔"], ";")]
 )
-def test_multi_label_cells_are_a_fatal_error_saying_so(multi: list[str], sep: str) -> None:
+def test_multi_label_cells_in_a_single_label_task_stop_the_run_saying_how_to_train_them(
+    multi: list[str], sep: str
+) -> None:
     singles = ["0", "6", "22", "3"] if sep == "," else ["기쁨", "슬픔", "불안"]
     labels = [multi[i % len(multi)] for i in range(30)] + [singles[i % len(singles)] for i in range(70)]
     rows = [(f"r{i}", f"문장 {i}번", lab) for i, lab in enumerate(labels)]
     with pytest.raises(DataError) as err:
         validate(raw(rows), None, CFG)
     message = str(err.value)
-    assert "multi-label data is not supported yet" in message
+    assert "this looks like multi-label data" in message and f"--multilabel --label-sep '{sep}'" in message
     assert "30 of 100 labeled rows" in message and f"separated by '{sep}'" in message
     assert "batch.csv" in message and "too few rows" not in message
 

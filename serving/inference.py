@@ -23,6 +23,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from serving.schemas import Runtime
+from training.model.base import to_proba
 from training.model.encoding import collate, encode
 from training.model.onnx_runtime import INT8_MACRO_F1_DROP, Int8Runner
 from training.model.predictor import Predictor
@@ -151,19 +152,23 @@ class Classifier:
                     logits = torch.from_numpy(self.int8(batch))
                 else:
                     logits = p.model(**{k: v.to(p.device) for k, v in batch.items()}).logits.float()
-                out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
+                out[idx] = to_proba(logits, p.multilabel).cpu().numpy()
         return out
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
-        """Per text: {"label", "score", "scores": {label: probability}}."""
-        return [
-            {
+        """Per text: {"label", "score", "scores": {label: probability}}, and for a multi-label model
+        "labels": the labels at or above their thresholds, most probable first."""
+        out = []
+        for row in self.predict_proba(texts):
+            one: dict[str, Any] = {
                 "label": self.labels[int(row.argmax())],
                 "score": float(row.max()),
                 "scores": {lab: float(v) for lab, v in zip(self.labels, row)},
             }
-            for row in self.predict_proba(texts)
-        ]
+            if self.predictor.multilabel:
+                one["labels"] = self.predictor.passing(row)
+            out.append(one)
+        return out
 
     def warm_up(self) -> None:
         """One prediction through every stage (loads the spacing model, allocates GPU memory),

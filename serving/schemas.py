@@ -133,13 +133,21 @@ class TextPrediction(BaseModel):
     label: str = Field(description="the most probable label")
     score: float = Field(description="its probability")
     scores: dict[str, float] = Field(description="probability of every label")
-    danger: bool = Field(description="label is a danger label and score reaches the danger threshold")
+    danger: bool = Field(
+        description="label is a danger label and score reaches the danger threshold (multi-label models: "
+        "any danger label among `labels`)"
+    )
     model_version: str = Field(description="registry version of the model that predicted this")
     reply: str | None = Field(
         None,
         description="a reply for the label from `serve.responses` (the same text "
         "always gets the same one); null when the label has none, "
         "absent when no replies are configured",
+    )
+    labels: list[LabelScore] | None = Field(
+        None,
+        description="multi-label models: every label whose probability reaches its own threshold (tuned on "
+        "the validation split), most probable first; possibly empty. Absent for single-label models",
     )
     top: list[LabelScore] | None = Field(
         None,
@@ -150,7 +158,7 @@ class TextPrediction(BaseModel):
     @model_serializer(mode="wrap")
     def _reply_only_when_configured(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         out = handler(self)
-        for optional in ("reply", "top"):  # not configured / not asked for: left out, not null
+        for optional in ("reply", "top", "labels"):  # not configured / not asked for / single-label: left out
             if optional not in self.model_fields_set:
                 out.pop(optional, None)
         return out
@@ -186,6 +194,17 @@ def is_danger(label: str, score: float, danger_labels: Iterable[str], threshold:
     return label in set(danger_labels) and score >= threshold
 
 
+def _with_danger(s: dict[str, Any], danger_labels: Sequence[str], threshold: float) -> dict[str, Any]:
+    """One classifier answer with its danger flag. A multi-label answer's `labels` (names, each past its
+    own threshold) become {label, score} and it is a danger when any of them is a danger label: the
+    model's per-label threshold already says "this label applies", so serve.danger_threshold is not
+    applied on top."""
+    if "labels" not in s:
+        return {**s, "danger": is_danger(s["label"], s["score"], danger_labels, threshold)}
+    passing = [{"label": lab, "score": s["scores"][lab]} for lab in s["labels"]]
+    return {**s, "labels": passing, "danger": any(p["label"] in set(danger_labels) for p in passing)}
+
+
 def choose_reply(text: str, candidates: Sequence[str]) -> str | None:
     """One of `candidates`, picked by the text's SHA-256: the same text always gets the same reply
     (across processes and restarts, unlike `hash()`); None when there are no candidates."""
@@ -206,14 +225,7 @@ def to_predictions(
 ) -> list[dict[str, Any]]:
     """Classifier output ({label, score, scores}) -> TextPrediction fields, danger flag added; with a
     non-empty `responses` table ({label: reply candidates}) and the `texts`, a `reply` per text too."""
-    out = [
-        {
-            **s,
-            "danger": is_danger(s["label"], s["score"], danger_labels, threshold),
-            "model_version": model_version,
-        }
-        for s in scored
-    ]
+    out = [{**_with_danger(s, danger_labels, threshold), "model_version": model_version} for s in scored]
     if responses:
         if texts is None or len(texts) != len(out):
             raise ValueError("to_predictions: replies need the texts, one per prediction")

@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from training.data.split import content_hash
-from training.evaluation.baseline import tfidf_baseline
+from training.evaluation.baseline import tfidf_baseline, tfidf_baseline_multilabel
 
 log = logging.getLogger("heara.pipeline")
 
@@ -87,11 +87,14 @@ def cached_baseline(
     test: pd.DataFrame,
     cache_file: Path,
     *,
-    fit: Callable[[pd.DataFrame, pd.DataFrame], dict] = tfidf_baseline,
+    fit: Callable[[pd.DataFrame, pd.DataFrame], dict] | None = None,
     settings: dict | None = None,
+    multilabel: bool = False,
 ) -> dict:
     """`fit(train, test)`'s result (`test_macro_f1` and the rest), from `cache_file` when the same
-    splits and settings were fitted before. Adds `cached` (whether it was read) and the three hashes."""
+    splits and settings were fitted before. Adds `cached` (whether it was read) and the three hashes.
+    `fit` defaults to the TF-IDF baseline of the task type (`multilabel`: one-vs-rest)."""
+    fit = fit or (tfidf_baseline_multilabel if multilabel else tfidf_baseline)
     keys = {
         "train_sha256": content_hash(train),
         "test_sha256": content_hash(test),

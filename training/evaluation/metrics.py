@@ -155,15 +155,7 @@ def evaluate(
     position = {lab: i for i, lab in enumerate(labels)}
     true_idx = np.array([position[y] for y in y_true], dtype=int)
     metrics["top_k_accuracy"] = {k: top_k_accuracy(probs, true_idx, k) for k in TOP_K if k < len(labels)}
-    metrics["per_class"] = {
-        lab: {
-            "precision": report[lab]["precision"],
-            "recall": report[lab]["recall"],
-            "f1": report[lab]["f1-score"],
-            "support": int(report[lab]["support"]),
-        }
-        for lab in labels
-    }
+    metrics["per_class"] = per_class_from_report(report, labels)
     correct = y_true == y_pred
     metrics["ece"] = expected_calibration_error(probs.max(axis=1), correct)
     metrics["latency_batch_ms_per_sample"] = batch_ms
@@ -250,6 +242,34 @@ def _key(label: str) -> str:
     return re.sub(r"[^\w.\- /]", "_", label)  # MLflow metric names allow only these characters
 
 
+def per_class_from_report(report: dict[str, Any], labels: list[str]) -> dict[str, dict[str, Any]]:
+    """scikit-learn's classification_report (output_dict) -> {label: precision, recall, f1, support}."""
+    return {
+        lab: {
+            "precision": report[lab]["precision"],
+            "recall": report[lab]["recall"],
+            "f1": report[lab]["f1-score"],
+            "support": int(report[lab]["support"]),
+        }
+        for lab in labels
+    }
+
+
+def per_class_latency_slices(m: dict[str, Any], per_class_keys: tuple[str, ...]) -> dict[str, Any]:
+    """The flat names both task types share: test_<key>_<label> per class, latency_*, slice_<name>_<key>."""
+    out: dict[str, Any] = {}
+    for lab, pc in m.get("per_class", {}).items():
+        for name in per_class_keys:
+            out[f"test_{name}_{_key(lab)}"] = pc[name]
+    for q in ("p50", "p95", "mean"):
+        out[f"latency_{q}_ms"] = m.get(f"latency_ms_{q}")
+    out["latency_batch_ms_per_sample"] = m.get("latency_batch_ms_per_sample")
+    for name, s in m.get("slices", {}).items():
+        for k, v in s.items():
+            out[f"slice_{name}_{k}"] = v
+    return out
+
+
 def flat_metrics(result: EvalResult) -> dict[str, float]:
     """One level of numeric metrics for MLflow and DVC; missing (None) values are left out."""
     m = result.metrics
@@ -262,15 +282,7 @@ def flat_metrics(result: EvalResult) -> dict[str, float]:
     }
     for k, acc in m.get("top_k_accuracy", {}).items():
         out[f"test_top{k}_accuracy"] = acc
-    for lab, pc in m.get("per_class", {}).items():
-        for name in ("precision", "recall", "f1", "support"):
-            out[f"test_{name}_{_key(lab)}"] = pc[name]
-    for q in ("p50", "p95", "mean"):
-        out[f"latency_{q}_ms"] = m.get(f"latency_ms_{q}")
-    out["latency_batch_ms_per_sample"] = m.get("latency_batch_ms_per_sample")
-    for name, s in m.get("slices", {}).items():
-        for k, v in s.items():
-            out[f"slice_{name}_{k}"] = v
+    out.update(per_class_latency_slices(m, ("precision", "recall", "f1", "support")))
     out["space_invariance_rate"] = m.get("space_invariance_rate")
     out["space_invariance_n"] = m.get("space_invariance_n")
     return {k: float(v) for k, v in out.items() if v is not None}

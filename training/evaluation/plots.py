@@ -209,6 +209,29 @@ def training_curves_png(history: list[dict], path: Path | str) -> Path:
         return _save(fig, path)
 
 
+def per_label_png(per_label, path: Path | str) -> Path:
+    """A multi-label model's test figures per label: F1, precision and recall as grouped horizontal
+    bars, each label annotated with its support (test rows) and decision threshold. `per_label`: a
+    DataFrame indexed by label with those columns (training/evaluation/multilabel.py)."""
+    labels = [str(x) for x in per_label.index]
+    y = np.arange(len(labels))[::-1]
+    with _style():
+        fig = Figure(figsize=(8, 1.5 + 0.45 * max(len(labels), 1)))
+        ax = fig.add_subplot()
+        for offset, name in zip((-0.27, 0.0, 0.27), ("f1", "precision", "recall")):
+            ax.barh(y + offset, per_label[name].astype(float), height=0.26, label=name)
+        for yi, (_, row) in zip(y, per_label.iterrows()):
+            ax.text(
+                1.01, yi, f"n={int(row['support'])}  t={float(row['threshold']):.2f}", va="center", fontsize=8
+            )
+        ax.set_yticks(y, labels)
+        ax.set_xlim(0, 1.25)
+        ax.set_xlabel("test score (each label decided at its own threshold t)")
+        ax.set_title("Per-label F1, precision and recall")
+        ax.legend(loc="lower right")
+        return _save(fig, path)
+
+
 def label_distribution_png(counts: dict[str, dict[str, int]], path: Path | str) -> Path:
     """Grouped bars of rows per label, one bar per split: counts = {split: {label: rows}}."""
     splits = list(counts)

@@ -22,6 +22,18 @@ class Prediction:
     label: str
     score: float
     scores: dict[str, float]
+    labels: list[str] | None = None  # multi-label models: every label at or above its threshold
+
+
+def to_proba(logits, multilabel: bool):
+    """Logits (a torch tensor [n, labels]) -> probabilities: one sigmoid per label for a multi-label
+    model (each label on its own), a softmax over the labels otherwise."""
+    return logits.sigmoid() if multilabel else logits.softmax(-1)
+
+
+def task_type_of(meta: dict) -> str:
+    """multiclass or multilabel (folders saved before multi-label tasks existed are multiclass)."""
+    return str(meta.get("task_type", "multiclass"))
 
 
 class BasePredictor:
@@ -36,6 +48,9 @@ class BasePredictor:
         self.labels: list[str] = list(meta["labels"])
         self.max_length: int = int(meta["max_length"])
         self.family: str = str(meta.get("family", "kobert"))
+        self.multilabel: bool = task_type_of(meta) == "multilabel"
+        # Multi-label: per-label decision thresholds tuned on the validation split (0.5 until tuned).
+        self.thresholds: list[float] = [float(t) for t in meta.get("thresholds") or [0.5] * len(self.labels)]
         self._preprocessor = None
 
     @property
@@ -59,9 +74,16 @@ class BasePredictor:
                 self.labels[int(p.argmax())],
                 float(p.max()),
                 {lab: float(v) for lab, v in zip(self.labels, p)},
+                self.passing(p) if self.multilabel else None,
             )
             for p in probs
         ]
+
+    def passing(self, proba) -> list[str]:
+        """A multi-label model's labels for one row of probabilities: those at or above their threshold,
+        most probable first."""
+        order = np.argsort(-np.asarray(proba), kind="stable")
+        return [self.labels[j] for j in order if proba[j] >= self.thresholds[j]]
 
     def latency_ms(self, texts: list[str], n: int = 100) -> dict[str, float]:
         """Per-request latency of single-text prediction (preprocessing included)."""

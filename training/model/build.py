@@ -118,9 +118,15 @@ def _log_loading(source: str | Path, info: dict, labels: Sequence[str]) -> None:
 
 
 def load_classifier(
-    source: str | Path, family: str, labels: Sequence[str], dropout: float, seed: int | None = None
+    source: str | Path,
+    family: str,
+    labels: Sequence[str],
+    dropout: float,
+    seed: int | None = None,
+    multilabel: bool = False,
 ):
-    """A sequence classifier from a model folder or hub id with the label maps and head dropout set.
+    """A sequence classifier from a model folder or hub id with the label maps and head dropout set
+    (`multilabel`: the config says multi_label_classification, a sigmoid per label).
 
     The head is new (randomly initialised); `seed` fixes that initialisation. A source that cannot be
     loaded (a wrong model.name, no network for a hub id) raises ConfigError.
@@ -144,6 +150,7 @@ def load_classifier(
             num_labels=len(labels),
             id2label=dict(enumerate(labels)),
             label2id={name: i for i, name in enumerate(labels)},
+            problem_type="multi_label_classification" if multilabel else "single_label_classification",
         )
     except OSError as e:
         raise ConfigError(
@@ -165,6 +172,7 @@ def build_model(
     work_dir: Path,
     *,
     seed: int = 0,
+    multilabel: bool = False,
 ):
     """(model, tokenizer, base_model) ready for `train`.
 
@@ -200,7 +208,9 @@ def build_model(
             f"model.name '{source}' (model.family {model_cfg.family}): cannot load its tokenizer "
             f"({str(e).splitlines()[0]})"
         ) from None
-    model = load_classifier(source, model_cfg.family, labels, model_cfg.dropout, seed=seed)
+    model = load_classifier(
+        source, model_cfg.family, labels, model_cfg.dropout, seed=seed, multilabel=multilabel
+    )
     limit = getattr(model.config, "max_position_embeddings", None)
     if limit is not None and model_cfg.max_length > limit:
         raise ConfigError(

@@ -19,7 +19,7 @@ class Encoded:
     """Token ids of every row (with [CLS]/[SEP], truncated, unpadded) and label indices."""
 
     ids: list[list[int]]
-    labels: np.ndarray  # int64 [n]
+    labels: np.ndarray  # int64 [n]; a multi-label task's: float32 0/1 [n, labels]
     pad_id: int
     type_ids: bool  # whether the model takes token_type_ids (BERT does, RoBERTa-style models do not)
 
@@ -32,9 +32,16 @@ class Encoded:
 
 
 def encode(
-    tokenizer, texts: Sequence[str], labels: Sequence[str] | None, label_names: Sequence[str], max_length: int
+    tokenizer,
+    texts: Sequence[str],
+    labels: Sequence[str] | None,
+    label_names: Sequence[str],
+    max_length: int,
+    *,
+    multilabel: bool = False,
 ) -> Encoded:
-    """Tokenise `texts` once (no padding); labels (strings) become indices into `label_names`.
+    """Tokenise `texts` once (no padding); labels (strings) become indices into `label_names` (or, for a
+    multi-label task, 0/1 rows over `label_names`: training/data/labels.py).
 
     Raises ConfigError (a ValueError) naming a label that is not in `label_names`: a label set that does
     not fit the data (another task's `labels`).
@@ -43,6 +50,10 @@ def encode(
     index = {name: i for i, name in enumerate(label_names)}
     if labels is None:
         y = np.zeros(len(texts), dtype=np.int64)
+    elif multilabel:
+        from training.data.labels import indicator
+
+        y = indicator(labels, label_names)
     else:
         unknown = sorted({lab for lab in labels if lab not in index})
         if unknown:

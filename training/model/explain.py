@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from training.config import ExplainConfig
+from training.model.base import to_proba
 
 _WORD = re.compile(r"\S+")
 
@@ -231,7 +232,7 @@ class IntegratedGradients:
         with torch.no_grad():
             x, x0 = embed(input_ids), embed(reference)
             ends = model(inputs_embeds=torch.cat([x, x0]), **{k: v.expand(2, -1) for k, v in extra.items()})
-            p_text, p_ref = torch.softmax(ends.logits.float(), -1)[:, target].tolist()
+            p_text, p_ref = to_proba(ends.logits.float(), self.p.multilabel)[:, target].tolist()
         diff = x - x0
         grad_sum = torch.zeros_like(x, dtype=torch.float32)
         alphas = (torch.arange(n, dtype=torch.float32, device=device) + 0.5) / n  # midpoint rule
@@ -241,7 +242,7 @@ class IntegratedGradients:
                 path = (x0 + a * diff).detach().requires_grad_(True)
                 b = path.shape[0]
                 logits = model(inputs_embeds=path, **{k: v.expand(b, -1) for k, v in extra.items()}).logits
-                prob = torch.softmax(logits.float(), -1)[:, target].sum()
+                prob = to_proba(logits.float(), self.p.multilabel)[:, target].sum()
                 (grad,) = torch.autograd.grad(prob, path)
                 grad_sum += grad.float().sum(0, keepdim=True)
         per_token = (diff.float() * grad_sum / n).sum(-1)[0].cpu().numpy()
@@ -267,12 +268,24 @@ class LinearContributions:
         pipe = predictor.pipe
         self.vec = pipe.named_steps["tfidf"]
         lr = pipe.named_steps["logreg"]
-        coef = np.asarray(lr.coef_, dtype=np.float64)
-        if coef.shape[0] == 1:  # binary: scikit-learn keeps the second class's logit only
-            coef = np.vstack([np.zeros_like(coef), coef])
-        self.coef = coef - coef.mean(axis=0, keepdims=True)  # softmax is unchanged by a shared shift
-        self.row = {str(c): j for j, c in enumerate(lr.classes_)}
         self.vocab = self.vec.vocabulary_
+        if getattr(predictor, "multilabel", False):
+            # One-vs-rest: each label has its own logit (a sigmoid, no shared softmax), so its own
+            # coefficients, uncentred; a label constant in training has none (all zero).
+            width = len(self.vocab)
+            self.coef = np.vstack(
+                [
+                    np.ravel(est.coef_).astype(np.float64) if hasattr(est, "coef_") else np.zeros(width)
+                    for est in lr.estimators_
+                ]
+            )
+            self.row = {str(lab): j for j, lab in enumerate(pipe.heara_labels_)}
+        else:
+            coef = np.asarray(lr.coef_, dtype=np.float64)
+            if coef.shape[0] == 1:  # binary: scikit-learn keeps the second class's logit only
+                coef = np.vstack([np.zeros_like(coef), coef])
+            self.coef = coef - coef.mean(axis=0, keepdims=True)  # softmax is unchanged by a shared shift
+            self.row = {str(c): j for j, c in enumerate(lr.classes_)}
         self.analyzer = self.vec.build_analyzer()
 
     def occurrences(self, text: str) -> list[tuple[str, list[int]]]:

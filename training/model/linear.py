@@ -13,6 +13,7 @@ registry, as for any MLflow model.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,13 +31,23 @@ def describe(cfg: LinearConfig) -> str:
     return f"tfidf-{cfg.analyzer}({cfg.ngram_min}-{cfg.ngram_max})+logreg(C={cfg.C:g})"
 
 
-def build_pipeline(cfg: LinearConfig, n_texts: int, seed: int = 0):
+def build_pipeline(cfg: LinearConfig, n_texts: int, seed: int = 0, multilabel: bool = False):
     """An unfitted scikit-learn pipeline for `n_texts` train texts.
 
-    With very few texts min_df=2 may keep no n-gram at all: below 50 texts every n-gram seen once counts."""
+    With very few texts min_df=2 may keep no n-gram at all: below 50 texts every n-gram seen once counts.
+    `multilabel`: one binary logistic regression per label (one-vs-rest), each label's own probability.
+    """
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
     from sklearn.pipeline import Pipeline
+
+    logreg = LogisticRegression(
+        C=cfg.C,
+        class_weight=None if cfg.class_weight == "none" else cfg.class_weight,
+        max_iter=cfg.max_iter,
+        random_state=seed,
+    )
 
     return Pipeline(
         [
@@ -50,22 +61,33 @@ def build_pipeline(cfg: LinearConfig, n_texts: int, seed: int = 0):
                     sublinear_tf=cfg.sublinear_tf,
                 ),
             ),
-            (
-                "logreg",
-                LogisticRegression(
-                    C=cfg.C,
-                    class_weight=None if cfg.class_weight == "none" else cfg.class_weight,
-                    max_iter=cfg.max_iter,
-                    random_state=seed,
-                ),
-            ),
+            ("logreg", OneVsRestClassifier(logreg) if multilabel else logreg),
         ]
     )
 
 
-def fit_pipeline(cfg: LinearConfig, texts: Sequence[str], labels: Sequence[str], seed: int = 0):
-    """Fit on preprocessed `texts` with their `labels`."""
-    pipe = build_pipeline(cfg, len(texts), seed)
+def fit_pipeline(
+    cfg: LinearConfig,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    seed: int = 0,
+    *,
+    label_names: Sequence[str] | None = None,
+    multilabel: bool = False,
+):
+    """Fit on preprocessed `texts` with their `labels` (a multi-label task's label sets, scored against
+    `label_names`, whose order the pipeline remembers as `heara_labels_`)."""
+    pipe = build_pipeline(cfg, len(texts), seed, multilabel)
+    if multilabel:
+        from training.data.labels import indicator
+
+        names = list(label_names or [])
+        with warnings.catch_warnings():  # a label on every or no train row: scikit-learn predicts it constant
+            warnings.filterwarnings("ignore", message="Label .* is present in all training examples")
+            warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
+            pipe.fit(list(texts), indicator(labels, names).astype(np.int64))
+        pipe.heara_labels_ = names
+        return pipe
     pipe.fit(list(texts), list(labels))
     return pipe
 
@@ -73,9 +95,10 @@ def fit_pipeline(cfg: LinearConfig, texts: Sequence[str], labels: Sequence[str],
 def ordered_proba(pipe, texts: Sequence[str], labels: Sequence[str]) -> np.ndarray:
     """Probabilities [len(texts), len(labels)] in `labels` order (scikit-learn sorts its classes);
     a label the pipeline never saw gets probability 0."""
-    raw = pipe.predict_proba(list(texts)) if len(texts) else np.zeros((0, len(pipe.classes_)))
+    classes = getattr(pipe, "heara_labels_", None) or list(pipe.classes_)  # multi-label: fit order
+    raw = pipe.predict_proba(list(texts)) if len(texts) else np.zeros((0, len(classes)))
     out = np.zeros((len(texts), len(labels)), dtype=np.float32)
-    col = {str(c): j for j, c in enumerate(pipe.classes_)}
+    col = {str(c): j for j, c in enumerate(classes)}
     for i, lab in enumerate(labels):
         if lab in col:
             out[:, i] = raw[:, col[lab]]
@@ -91,6 +114,7 @@ def save_linear_dir(
     preprocess: PreprocessConfig,
     cfg: LinearConfig,
     max_length: int,
+    task_type: str = "multiclass",
 ) -> Path:
     """Write the fitted pipeline and heara.json into `out_dir` (the same metadata as a transformer's)."""
     import joblib
@@ -105,6 +129,7 @@ def save_linear_dir(
         "preprocess": json.loads(preprocess.model_dump_json()),
         "base_model": f"{LINEAR_BASE_MODEL}:{describe(cfg)}",
         "linear": json.loads(cfg.model_dump_json()),
+        "task_type": task_type,
     }
     (out_dir / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return out_dir

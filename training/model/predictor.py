@@ -5,7 +5,8 @@ and the promotion gate load it through `Predictor.load`: preprocessing, tokenize
 are never written twice.
 
 Folder layout: the Hugging Face model files (config.json, weights), the tokenizer files, and
-`heara.json` = {"task", "family", "labels", "max_length", "preprocess", "base_model"}.
+`heara.json` = {"task", "family", "labels", "max_length", "preprocess", "base_model", "task_type"} and,
+for a multi-label model, "thresholds" (one per label, tuned on the validation split).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from training.config import PreprocessConfig
-from training.model.base import META_FILE, BasePredictor, Prediction, read_meta
+from training.model.base import META_FILE, BasePredictor, Prediction, read_meta, to_proba
 
 __all__ = [
     "META_FILE",
@@ -53,6 +54,7 @@ def save_model_dir(
     max_length: int,
     preprocess: PreprocessConfig,
     base_model: str,
+    task_type: str = "multiclass",
     extra: dict | None = None,
 ) -> Path:
     """Write everything needed to predict from raw text into `out_dir`."""
@@ -69,6 +71,7 @@ def save_model_dir(
         "max_length": max_length,
         "preprocess": json.loads(preprocess.model_dump_json()),
         "base_model": base_model,
+        "task_type": task_type,
         **(extra or {}),
     }
     (out_dir / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -121,7 +124,8 @@ class Predictor(BasePredictor):
         batch_size: int = 64,
         logits: Callable[[Mapping[str, Any]], np.ndarray] | None = None,
     ) -> np.ndarray:
-        """Probabilities [len(texts), len(labels)] in `labels` order.
+        """Probabilities [len(texts), len(labels)] in `labels` order (rows sum to 1; for a multi-label
+        model each label's own probability).
 
         Texts are sorted by length before batching so that each batch pads to a similar length;
         the result is returned in the input order. `logits`: what turns a tokenised batch into logits
@@ -148,5 +152,5 @@ class Predictor(BasePredictor):
                     scores = torch.from_numpy(logits(enc))
                 else:
                     scores = self.model(**{k: v.to(self.device) for k, v in enc.items()}).logits.float()
-                out[idx] = torch.softmax(scores, dim=-1).cpu().numpy()
+                out[idx] = to_proba(scores, self.multilabel).cpu().numpy()
         return out

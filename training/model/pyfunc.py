@@ -14,6 +14,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 
+from training.model.base import read_meta, task_type_of
 from training.paths import PROJECT_ROOT
 
 RUNTIME_PACKAGES = (
@@ -58,6 +59,8 @@ class HearaModel(mlflow.pyfunc.PythonModel):
         for j, lab in enumerate(labels):
             out[f"prob_{lab}"] = probs[:, j].astype(float)
         out["score"] = out["score"].astype(float)
+        if self.predictor.multilabel:  # every label at or above its threshold, comma-separated
+            out["labels"] = [",".join(self.predictor.passing(p)) for p in probs]
         return out
 
 
@@ -71,6 +74,7 @@ def log_pyfunc(model_dir: Path, labels: list[str], example_texts: list[str]) -> 
         outputs=Schema(
             [ColSpec("string", "label"), ColSpec("double", "score")]
             + [ColSpec("double", f"prob_{lab}") for lab in labels]
+            + ([ColSpec("string", "labels")] if task_type_of(read_meta(model_dir)) == "multilabel" else [])
         ),
     )
     return mlflow.pyfunc.log_model(

@@ -62,8 +62,24 @@ def score(
     `latency_tries` times, and the best p95 counts: a slow model is slow every time, while a machine
     that was busy for a moment (another job on a shared CPU) is not, and must not refuse a model."""
     probs = predictor.predict_proba(test["text"].tolist(), preprocessed=True)
-    pred = np.array([predictor.labels[i] for i in probs.argmax(axis=1)])
-    per_class = f1_score(test["label"], pred, labels=labels, average=None, zero_division=0)
+    if getattr(predictor, "multilabel", False):  # each label at its threshold: predictions [rows, labels]
+        from training.data.labels import decide, indicator
+
+        pred = decide(
+            probs[:, [predictor.labels.index(lab) for lab in labels]],
+            [predictor.thresholds[predictor.labels.index(lab)] for lab in labels],
+        )
+        from training.evaluation.multilabel import macro_f1
+
+        truth = indicator(test["label"], labels).astype(np.int8)
+        per_class = f1_score(truth, pred, average=None, zero_division=0)
+        macro = macro_f1(truth, pred)
+    else:
+        pred = np.array([predictor.labels[i] for i in probs.argmax(axis=1)])
+        per_class = f1_score(test["label"], pred, labels=labels, average=None, zero_division=0)
+        # Over the labels present in the test rows or the predictions, as `heara evaluate`, the baseline
+        # and the bootstrap count it: a class with no test rows (a rare class kept for training) is not 0.
+        macro = float(f1_score(test["label"], pred, average="macro", zero_division=0))
     p95 = predictor.latency_ms(test["text"].tolist(), n=latency_n)["p95"]
     for _ in range(latency_tries - 1):
         if latency_budget_ms is None or p95 <= latency_budget_ms:
@@ -71,7 +87,7 @@ def score(
         p95 = min(p95, predictor.latency_ms(test["text"].tolist(), n=latency_n)["p95"])
     return ModelScore(
         version,
-        float(f1_score(test["label"], pred, labels=labels, average="macro", zero_division=0)),
+        macro,
         {lab: float(f) for lab, f in zip(labels, per_class)},
         p95,
         pred,
@@ -128,7 +144,9 @@ def decide(
             f"{'>=' if checks['min_f1'] else '<'} min_f1 {cfg.min_f1}{floor_text}"
         )
     else:
-        if bootstrap is None:
+        if bootstrap is None and np.ndim(y_true) == 2:  # multi-label: 0/1 [rows, labels], rows resampled
+            from training.evaluation.multilabel import paired_bootstrap_macro_f1 as bootstrap
+        elif bootstrap is None:
             from training.evaluation.metrics import paired_bootstrap_macro_f1 as bootstrap
         delta, lo, hi = bootstrap(
             y_true,
@@ -193,8 +211,11 @@ def _class_drops(
     """Each guarded class's F1 drop (champion - challenger, rounded as recorded), and what the reason says
     of the classes left out: those with fewer than `cfg.min_class_support` rows in `y_true`. The counts go
     into `metrics` (class_guard_classes, class_guard_ignored)."""
-    labels, counts = np.unique(np.asarray(y_true).astype(str), return_counts=True)
-    support = dict(zip(labels.tolist(), counts.tolist()))
+    if np.ndim(y_true) == 2:  # multi-label: a label's support is the rows that carry it
+        support = dict(zip(champion.per_class_f1, np.asarray(y_true).sum(axis=0).tolist()))
+    else:
+        labels, counts = np.unique(np.asarray(y_true).astype(str), return_counts=True)
+        support = dict(zip(labels.tolist(), counts.tolist()))
     guarded = [lab for lab in champion.per_class_f1 if support.get(lab, 0) >= cfg.min_class_support]
     total = len(champion.per_class_f1)
     ignored = total - len(guarded)

@@ -91,16 +91,16 @@ def smoke_test(model_dir: Path, name: str, version: int | str) -> SmokeResult:
         probs = predictor.predict_proba([SMOKE_TEXT])
     except Exception as exc:
         raise NotServableError(name, version, f"the smoke prediction failed: {brief(exc)}") from exc
-    problem = output_problem(probs, predictor.labels)
+    problem = output_problem(probs, predictor.labels, predictor.multilabel)
     if problem:
         raise NotServableError(name, version, f"the smoke prediction is malformed: {problem}")
     label = predictor.labels[int(probs[0].argmax())]
     return SmokeResult(str(version), label, round(time.perf_counter() - start, 3))
 
 
-def output_problem(probs: np.ndarray, labels: list[str]) -> str | None:
+def output_problem(probs: np.ndarray, labels: list[str], multilabel: bool = False) -> str | None:
     """What is wrong with one text's probabilities (None: one finite probability per distinct label,
-    each in [0, 1], summing to 1)."""
+    each in [0, 1], summing to 1; a multi-label model's need not sum to 1)."""
     if not labels or len(set(labels)) != len(labels):
         return f"the label map {labels} is empty or repeats a label"
     if probs.shape != (1, len(labels)):
@@ -108,7 +108,7 @@ def output_problem(probs: np.ndarray, labels: list[str]) -> str | None:
     if not np.isfinite(probs).all():
         return "a score is not finite (NaN or infinity)"
     total = float(probs.sum())
-    if (probs < 0).any() or (probs > 1).any() or not math.isclose(total, 1.0, abs_tol=1e-3):
+    if (probs < 0).any() or (probs > 1).any() or not (multilabel or math.isclose(total, 1.0, abs_tol=1e-3)):
         return f"the scores are not probabilities (they sum to {total:.4f})"
     return None
 

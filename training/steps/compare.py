@@ -145,6 +145,12 @@ def compare_step(
         raise ConfigError(f"no family to compare: name at least one of {SPEC_HELP}")
     files = files or DataFiles.default()
     first = next(iter(family_params.values()))
+    if first.task_type == "multilabel":
+        raise ConfigError(
+            "heara compare ranks single-label tasks; for a multi-label task train and evaluate each family "
+            "on the same --data-dir (heara train --set model.family=..., then heara evaluate): both log "
+            "micro-, macro- and samples-F1 (docs/labels.md)"
+        )
     for name, p in family_params.items():  # one test split, one label set, one way of scoring
         if (p.task, p.labels, p.evaluate) != (first.task, first.labels, first.evaluate):
             raise ValueError(f"family {name} differs from the others in task, labels or evaluate settings")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from training.config import Params
+from training.data.labels import LABEL_JOIN
 from training.data.reports import write_json
 from training.data.validate import require_known_labels
 from training.evaluation.explanations import GATE_METRIC as COMPREHENSIVENESS
@@ -42,11 +43,21 @@ def evaluate_step(params: Params, files: DataFiles | None = None, out_dir: Path 
         file=str(files.test),
         hint=f"the candidate of task '{params.task}' was trained on other labels; evaluate with "
         "the --data-dir (and params) it was trained with, or train on this folder first",
+        multilabel=predictor.multilabel,
     )
-    result = evaluate(predictor.predict_proba, test, predictor.labels, params.evaluate)
     out = out_dir or task_dir(params.task) / "eval"
-    artifacts = write_artifacts(result, out, texts=test["text"].tolist())
-    metrics = {**flat_metrics(result), **_int8_metrics(predictor, cand["model_dir"], result)}
+    if predictor.multilabel:
+        from training.evaluation import multilabel
+
+        result = multilabel.evaluate_multilabel(
+            predictor.predict_proba, test, predictor.labels, predictor.thresholds, params.evaluate
+        )
+        artifacts = multilabel.write_artifacts(result, out, texts=test["text"].tolist())
+        metrics = multilabel.flat_metrics(result)
+    else:
+        result = evaluate(predictor.predict_proba, test, predictor.labels, params.evaluate)
+        artifacts = write_artifacts(result, out, texts=test["text"].tolist())
+        metrics = {**flat_metrics(result), **_int8_metrics(predictor, cand["model_dir"], result)}
     explained, page, method = _explanations(params, predictor, result, out)
     metrics.update(explained)
     artifacts = [*artifacts, page]
@@ -86,11 +97,19 @@ def _explanations(
 
     cfg = params.explain
     explainer = Explainer(predictor, cfg)
+    y_true, y_pred = [str(x) for x in result.y_true], [str(x) for x in result.y_pred]
+    if predictor.multilabel:
+        # One label per text to explain: the most probable one; "misclassified" when it is not one of the
+        # text's true labels (its true side then shows the first true label).
+        top = [predictor.labels[j] for j in result.probs.argmax(axis=1)]
+        true_sets = [set(row) for row in (t.split(LABEL_JOIN) for t in y_true)]
+        y_true = [p if p in ts else y.split(LABEL_JOIN)[0] for p, ts, y in zip(top, true_sets, y_true)]
+        y_pred = top
     metrics, page = explain_test_split(
         explainer,
         list(result.texts),
-        [str(x) for x in result.y_true],
-        [str(x) for x in result.y_pred],
+        y_true,
+        y_pred,
         danger_labels=params.serve.danger_labels,
         out_dir=out,
         ks=cfg.faithfulness_ks,

@@ -15,8 +15,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from training.data.labels import indicator, label_counts
 from training.data.reports import write_json
 from training.data.validate import require_known_labels
 from training.errors import NotFoundError, NotServableError
@@ -72,12 +74,12 @@ def _require_train_split(train_path: Path) -> None:
         )
 
 
-def _baseline_macro_f1(train_path: Path, test: pd.DataFrame) -> dict:
+def _baseline_macro_f1(train_path: Path, test: pd.DataFrame, multilabel: bool = False) -> dict:
     """The linear baseline on this split, fitted once and then read from the cache."""
     from training.evaluation.baseline_cache import cached_baseline
     from training.paths import state
 
-    return cached_baseline(pd.read_parquet(train_path), test, state().baseline_cache)
+    return cached_baseline(pd.read_parquet(train_path), test, state().baseline_cache, multilabel=multilabel)
 
 
 def _gate(
@@ -103,8 +105,13 @@ def _gate(
         file=str(test_path or DataFiles.default().test),
         hint=f"version {challenger_v} of {name} was trained on other labels; promote with the "
         "--data-dir it was trained on",
+        multilabel=predictor.multilabel,
     )
-    baseline = _baseline_macro_f1(train_path, test) if params.promote.require_beat_baseline else None
+    baseline = (
+        _baseline_macro_f1(train_path, test, predictor.multilabel)
+        if params.promote.require_beat_baseline
+        else None
+    )
     budget = params.promote.latency_budget_ms
     challenger = score(predictor, challenger_v, test, labels, latency_budget_ms=budget)
     champion = (
@@ -116,7 +123,9 @@ def _gate(
         params.promote,
         challenger,
         champion,
-        test["label"].to_numpy(),
+        indicator(test["label"], labels).astype(np.int8)
+        if predictor.multilabel
+        else test["label"].to_numpy(),
         force=force,
         baseline_macro_f1=baseline["test_macro_f1"] if baseline else None,
         explanations=_explanation_metrics(name, challenger_v),
@@ -162,7 +171,7 @@ def promote_step(
     challenger_v = int(challenger_v)
     champion_v = alias_version(client, name, CHAMPION)
     test = pd.read_parquet(test_path or DataFiles.default().test)
-    labels = list(params.labels) or sorted(test["label"].unique())
+    labels = list(params.labels) or sorted(label_counts(test["label"], params.task_type == "multilabel"))
     smoke = refusal = baseline = None
     if champion_v == challenger_v:
         decision = Decision(

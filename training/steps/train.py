@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from training.config import Params
+from training.data.labels import label_counts
 from training.data.reports import write_json
 from training.data.split import content_hash
 from training.env import run_tags
@@ -48,7 +49,9 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
 
     files = files or DataFiles.default()
     splits = files.load()
-    labels = list(params.labels) or sorted(splits["train"]["label"].unique())
+    labels = list(params.labels) or sorted(
+        label_counts(splits["train"]["label"], params.task_type == "multilabel")
+    )
     check_inputs(params, splits, labels, files)
     key = run_key(params, splits)
     if not is_main_process():
@@ -88,6 +91,8 @@ def train_step(params: Params, files: DataFiles | None = None) -> dict:
             "resumed_from_epoch": result.resumed_from_epoch,
         }
         mlflow.log_metrics(summary)
+        if "thresholds" in result.extra:  # multi-label: each label's tuned cut and its validation F1
+            mlflow.log_dict(result.extra["thresholds"], "thresholds.json")
         mlflow.set_tags(
             {
                 "heara.device": result.device,
@@ -128,12 +133,19 @@ def fit_model(
     model is built, once per train split and vocabulary size; runs on one split may share it."""
     from training.model.predictor import save_model_dir
 
+    multilabel = params.task_type == "multilabel"
     if params.model.family == "linear":
         from training.model.linear import save_linear_dir
         from training.trainer.linear import train_linear
 
         pipe, result = train_linear(
-            splits["train"], splits["val"], labels, params.linear, seed=params.train.seed, on_epoch=on_epoch
+            splits["train"],
+            splits["val"],
+            labels,
+            params.linear,
+            seed=params.train.seed,
+            on_epoch=on_epoch,
+            multilabel=multilabel,
         )
         model_dir = save_linear_dir(
             pipe,
@@ -143,7 +155,10 @@ def fit_model(
             preprocess=params.preprocess,
             cfg=params.linear,
             max_length=params.model.max_length,
+            task_type=params.task_type,
         )
+        if multilabel:
+            result.extra["thresholds"] = store_thresholds(model_dir, splits["val"], labels)
         return model_dir, result
 
     model, tokenizer, base_model, result = fit_transformer(
@@ -159,8 +174,32 @@ def fit_model(
         max_length=params.model.max_length,
         preprocess=params.preprocess,
         base_model=base_model,
+        task_type=params.task_type,
     )
+    if multilabel:
+        result.extra["thresholds"] = store_thresholds(model_dir, splits["val"], labels, params.train.device)
     return model_dir, result
+
+
+def store_thresholds(model_dir: Path, val: pd.DataFrame, labels: list[str], device: str = "cpu") -> dict:
+    """A multi-label model's per-label decision thresholds, tuned on the validation split (each label's
+    F1 at its best cut) and written into the folder's heara.json, which every consumer of the folder
+    (evaluation, the gate, the service) reads. Returns {label: {"threshold", "val_f1"}}."""
+    from training.data.labels import indicator, tune_thresholds
+    from training.model.base import META_FILE, read_meta
+    from training.model.predictor import Predictor
+
+    predictor = Predictor.load(model_dir, device=device)
+    probs = predictor.predict_proba(val["text"].tolist(), preprocessed=True)
+    thresholds, f1s = tune_thresholds(probs, indicator(val["label"], labels))
+    meta = read_meta(model_dir)
+    meta["thresholds"] = thresholds
+    (model_dir / META_FILE).write_text(
+        json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    tuned = {lab: {"threshold": t, "val_f1": round(f, 4)} for lab, t, f in zip(labels, thresholds, f1s)}
+    log.info("thresholds tuned on the validation split: %s", {k: v["threshold"] for k, v in tuned.items()})
+    return tuned
 
 
 def fit_transformer(
@@ -178,12 +217,14 @@ def fit_transformer(
     from training.model.build import build_model
     from training.trainer.loop import train
 
+    multilabel = params.task_type == "multilabel"
     model, tokenizer, base_model = build_model(
         params.model,
         labels,
         splits["train"]["text"].tolist(),
         base_dir or work / "base",
         seed=params.train.seed,
+        multilabel=multilabel,
     )
     result = train(
         model,
@@ -196,6 +237,7 @@ def fit_transformer(
         work,
         on_epoch=on_epoch,
         resume=resume,
+        multilabel=multilabel,
     )
     return model, tokenizer, base_model, result
 
@@ -223,6 +265,7 @@ def check_inputs(
             file=str(getattr(files, name)),
             hint="train with --data-dir of the folder `heara data prepare` wrote (its dataset.json "
             "names its task and labels) or --set labels=[...]",
+            multilabel=params.task_type == "multilabel",
         )
         if splits[name].empty:
             raise DataError(
@@ -262,7 +305,9 @@ def _log_run_inputs(params: Params, splits: dict[str, pd.DataFrame], labels: lis
         )
         mlflow.log_input(ds, context={"train": "training", "val": "validation", "test": "testing"}[name])
     mlflow.set_tags(tags)
-    counts = {name: df["label"].value_counts().to_dict() for name, df in splits.items()}
+    counts = {
+        name: dict(label_counts(df["label"], params.task_type == "multilabel")) for name, df in splits.items()
+    }
     work = state().training_runs(params.task)
     mlflow.log_artifact(str(plots.label_distribution_png(counts, work / "label_distribution.png")), "plots")
     for report in (

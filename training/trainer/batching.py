@@ -121,3 +121,17 @@ def class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
     weights = np.zeros(n_classes, dtype=np.float64)
     weights[present] = counts.sum() / (present.sum() * counts[present])
     return torch.tensor(weights, dtype=torch.float32)
+
+
+MAX_POSITIVE_WEIGHT = 10.0  # a label on 1 % of the rows would otherwise weigh 99 times a negative
+
+
+def positive_weights(targets: np.ndarray) -> torch.Tensor:
+    """A multi-label task's weight of each label's positive rows in the binary cross-entropy:
+    negatives / positives (each label balanced on its own), capped at MAX_POSITIVE_WEIGHT; 1 for a label
+    without positive rows. The per-label thresholds, tuned on the validation split afterwards, correct
+    what the weighting shifts."""
+    pos = targets.sum(axis=0).astype(np.float64)
+    neg = len(targets) - pos
+    weights = np.where(pos > 0, neg / np.maximum(pos, 1), 1.0)
+    return torch.tensor(np.clip(weights, 1.0, MAX_POSITIVE_WEIGHT), dtype=torch.float32)

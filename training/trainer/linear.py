@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.metrics import f1_score, log_loss
 
 from training.config import LinearConfig
+from training.data.labels import indicator
 from training.model.linear import fit_pipeline, ordered_proba
 from training.trainer.loop import EpochCallback, TrainResult
 
@@ -32,23 +33,41 @@ def train_linear(
     *,
     seed: int = 0,
     on_epoch: EpochCallback | None = None,
+    multilabel: bool = False,
 ):
-    """(fitted pipeline, TrainResult). train_df/val_df: preprocessed text and label columns."""
+    """(fitted pipeline, TrainResult). train_df/val_df: preprocessed text and label columns.
+    `multilabel`: label sets, one-vs-rest; the validation macro-F1 is at a 0.5 threshold per label."""
     labels = list(labels)
     rows = train_rows(train_df, cfg)
     t0 = time.perf_counter()
-    pipe = fit_pipeline(cfg, rows["text"].tolist(), rows["label"].tolist(), seed=seed)
+    pipe = fit_pipeline(
+        cfg,
+        rows["text"].tolist(),
+        rows["label"].tolist(),
+        seed=seed,
+        label_names=labels,
+        multilabel=multilabel,
+    )
     seconds = time.perf_counter() - t0
     idx = {lab: i for i, lab in enumerate(labels)}
 
     def loss(df: pd.DataFrame) -> float:
-        p = np.clip(ordered_proba(pipe, df["text"].tolist(), labels), 1e-7, 1.0)
+        p = np.clip(ordered_proba(pipe, df["text"].tolist(), labels), 1e-7, 1 - 1e-7)
+        if multilabel:  # mean binary cross-entropy over labels, as the sigmoid head's loss
+            y = indicator(df["label"], labels)
+            return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
         return float(
             log_loss([idx[y] for y in df["label"]], p / p.sum(1, keepdims=True), labels=range(len(labels)))
         )
 
-    val_pred = [labels[i] for i in ordered_proba(pipe, val_df["text"].tolist(), labels).argmax(1)]
-    val_f1 = float(f1_score(val_df["label"], val_pred, labels=labels, average="macro", zero_division=0))
+    val_proba = ordered_proba(pipe, val_df["text"].tolist(), labels)
+    if multilabel:
+        val_f1 = float(
+            f1_score(indicator(val_df["label"], labels), val_proba >= 0.5, average="macro", zero_division=0)
+        )
+    else:
+        val_pred = [labels[i] for i in val_proba.argmax(1)]
+        val_f1 = float(f1_score(val_df["label"], val_pred, labels=labels, average="macro", zero_division=0))
     record = {"epoch": 1, "train_loss": loss(rows), "val_loss": loss(val_df), "val_macro_f1": val_f1}
     if on_epoch is not None:
         on_epoch(1, record)

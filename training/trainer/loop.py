@@ -2,8 +2,9 @@
 
 What it does, in order: tokenise train and val once; per epoch, length-grouped batches padded to
 their longest row; bf16 autocast on a GPU; AdamW (fused); warm-up then linear decay; gradient
-accumulation; class-weighted cross-entropy; gradient clipping at 1.0; validation macro-F1 after each
-epoch; early stopping with the best weights restored; a resumable checkpoint after every epoch.
+accumulation; class-weighted cross-entropy (binary cross-entropy per label for a multi-label task);
+gradient clipping at 1.0; validation macro-F1 after each epoch; early stopping with the best weights
+restored; a resumable checkpoint after every epoch.
 The pieces of a step live in training/trainer/runtime.py and training/trainer/batching.py (the
 benchmark reuses them).
 """
@@ -27,7 +28,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from training.config import ModelConfig, TrainConfig
 from training.model.encoding import Encoded, collate, encode
-from training.trainer.batching import batch_iterator, class_weights, epoch_batches, shard
+from training.trainer.batching import batch_iterator, class_weights, epoch_batches, positive_weights, shard
 from training.trainer.checkpoints import Checkpoints, RunState, cpu_state_dict, set_rng_state
 from training.trainer.distributed import (
     DistInfo,
@@ -96,7 +97,17 @@ def predict_logits(model, data: Encoded, batch_size: int, runtime: Runtime) -> n
 
 
 def score(logits: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """macro-F1 (classes present in y or predictions), accuracy and mean cross-entropy."""
+    """macro-F1 (classes present in y or predictions), accuracy and mean cross-entropy. For a multi-label
+    task (y is [n, labels]): macro-F1 over labels at a 0.5 threshold each, exact-set accuracy and mean
+    binary cross-entropy (the thresholds are tuned after training, on the best epoch's model)."""
+    if y.ndim == 2:
+        pred = logits >= 0.0  # sigmoid(logit) >= 0.5
+        bce = np.maximum(logits, 0) - logits * y + np.log1p(np.exp(-np.abs(logits)))
+        return {
+            "macro_f1": float(f1_score(y, pred, average="macro", zero_division=0)),
+            "accuracy": float((pred == (y > 0)).all(axis=1).mean()) if len(y) else 0.0,
+            "loss": float(bce.mean()),
+        }
     pred = logits.argmax(axis=1)
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -115,10 +126,13 @@ def evaluate_model(
     max_length: int,
     batch_size: int = 64,
     device: str = "auto",
+    multilabel: bool = False,
 ) -> dict[str, float]:
     """Validation metrics of `model` on df (columns text, label), as the trainer computes them."""
     runtime = resolve_runtime(device)
-    data = encode(tokenizer, df["text"].tolist(), df["label"].tolist(), labels, max_length)
+    data = encode(
+        tokenizer, df["text"].tolist(), df["label"].tolist(), labels, max_length, multilabel=multilabel
+    )
     return score(predict_logits(model, data, batch_size, runtime), data.labels)
 
 
@@ -161,10 +175,12 @@ def train(
     *,
     on_epoch: EpochCallback | None = None,
     resume: bool = True,
+    multilabel: bool = False,
 ) -> TrainResult:
     """Fine-tune `model` on train_df, select on val_df; returns a TrainResult, `model` holds the best weights.
 
-    train_df/val_df: columns text (preprocessed) and label (one of `labels`). out_dir/checkpoints gets
+    train_df/val_df: columns text (preprocessed) and label (one of `labels`; with `multilabel`, label
+    sets: binary cross-entropy per label, training/data/labels.py). out_dir/checkpoints gets
     last.pt (after every epoch) and best.pt. resume: continue from last.pt when it belongs to the same
     run (same data and settings; epochs may be raised). on_epoch(epoch, record) runs on rank 0 after
     each epoch's checkpoint, e.g. to log to MLflow. Under torchrun (WORLD_SIZE > 1) every rank calls
@@ -186,6 +202,7 @@ def train(
             on_epoch,
             resume,
             dist_info,
+            multilabel,
         )
     finally:
         shutdown(dist_info)
@@ -203,14 +220,20 @@ def _train(
     on_epoch,
     resume: bool,
     dist_info: DistInfo,
+    multilabel: bool = False,
 ) -> TrainResult:
     runtime = resolve_runtime(cfg.device, cfg.precision, dist_info.local_rank)
     set_seed(cfg.seed)
-    train_data = encode(
-        tokenizer, train_df["text"].tolist(), train_df["label"].tolist(), labels, model_cfg.max_length
-    )
-    val_data = encode(
-        tokenizer, val_df["text"].tolist(), val_df["label"].tolist(), labels, model_cfg.max_length
+    train_data, val_data = (
+        encode(
+            tokenizer,
+            df["text"].tolist(),
+            df["label"].tolist(),
+            labels,
+            model_cfg.max_length,
+            multilabel=multilabel,
+        )
+        for df in (train_df, val_df)
     )
     if len(train_data) == 0 or len(val_data) == 0:
         raise ValueError(f"empty split: {len(train_data)} training and {len(val_data)} validation rows")
@@ -233,8 +256,14 @@ def _train(
     scheduler = warmup_linear_schedule(
         optimizer, warmup_steps_for(total_steps, cfg.warmup_ratio), total_steps
     )
-    weights = class_weights(train_data.labels, len(labels)).to(runtime.device) if cfg.class_weights else None
-    loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
+    if multilabel:
+        weights = positive_weights(train_data.labels).to(runtime.device) if cfg.class_weights else None
+        loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=weights)
+    else:
+        weights = (
+            class_weights(train_data.labels, len(labels)).to(runtime.device) if cfg.class_weights else None
+        )
+        loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
 
     ckpts = Checkpoints(out_dir / "checkpoints")
     fingerprint = _fingerprint(train_data, val_data, labels, cfg, model, dist_info.world_size)

@@ -153,6 +153,31 @@ def test_to_predictions_adds_danger_and_version() -> None:
     schemas.ClassifyResponse(request_id="r", predictions=out)  # the response model accepts them
 
 
+def test_a_multi_label_answer_lists_its_labels_with_scores_and_any_danger_label_flags_it() -> None:
+    scores = {"낙상": 0.62, "통증": 0.9, "외로움": 0.3}
+    scored = [
+        {"label": "통증", "score": 0.9, "scores": scores, "labels": ["통증", "낙상"]},
+        {"label": "통증", "score": 0.9, "scores": scores, "labels": ["통증"]},
+        {"label": "통증", "score": 0.9, "scores": scores, "labels": []},
+    ]
+    # 낙상 passed its own (tuned) threshold at 0.62: a danger even below serve.danger_threshold 0.7.
+    out = schemas.to_predictions(scored, danger_labels=["낙상"], threshold=0.7, model_version="2")
+    assert out[0]["labels"] == [{"label": "통증", "score": 0.9}, {"label": "낙상", "score": 0.62}]
+    assert [p["danger"] for p in out] == [True, False, False]
+    body = schemas.ClassifyResponse(request_id="r", predictions=out).model_dump()["predictions"]
+    assert body[0]["labels"][1] == {"label": "낙상", "score": 0.62} and body[2]["labels"] == []
+    single = schemas.to_predictions(
+        [{k: v for k, v in scored[0].items() if k != "labels"}],
+        danger_labels=["낙상"],
+        threshold=0.7,
+        model_version="2",
+    )
+    assert (
+        "labels"
+        not in schemas.ClassifyResponse(request_id="r", predictions=single).model_dump()["predictions"][0]
+    )
+
+
 def test_top_labels_are_the_most_probable_first_ties_in_label_order() -> None:
     scores = {"a": 0.1, "b": 0.3, "c": 0.3, "d": 0.25, "e": 0.05}
     assert schemas.top_labels(scores, 3) == [

@@ -13,14 +13,15 @@ Core (imports only core):
   logs.py           logging set-up, with personal data masked in every record
 
 Library (data -> model -> trainer, evaluation -> registry; none imports steps, adapters or serving):
-  data/             read, validate, preprocess, split and augment labeled utterances; reports, card
+  data/             read, validate, preprocess, split and augment labeled utterances; reports, card;
+                    labels.py: a multi-label task's label column (label sets, thresholds)
   model/            KoBERT tokenizer, tiny profile, the classifier, encoding, the model folder and its
                     Predictor (any family; base.py: what they share), the linear family (TF-IDF +
                     logistic regression), the MLflow pyfunc, the int8 ONNX export and runner (the CPU path),
                     explanations (explain.py: Integrated Gradients, exact linear contributions, occlusion)
   trainer/          the training loop (CPU, one GPU, torchrun), batching, checkpoints; the linear fit
-  evaluation/       metrics, calibration, robustness slices, plots, the TF-IDF baseline (cached per split
-                    for the gate), int8's drop, the leaderboard of a comparison of model families, the
+  evaluation/       metrics (multilabel.py: micro/macro/samples-F1, Hamming loss), calibration, robustness
+                    slices, plots, the TF-IDF baseline (cached per split for the gate), int8's drop, the leaderboard of a comparison of model families, the
                     explanations' faithfulness (comprehensiveness, sufficiency) and explanations.html
   registry/         MLflow tracking and aliases, the promotion gate's rule, the audit ledger, the champion
                     and the smoke test a version passes before it may become champion

@@ -21,8 +21,9 @@ Library (data -> model -> trainer, evaluation -> registry; none imports steps, a
                     explanations (explain.py: Integrated Gradients, exact linear contributions, occlusion)
   trainer/          the training loop (CPU, one GPU, torchrun), batching, checkpoints; the linear fit
   evaluation/       metrics (multilabel.py: micro/macro/samples-F1, Hamming loss), calibration, robustness
-                    slices, plots, the TF-IDF baseline (cached per split for the gate), int8's drop, the leaderboard of a comparison of model families, the
-                    explanations' faithfulness (comprehensiveness, sufficiency) and explanations.html
+                    slices, plots, the TF-IDF baseline (cached per split for the gate), int8's drop, the
+                    leaderboard of a comparison of model families, the explanations' faithfulness
+                    (comprehensiveness, sufficiency) and explanations.html
   registry/         MLflow tracking and aliases, the promotion gate's rule, the audit ledger, the champion
                     and the smoke test a version passes before it may become champion
 

@@ -58,7 +58,7 @@ def run_cmd(
     Ends with the test macro-F1 beside a TF-IDF baseline's, the promotion decision and how to serve."""
     from training.cli.progress import step_progress
     from training.paths import state
-    from training.steps.run import run_loop
+    from training.steps.run import multilabel_figures, run_loop
 
     p = prepare_params(
         source,
@@ -88,7 +88,13 @@ def run_cmd(
             serve += ["--params" if path == params_file else "--overlay", str(path)]
     lines = [
         f"[bold]{escape(result['task'])}[/] labels {escape(str(result['labels']))}",
-        f"test macro-F1 {result['test_macro_f1']:.4f} ({escape(result['family'])})  "
+        f"test macro-F1 {result['test_macro_f1']:.4f} ({escape(result['family'])})"
+        + (
+            f", micro-F1 {result['test_micro_f1']:.4f}, samples-F1 {result['test_samples_f1']:.4f}"
+            if "test_micro_f1" in result
+            else ""
+        )
+        + "  "
         f"(TF-IDF baseline {result['baseline']['test_macro_f1']:.4f}, "
         f"same split of {result['data']['test']} rows)",
         ("[green]PROMOTED[/] " if decision["promote"] else "[yellow]NOT PROMOTED[/] ")
@@ -117,9 +123,11 @@ def run_cmd(
                 "family": result["family"],
                 "test_macro_f1": result["test_macro_f1"],
                 "test_accuracy": result["test_accuracy"],
+                **multilabel_figures(result),
                 "baseline_macro_f1": result["baseline"]["test_macro_f1"],
                 "promoted": decision["promote"],
                 "fallback": {k: fallback[k] for k in ("family", "version", "test_macro_f1")}
+                | multilabel_figures(fallback)
                 | {"promoted": fallback["promotion"]["promote"]}
                 if fallback
                 else None,

@@ -55,10 +55,13 @@ class HearaModel(mlflow.pyfunc.PythonModel):
             texts = [str(t) for t in model_input]
         probs = self.predictor.predict_proba(texts)
         labels = self.predictor.labels
-        out = pd.DataFrame({"label": [labels[i] for i in probs.argmax(axis=1)], "score": probs.max(axis=1)})
-        for j, lab in enumerate(labels):
-            out[f"prob_{lab}"] = probs[:, j].astype(float)
-        out["score"] = out["score"].astype(float)
+        # All columns at once: one insert per label fragments the frame (hundreds of labels, a warning each).
+        columns = {
+            "label": [labels[i] for i in probs.argmax(axis=1)],
+            "score": probs.max(axis=1).astype(float),
+        }
+        columns.update({f"prob_{lab}": probs[:, j].astype(float) for j, lab in enumerate(labels)})
+        out = pd.DataFrame(columns)
         if self.predictor.multilabel:  # every label at or above its threshold, comma-separated
             out["labels"] = [",".join(self.predictor.passing(p)) for p in probs]
         return out

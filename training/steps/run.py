@@ -77,6 +77,7 @@ def run_loop(
             "family": "linear",
             "run_id": cand["run_id"],
             "test_macro_f1": lin_metrics.get("test_macro_f1"),
+            **multilabel_figures(lin_metrics),
             "version": lin_version,
             "promotion": promote_step(linear, lin_version, test_path=files.test),
         }
@@ -96,12 +97,21 @@ def run_loop(
         "best_val_macro_f1": candidate["best_val_macro_f1"],
         "test_macro_f1": metrics.get("test_macro_f1"),
         "test_accuracy": metrics.get("test_accuracy"),
+        **multilabel_figures(metrics),
         "baseline": baseline,
         "version": version,
         "family": params.model.family,
         "promotion": decision,
         "fallback": fallback,
     }
+
+
+MULTILABEL_FIGURES = ("test_micro_f1", "test_samples_f1", "test_hamming_loss")
+
+
+def multilabel_figures(metrics: dict) -> dict:
+    """A multi-label model's figures beside macro-F1 (none for a single-label model)."""
+    return {k: metrics[k] for k in MULTILABEL_FIGURES if k in metrics}
 
 
 def needs_linear_fallback(params: Params, decision: dict) -> bool:

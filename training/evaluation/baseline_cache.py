@@ -90,11 +90,17 @@ def cached_baseline(
     fit: Callable[[pd.DataFrame, pd.DataFrame], dict] | None = None,
     settings: dict | None = None,
     multilabel: bool = False,
+    val: pd.DataFrame | None = None,
 ) -> dict:
     """`fit(train, test)`'s result (`test_macro_f1` and the rest), from `cache_file` when the same
     splits and settings were fitted before. Adds `cached` (whether it was read) and the three hashes.
-    `fit` defaults to the TF-IDF baseline of the task type (`multilabel`: one-vs-rest)."""
-    fit = fit or (tfidf_baseline_multilabel if multilabel else tfidf_baseline)
+    `fit` defaults to the TF-IDF baseline of the task type (`multilabel`: one-vs-rest, its thresholds
+    tuned on `val`, whose content is then part of the key)."""
+    kwargs: dict = {}
+    if fit is None and multilabel:
+        fit, kwargs = tfidf_baseline_multilabel, {"val": val}
+        settings = {**(settings or {}), "val_sha256": content_hash(val) if val is not None else None}
+    fit = fit or tfidf_baseline
     keys = {
         "train_sha256": content_hash(train),
         "test_sha256": content_hash(test),
@@ -111,7 +117,7 @@ def cached_baseline(
             cache_file,
         )
         return {**hit["result"], **keys, "cached": True}
-    result = fit(train, test)
+    result = fit(train, test, **kwargs)
     log.info(
         "baseline: fitted on %s train rows, test macro-F1 %.4f (cached in %s)",
         result.get("train_rows", len(train)),

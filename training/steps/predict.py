@@ -19,7 +19,7 @@ from training.errors import DataError, NotFoundError
 log = logging.getLogger("heara.predict")
 
 
-PREDICTION_COLUMNS = ("pred_label", "pred_score", "danger", "model_version")  # plus prob_<label>
+PREDICTION_COLUMNS = ("pred_label", "pred_score", "pred_labels", "danger", "model_version")  # + prob_<label>
 
 
 def read_texts(path: Path, text_col: str, *, header: bool = True) -> pd.DataFrame:
@@ -100,8 +100,9 @@ def predict_file(
     batch_size: int = 256,
 ) -> dict:
     """Score every row of `input_path`; write all its columns plus pred_label, pred_score, prob_<label>,
-    danger and model_version. When a label column is there (`label_col`, default "label" if present) and
-    its values are the model's labels, the result also holds accuracy and macro-F1 against it."""
+    danger and model_version (a multi-label model: also pred_labels, its labels past their thresholds).
+    When a label column is there (`label_col`, default "label" if present) and its values are the
+    model's labels, the result also holds accuracy and macro-F1 against it."""
     from training.model.predictor import Predictor
     from training.registry.champion import resolve_model
 
@@ -134,9 +135,14 @@ def predict_file(
     out["pred_score"] = probs.max(axis=1).round(6)
     for j, lab in enumerate(predictor.labels):
         out[f"prob_{lab}"] = probs[:, j].round(6)
-    out["danger"] = out["pred_label"].isin(serve.danger_labels) & (
-        out["pred_score"] >= serve.danger_threshold
-    )
+    if predictor.multilabel:  # every label at or above its threshold; a danger when any is a danger label
+        passing = [predictor.passing(p) for p in probs]
+        out["pred_labels"] = [",".join(p) for p in passing]
+        out["danger"] = [any(lab in serve.danger_labels for lab in p) for p in passing]
+    else:
+        out["danger"] = out["pred_label"].isin(serve.danger_labels) & (
+            out["pred_score"] >= serve.danger_threshold
+        )
     out["model_version"] = source.version_label
     output_path.parent.mkdir(parents=True, exist_ok=True)
     if output_path.suffix.lower() in (".jsonl", ".ndjson"):
@@ -153,7 +159,11 @@ def predict_file(
         "danger": int(out["danger"].sum()),
     }
     if truth_col is not None and truth_col not in clash:
-        scores = score_against_labels(df[truth_col], out["pred_label"], list(predictor.labels))
+        scores = (
+            {"skipped": "a multi-label model: score a prepared test split with heara evaluate"}
+            if predictor.multilabel
+            else score_against_labels(df[truth_col], out["pred_label"], list(predictor.labels))
+        )
         result.update(
             {
                 "label_col": truth_col,

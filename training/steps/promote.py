@@ -79,7 +79,11 @@ def _baseline_macro_f1(train_path: Path, test: pd.DataFrame, multilabel: bool = 
     from training.evaluation.baseline_cache import cached_baseline
     from training.paths import state
 
-    return cached_baseline(pd.read_parquet(train_path), test, state().baseline_cache, multilabel=multilabel)
+    val_path = train_path.with_name("val.parquet")  # a multi-label baseline tunes its thresholds on it
+    val = pd.read_parquet(val_path) if multilabel and val_path.exists() else None
+    return cached_baseline(
+        pd.read_parquet(train_path), test, state().baseline_cache, multilabel=multilabel, val=val
+    )
 
 
 def _gate(

@@ -53,7 +53,11 @@ def run_loop(
     metrics = evaluate_step(params, files)
     splits = files.load()
     baseline = cached_baseline(  # the gate reuses it
-        splits["train"], splits["test"], state().baseline_cache, multilabel=params.task_type == "multilabel"
+        splits["train"],
+        splits["test"],
+        state().baseline_cache,
+        multilabel=params.task_type == "multilabel",
+        val=splits["val"],
     )
 
     # --- registry: register (alias challenger), then the gate moves the champion alias or not -------

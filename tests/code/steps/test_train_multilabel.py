@@ -98,6 +98,13 @@ def test_a_multi_label_model_names_every_label_of_a_text(family, splits, tmp_pat
     assert scores == sorted(scores, reverse=True)
     assert all(pred.scores[lab] >= predictor.thresholds[LABELS.index(lab)] for lab in pred.labels)
 
+    # The service's classifier (its own batching and encoding) answers the same labels and sigmoids.
+    from serving.inference import Classifier
+
+    served = Classifier(predictor, max_tokens_per_batch=512).predict([test["text"].iloc[two]])[0]
+    assert served["labels"] == pred.labels
+    assert all(abs(served["scores"][lab] - pred.scores[lab]) < 1e-5 for lab in LABELS)
+
 
 def test_a_one_vs_rest_labels_contributions_add_up_to_its_own_logit(splits, tmp_path):
     from training.model.explain import LinearContributions

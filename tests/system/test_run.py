@@ -68,13 +68,15 @@ def test_run_takes_a_labeled_file_to_a_champion(tmp_path: Path, monkeypatch: pyt
     # The printed figures: model beside baseline, the decision, and how to serve the champion.
     assert f"test macro-F1 {summary['test_macro_f1']:.4f}" in result.stderr
     assert f"TF-IDF baseline {summary['baseline_macro_f1']:.4f}" in result.stderr
-    assert (
-        summary["test_macro_f1"] >= 0.5
-    )  # promote.min_f1 of params.yaml: the first version becomes champion
-    assert (
-        summary["promoted"]
-        and summary["champion"] == 1
-        and "PROMOTED heara-counselling-notes" in result.stderr
-    )
+    assert summary["test_macro_f1"] >= 0.5  # promote.min_f1 of params.yaml
+    # The first version becomes champion when it reaches the baseline; else the linear family trained on
+    # the same split does (the fallback, version 2). On this easy file the tiny model lands within a test
+    # row or two of the baseline's 1.0, so either can happen; the run ends with a champion either way.
+    if summary["promoted"]:
+        assert summary["champion"] == 1 and summary["fallback"] is None
+    else:
+        assert summary["baseline_macro_f1"] > summary["test_macro_f1"]
+        assert summary["fallback"]["promoted"] and summary["champion"] == summary["fallback"]["version"] == 2
+    assert "PROMOTED heara-counselling-notes" in result.stderr
     assert summary["serve"] == shlex.join(["heara", "serve", "--data-dir", str(data_dir)])
     assert summary["serve"] in result.stderr

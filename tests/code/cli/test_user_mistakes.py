@@ -150,7 +150,7 @@ def test_predict_on_a_missing_file(tmp_path: Path) -> None:
     assert_one_line_error(result, "input file not found", "nope.csv")
 
 
-def test_multi_label_file(tmp_path: Path) -> None:
+def test_a_multi_label_column_in_a_single_label_task_says_how_to_train_it(tmp_path: Path) -> None:
     rng = random.Random(1)
     codes = [str(c) for c in (0, 6, 10, 22, 3)]
     labels = [",".join(sorted(rng.sample(codes, rng.randint(1, 3)), key=int)) for _ in range(300)]
@@ -158,13 +158,24 @@ def test_multi_label_file(tmp_path: Path) -> None:
     pd.DataFrame({"text": [f"문장 {i}번 입니다" for i in range(300)], "label": labels}).to_csv(
         src, index=False
     )
+    # Said to be single-label (--single-label): the label lists stop it, with what to do instead.
     result = runner.invoke(
-        app, ["data", "prepare", "--source", str(src), "--out", str(tmp_path / "o"), *FAST]
+        app,
+        ["data", "prepare", "--source", str(src), "--out", str(tmp_path / "o"), "--single-label", *FAST],
     )
     line = assert_one_line_error(
-        result, "multi-label data is not supported yet", "separated by ','", "goemotions.csv"
+        result, "this looks like multi-label data", "--multilabel --label-sep ','", "goemotions.csv"
     )
-    assert "too few rows" not in line and len(line) < 400
+    assert "too few rows" not in line and len(line) < 500
+    # Not said: the label lists are detected and the file is prepared as a multi-label task.
+    result = runner.invoke(
+        app, ["data", "prepare", "--source", str(src), "--out", str(tmp_path / "p"), *FAST]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "p" / "report.json").read_text(encoding="utf-8"))
+    assert report["task_type_detected"]["separator"] == "," and report["task_type"] == "multilabel"
+    info = json.loads((tmp_path / "p" / "dataset.json").read_text(encoding="utf-8"))
+    assert info["task_type"] == "multilabel" and info["labels"] == ["0", "10", "22", "3", "6"]
 
 
 def test_headerless_file_without_no_header(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ Core (imports only core):
 
 Library (data -> model -> trainer, evaluation -> registry; none imports steps, adapters or serving):
   data/             read, validate, preprocess, split and augment labeled utterances; reports, card;
-                    labels.py: a multi-label task's label column (label sets, thresholds)
+                    labels.py: a multi-label task's label column (label sets, thresholds);
+                    descriptors.py: Korean text descriptors (spacing, jamo, emoji, PII, UNK) for drift
   model/            KoBERT tokenizer, tiny profile, the classifier, encoding, the model folder and its
                     Predictor (any family; base.py: what they share), the linear family (TF-IDF +
                     logistic regression), the MLflow pyfunc, the int8 ONNX export and runner (the CPU path),
@@ -23,7 +24,8 @@ Library (data -> model -> trainer, evaluation -> registry; none imports steps, a
   evaluation/       metrics (multilabel.py: micro/macro/samples-F1, Hamming loss), calibration, robustness
                     slices, plots, the TF-IDF baseline (cached per split for the gate), int8's drop, the
                     leaderboard of a comparison of model families, the explanations' faithfulness
-                    (comprehensiveness, sufficiency) and explanations.html
+                    (comprehensiveness, sufficiency) and explanations.html; drift.py: drift statistics
+                    (PSI, KS, label shift, MMD, domain classifier), temperature, estimated F1, persistence
   registry/         MLflow tracking and aliases, the promotion gate's rule, the audit ledger, the champion
                     and the smoke test a version passes before it may become champion
 

@@ -25,13 +25,15 @@ Library (data -> model -> trainer, evaluation -> registry; none imports steps, a
                     slices, plots, the TF-IDF baseline (cached per split for the gate), int8's drop, the
                     leaderboard of a comparison of model families, the explanations' faithfulness
                     (comprehensiveness, sufficiency) and explanations.html; drift.py: drift statistics
-                    (PSI, KS, label shift, MMD, domain classifier), temperature, estimated F1, persistence
+                    (PSI, KS, label shift, MMD, domain classifier), temperature, estimated F1, persistence;
+                    monitoring.py: the reference stored with a model and one window's drift signals
   registry/         MLflow tracking and aliases, the promotion gate's rule, the audit ledger, the champion
                     and the smoke test a version passes before it may become champion
 
 Steps (import core and library):
   steps/            one module per pipeline verb: ingest, validate, preprocess, split, augment (prepare
-                    runs them in order), train, evaluate, register, promote, rollback, predict; compare
+                    runs them in order), train, evaluate, register, promote, rollback, predict, monitor
+                    (a window of served predictions against the version's reference); compare
                     (several model families and seeds on one frozen split); sweep (a hyperparameter search
                     with Optuna, scored on validation, its best as an overlay)
 
@@ -40,7 +42,8 @@ Adapters (thin callers of the steps; may import anything, serving included):
   orchestration/    the task bodies the Airflow DAGs in dags/ call (retrain, sweep), the trigger forms,
                     local Airflow
   bench/            benchmarks: preprocessing speed, training throughput, serving load (wrk; vs Flask,
-                    MLflow), CPU inference (torch fp32 vs int8 ONNX), the cost of explanations
+                    MLflow), CPU inference (torch fp32 vs int8 ONNX), the cost of explanations and of
+                    monitoring a window
 
 The BentoML service is the separate package serving/, beside this one; it imports only model/,
 data/preprocess.py, registry/ and core from here.

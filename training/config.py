@@ -389,6 +389,31 @@ class ServeConfig(_Section):
     )
 
 
+class MonitorConfig(_Section):
+    """`heara monitor`: windows of served predictions against the reference stored with the model."""
+
+    window: int = Field(500, ge=10, description="predictions per window (the newest)")
+    window_hours: float | None = Field(
+        None, gt=0, description="a window is the last this-many hours instead (window caps the count)"
+    )
+    min_texts: int = Field(100, ge=10, description="fewer predictions: too few to judge, never an alarm")
+    alpha: float = Field(0.01, gt=0, lt=1, description="family-wise false-alarm rate of one window's tests")
+    js_threshold: float = Field(0.2, gt=0, le=1, description="label shares' Jensen-Shannon distance alarm")
+    auc_threshold: float = Field(0.75, gt=0.5, le=1, description="domain classifier ROC AUC alarm")
+    f1_drop: float = Field(0.1, gt=0, le=1, description="estimated macro-F1 below the reference's by this")
+    persistence_k: int = Field(3, ge=1, description="an alarm needs k alarmed windows ...")
+    persistence_m: int = Field(5, ge=1, description="... among the last m")
+    projection_dims: int = Field(64, ge=2, le=512, description="embedding projection stored with the model")
+    mmd_permutations: int = Field(200, ge=20, description="permutations of the MMD test")
+    max_reference_rows: int = Field(2000, ge=50, description="validation rows kept as the reference")
+
+    @model_validator(mode="after")
+    def _k_of_m(self) -> "MonitorConfig":
+        if self.persistence_k > self.persistence_m:
+            raise ValueError(f"persistence_k {self.persistence_k} exceeds persistence_m {self.persistence_m}")
+        return self
+
+
 class OrchestrateConfig(_Section):
     """The Airflow DAGs (dags/): schedule, retries, where training runs, whom to tell after a promotion."""
 
@@ -549,6 +574,7 @@ class Params(_Section):
     explain: ExplainConfig = Field(default_factory=ExplainConfig, description="explanations")
     promote: PromoteConfig = Field(default_factory=PromoteConfig, description="the promotion gate")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="the BentoML service")
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig, description="drift monitoring")
     orchestrate: OrchestrateConfig = Field(default_factory=OrchestrateConfig, description="the Airflow DAGs")
     sweep: SweepConfig = Field(default_factory=SweepConfig, description="hyperparameter sweeps (Optuna)")
 

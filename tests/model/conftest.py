@@ -34,6 +34,7 @@ class TrainedModel:
     predictor: Any  # training.model.predictor.Predictor
     test: pd.DataFrame  # the held-out split (preprocessed), never seen in training
     best_val_macro_f1: float
+    data_dir: Path  # the prepared folder (train/val/test parquet, .work/raw.parquet)
 
 
 @contextmanager
@@ -86,4 +87,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
         preprocess=params.preprocess,
         base_model=base,
     )
-    return TrainedModel(Predictor.load(model_dir, device="cpu"), splits["test"], result.best_val_macro_f1)
+    return TrainedModel(
+        Predictor.load(model_dir, device="cpu"), splits["test"], result.best_val_macro_f1, work / "data"
+    )

@@ -296,3 +296,48 @@ def leaderboard_png(
         scatter.set_title("Score vs latency")
         scatter.grid(alpha=0.3)
         return _save(fig, path)
+
+
+def drift_png(history: list[dict], labels: list[str], path: Path | str) -> Path:
+    """`heara monitor`'s picture: per window, the predicted-label shares (left) and the drift scores
+    (middle: domain classifier AUC, label Jensen-Shannon distance, estimated macro-F1; alarmed windows
+    marked); right, each descriptor's KS statistic in the newest window (red: significant)."""
+    judged = [h for h in history if h.get("enough")]
+    x = np.arange(1, len(judged) + 1)
+    with _style():
+        fig = Figure(figsize=(15, 4.2))
+        shares, scores, shifts = fig.subplots(1, 3, gridspec_kw={"width_ratios": [4, 4, 3]})
+        for lab in labels:
+            shares.plot(
+                x, [h["signals"]["label_shares"].get(lab, 0.0) for h in judged], marker=".", label=lab
+            )
+        shares.set_title("Predicted label shares per window")
+        shares.set_xlabel("window")
+        shares.set_ylim(0, 1)
+        if labels and judged:
+            shares.legend(fontsize=8)
+        for key, name in (
+            ("domain_auc", "domain AUC"),
+            ("label_js", "label JS distance"),
+            ("estimated_macro_f1", "estimated macro-F1"),
+        ):
+            scores.plot(x, [h["signals"].get(key, np.nan) for h in judged], marker=".", label=name)
+        for xi, h in zip(x, judged):
+            if h.get("window_alarm"):
+                scores.axvspan(xi - 0.5, xi + 0.5, color="red", alpha=0.12, lw=0)
+        scores.set_title("Drift scores (red: window alarmed)")
+        scores.set_xlabel("window")
+        if judged:
+            scores.legend(fontsize=8)
+        newest = judged[-1]["signals"].get("descriptors", {}) if judged else {}
+        cut = judged[-1].get("bonferroni_cut") or 0 if judged else 0
+        names = list(newest)
+        shifts.barh(
+            names,
+            [newest[n]["ks"] for n in names],
+            color=["tab:red" if newest[n]["p_value"] < cut else "tab:gray" for n in names],
+        )
+        shifts.invert_yaxis()
+        shifts.set_title("Descriptor shift, newest window (KS)")
+        shifts.set_xlim(0, 1)
+        return _save(fig, path)

@@ -161,6 +161,12 @@ class LinearPredictor(BasePredictor):
         clean = list(texts) if preprocessed else self.preprocessor(list(texts))
         return ordered_proba(self.pipe, clean, self.labels)
 
+    def embed(self, texts: list[str], *, preprocessed: bool = False, batch_size: int = 0):
+        """The TF-IDF vectors the logistic regression reads (sparse [len(texts), n-grams]): the linear
+        family's representation for monitoring's projection."""
+        clean = list(texts) if preprocessed else self.preprocessor(list(texts))
+        return self.pipe.named_steps["tfidf"].transform(clean)
+
     def n_outputs(self) -> int:
         """How many classes the fitted pipeline scores."""
         return len(self.pipe.classes_)

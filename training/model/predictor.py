@@ -108,6 +108,37 @@ class Predictor(BasePredictor):
         tokenizer = load_tokenizer(model_dir, meta["family"])
         return cls(model, tokenizer, meta, pick_device(device))
 
+    def _length_batches(self, clean: list[str], batch_size: int):
+        """(row indices, tokenised batch) over `clean`, sorted by length so that each batch pads to a
+        similar length; callers put each batch's rows back at their indices (input order)."""
+        order = np.argsort([len(t) for t in clean], kind="stable")
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            enc = self.tokenizer(
+                [clean[i] for i in idx],
+                max_length=self.max_length,
+                padding=True,
+                truncation=True,
+                return_tensors="pt",
+            )
+            yield idx, enc
+
+    def embed(self, texts: list[str], *, preprocessed: bool = False, batch_size: int = 64) -> np.ndarray:
+        """The pooled representation the classification head reads ([CLS] of the last layer), float32
+        [len(texts), hidden]: what monitoring projects to watch the inputs drift (training/evaluation/
+        monitoring.py). Input order kept."""
+        import torch
+
+        clean = list(texts) if preprocessed else self.preprocessor(list(texts))
+        width = int(getattr(self.model.config, "hidden_size", 0) or getattr(self.model.config, "dim", 0))
+        out = np.zeros((len(clean), width), dtype=np.float32)
+        with torch.inference_mode():
+            for idx, enc in self._length_batches(clean, batch_size):
+                inputs = {k: v.to(self.device) for k, v in enc.items()}
+                hidden = self.model(**inputs, output_hidden_states=True).hidden_states[-1]
+                out[idx] = hidden[:, 0].float().cpu().numpy()
+        return out
+
     def n_outputs(self) -> int:
         """How many scores the model itself produces (its label map must have as many labels)."""
         return int(getattr(self.model.config, "num_labels", len(self.labels)))
@@ -136,18 +167,9 @@ class Predictor(BasePredictor):
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         clean = list(texts) if preprocessed else self.preprocessor(list(texts))
-        order = np.argsort([len(t) for t in clean], kind="stable")
         out = np.zeros((len(clean), len(self.labels)), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                enc = self.tokenizer(
-                    [clean[i] for i in idx],
-                    max_length=self.max_length,
-                    padding=True,
-                    truncation=True,
-                    return_tensors="pt",
-                )
+            for idx, enc in self._length_batches(clean, batch_size):
                 if logits is not None:
                     scores = torch.from_numpy(logits(enc))
                 else:

@@ -830,6 +830,35 @@ class PredictionLog:
             )
         return out
 
+    def window(
+        self, limit: int, *, since: datetime | None = None, model_version: str | None = None
+    ) -> list[dict[str, Any]]:
+        """A monitoring window: the newest `limit` predictions (of `model_version`, at or after `since`
+        when given), oldest first, with ts, label, masked text and scores (never the raw text)."""
+        where, params = [], []
+        if since is not None:
+            where.append("ts >= ?")
+            params.append(_utc_iso(since) if self._store.kind == "sqlite" else _as_utc(since))
+        if model_version is not None:
+            where.append("model_version = ?")
+            params.append(str(model_version))
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self._query(
+            f"SELECT ts, model_version, label, masked_text, scores_json FROM {self._store.table}{clause} "
+            "ORDER BY ts DESC, id DESC LIMIT ?",
+            (*params, int(limit)),
+        )
+        return [
+            {
+                "ts": ts if isinstance(ts, str) else _utc_iso(ts),
+                "model_version": version,
+                "label": label,
+                "masked_text": masked,
+                "scores": json.loads(scores_json or "{}"),
+            }
+            for ts, version, label, masked, scores_json in reversed(rows)
+        ]
+
     def label_counts(self, since: datetime | None = None) -> dict[str, int]:
         """Predictions per label, optionally only those at or after `since` (naive means UTC)."""
         where, params = "", ()

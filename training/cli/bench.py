@@ -72,6 +72,17 @@ def bench_explain_cmd(
     run(texts, base_texts, seconds, [int(x) for x in explain_clients.split(",") if x.strip()], http=http)
 
 
+@app.command("monitor")
+def bench_monitor_cmd(
+    window: Annotated[int, typer.Option(min=100, help="Logged predictions in the window.")] = 10_000,
+) -> None:
+    """`heara monitor`'s cost on a window of logged predictions (a SQLite prediction log, the tiny
+    model): reading the log, preprocessing, descriptors, embeddings, the statistics."""
+    from training.bench.monitor import main
+
+    main(window)
+
+
 @app.command("train")
 def bench_train_cmd(
     model_size: Annotated[

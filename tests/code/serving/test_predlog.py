@@ -237,6 +237,28 @@ def test_recent_and_label_counts(store):
         }
 
 
+def test_a_monitoring_window_is_the_newest_rows_of_a_version_oldest_first(store):
+    t0 = datetime(2025, 5, 1, 9, 0, tzinfo=UTC)
+    recs = [
+        dataclasses.replace(
+            r, ts=t0 + timedelta(minutes=i), request_id=f"req-{i}", model_version=str(1 + i // 4)
+        )
+        for i, r in enumerate(records(store_raw=True) * 3)
+    ]
+    with open_log(store, store_raw=True) as log:
+        assert log.window(10) == []  # nothing written yet: no error
+        log.log(recs)
+        assert log.flush(10)
+        rows = log.window(3, model_version="2")  # versions: req-0..3 -> 1, req-4..7 -> 2, req-8.. -> 3
+        assert [r["ts"] for r in rows] == [
+            (t0 + timedelta(minutes=i)).isoformat(timespec="microseconds") for i in (5, 6, 7)
+        ]
+        assert {r["model_version"] for r in rows} == {"2"}
+        assert set(rows[0]) == {"ts", "model_version", "label", "masked_text", "scores"}  # never the raw text
+        assert not any(PHONE in json.dumps(r, ensure_ascii=False) for r in log.window(100))
+        assert len(log.window(100, since=t0 + timedelta(minutes=6))) == 3
+
+
 def test_the_writer_recovers_after_a_failed_batch(store):
     with open_log(store) as log:
         log.log(records("before"))

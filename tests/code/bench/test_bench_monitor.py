@@ -1,0 +1,22 @@
+"""`heara bench monitor` end to end on a small window: every figure it promises, and the JSON line last."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from training.cli import app
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_monitor_prints_its_parts_and_a_json_line(registry_home, one_torch_thread) -> None:
+    result = CliRunner().invoke(app, ["bench", "monitor", "--window", "300"])
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout.strip().splitlines()[-1])
+    assert line["window"] == line["rows_read"] == 300
+    assert set(line["parts_s"]) == {"preprocess", "descriptors", "embed", "statistics"}
+    assert 0 < line["monitor_step_s"] <= line["total_s"] and line["target_s"] == 30
+    assert "monitor_step (all of it)" in result.stdout

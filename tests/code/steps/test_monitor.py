@@ -1,0 +1,135 @@
+"""`heara monitor` on a tiny model: the reference saved with the folder, one window judged and appended to
+the history, the persistence rule, the report, a folder without a reference, and the command over a real
+SQLite prediction log. (Whether the signals catch real drift: tests/model/test_monitoring.py.)"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from training.config import Params
+from training.errors import NotFoundError
+from training.evaluation.monitoring import REFERENCE_DIR, Reference, build_reference
+from training.model.predictor import Predictor
+from training.steps.monitor import monitor_step
+
+SAMPLE = Path(__file__).resolve().parents[3] / "data" / "sample" / "utterances.csv"
+QUICK = {
+    "monitor": {"window": 60, "min_texts": 40, "mmd_permutations": 50, "persistence_k": 2, "persistence_m": 3}
+}
+
+
+@pytest.fixture(scope="module")
+def sample() -> pd.DataFrame:
+    return pd.read_csv(SAMPLE)
+
+
+@pytest.fixture
+def model(tiny_model_folder: Path, tmp_path: Path, sample: pd.DataFrame, one_torch_thread) -> Path:
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_folder, folder)
+    predictor = Predictor.load(folder, device="cpu")
+    val = sample.iloc[:120]
+    ref = build_reference(
+        predictor,
+        train_texts=sample["text"].iloc[300:600].tolist(),
+        val_texts=predictor.preprocessor(val["text"].tolist()),
+        val_labels=val["label"].tolist(),
+        val_sent_texts=val["text"].tolist(),
+        cfg=Params().override(QUICK).monitor,
+    )
+    ref.save(folder)
+    return folder
+
+
+def _window(predictor: Predictor, texts: list[str]) -> pd.DataFrame:
+    scored = predictor.predict(texts)
+    return pd.DataFrame(
+        {
+            "ts": [f"2026-11-28T10:{i // 60:02d}:{i % 60:02d}+00:00" for i in range(len(texts))],
+            "masked_text": texts,
+            "scores": [p.scores for p in scored],
+        }
+    )
+
+
+def test_the_reference_travels_with_the_folder(model: Path) -> None:
+    ref = Reference.load(model)
+    assert ref is not None and (model / REFERENCE_DIR / "reference.json").is_file()
+    assert ref.probs.shape == (120, 4) and ref.projection.shape[0] == 120
+    assert ref.components.shape[0] == ref.projection.shape[1] <= 64
+    assert 0.05 <= ref.temperature <= 20 and set(ref.descriptors.columns) >= {
+        "hangul_ratio",
+        "spacing_anomaly",
+    }
+
+
+def test_a_window_is_judged_recorded_and_drawn(model: Path, sample: pd.DataFrame, tmp_path: Path) -> None:
+    params = Params().override(QUICK)
+    predictor = Predictor.load(model, device="cpu")
+    calm = _window(predictor, sample["text"].iloc[120:180].tolist())
+    record = monitor_step(
+        params, calm, model_dir=model, version="3", out_dir=tmp_path / "m", log_to_mlflow=False
+    )
+    assert record["enough"] and record["model_version"] == "3" and record["window"]["n"] == 60
+    assert record["window"]["from"].startswith("2026-11-28T10:00:00")
+    assert {"label_js", "domain_auc", "estimated_macro_f1", "descriptors"} <= set(record["signals"])
+    assert all(0 <= p <= 1 for p in record["tests"].values())
+    for name in ("report.json", "report.html", "drift.png", "history.jsonl"):
+        assert (tmp_path / "m" / name).is_file(), name
+    page = (tmp_path / "m" / "report.html").read_text(encoding="utf-8")
+    assert "version 3" in page and "drift.png" in page
+
+    # Spaces removed by a new speech-to-text engine: every window alarms; the alarm needs 2 of the last 3.
+    squashed = _window(predictor, [t.replace(" ", "") for t in sample["text"].iloc[200:260]])
+    first = monitor_step(
+        params, squashed, model_dir=model, version="3", out_dir=tmp_path / "m", log_to_mlflow=False
+    )
+    assert first["window_alarm"] and any("spacing" in r or "eojeols" in r for r in first["reasons"])
+    assert not first["persistent_alarm"] or record["window_alarm"]
+    second = monitor_step(
+        params, squashed, model_dir=model, version="3", out_dir=tmp_path / "m", log_to_mlflow=False
+    )
+    assert second["persistent_alarm"]
+    history = (tmp_path / "m" / "history.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(history) == 3 and json.loads(history[-1])["persistent_alarm"]
+
+    # Too few predictions: said, never an alarm.
+    few = monitor_step(
+        params, calm.head(10), model_dir=model, version="3", out_dir=tmp_path / "m", log_to_mlflow=False
+    )
+    assert not few["enough"] and not few["window_alarm"] and "too few" in few["reasons"][0]
+
+
+def test_a_version_without_a_reference_is_named(tiny_model_folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="version 7 has no monitoring reference"):
+        monitor_step(Params(), pd.DataFrame(), model_dir=tiny_model_folder, version="7", out_dir=tmp_path)
+
+
+def test_heara_monitor_reads_the_prediction_log(
+    model: Path, sample: pd.DataFrame, tmp_path, registry_home
+) -> None:
+    from serving.predlog import PredictionLog, make_records
+    from training.cli import app
+    from training.registry.champion import from_dir
+
+    predictor = Predictor.load(model, device="cpu")
+    texts = sample["text"].iloc[120:200].tolist()
+    version = from_dir(model).version_label
+    db = f"sqlite:///{tmp_path / 'predictions.sqlite'}"
+    with PredictionLog(db) as log:
+        log.log(make_records("0" * 16, texts, predictor.predict(texts), "heara-danger", version, 3.0))
+        assert log.flush(10)
+    env = {"HEARA_MODEL_DIR": str(model), "HEARA_PREDICTION_DB": db}
+    overrides = [f"monitor.{k}={v}" for k, v in QUICK["monitor"].items()]
+    args = ["monitor", "--out", str(tmp_path / "report")] + [x for o in overrides for x in ("--set", o)]
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout.strip().splitlines()[-1])
+    assert line["n"] == 60 and line["model_version"] == version  # the newest monitor.window rows
+    assert (tmp_path / "report" / "report.html").is_file()

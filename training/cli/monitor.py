@@ -1,0 +1,88 @@
+"""`heara monitor`: is the served model drifting? The newest window of the prediction log against the
+reference stored with the served version (training/steps/monitor.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from training.cli.common import DataDirOpt, OverlayOpt, ParamsOpt, SetOpt, console, load_params_for
+
+app = typer.Typer()
+
+
+@app.command("monitor")
+def monitor_cmd(
+    window: Annotated[
+        Optional[int], typer.Option(min=1, help="Predictions per window (default: monitor.window).")
+    ] = None,
+    hours: Annotated[
+        Optional[float],
+        typer.Option(min=0, help="Only the last this-many hours (default: monitor.window_hours)."),
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option(help="Report folder (default: $HEARA_HOME/<task>/monitoring).")
+    ] = None,
+    data_dir: DataDirOpt = None,
+    params_file: ParamsOpt = None,
+    overlays: OverlayOpt = None,
+    overrides: SetOpt = None,
+) -> None:
+    """Judge the newest window of served predictions: drift of the predicted labels, the confidence,
+    the Korean text descriptors and the embeddings, and the macro-F1 estimated without labels, each
+    against the served version's reference. Prints the verdict and a JSON line; writes report.json,
+    report.html and history.jsonl; logs a run to MLflow."""
+    import pandas as pd
+
+    from serving.predlog import PredictionLog
+    from training import env
+    from training.registry.champion import resolve_model
+    from training.steps.monitor import monitor_step
+
+    p = load_params_for(data_dir, params_file, overrides, overlays=overlays)
+    source = resolve_model(p.task)
+    n = window or p.monitor.window
+    span = hours if hours is not None else p.monitor.window_hours
+    since = datetime.now(UTC) - timedelta(hours=span) if span else None
+    predlog = PredictionLog(env.prediction_db())
+    try:
+        rows = predlog.window(n, since=since, model_version=source.version_label)
+    finally:
+        predlog.close()
+    frame = pd.DataFrame(rows, columns=["ts", "model_version", "label", "masked_text", "scores"])
+    record = monitor_step(p, frame, model_dir=source.model_dir, version=source.version_label, out_dir=out)
+    verdict = (
+        "[red]ALARM[/]: persistent drift"
+        if record["persistent_alarm"]
+        else "[yellow]window alarmed[/] (not yet persistent)"
+        if record["window_alarm"]
+        else "ok"
+        if record["enough"]
+        else "too few predictions to judge"
+    )
+    console.print(
+        f"{p.task} version {record['model_version']}, {record['window']['n']} predictions: {verdict}"
+    )
+    for reason in record["reasons"]:
+        console.print(f"  - {reason}", highlight=False)
+    s = record["signals"]
+    print(
+        json.dumps(
+            {
+                "task": p.task,
+                "model_version": record["model_version"],
+                "n": record["window"]["n"],
+                "window_alarm": record["window_alarm"],
+                "persistent_alarm": record["persistent_alarm"],
+                "estimated_macro_f1": s.get("estimated_macro_f1"),
+                "reference_val_macro_f1": s.get("reference_val_macro_f1"),
+                "domain_auc": s.get("domain_auc"),
+                "label_js": s.get("label_js"),
+            },
+            ensure_ascii=False,
+        )
+    )

@@ -859,6 +859,30 @@ class PredictionLog:
             for ts, version, label, masked, scores_json in reversed(rows)
         ]
 
+    def prune(self, before: datetime) -> int:
+        """Delete the predictions made before `before` (naive means UTC): retention (`heara monitor
+        prune`). Returns how many rows went; 0 when nothing was written yet."""
+        store = self._store
+        if store.kind == "sqlite" and not store.path.exists():
+            return 0
+        cutoff = _utc_iso(before) if store.kind == "sqlite" else _as_utc(before)
+        con = store.connect(create=False)
+        deleted = [0]
+
+        def work(cur: Any) -> None:
+            cur.execute(f"DELETE FROM {store.table} WHERE ts < {store.ph}", (cutoff,))
+            deleted[0] = max(int(cur.rowcount or 0), 0)
+
+        try:
+            store.run_in_transaction(con, work)
+        except Exception as exc:
+            if store.is_missing_table(exc):
+                return 0
+            raise
+        finally:
+            con.close()
+        return deleted[0]
+
     def label_counts(self, since: datetime | None = None) -> dict[str, int]:
         """Predictions per label, optionally only those at or after `since` (naive means UTC)."""
         where, params = "", ()

@@ -13,10 +13,37 @@ import typer
 from training.cli.common import DataDirOpt, OverlayOpt, ParamsOpt, SetOpt, console, load_params_for
 
 app = typer.Typer()
+monitor_app = typer.Typer(
+    invoke_without_command=True,
+    help="Is the served model drifting? Without a subcommand: judge the newest window.",
+)
+app.add_typer(monitor_app, name="monitor")
 
 
-@app.command("monitor")
+@monitor_app.command("prune")
+def prune_cmd(
+    older_than: Annotated[
+        float, typer.Option("--older-than", min=0, help="Delete predictions older than this many days.")
+    ],
+) -> None:
+    """Retention: delete the prediction log's rows older than N days (the store HEARA_PREDICTION_DB
+    names, SQLite by default). Prints how many went, then a JSON line."""
+    from serving.predlog import PredictionLog
+    from training import env
+
+    before = datetime.now(UTC) - timedelta(days=older_than)
+    predlog = PredictionLog(env.prediction_db())
+    try:
+        deleted = predlog.prune(before)
+    finally:
+        predlog.close()
+    console.print(f"deleted {deleted} predictions made before {before:%Y-%m-%d %H:%M} UTC")
+    print(json.dumps({"deleted": deleted, "before": before.isoformat(timespec="seconds")}))
+
+
+@monitor_app.callback()
 def monitor_cmd(
+    ctx: typer.Context,
     window: Annotated[
         Optional[int], typer.Option(min=1, help="Predictions per window (default: monitor.window).")
     ] = None,
@@ -36,6 +63,8 @@ def monitor_cmd(
     the Korean text descriptors and the embeddings, and the macro-F1 estimated without labels, each
     against the served version's reference. Prints the verdict and a JSON line; writes report.json,
     report.html and history.jsonl; logs a run to MLflow."""
+    if ctx.invoked_subcommand is not None:
+        return
     import pandas as pd
 
     from serving.predlog import PredictionLog

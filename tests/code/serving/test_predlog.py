@@ -259,6 +259,25 @@ def test_a_monitoring_window_is_the_newest_rows_of_a_version_oldest_first(store)
         assert len(log.window(100, since=t0 + timedelta(minutes=6))) == 3
 
 
+def test_prune_deletes_only_what_is_older_than_the_cutoff(store):
+    t0 = datetime(2025, 5, 1, 9, 0, tzinfo=UTC)
+    recs = [
+        dataclasses.replace(r, ts=t0 + timedelta(days=i), request_id=f"req-{i}")
+        for i, r in enumerate(records() * 2)
+    ]
+    with open_log(store) as log:
+        assert log.prune(t0) == 0  # nothing written yet: no error
+        log.log(recs)
+        assert log.flush(10)
+        assert log.prune(t0 + timedelta(days=4)) == 4  # days 0..3
+        assert store.count() == 2
+        kept = [t0 + timedelta(days=i) for i in (4, 5)]
+        assert [r["ts"] for r in log.window(10)] == [t.isoformat(timespec="microseconds") for t in kept]
+        assert (
+            log.prune((t0 + timedelta(days=4)).replace(tzinfo=None)) == 0
+        )  # naive = UTC: nothing older left
+
+
 def test_the_writer_recovers_after_a_failed_batch(store):
     with open_log(store) as log:
         log.log(records("before"))

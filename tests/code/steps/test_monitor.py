@@ -133,3 +133,10 @@ def test_heara_monitor_reads_the_prediction_log(
     line = json.loads(result.stdout.strip().splitlines()[-1])
     assert line["n"] == 60 and line["model_version"] == version  # the newest monitor.window rows
     assert (tmp_path / "report" / "report.html").is_file()
+
+    # Retention: `heara monitor prune --older-than N` deletes what is older (nothing here is a day old).
+    result = CliRunner().invoke(app, ["monitor", "prune", "--older-than", "1"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["deleted"] == 0
+    result = CliRunner().invoke(app, ["monitor", "prune", "--older-than", "0"], env=env)
+    assert json.loads(result.stdout.strip().splitlines()[-1])["deleted"] == 80

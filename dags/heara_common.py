@@ -1,5 +1,6 @@
-"""What Heara's DAGs share: the incoming-data Asset, default task arguments, the failure callback and
-the call wrapper that turns a non-retryable step failure into an Airflow failure without retries.
+"""What Heara's DAGs share: the Assets (incoming data, a sweep's best, drift), default task arguments,
+the failure callback and the call wrapper that turns a non-retryable step failure into an Airflow failure
+without retries.
 
 Wiring only: the work is in `training/` (training.orchestration.tasks), imported inside the tasks.
 """
@@ -17,6 +18,9 @@ INCOMING = Asset(name="heara_incoming_labeled_data", uri="file:///heara/incoming
 # A finished sweep's best configuration (the event's extra: overlay path, best value, study). heara_retrain
 # runs on it, with the overlay, when params.yaml's sweep.retrain_on_best is on.
 SWEEP_BEST = Asset(name="heara_sweep_best", uri="heara://sweep/best")
+# The served model drifts (a persistent alarm of heara_monitor; the event's extra: the evidence).
+# heara_retrain runs on it when params.yaml's monitor.on_drift is retrain.
+DRIFT = Asset(name="heara_monitoring_drift", uri="heara://monitoring/drift")
 
 
 def default_args(orch: OrchestrateConfig) -> dict:

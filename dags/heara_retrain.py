@@ -7,7 +7,9 @@
 **When it runs**: on the schedule in `params.yaml` (`orchestrate.schedule`, weekly by default), when the
 watcher DAG (`heara_incoming_watch`) sees new labeled files in `$HEARA_HOME/incoming/` (an Asset event;
 the run records which files), when `heara_sweep` publishes a best configuration and `sweep.retrain_on_best`
-is on (the run then uses the sweep's overlay), or when you press **Trigger** and fill in the form.
+is on (the run then uses the sweep's overlay), when `heara_monitor` raises a persistent drift alarm and
+`monitor.on_drift` is `retrain` (the run records the evidence: run.json and the MLflow tag
+`heara.airflow.trigger_drift`), or when you press **Trigger** and fill in the form.
 
 **The form** overrides `params.yaml` for this run only: task, a params **overlay** (`params.full.yaml`
 for a real fine-tune of the pretrained model: its learning rate, epochs and patience), model
@@ -28,7 +30,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, chain, dag, task
-from heara_common import INCOMING, SWEEP_BEST, call, default_args
+from heara_common import DRIFT, INCOMING, SWEEP_BEST, call, default_args
 
 from training.config import load_params
 from training.env import train_queue
@@ -36,8 +38,13 @@ from training.orchestration.form import form_params
 
 PARAMS = load_params()
 ORCH = PARAMS.orchestrate
-# New labeled data; and a sweep's best configuration when params.yaml's sweep.retrain_on_best is on.
-ASSETS = (INCOMING | SWEEP_BEST) if PARAMS.sweep.retrain_on_best else INCOMING
+# New labeled data; a sweep's best configuration when params.yaml's sweep.retrain_on_best is on; the
+# monitor's drift alarm when monitor.on_drift is retrain.
+ASSETS = INCOMING
+if PARAMS.sweep.retrain_on_best:
+    ASSETS = ASSETS | SWEEP_BEST
+if PARAMS.monitor.on_drift == "retrain":
+    ASSETS = ASSETS | DRIFT
 SCHEDULE = (
     AssetOrTimeSchedule(timetable=CronTriggerTimetable(ORCH.schedule, timezone="UTC"), assets=ASSETS)
     if ORCH.schedule
@@ -72,10 +79,18 @@ def heara_retrain():
             if events or "asset" in run_type
             else ("scheduled" if "scheduled" in run_type else "manual")
         )
+        drift = [(event.extra or {})["drift"] for event in events if (event.extra or {}).get("drift")]
         form = dict(context["params"])
         if overlays and not form.get("overlay"):  # a sweep's best configuration (the latest event's)
             form["overlay"] = overlays[-1]
-        return call(tasks.resolve_run, form, context["run_id"], trigger=trigger, trigger_files=files)
+        return call(
+            tasks.resolve_run,
+            form,
+            context["run_id"],
+            trigger=trigger,
+            trigger_files=files,
+            trigger_drift=drift[-1] if drift else None,
+        )
 
     @task
     def ingest(run: dict) -> dict:
@@ -123,6 +138,8 @@ def heara_retrain():
         }
         if run["trigger_files"]:
             tags["heara.airflow.trigger_files"] = ", ".join(run["trigger_files"])
+        if run.get("trigger_drift"):  # the monitor's evidence, when a drift alarm started this run
+            tags["heara.airflow.trigger_drift"] = run["trigger_drift"]
         return call(tasks.train, run["params_file"], tags)
 
     @task

@@ -39,8 +39,8 @@ Steps (import core and library):
 
 Adapters (thin callers of the steps; may import anything, serving included):
   cli/              the `heara` command, one module per command group
-  orchestration/    the task bodies the Airflow DAGs in dags/ call (retrain, sweep), the trigger forms,
-                    local Airflow
+  orchestration/    the task bodies the Airflow DAGs in dags/ call (retrain, sweep, monitor), the trigger
+                    forms, local Airflow
   bench/            benchmarks: preprocessing speed, training throughput, serving load (wrk; vs Flask,
                     MLflow), CPU inference (torch fp32 vs int8 ONNX), the cost of explanations and of
                     monitoring a window

@@ -392,6 +392,14 @@ class ServeConfig(_Section):
 class MonitorConfig(_Section):
     """`heara monitor`: windows of served predictions against the reference stored with the model."""
 
+    schedule: str | None = Field("@hourly", description="the heara_monitor DAG's schedule; null: none")
+    on_drift: Literal["retrain", "review"] = Field(
+        "retrain",
+        description="a persistent alarm's Asset event triggers heara_retrain (retrain) or not (review)",
+    )
+    retention_days: float | None = Field(
+        90, gt=0, description="the monitor DAG deletes logged predictions older than this; null: keep all"
+    )
     window: int = Field(500, ge=10, description="predictions per window (the newest)")
     window_hours: float | None = Field(
         None, gt=0, description="a window is the last this-many hours instead (window caps the count)"

@@ -34,10 +34,16 @@ def run_dir(run_id: str) -> Path:
 
 
 def resolve_run(
-    form: dict[str, Any], run_id: str, *, trigger: str = "manual", trigger_files: list[dict] | None = None
+    form: dict[str, Any],
+    run_id: str,
+    *,
+    trigger: str = "manual",
+    trigger_files: list[dict] | None = None,
+    trigger_drift: dict | None = None,
 ) -> dict:
     """Validate the form against params.yaml (plus the form's overlay file, if any) and write the run's
-    resolved params file and record."""
+    resolved params file and record. `trigger_drift`: the monitor's evidence when a drift event started
+    the run (training.orchestration.tasks.monitor_window), kept in the record and as an MLflow tag."""
 
     overlays = form_overlays(form)
     try:
@@ -51,6 +57,7 @@ def resolve_run(
         "dag_run_id": run_id,
         "trigger": trigger,
         "trigger_files": trigger_files or [],
+        "trigger_drift": trigger_drift,
         "force_promote": bool(form.get("force_promote")),
         "form": form,
         "overlays": [str(o) for o in overlays],
@@ -78,7 +85,87 @@ def resolve_run(
         "force_promote": record["force_promote"],
         "trigger": trigger,
         "trigger_files": [f["name"] for f in trigger_files or []],
+        "trigger_drift": drift_summary(trigger_drift) if trigger_drift else "",
     }
+
+
+def drift_summary(evidence: dict) -> str:
+    """One line of a drift event's evidence (the MLflow tag heara.airflow.trigger_drift)."""
+    reasons = "; ".join(evidence.get("reasons", [])[:5])
+    return (
+        f"version {evidence.get('model_version')}, window of {evidence.get('n')} predictions to "
+        f"{evidence.get('to')}: {reasons}"
+    )[:4000]
+
+
+def monitor_window(params_file: str | None = None) -> dict:
+    """The monitor DAG's `judge`: `heara monitor` on the newest window of the served version (the
+    prediction log HEARA_PREDICTION_DB names, the registry's champion). Returns the window's verdict and,
+    for a drift event, its evidence (no texts: version, window, reasons, the main figures)."""
+    from datetime import timedelta
+
+    import pandas as pd
+
+    from serving.predlog import PredictionLog
+    from training import env
+    from training.errors import NoChampionError
+    from training.registry.champion import resolve_model
+    from training.steps.monitor import monitor_step
+
+    params = load_params(params_file) if params_file else load_params()
+    try:
+        source = resolve_model(params.task)
+    except NoChampionError as e:  # nothing served yet (a fresh install): nothing to judge, not a failure
+        log.info("monitor: %s", e)
+        return {"persistent_alarm": False, "window_alarm": False, "enough": False, "skipped": str(e)}
+    since = (
+        datetime.now(timezone.utc) - timedelta(hours=params.monitor.window_hours)
+        if params.monitor.window_hours
+        else None
+    )
+    predlog = PredictionLog(env.prediction_db())
+    try:
+        rows = predlog.window(params.monitor.window, since=since, model_version=source.version_label)
+    finally:
+        predlog.close()
+    frame = pd.DataFrame(rows, columns=["ts", "model_version", "label", "masked_text", "scores"])
+    record = monitor_step(params, frame, model_dir=source.model_dir, version=source.version_label)
+    s = record["signals"]
+    evidence = {
+        "task": params.task,
+        "model_version": record["model_version"],
+        "n": record["window"]["n"],
+        "from": record["window"]["from"],
+        "to": record["window"]["to"],
+        "reasons": record["reasons"],
+        "persistence": record["persistence"],
+        **{k: s[k] for k in ("label_js", "domain_auc", "estimated_macro_f1") if k in s},
+    }
+    return {
+        "persistent_alarm": record["persistent_alarm"],
+        "window_alarm": record["window_alarm"],
+        "enough": record["enough"],
+        "evidence": evidence,
+    }
+
+
+def prune_predictions(params_file: str | None = None) -> dict:
+    """The monitor DAG's retention: delete logged predictions older than monitor.retention_days."""
+    from datetime import timedelta
+
+    from serving.predlog import PredictionLog
+    from training import env
+
+    days = (load_params(params_file) if params_file else load_params()).monitor.retention_days
+    if days is None:
+        return {"deleted": 0, "retention_days": None}
+    predlog = PredictionLog(env.prediction_db())
+    try:
+        deleted = predlog.prune(datetime.now(timezone.utc) - timedelta(days=days))
+    finally:
+        predlog.close()
+    log.info("retention: deleted %d predictions older than %g days", deleted, days)
+    return {"deleted": deleted, "retention_days": days}
 
 
 def _params(params_file: str) -> Params:

@@ -11,7 +11,14 @@ from training.config import load_params
 from training.orchestration.airflow_local import env
 from training.orchestration.form import FIELDS, FORM_KEYS, SWEEP_FIELDS, SWEEP_FORM_KEYS
 
-DAG_IDS = {"heara_retrain", "heara_rollback", "heara_batch_predict", "heara_incoming_watch", "heara_sweep"}
+DAG_IDS = {
+    "heara_retrain",
+    "heara_rollback",
+    "heara_batch_predict",
+    "heara_incoming_watch",
+    "heara_sweep",
+    "heara_monitor",
+}
 
 
 @pytest.fixture(scope="module")
@@ -229,3 +236,28 @@ def test_retrain_runs_on_a_sweep_s_best_only_when_switched_on(tmp_path, monkeypa
     switched = DagBag(dag_folder=f"{folder}/heara_retrain.py")
     condition = str(switched.dags["heara_retrain"].timetable.asset_condition)
     assert SWEEP_BEST.name in condition and "heara_incoming_labeled_data" in condition
+
+
+def test_monitor_wiring_and_the_drift_policy(tmp_path, monkeypatch, repo_root, dagbag):
+    """heara_monitor: prune, judge, and the drift event only on a persistent alarm; heara_retrain runs on
+    that event with monitor.on_drift retrain (params.yaml's default), not with review."""
+    import yaml
+    from airflow.dag_processing.dagbag import DagBag
+    from heara_common import DRIFT
+
+    dag = dagbag.dags["heara_monitor"]
+    assert "judge" in dag.get_task("prune").downstream_task_ids
+    assert {"drifted", "publish_drift"} <= dag.get_task("judge").downstream_task_ids
+    assert "publish_drift" in dag.get_task("drifted").downstream_task_ids
+    assert [o.name for o in dag.get_task("publish_drift").outlets] == [DRIFT.name]
+    assert load_params().monitor.schedule == "@hourly" and "Cron" in type(dag.timetable).__name__
+    assert DRIFT.name in str(dagbag.dags["heara_retrain"].timetable.asset_condition)
+
+    tree = yaml.safe_load((repo_root / "params.yaml").read_text(encoding="utf-8"))
+    tree["monitor"]["on_drift"] = "review"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tree, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("HEARA_PARAMS", str(tmp_path / "params.yaml"))
+    folder = env({})["AIRFLOW__CORE__DAGS_FOLDER"]
+    review = DagBag(dag_folder=f"{folder}/heara_retrain.py")
+    condition = str(review.dags["heara_retrain"].timetable.asset_condition)
+    assert DRIFT.name not in condition and "heara_incoming_labeled_data" in condition

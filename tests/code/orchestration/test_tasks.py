@@ -65,6 +65,34 @@ def test_resolve_run_writes_params_and_record(home):
     assert flow._params(run["params_file"]).train.epochs == 3  # the file round-trips through load_params
 
 
+def test_a_run_started_by_a_drift_alarm_records_the_evidence(home):
+    evidence = {
+        "task": "danger",
+        "model_version": "4",
+        "n": 500,
+        "from": "2026-11-28T09:00:00+00:00",
+        "to": "2026-11-28T10:00:00+00:00",
+        "reasons": [
+            "descriptor:spacing_anomaly: p=1e-12 < 0.0008",
+            "embeddings: domain classifier AUC 0.91 > 0.75",
+        ],
+        "persistence": "3 of the last 5 windows",
+        "domain_auc": 0.91,
+    }
+    run = flow.resolve_run({}, "asset__drift", trigger="asset", trigger_drift=evidence)
+    assert run["trigger_drift"].startswith("version 4, window of 500 predictions to 2026-11-28T10:00:00")
+    assert "spacing_anomaly" in run["trigger_drift"] and "AUC 0.91" in run["trigger_drift"]
+    record = json.loads((home / "airflow" / "runs" / "asset__drift" / "run.json").read_text())
+    assert record["trigger_drift"] == evidence
+    assert flow.resolve_run({}, "manual__plain")["trigger_drift"] == ""
+
+
+def test_the_monitor_skips_when_nothing_is_served_yet(registry_home):
+    verdict = flow.monitor_window()
+    assert verdict["skipped"].startswith("no model to serve")
+    assert not verdict["persistent_alarm"] and not verdict["enough"]
+
+
 @pytest.mark.parametrize(
     "form, message",
     [

@@ -140,3 +140,18 @@ def test_heara_monitor_reads_the_prediction_log(
     assert json.loads(result.stdout.strip().splitlines()[-1])["deleted"] == 0
     result = CliRunner().invoke(app, ["monitor", "prune", "--older-than", "0"], env=env)
     assert json.loads(result.stdout.strip().splitlines()[-1])["deleted"] == 80
+
+    # The monitor DAG's task bodies do the same from params.yaml (the DAG's wiring: test_dags.py).
+    from training.orchestration import tasks
+
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        with PredictionLog(db) as log:
+            log.log(make_records("1" * 16, texts, predictor.predict(texts), "heara-danger", version, 3.0))
+            assert log.flush(10)
+        params_file = Params().override(QUICK).save(tmp_path / "params.yaml")
+        verdict = tasks.monitor_window(str(params_file))
+        assert verdict["enough"] and verdict["evidence"]["model_version"] == version
+        assert verdict["evidence"]["n"] == 60 and "masked_text" not in json.dumps(verdict)
+        assert tasks.prune_predictions(str(params_file)) == {"deleted": 0, "retention_days": 90}

@@ -1,0 +1,71 @@
+"""
+### heara_monitor: is the served model drifting?
+
+`prune -> judge -> drifted? -> publish_drift`
+
+**When it runs**: on `monitor.schedule` in `params.yaml` (hourly by default), or when you press **Trigger**.
+
+**What it does**: `prune` deletes logged predictions older than `monitor.retention_days`. `judge` is
+`heara monitor`: the newest `monitor.window` predictions of the served version against the reference
+stored with that version (label shares, confidence, Korean text descriptors, embeddings, macro-F1
+estimated without labels; docs/monitoring.md). It appends to `$HEARA_HOME/<task>/monitoring/history.jsonl`,
+writes `report.html` and logs an MLflow run. When the alarm is persistent (`monitor.persistence_k` of
+the last `monitor.persistence_m` windows), `publish_drift` emits an event on the Asset
+`heara://monitoring/drift` whose extra carries the evidence: version, window, reasons, the main figures.
+No text is included.
+
+**Then**: with `monitor.on_drift: retrain`, `heara_retrain` runs on that event and records the evidence
+(its run.json and the MLflow tag `heara.airflow.trigger_drift`). With `review`, nothing runs: the event and
+the report are for people to look at first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import dag, task
+from heara_common import DRIFT, call, default_args
+
+from training.config import load_params
+
+PARAMS = load_params()
+
+
+@dag(
+    dag_id="heara_monitor",
+    schedule=PARAMS.monitor.schedule,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args={**default_args(PARAMS.orchestrate), "retries": 1},
+    tags=["heara", "monitoring"],
+    doc_md=__doc__,
+)
+def heara_monitor():
+    @task
+    def prune() -> dict:
+        from training.orchestration import tasks
+
+        return call(tasks.prune_predictions)
+
+    @task
+    def judge() -> dict:
+        from training.orchestration import tasks
+
+        return call(tasks.monitor_window)
+
+    @task.short_circuit
+    def drifted(verdict: dict) -> bool:
+        return bool(verdict["persistent_alarm"])
+
+    @task(outlets=[DRIFT])
+    def publish_drift(verdict: dict, **context) -> dict:
+        context["outlet_events"][DRIFT].extra = {"drift": verdict["evidence"]}
+        return verdict["evidence"]
+
+    verdict = judge()
+    prune() >> verdict
+    drifted(verdict) >> publish_drift(verdict)
+
+
+heara_monitor()

@@ -318,6 +318,23 @@ class _Store:
     def is_missing_table(self, exc: Exception) -> bool:
         return f"{self.table}" in str(exc) and ("no such table" in str(exc) or "does not exist" in str(exc))
 
+    def query(self, sql: str, params: tuple) -> list[tuple]:
+        """Rows of a read (`?` placeholders) on a short-lived connection; [] when the file or the table
+        does not exist yet. An unreachable store raises its own error."""
+        if self.kind == "sqlite" and not self.path.exists():
+            return []
+        con = self.connect(create=False)
+        try:
+            cur = con.cursor()
+            cur.execute(sql.replace("?", self.ph), params)
+            return list(cur.fetchall())
+        except Exception as exc:
+            if self.is_missing_table(exc):
+                return []
+            raise
+        finally:
+            con.close()
+
 
 class PredictionLog:
     """Writes `PredictionRecord`s to a store in a background thread; `log()` never blocks or raises.
@@ -776,20 +793,7 @@ class PredictionLog:
     def _query(self, sql: str, params: tuple) -> list[tuple]:
         """Rows from a short-lived connection of its own; [] when nothing was written yet.
         An unreachable store raises its own error: the caller (the try-it page) shows it."""
-        store = self._store
-        if store.kind == "sqlite" and not store.path.exists():
-            return []
-        con = store.connect(create=False)
-        try:
-            cur = con.cursor()
-            cur.execute(sql.replace("?", store.ph), params)
-            return list(cur.fetchall())
-        except Exception as exc:
-            if store.is_missing_table(exc):
-                return []
-            raise
-        finally:
-            con.close()
+        return self._store.query(sql, params)
 
     def recent(self, limit: int = 20) -> list[dict[str, Any]]:
         """The newest predictions first, masked text only (never the raw text), JSON-ready: ts as
@@ -834,7 +838,8 @@ class PredictionLog:
         self, limit: int, *, since: datetime | None = None, model_version: str | None = None
     ) -> list[dict[str, Any]]:
         """A monitoring window: the newest `limit` predictions (of `model_version`, at or after `since`
-        when given), oldest first, with ts, label, masked text and scores (never the raw text)."""
+        when given), oldest first, with the row id, ts, label, masked text, scores and the danger flag
+        (never the raw text)."""
         where, params = [], []
         if since is not None:
             where.append("ts >= ?")
@@ -844,19 +849,21 @@ class PredictionLog:
             params.append(str(model_version))
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         rows = self._query(
-            f"SELECT ts, model_version, label, masked_text, scores_json FROM {self._store.table}{clause} "
-            "ORDER BY ts DESC, id DESC LIMIT ?",
+            f"SELECT id, ts, model_version, label, masked_text, scores_json, danger FROM {self._store.table}"
+            f"{clause} ORDER BY ts DESC, id DESC LIMIT ?",
             (*params, int(limit)),
         )
         return [
             {
+                "id": int(id_),  # the row's id: the review queue names the prediction by it
                 "ts": ts if isinstance(ts, str) else _utc_iso(ts),
                 "model_version": version,
                 "label": label,
                 "masked_text": masked,
                 "scores": json.loads(scores_json or "{}"),
+                "danger": bool(danger),
             }
-            for ts, version, label, masked, scores_json in reversed(rows)
+            for id_, ts, version, label, masked, scores_json, danger in reversed(rows)
         ]
 
     def prune(self, before: datetime) -> int:

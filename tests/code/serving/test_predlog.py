@@ -254,7 +254,8 @@ def test_a_monitoring_window_is_the_newest_rows_of_a_version_oldest_first(store)
             (t0 + timedelta(minutes=i)).isoformat(timespec="microseconds") for i in (5, 6, 7)
         ]
         assert {r["model_version"] for r in rows} == {"2"}
-        assert set(rows[0]) == {"ts", "model_version", "label", "masked_text", "scores"}  # never the raw text
+        assert set(rows[0]) == {"id", "ts", "model_version", "label", "masked_text", "scores", "danger"}
+        assert rows[0]["id"] < rows[1]["id"] < rows[2]["id"]  # never the raw text
         assert not any(PHONE in json.dumps(r, ensure_ascii=False) for r in log.window(100))
         assert len(log.window(100, since=t0 + timedelta(minutes=6))) == 3
 

@@ -19,6 +19,8 @@ training.data.preprocess and training.registry; tests/code/test_code_maps.py kee
   metrics.py        Heara's Prometheus metrics; BentoML's request metrics labelled by route template
   predlog.py        the prediction log (SQLite or PostgreSQL), written off the request path
   journal.py        the prediction log's journal on disk (durable mode): group commit, replay
+  review_queue.py   the review queue beside the prediction log: predictions people label, and the
+                    production holdout their labels of the random stratum make
   recent.py         the last predictions in memory, for GET /recent and the try-it page
   run.py            start the service (`heara serve`), resolving the model first
   supervisor.py     BentoML's process manager made private; workers that stop when it dies

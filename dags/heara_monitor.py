@@ -1,7 +1,7 @@
 """
 ### heara_monitor: is the served model drifting?
 
-`prune -> judge -> drifted? -> publish_drift`
+`prune -> judge -> drifted? -> publish_drift`, and `judge -> review`
 
 **When it runs**: on `monitor.schedule` in `params.yaml` (hourly by default), or when you press **Trigger**.
 
@@ -12,7 +12,9 @@ estimated without labels; docs/monitoring.md). It appends to `$HEARA_HOME/<task>
 writes `report.html` and logs an MLflow run. When the alarm is persistent (`monitor.persistence_k` of
 the last `monitor.persistence_m` windows), `publish_drift` emits an event on the Asset
 `heara://monitoring/drift` whose extra carries the evidence: version, window, reasons, the main figures.
-No text is included.
+No text is included. `review` is `heara review select`: it queues `review.budget` predictions of the same
+window for people to label on GET /review (uncertain, novel, random; every danger-flagged one) and
+refreshes the production holdout file (docs/monitoring.md, "Review queue and production holdout").
 
 **Then**: with `monitor.on_drift: retrain`, `heara_retrain` runs on that event and records the evidence
 (its run.json and the MLflow tag `heara.airflow.trigger_drift`). With `review`, nothing runs: the event and
@@ -63,9 +65,16 @@ def heara_monitor():
         context["outlet_events"][DRIFT].extra = {"drift": verdict["evidence"]}
         return verdict["evidence"]
 
+    @task
+    def review() -> dict:
+        from training.orchestration import tasks
+
+        return call(tasks.review_window)
+
     verdict = judge()
     prune() >> verdict
     drifted(verdict) >> publish_drift(verdict)
+    verdict >> review()
 
 
 heara_monitor()

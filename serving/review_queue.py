@@ -315,3 +315,18 @@ class ReviewQueue:
             "ORDER BY ts_reviewed DESC, id DESC LIMIT ?",
             (int(limit),),
         )
+
+    def queued_among(self, prediction_ids: Iterable[int]) -> set[int]:
+        """Which of these predictions are in the queue already (any status): `heara review select`
+        leaves them out, so overlapping windows do not spend the budget twice."""
+        ids = [int(i) for i in prediction_ids]
+        found: set[int] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self._store.query(
+                f"SELECT prediction_id FROM {self.table} "
+                f"WHERE prediction_id IN ({', '.join('?' * len(chunk))})",
+                tuple(chunk),
+            )
+            found.update(int(r[0]) for r in rows)
+        return found

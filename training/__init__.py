@@ -26,21 +26,23 @@ Library (data -> model -> trainer, evaluation -> registry; none imports steps, a
                     leaderboard of a comparison of model families, the explanations' faithfulness
                     (comprehensiveness, sufficiency) and explanations.html; drift.py: drift statistics
                     (PSI, KS, label shift, MMD, domain classifier), temperature, estimated F1, persistence;
-                    monitoring.py: the reference stored with a model and one window's drift signals
+                    monitoring.py: the reference stored with a model and one window's drift signals;
+                    review.py: which served predictions people label (strata), the holdout's macro-F1
   registry/         MLflow tracking and aliases, the promotion gate's rule, the audit ledger, the champion
                     and the smoke test a version passes before it may become champion
 
 Steps (import core and library):
   steps/            one module per pipeline verb: ingest, validate, preprocess, split, augment (prepare
                     runs them in order), train, evaluate, register, promote, rollback, predict, monitor
-                    (a window of served predictions against the version's reference); compare
+                    (a window of served predictions against the version's reference), review (picks for
+                    the review queue, the export of labels, the production holdout); compare
                     (several model families and seeds on one frozen split); sweep (a hyperparameter search
                     with Optuna, scored on validation, its best as an overlay)
 
 Adapters (thin callers of the steps; may import anything, serving included):
   cli/              the `heara` command, one module per command group
-  orchestration/    the task bodies the Airflow DAGs in dags/ call (retrain, sweep, monitor), the trigger
-                    forms, local Airflow
+  orchestration/    the task bodies the Airflow DAGs in dags/ call (retrain, sweep, monitor, review), the
+                    trigger forms, local Airflow
   bench/            benchmarks: preprocessing speed, training throughput, serving load (wrk; vs Flask,
                     MLflow), CPU inference (torch fp32 vs int8 ONNX), the cost of explanations and of
                     monitoring a window

@@ -422,6 +422,44 @@ class MonitorConfig(_Section):
         return self
 
 
+class ReviewConfig(_Section):
+    """`heara review`: which served predictions people label, and the production holdout they form."""
+
+    budget: int = Field(50, ge=0, le=100000, description="predictions queued for review per window")
+    uncertain_share: float = Field(
+        0.4, ge=0, le=1, description="budget share: smallest margin between the top two probabilities"
+    )
+    danger_share: float = Field(0.2, ge=0, le=1, description="budget share: danger-flagged predictions")
+    novel_share: float = Field(0.2, ge=0, le=1, description="budget share: most novel (domain classifier)")
+    random_share: float = Field(
+        0.2, ge=0, le=1, description="budget share: a uniform random sample (the production holdout)"
+    )
+    danger_policy: Literal["all", "share"] = Field(
+        "all", description="all: every danger-flagged prediction, beyond the budget; share: danger_share"
+    )
+    seed: int = Field(0, description="seed of the random stratum (mixed with the window's first row id)")
+    min_new_reviews: int = Field(
+        200, ge=1, description="labeled reviews not yet trained on that make retraining on them worth it"
+    )
+    holdout_min_rows: int = Field(
+        100, ge=10, description="labeled random-stratum rows needed before the holdout's macro-F1 is reported"
+    )
+    holdout_max_rows: int = Field(2000, ge=10, description="the rolling holdout: the newest this-many rows")
+    holdout_bootstrap: int = Field(1000, ge=100, le=100000, description="bootstrap resamples of the 95 % CI")
+    holdout_blocking: bool = Field(
+        False, description="the gate refuses a challenger worse than the champion on the holdout"
+    )
+
+    @model_validator(mode="after")
+    def _shares(self) -> "ReviewConfig":
+        total = self.uncertain_share + self.danger_share + self.novel_share + self.random_share
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(
+                f"review: the shares (uncertain, danger, novel, random) must sum to 1, got {total:g}"
+            )
+        return self
+
+
 class OrchestrateConfig(_Section):
     """The Airflow DAGs (dags/): schedule, retries, where training runs, whom to tell after a promotion."""
 
@@ -583,6 +621,7 @@ class Params(_Section):
     promote: PromoteConfig = Field(default_factory=PromoteConfig, description="the promotion gate")
     serve: ServeConfig = Field(default_factory=ServeConfig, description="the BentoML service")
     monitor: MonitorConfig = Field(default_factory=MonitorConfig, description="drift monitoring")
+    review: ReviewConfig = Field(default_factory=ReviewConfig, description="the review queue and holdout")
     orchestrate: OrchestrateConfig = Field(default_factory=OrchestrateConfig, description="the Airflow DAGs")
     sweep: SweepConfig = Field(default_factory=SweepConfig, description="hyperparameter sweeps (Optuna)")
 

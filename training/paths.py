@@ -132,6 +132,11 @@ class StatePaths:
         (training/evaluation/baseline_cache.py)."""
         return self.home / "baselines.json"
 
+    def review(self, task: str) -> Path:
+        """`heara review`'s files for one task: holdout.parquet, the production holdout (labeled rows of the
+        review queue's random stratum) that the evaluate step and the gate score models on."""
+        return self.task_dir(task) / "review"
+
     @property
     def predictions(self) -> Path:
         """Batch predictions (`heara predict`, the batch-predict DAG) without an explicit output."""

@@ -1,5 +1,5 @@
 """`heara`: one command-line entry point, a subcommand per pipeline verb. The commands (one module per
-group: data, train, run, experiments, serve, monitor, bench, config, airflow) parse options and call
+group: data, train, run, experiments, serve, monitor, review, bench, config, airflow) parse options and call
 `training.steps`; they hold no logic of their own.
 
 Errors: a `HearaError` (bad data, bad settings, something not there yet) is printed as one line and
@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from training.cli import bench, config, data, experiments, monitor, run, serve, train
+from training.cli import bench, config, data, experiments, monitor, review, run, serve, train
 from training.cli.airflow import airflow_app
 from training.cli.common import console
 from training.errors import HearaError
@@ -45,6 +45,7 @@ app.add_typer(run.app)
 app.add_typer(experiments.app)
 app.add_typer(serve.app)
 app.add_typer(monitor.app)
+app.add_typer(review.app)
 app.add_typer(bench.app, name="bench")
 app.add_typer(config.app, name="config")
 app.add_typer(airflow_app, name="airflow")

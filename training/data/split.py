@@ -3,7 +3,9 @@
 The test split is created once. Later runs keep it as it is (the same rows, identified by the
 content hash of their preprocessed text) and split only the remaining rows into train and val,
 so that every model version, champion and challenger alike, is scored on the same test set.
-Rows whose text is already in the frozen test set never reach train or val.
+Rows whose text is already in the frozen test set never reach train or val. Rows labeled from served
+predictions (`heara review export`, ids starting with `review-`) never reach test: once it is frozen new
+rows only go to train and val, and a first split or a re-split leaves them out of its test draw.
 
 Small classes: a class gets a test row only from three rows on (one each for train, val and test);
 with fewer (possible with a low validate.min_rows_per_class, or after preprocessing removed duplicates)
@@ -23,6 +25,8 @@ import pandas as pd
 from training.config import SplitConfig
 from training.data.labels import indicator, label_counts
 from training.errors import DataError
+
+PRODUCTION_ID_PREFIX = "review-"  # ids of rows labeled from served predictions (heara review export)
 
 
 def text_hash(text: str) -> str:
@@ -154,7 +158,12 @@ def split_frame(
         rest = df[~in_test]
         val_ratio = cfg.val_ratio / (1 - cfg.test_ratio)
     else:
-        take_test = draw_test(df, cfg.test_ratio, rng)
+        # Rows reviewed from production stay out of test: the test split is the fixed yardstick every
+        # version is compared on, and production's own yardstick is the review holdout. Drawn over all
+        # rows first, so the generator's state (and the val draw) does not depend on them.
+        take_test = draw_test(df, cfg.test_ratio, rng) & ~df["id"].astype(str).str.startswith(
+            PRODUCTION_ID_PREFIX
+        )
         test, rest = df[take_test], df[~take_test]
         report["test_frozen"] = False
         val_ratio = cfg.val_ratio / (1 - cfg.test_ratio)

@@ -149,6 +149,20 @@ def monitor_window(params_file: str | None = None) -> dict:
     }
 
 
+def review_window(params_file: str | None = None) -> dict:
+    """The monitor DAG's `review`: `heara review select` on the newest window of the served version
+    (training/orchestration/review.py), and the production holdout file refreshed. Counts only, no text."""
+    from training.errors import NoChampionError
+    from training.orchestration.review import fill_queue
+
+    params = load_params(params_file) if params_file else load_params()
+    try:
+        return fill_queue(params)
+    except NoChampionError as e:  # nothing served yet: nothing to review
+        log.info("review: %s", e)
+        return {"queued": 0, "skipped": str(e)}
+
+
 def prune_predictions(params_file: str | None = None) -> dict:
     """The monitor DAG's retention: delete logged predictions older than monitor.retention_days."""
     from datetime import timedelta

@@ -215,3 +215,23 @@ def test_rerun_with_its_own_frozen_test_reproduces_train_and_val():
     assert report["test_frozen"] is True
     for name in ("train", "val", "test"):
         assert content_hash(again[name]) == content_hash(first[name]), name
+
+
+def test_rows_reviewed_from_production_never_enter_the_test_split():
+    """`heara review export` rows (ids `review-...`): with a frozen test split they go to train and val
+    only; a first split or a re-split leaves them out of its test draw, and the rest splits as before."""
+    from training.data.split import PRODUCTION_ID_PREFIX
+
+    base = clean()
+    first, _ = split_frame(base, CFG)
+    reviewed = clean({"normal": 30, "emergency": 20}, prefix="운영 ")
+    reviewed["id"] = [f"{PRODUCTION_ID_PREFIX}{i}" for i in range(len(reviewed))]
+    grown = pd.concat([base, reviewed], ignore_index=True)
+    later, report = split_frame(grown, CFG, frozen_test=first["test"])
+    assert report["test_frozen"] and later["test"]["id"].tolist() == first["test"]["id"].tolist()
+    assert set(reviewed["id"]) <= set(later["train"]["id"]) | set(later["val"]["id"])
+    for cfg in (CFG, CFG.model_copy(update={"resplit": True})):
+        fresh, _ = split_frame(grown, cfg, frozen_test=first["test"])
+        assert not fresh["test"]["id"].str.startswith(PRODUCTION_ID_PREFIX).any()
+        assert_partition(grown, fresh)
+    assert split_frame(base, CFG)[0]["test"]["id"].tolist() == first["test"]["id"].tolist()  # unchanged

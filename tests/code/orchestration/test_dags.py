@@ -249,6 +249,7 @@ def test_monitor_wiring_and_the_drift_policy(tmp_path, monkeypatch, repo_root, d
     assert "judge" in dag.get_task("prune").downstream_task_ids
     assert {"drifted", "publish_drift"} <= dag.get_task("judge").downstream_task_ids
     assert "publish_drift" in dag.get_task("drifted").downstream_task_ids
+    assert dag.get_task("review").upstream_task_ids == {"judge"}  # fills the review queue each run
     assert [o.name for o in dag.get_task("publish_drift").outlets] == [DRIFT.name]
     assert load_params().monitor.schedule == "@hourly" and "Cron" in type(dag.timetable).__name__
     assert DRIFT.name in str(dagbag.dags["heara_retrain"].timetable.asset_condition)

@@ -176,3 +176,9 @@ def test_window_rows_of_the_prediction_log_enqueue_as_they_are(url):
             with psycopg.connect(url, autocommit=True) as con:
                 con.execute(f"DROP TABLE IF EXISTS predictions_{suffix}")
                 con.execute(f"DROP TABLE IF EXISTS review_{suffix}")
+
+
+def test_queued_among_names_the_predictions_already_queued(queue):
+    assert queue.queued_among([1, 2]) == set()
+    queue.enqueue([item(1), item(3, "danger")])
+    assert queue.queued_among(range(1, 1200)) == {1, 3}  # more ids than one IN list takes

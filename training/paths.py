@@ -109,6 +109,11 @@ class StatePaths:
         train/, eval/, promote/ (paths the DVC stages declare as outs)."""
         return self.models / task
 
+    def monitoring(self, task: str) -> Path:
+        """`heara monitor`'s files for one task: history.jsonl, report.json (read by the service's drift
+        gauges on /metrics), report.html, drift.png."""
+        return self.task_dir(task) / "monitoring"
+
     def training_runs(self, task: str) -> Path:
         """Working folders of training runs (checkpoints, the tiny base model), one per run key."""
         return self.home / "runs" / task

@@ -25,13 +25,13 @@ import pandas as pd
 from training.config import Params
 from training.errors import DataError, NotFoundError
 from training.evaluation.monitoring import Reference, observe, persistence, window_signals
-from training.steps.workspace import task_dir
+from training.paths import state
 
 log = logging.getLogger("heara.pipeline")
 
 
 def monitoring_dir(task: str) -> Path:
-    return task_dir(task) / "monitoring"
+    return state().monitoring(task)
 
 
 def read_history(path: Path) -> list[dict[str, Any]]:
@@ -102,7 +102,9 @@ def monitor_step(
     }
     with history_path.open("a", encoding="utf-8") as f:
         f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    (out_dir / "report.json").write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    partial = out_dir / ".report.json.tmp"  # whole or not at all: serving/drift_gauges.py reads it
+    partial.write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    partial.replace(out_dir / "report.json")
     page = write_page(record, [*history, record], ref, out_dir)
     if log_to_mlflow:
         _log_run(params.task, record, [out_dir / "report.json", page])

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from serving.drift_gauges import DriftGauges
 from training.config import Params
 from training.errors import NotFoundError
 from training.evaluation.monitoring import REFERENCE_DIR, Reference, build_reference
@@ -99,11 +100,39 @@ def test_a_window_is_judged_recorded_and_drawn(model: Path, sample: pd.DataFrame
     history = (tmp_path / "m" / "history.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(history) == 3 and json.loads(history[-1])["persistent_alarm"]
 
+    # The service's drift gauges (/metrics) read the report this wrote: the same figures.
+    gauges = DriftGauges(tmp_path / "m" / "report.json")
+    assert gauges.refresh() and not gauges.refresh()  # read once; unchanged: not read again
+    assert gauge("heara_drift_alarm", kind="persistent") == 1.0
+    assert gauge("heara_drift_window_texts") == 60
+    assert gauge("heara_drift_estimated_macro_f1", which="window") == pytest.approx(
+        second["signals"]["estimated_macro_f1"]
+    )
+    assert gauge("heara_drift_domain_auc") == pytest.approx(second["signals"]["domain_auc"])
+    for test, p in second["tests"].items():
+        assert gauge("heara_drift_p_value", test=test) == pytest.approx(p)
+
     # Too few predictions: said, never an alarm.
     few = monitor_step(
         params, calm.head(10), model_dir=model, version="3", out_dir=tmp_path / "m", log_to_mlflow=False
     )
     assert not few["enough"] and not few["window_alarm"] and "too few" in few["reasons"][0]
+
+
+def gauge(name: str, **labels: str) -> float | None:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels)
+
+
+def test_drift_gauges_skip_a_missing_or_broken_report(tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    gauges = DriftGauges(report)
+    assert not gauges.refresh()  # nothing judged yet
+    report.write_text('{"alarm": true, "persistent_alarm": true, "window": {"n": 7}}', "utf-8")
+    assert gauges.refresh() and gauge("heara_drift_window_texts") == 7
+    report.write_text("{not json", "utf-8")
+    assert not gauges.refresh() and gauge("heara_drift_window_texts") == 7  # kept as it was
 
 
 def test_a_version_without_a_reference_is_named(tiny_model_folder: Path, tmp_path: Path) -> None:

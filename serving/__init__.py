@@ -22,9 +22,11 @@ training.data.preprocess and training.registry; tests/code/test_code_maps.py kee
   review_queue.py   the review queue beside the prediction log: predictions people label, and the
                     production holdout their labels of the random stratum make
   recent.py         the last predictions in memory, for GET /recent and the try-it page
+  timeline.py       speakers and sessions: ids pseudonymised, the escalation rule, GET /timeline's answer
   run.py            start the service (`heara serve`), resolving the model first
   supervisor.py     BentoML's process manager made private; workers that stop when it dies
   static/           the try-it page (GET /try)
+                    and the timeline page (GET /timeline/page)
 
 Its benchmark (`heara bench serve`) and the Flask reference server it compares with live in
 training/bench/ with the other measurement tools.

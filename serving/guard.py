@@ -4,6 +4,7 @@
   probes and the docs (OPEN_PATHS), which load balancers and Prometheus call without credentials,
   and the try-it page `/try` (static: a browser cannot send the header when it opens a page; the
   page sends the key it is given on its own calls, so `/recent`, which shows utterances, stays closed).
+  The timeline page `/timeline/page` is open too; what it shows comes from `/timeline`, behind the key.
   Deny by default, so a route added later is protected too.
 - Body cap: a POST body beyond what any valid request needs gets 413 before it is read into memory
   (a declared Content-Length is checked first; a chunked body is counted while it arrives).
@@ -35,6 +36,7 @@ from training.pii import mask_pii
 
 OPEN_PATHS = frozenset(
     {"/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json", "/schema.json", "/try"}
+    | {"/timeline/page"}  # a page like /try: its data (GET /timeline) needs the key
 )
 OPEN_PREFIXES = ("/static_content/", "/assets/")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

@@ -16,6 +16,8 @@ when it is first imported (BentoML 1.4 deprecates `bentoml.metrics` in favour of
   not take (a full disk): their requests were answered 503, not acknowledged
 - heara_explanation_seconds{method}: time per explanation (POST /explain; the computing process)
 - heara_explanations_refused_total: POST /explain answered 503 (every slot and waiting place taken)
+- heara_escalations_total: escalation episodes of speakers (serving.timeline: once per episode, not
+  per danger prediction within it; the API service)
 
 BentoML's own request metrics (`bentoml_service_request_total`, `..._duration_seconds`,
 `..._in_progress`) are labelled by route template (serving.routes), see `label_requests_by_route`.
@@ -43,6 +45,7 @@ class Instruments:
     reloads: Any
     explanations: Any
     explain_refused: Any
+    escalations: Any
 
 
 @cache
@@ -81,6 +84,11 @@ def instruments() -> Instruments:
         ),
         explain_refused=prom.Counter(
             "heara_explanations_refused", "POST /explain answered 503: every slot and waiting place was taken"
+        ),
+        escalations=prom.Counter(
+            "heara_escalations",
+            "Escalation episodes: a speaker's danger predictions reached timeline.escalation.danger_count "
+            "within its window (counted once per episode)",
         ),
     )
 

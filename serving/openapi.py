@@ -6,6 +6,7 @@ service's own error bodies, and its error models type `detail` as a string where
 pydantic's list. `build()` starts from BentoML's schema and states what actually comes back:
 - the request body of /classify is required, each text's rule (at least one visible character) is in
   its description, and so is what an out-of-range `top_k` gets (400);
+- `/timeline`'s query (speaker_id or session_id, limit, since: 400 naming it) and its answer;
 - every answer of every operation is declared, with its body: 400 (with `detail` for validation),
   401 (with WWW-Authenticate) on routes behind the API key, 408 (body too slow), 413, 415 and
   503 (with Retry-After) on /classify and /explain, 503 from /readyz while the model loads;
@@ -50,6 +51,39 @@ RETRY_AFTER = {
     "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "string"}}
 }
 WWW_AUTH = {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}}
+
+
+def _timeline(paths: dict[str, Any], components: dict[str, Any]) -> None:
+    """GET /timeline: its query (checked by the route itself: 400 naming the parameter) and answer."""
+    timeline = paths.get("/timeline", {}).get("get")
+    if timeline is None:
+        return
+    schema = schemas.Timeline.model_json_schema(ref_template=_REF)
+    components.update(schema.pop("$defs", {}))
+    components["Timeline"] = schema
+
+    def query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+    timeline["parameters"] = [
+        query(
+            "speaker_id",
+            "the speaker, as /classify was sent it (exactly one of speaker_id and session_id)",
+            {"type": "string", "minLength": 1},
+        ),
+        query("session_id", "the session, as /classify was sent it", {"type": "string", "minLength": 1}),
+        query(
+            "limit",
+            "at most this many predictions, the newest (default: timeline.max_entries)",
+            {"type": "integer", "minimum": 1},
+        ),
+        query("since", "only predictions at or after this time (ISO-8601)", {"type": "string"}),
+    ]
+    timeline["responses"]["200"] = _json({"$ref": _REF.format(model="Timeline")})
+    timeline["responses"]["400"] = _error(
+        "not exactly one of speaker_id and session_id, a bad id, limit or since (named in `error`)"
+    )
+    timeline["responses"]["503"] = _error("the prediction log cannot be read now", RETRY_AFTER)
 
 
 def build(base: dict[str, Any], *, max_texts: int, max_chars: int, keyed: bool) -> dict[str, Any]:
@@ -129,6 +163,7 @@ def build(base: dict[str, Any], *, max_texts: int, max_chars: int, keyed: bool) 
         )
     if "/reload" in paths:
         paths["/reload"]["post"]["responses"]["200"] = _json({"$ref": _REF.format(model="ReloadResult")})
+    _timeline(paths, components)
     recent = paths.get("/recent", {}).get("get")
     if recent is not None:
         recent["parameters"] = [

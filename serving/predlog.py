@@ -62,7 +62,11 @@ COLUMNS = (
     "raw_text",
     "danger",
     "scores_json",
+    "speaker_id",
+    "session_id",
+    "device_id",
 )
+ID_COLUMNS = ("speaker_id", "session_id", "device_id")  # added later: ALTER TABLE adds them to older tables
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _ERROR_LOG_EVERY_S = 60.0  # a dead store fails every batch: log the first failure, then once a minute
 DURABILITY = ("async", "durable")  # serve.predlog_durability
@@ -85,6 +89,11 @@ class PredictionRecord:
     raw_text: str | None
     danger: bool
     scores_json: str  # {"label": probability, ...}
+    # Who spoke, in which session, on which device: pseudonymised by the caller (serving.timeline) before
+    # they get here. None when the request had none; a journal line written before they existed has none.
+    speaker_id: str | None = None
+    session_id: str | None = None
+    device_id: str | None = None
 
 
 def text_hash(text: str) -> str:
@@ -113,12 +122,15 @@ def make_records(
     latency_ms: float,
     store_raw: bool = False,
     danger_flags: Sequence[bool] | None = None,
+    ids: Mapping[str, str | None] | None = None,
 ) -> list[PredictionRecord]:
     """One record per text of a request: texts[i] was predicted as predictions[i].
 
     `predictions` are `Prediction` objects or mappings with `label`, `score` and `scores` (or
     `prob_<label>` keys). `latency_ms` is the request's model latency, shared by its records.
-    The raw text is kept only when `store_raw` is true. Raises ValueError on mismatched lengths.
+    The raw text is kept only when `store_raw` is true. `ids`: the request's speaker_id, session_id and
+    device_id, already pseudonymised (serving.timeline.IdKeys), shared by its records. Raises ValueError
+    on mismatched lengths.
     """
     if len(texts) != len(predictions) or (danger_flags is not None and len(danger_flags) != len(texts)):
         raise ValueError(
@@ -126,6 +138,8 @@ def make_records(
             f"{'no' if danger_flags is None else len(danger_flags)} danger flags do not match"
         )
     ts = datetime.now(UTC)
+    ids = ids or {}
+    speaker, session, device = ids.get("speaker_id"), ids.get("session_id"), ids.get("device_id")
     records = []
     for i, (text, prediction) in enumerate(zip(texts, predictions)):
         label, score, scores = _label_scores(prediction)
@@ -143,6 +157,9 @@ def make_records(
                 raw_text=text if store_raw else None,
                 danger=bool(danger_flags[i]) if danger_flags is not None else False,
                 scores_json=json.dumps(scores, ensure_ascii=False),
+                speaker_id=speaker,
+                session_id=session,
+                device_id=device,
             )
         )
     return records
@@ -247,14 +264,16 @@ class _Store:
             cols = (
                 "id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, ts TEXT NOT NULL, model_name TEXT, "
                 "model_version TEXT, label TEXT, score REAL, latency_ms REAL, text_hash TEXT, "
-                "masked_text TEXT, raw_text TEXT, danger INTEGER NOT NULL, scores_json TEXT"
+                "masked_text TEXT, raw_text TEXT, danger INTEGER NOT NULL, scores_json TEXT, "
+                "speaker_id TEXT, session_id TEXT, device_id TEXT"
             )
         else:
             cols = (
                 "id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, request_id TEXT NOT NULL, "
                 "ts TIMESTAMPTZ NOT NULL, model_name TEXT, model_version TEXT, label TEXT, "
                 "score DOUBLE PRECISION, latency_ms DOUBLE PRECISION, text_hash TEXT, masked_text TEXT, "
-                "raw_text TEXT, danger BOOLEAN NOT NULL, scores_json TEXT"
+                "raw_text TEXT, danger BOOLEAN NOT NULL, scores_json TEXT, speaker_id TEXT, session_id TEXT, "
+                "device_id TEXT"
             )
         statements = [
             f"CREATE TABLE IF NOT EXISTS {self.table} ({cols})",
@@ -262,6 +281,37 @@ class _Store:
             f"CREATE INDEX IF NOT EXISTS {self.table}_version_idx ON {self.table} (model_version)",
         ]
         self.run_in_transaction(con, lambda cur: [cur.execute(s) for s in statements])
+        self.add_id_columns(con)
+
+    def add_id_columns(self, con: Any) -> None:
+        """A table made before the id columns existed gets them (NULL in its old rows), then the
+        timeline's indexes. Several workers may start at once: a column another one added meanwhile is
+        not an error (PostgreSQL: IF NOT EXISTS; SQLite has no such clause, so its error is taken as that)."""
+        if self.kind == "sqlite":
+            present = {row[1] for row in con.execute(f"PRAGMA table_info({self.table})")}
+            for column in ID_COLUMNS:
+                if column not in present:
+                    try:
+                        with con:
+                            con.execute(f"ALTER TABLE {self.table} ADD COLUMN {column} TEXT")
+                    except sqlite3.OperationalError as exc:
+                        if "duplicate column" not in str(exc):
+                            raise
+        else:  # ALTER TABLE locks the table even when it changes nothing: only when a column is missing
+            cur = con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = %s",
+                (self.table.lower(),),
+            )
+            missing = [c for c in ID_COLUMNS if c not in {row[0] for row in cur.fetchall()}]
+            if missing:
+                alter = ", ".join(f"ADD COLUMN IF NOT EXISTS {c} TEXT" for c in missing)
+                self.run_in_transaction(con, lambda cur: cur.execute(f"ALTER TABLE {self.table} {alter}"))
+        indexes = [  # a timeline is one speaker's (or session's) rows in time order
+            f"CREATE INDEX IF NOT EXISTS {self.table}_speaker_idx ON {self.table} (speaker_id, ts)",
+            f"CREATE INDEX IF NOT EXISTS {self.table}_session_idx ON {self.table} (session_id, ts)",
+        ]
+        self.run_in_transaction(con, lambda cur: [cur.execute(s) for s in indexes])
 
     def insert(self, con: Any, rows: list[tuple]) -> None:
         self.run_in_transaction(con, lambda cur: cur.executemany(self.insert_sql, rows))
@@ -290,6 +340,9 @@ class _Store:
             rec.raw_text if store_raw else None,
             int(rec.danger) if sqlite else rec.danger,
             rec.scores_json,
+            rec.speaker_id,
+            rec.session_id,
+            rec.device_id,
         )
 
     def key(self) -> str:
@@ -477,8 +530,24 @@ class PredictionLog:
                 pass
         return batch
 
-    def _run(self) -> None:
+    def _prepared(self) -> Any:
+        """At start, a store that exists already is brought up to date (an older table gets the id
+        columns) and the connection kept for the first batch; None when there is none yet (created by
+        the first batch) or it failed (the first batch retries, and reports the error)."""
+        if self._store.kind == "sqlite" and not self._store.path.exists():
+            return None  # a log that never writes creates no file
         con = None
+        try:
+            con = self._store.connect()
+            self._store.create_table(con)
+            return con
+        except Exception as exc:  # noqa: BLE001  reported by the first batch that fails the same way
+            logger.debug("prediction log: not prepared at start: %s", type(exc).__name__)
+            self._close_quietly(con)
+            return None
+
+    def _run(self) -> None:
+        con = self._prepared()
         while True:
             batch: list[PredictionRecord] = []
             try:
@@ -554,6 +623,7 @@ class PredictionLog:
 
     def _run_durable(self) -> None:
         assert self._journal is not None
+        self._con = self._prepared()
         try:
             self._adopt_orphans()
         finally:
@@ -889,6 +959,48 @@ class PredictionLog:
         finally:
             con.close()
         return deleted[0]
+
+    def timeline(
+        self,
+        *,
+        speaker_id: str | None = None,
+        session_id: str | None = None,
+        limit: int = 1000,
+        since: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """One speaker's (or one session's) predictions, oldest first: the newest `limit`, at or after
+        `since` (naive means UTC) when given. Each with ts, label, score, scores, danger, model_version,
+        the masked text (never the raw text) and the stored ids. Ids are looked up as stored, so the
+        caller pseudonymises them first (serving.timeline.IdKeys). A table older than the id columns
+        holds nobody's rows: []. Raises ValueError unless exactly one id is given."""
+        if (speaker_id is None) == (session_id is None):
+            raise ValueError("timeline: give exactly one of speaker_id and session_id")
+        column, value = ("speaker_id", speaker_id) if speaker_id is not None else ("session_id", session_id)
+        where, params = [f"{column} = ?"], [str(value)]
+        if since is not None:
+            where.append("ts >= ?")
+            params.append(_utc_iso(since) if self._store.kind == "sqlite" else _as_utc(since))
+        try:
+            rows = self._query(
+                "SELECT ts, model_version, label, score, danger, masked_text, scores_json, speaker_id, "
+                f"session_id, device_id FROM {self._store.table} WHERE {' AND '.join(where)} "
+                "ORDER BY ts DESC, id DESC LIMIT ?",
+                (*params, int(limit)),
+            )
+        except Exception as exc:
+            message = str(exc)
+            if column in message and ("no such column" in message or "does not exist" in message):
+                return []  # written only by the code before the id columns, not migrated yet
+            raise
+        names = ("ts", "model_version", "label", "score", "danger", "masked_text", "scores")
+        out = []
+        for row in reversed(rows):
+            entry = dict(zip(names, row[:7]))
+            entry["ts"] = entry["ts"] if isinstance(entry["ts"], str) else _utc_iso(entry["ts"])
+            entry["danger"] = bool(entry["danger"])
+            entry["scores"] = json.loads(entry["scores"] or "{}")
+            out.append({**entry, **dict(zip(ID_COLUMNS, row[7:]))})
+        return out
 
     def label_counts(self, since: datetime | None = None) -> dict[str, int]:
         """Predictions per label, optionally only those at or after `since` (naive means UTC)."""

@@ -14,6 +14,8 @@ ROUTES = frozenset(
         "/reload",
         "/model",
         "/recent",
+        "/timeline",
+        "/timeline/page",
         "/try",
         "/healthz",
         "/livez",

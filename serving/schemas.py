@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     StrictInt,
+    StrictStr,
     StringConstraints,
     create_model,
     model_serializer,
@@ -60,10 +61,37 @@ def _not_blank(text: str) -> str:
     return text
 
 
-def request_model(max_texts: int, max_chars: int, max_top_k: int) -> type[BaseModel]:
-    """The /classify body `{"texts": [...], "top_k": optional}`: 1..max_texts non-blank strings of
-    1..max_chars characters, and optionally a whole number 1..max_top_k (a JSON integer: not "3", 3.0 or
-    true); unknown keys are rejected."""
+def id_problem(value: str, max_chars: int) -> str | None:
+    """What is wrong with a speaker, session or device id (None: nothing): 1 to `max_chars` printable
+    characters (no control, format or line-break characters), not only spaces."""
+    if not value or value.isspace():
+        return "an id must have at least one visible character"
+    if len(value) > max_chars:
+        return f"an id may have at most {max_chars} characters (timeline.max_id_chars), got {len(value)}"
+    if not value.isprintable():
+        return "an id may hold printable characters only (no control, format or line-break characters)"
+    return None
+
+
+def _id_type(max_chars: int) -> Any:
+    def valid(value: str) -> str:
+        problem = id_problem(value, max_chars)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    return Annotated[
+        StrictStr,
+        AfterValidator(valid),
+        Field(max_length=max_chars, description=f"1 to {max_chars} printable characters"),
+    ]
+
+
+def request_model(max_texts: int, max_chars: int, max_top_k: int, max_id_chars: int = 64) -> type[BaseModel]:
+    """The /classify body `{"texts": [...], "top_k": optional, "speaker_id"/"session_id"/"device_id":
+    optional}`: 1..max_texts non-blank strings of 1..max_chars characters, optionally a whole number
+    1..max_top_k (a JSON integer: not "3", 3.0 or true) and ids of 1..max_id_chars printable characters
+    (serving.timeline: they apply to every text of the request); unknown keys are rejected."""
     text = Annotated[str, StringConstraints(min_length=1, max_length=max_chars), AfterValidator(_not_blank)]
     texts = Annotated[
         list[text],
@@ -83,11 +111,20 @@ def request_model(max_texts: int, max_chars: int, max_top_k: int) -> type[BaseMo
             "(serve.max_top_k); fewer when the model has fewer labels",
         ),
     ]
+    ids = {
+        name: (_id_type(max_id_chars) | None, Field(None, description=f"optional: {meaning}"))
+        for name, meaning in (
+            ("speaker_id", "who spoke (GET /timeline?speaker_id=; the escalation rule counts per speaker)"),
+            ("session_id", "the conversation the texts belong to (GET /timeline?session_id=)"),
+            ("device_id", "the device that heard them"),
+        )
+    }
     return create_model(
         "ClassifyRequest",
         __config__=ConfigDict(extra="forbid"),
         texts=(texts, ...),
         top_k=(top_k | None, None),
+        **ids,
     )
 
 
@@ -118,10 +155,11 @@ def explain_request_model(max_chars: int) -> type[BaseModel]:
     )
 
 
-def max_body_bytes(max_texts: int, max_chars: int) -> int:
+def max_body_bytes(max_texts: int, max_chars: int, max_id_chars: int = 0) -> int:
     """The largest body a valid request can need: every character JSON-escaped as a surrogate pair
-    (12 bytes), plus quotes, commas and the envelope. Bigger bodies are refused (413) unread."""
-    return max_texts * (max_chars * 12 + 4) + 1024
+    (12 bytes), plus quotes, commas and the envelope (with three ids of `max_id_chars`). Bigger bodies
+    are refused (413) unread."""
+    return max_texts * (max_chars * 12 + 4) + 3 * (max_id_chars * 12 + 4) + 1024
 
 
 class LabelScore(BaseModel):
@@ -154,11 +192,18 @@ class TextPrediction(BaseModel):
         description="the `top_k` most probable labels, most probable first (ties in the model's label "
         "order); absent when the request has no `top_k`",
     )
+    escalation: bool | None = Field(
+        None,
+        description="with a `speaker_id`: true on the danger prediction that opens an escalation episode "
+        "(timeline.escalation: danger_count danger predictions of the speaker within within_minutes), "
+        "false otherwise; absent without a `speaker_id`",
+    )
 
     @model_serializer(mode="wrap")
     def _reply_only_when_configured(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         out = handler(self)
-        for optional in ("reply", "top", "labels"):  # not configured / not asked for / single-label: left out
+        # not configured / not asked for / single-label / no speaker_id: left out
+        for optional in ("reply", "top", "labels", "escalation"):
             if optional not in self.model_fields_set:
                 out.pop(optional, None)
         return out
@@ -333,6 +378,39 @@ class ReloadResult(BaseModel):
     version: str | None = Field(description="the version served after the check")
     previous_version: str | None = Field(None, description="the version served before (when reloaded)")
     error: str | None = Field(None, description="why the reload failed (the old version keeps serving)")
+
+
+class TimelineEntry(BaseModel):
+    ts: str = Field(description="when it was predicted (ISO-8601, UTC)")
+    model_version: str
+    label: str
+    score: float
+    scores: dict[str, float] = Field(description="probability of every label")
+    danger: bool
+    danger_score: float = Field(description="the highest probability among serve.danger_labels")
+    escalation: bool = Field(description="this prediction opened an escalation episode")
+    masked_text: str = Field(description="the utterance with personal data masked (never the raw text)")
+    speaker_id: str | None = Field(description="the speaker's id as stored (keyed HMAC, or PII-masked)")
+    session_id: str | None = Field(description="the session's id as stored")
+    device_id: str | None = Field(description="the device's id as stored")
+
+
+class EscalationEpisode(BaseModel):
+    first_danger: str = Field(description="the earliest of the danger predictions that made the escalation")
+    escalated_at: str = Field(description="the danger prediction that reached the count (escalation: true)")
+    last_danger: str = Field(description="the last danger prediction of the episode")
+    dangers: int = Field(description="danger predictions the episode spans")
+
+
+class Timeline(BaseModel):
+    entries: list[TimelineEntry] = Field(description="oldest first: the newest `limit` predictions")
+    count: int
+    episodes: list[EscalationEpisode] = Field(description="the escalation rule over the entries")
+    escalation: bool = Field(description="at least one episode among the entries")
+    escalated_now: bool = Field(description="the danger predictions of the window ending now reach the count")
+    rule: dict[str, float] = Field(description="timeline.escalation: danger_count, within_minutes")
+    danger_labels: list[str]
+    danger_threshold: float
 
 
 class RecentPrediction(BaseModel):

@@ -24,6 +24,12 @@ imported because BentoML takes them in the decorators. Two more things happen at
 BentoML's worker builds its app and uvicorn's server after importing this module and offers no option
 for either: its request metrics are labelled by route template (serving.metrics), and uvicorn's HTTP
 protocol gets the request head's time and size limits (serving.protocol).
+
+Speakers and sessions (serving.timeline): /classify takes optional `speaker_id`, `session_id` and
+`device_id`, logged pseudonymised with the predictions; per speaker the escalation rule (params.yaml
+`timeline.escalation`) marks the prediction that opens an episode `escalation: true` and counts it in
+`heara_escalations_total`. GET /timeline answers one speaker's or session's logged predictions with their
+episodes (API key), GET /timeline/page draws them (Korean, open like /try).
 """
 
 from __future__ import annotations
@@ -48,9 +54,13 @@ PARAMS = load_params()
 SERVE = PARAMS.serve
 metrics.label_requests_by_route()
 protocol.install(SERVE.header_timeout_s, SERVE.max_header_bytes)
-ClassifyRequest = schemas.request_model(SERVE.max_texts, SERVE.max_chars, SERVE.max_top_k)
+TIMELINE = PARAMS.timeline
+ClassifyRequest = schemas.request_model(
+    SERVE.max_texts, SERVE.max_chars, SERVE.max_top_k, max_id_chars=TIMELINE.max_id_chars
+)
 ExplainRequest = schemas.explain_request_model(SERVE.max_chars)
 EXPLAIN = PARAMS.explain
+TIMELINE_PAGE = Path(__file__).resolve().parent / "static" / "timeline.html"  # GET /timeline/page
 EXAMPLE_INPUT = {"texts": schemas.EXAMPLE_TEXTS}
 TRAFFIC = {"timeout": SERVE.timeout_s, "concurrency": SERVE.concurrency}
 SINGLE = SERVE.topology == "single"
@@ -231,7 +241,7 @@ class HearaService:
         inference = bentoml.depends(HearaInference)
 
     def __init__(self) -> None:
-        from serving import logsafe, model_host, supervisor
+        from serving import logsafe, model_host, supervisor, timeline
         from serving.limiter import Slots
         from serving.predlog import PredictionLog
         from serving.recent import DEFAULT_SIZE, RecentPredictions
@@ -244,6 +254,10 @@ class HearaService:
         self.model = _LocalModel() if SINGLE else _InferenceClient(self.inference)
         self.model_name: str | None = None  # asked from the model once (split: no MLflow import here)
         self.store_raw = store_raw_text()
+        self.id_keys = timeline.IdKeys(env.id_salt())  # speaker/session/device ids as stored (never logged)
+        self.escalations = timeline.Escalations(  # the escalation rule, live: per speaker, in memory
+            timeline.Rule.from_params(TIMELINE.escalation), TIMELINE.max_speakers
+        )
         self.predlog = PredictionLog(
             env.prediction_db(), store_raw=self.store_raw, durability=SERVE.predlog_durability
         )
@@ -265,12 +279,20 @@ class HearaService:
 
     @bentoml.api(input_spec=ClassifyRequest)
     async def classify(
-        self, texts: list[str], ctx: bentoml.Context, top_k: int | None = None
+        self,
+        texts: list[str],
+        ctx: bentoml.Context,
+        top_k: int | None = None,
+        speaker_id: str | None = None,
+        session_id: str | None = None,
+        device_id: str | None = None,
     ) -> schemas.ClassifyResponse:
         """Classify 1 to `serve.max_texts` utterances.
 
         Per text: label, score, scores, danger, model_version; with `top_k` (1 to `serve.max_top_k`) also
-        `top`, its k most probable labels with their scores, most probable first."""
+        `top`, its k most probable labels with their scores, most probable first. `speaker_id`,
+        `session_id`, `device_id` (optional, for every text) are logged with the predictions
+        (pseudonymised, serving.timeline); with a `speaker_id` each prediction also says `escalation`."""
         from bentoml.exceptions import ServiceUnavailable
 
         from serving.batcher import Overloaded
@@ -286,7 +308,12 @@ class HearaService:
         latency_ms = (time.perf_counter() - start) * 1000
         if self.model_name is None:
             self.model_name = (await self.model.info())["name"]
-        records, journaled = self._log(rid, texts, predictions, latency_ms)  # queued before the answer leaves
+        ids = None  # pseudonymised once per request (an HMAC or a PII mask: microseconds)
+        if speaker_id is not None or session_id is not None or device_id is not None:
+            given = {"speaker_id": speaker_id, "session_id": session_id, "device_id": device_id}
+            ids = self.id_keys.keys(given)
+        # queued before the answer leaves
+        records, journaled = self._log(rid, texts, predictions, latency_ms, ids)
         if journaled is not None and not await _on_disk(journaled):  # durable: synced before it leaves
             ctx.response.status_code = 503
             error = "prediction log unavailable: the prediction could not be recorded; retry later"
@@ -294,6 +321,8 @@ class HearaService:
         self.recent.add(records)  # only what is answered (a 503 above was not)
         if top_k is not None:  # from the scores the model returned: no topology carries top_k further
             predictions = schemas.with_top(predictions, top_k)
+        if ids is not None and ids["speaker_id"] is not None:
+            predictions = self._escalate(ids["speaker_id"], records, predictions)
         # The predictions are built by serving.schemas.to_predictions: they are the response model's
         # fields already, so they are encoded once with orjson instead of validated again by pydantic.
         return _json({"request_id": rid, "predictions": predictions}, headers={"X-Request-ID": rid})
@@ -328,8 +357,22 @@ class HearaService:
             return _json({"error": body["error"], "request_id": rid}, status, {**headers, **extra})
         return _json({"request_id": rid, **body}, headers=headers)
 
+    def _escalate(self, speaker: str, records: list, predictions: list[dict]) -> list[dict]:
+        """The answered predictions of one speaker through the escalation rule (serving.timeline), at the
+        time they were logged: each with `escalation`, the counter up by the episodes they opened."""
+        t = records[0].ts.timestamp() if records else time.time()
+        flags = self.escalations.observe(speaker, t, [p["danger"] for p in predictions])
+        if any(flags):
+            metrics.instruments().escalations.inc(sum(flags))
+        return [{**p, "escalation": flag} for p, flag in zip(predictions, flags)]
+
     def _log(
-        self, rid: str, texts: list[str], predictions: list[dict], latency_ms: float
+        self,
+        rid: str,
+        texts: list[str],
+        predictions: list[dict],
+        latency_ms: float,
+        ids: dict[str, str | None] | None = None,
     ) -> tuple[list, Future | None]:
         """PII masking and hashing, then a non-blocking queue put (async) or journal append (durable):
         (the records, the future of the journal's sync or None)."""
@@ -345,6 +388,7 @@ class HearaService:
                 latency_ms,
                 store_raw=self.store_raw,
                 danger_flags=[p["danger"] for p in predictions],
+                ids=ids,
             )
             journaled = self.predlog.log(records)
             self.predlog_counters.sync(self.predlog.stats())
@@ -366,6 +410,64 @@ class HearaService:
     async def model_endpoint(self) -> schemas.ModelInfo:
         """The model being served: registry name, version, run, metrics, training time, runtime."""
         return schemas.ModelInfo(**await self.model.info())
+
+    @app.get("/timeline")
+    async def timeline_endpoint(
+        self,
+        speaker_id: str | None = None,
+        session_id: str | None = None,
+        limit: str | None = None,
+        since: str | None = None,
+    ) -> Response:
+        """One speaker's (`?speaker_id=`) or one session's (`?session_id=`) predictions from the prediction
+        log, oldest first (the newest `limit`, default and most `timeline.max_entries`, at or after `since`):
+        ts, label, score, scores, danger, danger_score, model_version and the masked text (never the raw
+        text), the escalation episodes the rule finds in them and `escalation` (any). Ids are looked up as
+        /classify stored them (serving.timeline). 400 for a bad query; needs the API key when one is set."""
+        from datetime import UTC, datetime
+
+        import anyio
+
+        from serving import timeline
+
+        try:
+            query = timeline.parse_query(
+                speaker_id=speaker_id,
+                session_id=session_id,
+                limit=limit,
+                since=since,
+                max_id_chars=TIMELINE.max_id_chars,
+                max_entries=TIMELINE.max_entries,
+            )
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+        stored = {query.column: self.id_keys.key(query.value)}
+
+        def read() -> list[dict]:
+            self.predlog.flush(1.0)  # what this process answered is in the store (at most a second's wait)
+            return self.predlog.timeline(**stored, limit=query.limit, since=query.since)
+
+        try:
+            entries = await anyio.to_thread.run_sync(read)  # a database read must not block the loop
+        except Exception as exc:  # noqa: BLE001  an unreachable store: say so, masked
+            log.warning("GET /timeline: the prediction log cannot be read (%s)", type(exc).__name__)
+            error = "the prediction log cannot be read now; retry later"
+            return _json({"error": error}, 503, {"Retry-After": "5"})
+        return _json(
+            timeline.body(
+                entries,
+                self.escalations.rule,
+                danger_labels=SERVE.danger_labels,
+                danger_threshold=SERVE.danger_threshold,
+                now=datetime.now(UTC),
+            )
+        )
+
+    @app.get("/timeline/page", response_class=HTMLResponse)
+    async def timeline_page(self) -> HTMLResponse:
+        """The timeline page (Korean): a speaker's or session's danger scores over time, its predictions and
+        escalation episodes; it asks for the id and the API key and calls GET /timeline."""
+        return HTMLResponse(TIMELINE_PAGE.read_text(encoding="utf-8"), headers=TRY_PAGE_HEADERS)
 
     @app.get("/recent")
     async def recent_endpoint(self, limit: str | None = None) -> Response:
@@ -394,7 +496,7 @@ def _openapi(keyed: bool) -> dict:
 
 HearaService.add_asgi_middleware(
     RequestGuard,
-    max_body_bytes=schemas.max_body_bytes(SERVE.max_texts, SERVE.max_chars),
+    max_body_bytes=schemas.max_body_bytes(SERVE.max_texts, SERVE.max_chars, TIMELINE.max_id_chars),
     body_timeout_s=SERVE.body_timeout_s,
     json_paths=("/classify", "/explain"),
     openapi=_openapi,

@@ -49,7 +49,11 @@ from pathlib import Path
 
 log = logging.getLogger("heara.serve")
 
-SECRET_FILES = {"HEARA_API_KEY": "api-key", "HEARA_METRICS_TOKEN": "metrics-token"}
+SECRET_FILES = {
+    "HEARA_API_KEY": "api-key",
+    "HEARA_METRICS_TOKEN": "metrics-token",
+    "HEARA_ID_SALT": "id-salt",
+}
 INSTANCE_NAME = re.compile(r"^(\d+)-(\d+)@(.+)$")  # <pid>-<start time, whole seconds>@<host>
 CONTROL_PREFIX = "heara-circus-"  # the private folder of the control sockets, in the temporary folder
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>

@@ -460,6 +460,28 @@ class ReviewConfig(_Section):
         return self
 
 
+class EscalationConfig(_Section):
+    """The escalation rule: `danger_count` danger predictions of one speaker within `within_minutes`."""
+
+    danger_count: int = Field(3, ge=1, le=1000, description="danger predictions that make an escalation ...")
+    within_minutes: float = Field(
+        10.0, gt=0, le=10080, description="... within this many minutes (a window ending at the last of them)"
+    )
+
+
+class TimelineConfig(_Section):
+    """Speakers and sessions: the ids /classify accepts, GET /timeline and the escalation rule."""
+
+    max_id_chars: int = Field(
+        64, ge=8, le=256, description="longest speaker_id / session_id / device_id (more: HTTP 400)"
+    )
+    max_entries: int = Field(1000, ge=1, le=100000, description="most predictions one GET /timeline answers")
+    max_speakers: int = Field(
+        10000, ge=1, description="speakers whose recent danger times are kept in memory (LRU; per worker)"
+    )
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig, description="the escalation rule")
+
+
 class OrchestrateConfig(_Section):
     """The Airflow DAGs (dags/): schedule, retries, where training runs, whom to tell after a promotion."""
 
@@ -622,6 +644,9 @@ class Params(_Section):
     serve: ServeConfig = Field(default_factory=ServeConfig, description="the BentoML service")
     monitor: MonitorConfig = Field(default_factory=MonitorConfig, description="drift monitoring")
     review: ReviewConfig = Field(default_factory=ReviewConfig, description="the review queue and holdout")
+    timeline: TimelineConfig = Field(
+        default_factory=TimelineConfig, description="speakers, sessions and escalations"
+    )
     orchestrate: OrchestrateConfig = Field(default_factory=OrchestrateConfig, description="the Airflow DAGs")
     sweep: SweepConfig = Field(default_factory=SweepConfig, description="hyperparameter sweeps (Optuna)")
 

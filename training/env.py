@@ -42,6 +42,12 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "a bearer token for GET /metrics, separate from the API key (what a Prometheus scraper sends)",
     ),
     "HEARA_METRICS_TOKEN_FILE": ("unset", "a file holding the metrics token instead (as HEARA_API_KEY_FILE)"),
+    "HEARA_ID_SALT": (
+        "unset (ids stored PII-masked as given)",
+        "a secret key: /classify's speaker_id, session_id and device_id are stored as their HMAC-SHA256 "
+        "under it (16 hex digits) and GET /timeline looks ids up the same way; never logged",
+    ),
+    "HEARA_ID_SALT_FILE": ("unset", "a file holding the id salt instead (as HEARA_API_KEY_FILE)"),
     "HEARA_MODEL_DIR": (
         "unset (the registry's champion)",
         "serve this model folder instead (an offline bento)",
@@ -137,6 +143,12 @@ def metrics_token() -> str | None:
     return secret("HEARA_METRICS_TOKEN")
 
 
+def id_salt() -> str | None:
+    """The key speaker, session and device ids are pseudonymised with (HMAC-SHA256): `HEARA_ID_SALT` or the
+    file `HEARA_ID_SALT_FILE` names (see `secret`); None: ids are stored PII-masked as given."""
+    return secret("HEARA_ID_SALT")
+
+
 def secret(name: str) -> str | None:
     """A secret given either as the variable `name` or as a file named by `<name>_FILE`; None when neither
     is set. Both set is refused rather than one silently winning: two sources of one key would leave an
@@ -153,7 +165,7 @@ def secret(name: str) -> str | None:
 def inline_secrets() -> dict[str, str]:
     """The secrets given as values rather than files, name -> value (each checked by `secret`): what
     `heara serve` moves into files before its workers start (serving.supervisor)."""
-    names = ("HEARA_API_KEY", "HEARA_METRICS_TOKEN")
+    names = ("HEARA_API_KEY", "HEARA_METRICS_TOKEN", "HEARA_ID_SALT")
     return {name: value for name in names if (value := secret(name)) and not _get(f"{name}_FILE")}
 
 

@@ -21,6 +21,10 @@ SWEEP_BEST = Asset(name="heara_sweep_best", uri="heara://sweep/best")
 # The served model drifts (a persistent alarm of heara_monitor; the event's extra: the evidence).
 # heara_retrain runs on it when params.yaml's monitor.on_drift is retrain.
 DRIFT = Asset(name="heara_monitoring_drift", uri="heara://monitoring/drift")
+# People labeled at least review.min_new_reviews predictions since the last event (heara_monitor; the
+# event's extra: how many, since when). With monitor.on_drift retrain_with_reviews heara_retrain runs on
+# DRIFT & REVIEWED: both must have an event since its last run (an Airflow 3 conditional asset expression).
+REVIEWED = Asset(name="heara_review_labels", uri="heara://review/labels")
 
 
 def default_args(orch: OrchestrateConfig) -> dict:

@@ -1,7 +1,7 @@
 """
 ### heara_monitor: is the served model drifting?
 
-`prune -> judge -> drifted? -> publish_drift`, and `judge -> review`
+`prune -> judge -> drifted? -> publish_drift`; `judge -> review -> reviews_ready? -> publish_reviews`
 
 **When it runs**: on `monitor.schedule` in `params.yaml` (hourly by default), or when you press **Trigger**.
 
@@ -16,9 +16,14 @@ No text is included. `review` is `heara review select`: it queues `review.budget
 window for people to label on GET /review (uncertain, novel, random; every danger-flagged one) and
 refreshes the production holdout file (docs/monitoring.md, "Review queue and production holdout").
 
+`review` fills the review queue (`heara review select`: the least certain, danger, novel and random
+predictions of the window). When people have labeled at least `review.min_new_reviews` predictions since
+the last time, `publish_reviews` emits an event on `heara://review/labels` (extra: how many, since when).
+
 **Then**: with `monitor.on_drift: retrain`, `heara_retrain` runs on that event and records the evidence
 (its run.json and the MLflow tag `heara.airflow.trigger_drift`). With `review`, nothing runs: the event and
-the report are for people to look at first.
+the report are for people to look at first. With `retrain_with_reviews`, `heara_retrain` runs once both
+a drift event and a reviewed-labels event have arrived since its last run (`drift & reviewed`).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.sdk import dag, task
-from heara_common import DRIFT, call, default_args
+from heara_common import DRIFT, REVIEWED, call, default_args
 
 from training.config import load_params
 
@@ -71,10 +76,29 @@ def heara_monitor():
 
         return call(tasks.review_window)
 
+    @task.short_circuit
+    def reviews_ready() -> dict | bool:
+        from training.orchestration import tasks
+
+        reviews = call(tasks.new_reviews)
+        return reviews if reviews["ready"] else False
+
+    @task(outlets=[REVIEWED])
+    def publish_reviews(reviews: dict, **context) -> dict:
+        from training.orchestration import tasks
+
+        context["outlet_events"][REVIEWED].extra = {"reviews": reviews}
+        tasks.mark_reviews_announced(reviews)
+        return reviews
+
     verdict = judge()
     prune() >> verdict
     drifted(verdict) >> publish_drift(verdict)
-    verdict >> review()
+    queued = review()
+    verdict >> queued
+    ready = reviews_ready()
+    queued >> ready
+    publish_reviews(ready)
 
 
 heara_monitor()

@@ -9,7 +9,9 @@ watcher DAG (`heara_incoming_watch`) sees new labeled files in `$HEARA_HOME/inco
 the run records which files), when `heara_sweep` publishes a best configuration and `sweep.retrain_on_best`
 is on (the run then uses the sweep's overlay), when `heara_monitor` raises a persistent drift alarm and
 `monitor.on_drift` is `retrain` (the run records the evidence: run.json and the MLflow tag
-`heara.airflow.trigger_drift`), or when you press **Trigger** and fill in the form.
+`heara.airflow.trigger_drift`) or is `retrain_with_reviews` and people have also reviewed
+`review.min_new_reviews` new labels (the Asset expression `drift & reviewed`; run.json records both), or
+when you press **Trigger** and fill in the form.
 
 **The form** overrides `params.yaml` for this run only: task, a params **overlay** (`params.full.yaml`
 for a real fine-tune of the pretrained model: its learning rate, epochs and patience), model
@@ -30,7 +32,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, chain, dag, task
-from heara_common import DRIFT, INCOMING, SWEEP_BEST, call, default_args
+from heara_common import DRIFT, INCOMING, REVIEWED, SWEEP_BEST, call, default_args
 
 from training.config import load_params
 from training.env import train_queue
@@ -39,12 +41,15 @@ from training.orchestration.form import form_params
 PARAMS = load_params()
 ORCH = PARAMS.orchestrate
 # New labeled data; a sweep's best configuration when params.yaml's sweep.retrain_on_best is on; the
-# monitor's drift alarm when monitor.on_drift is retrain.
+# monitor's drift alarm when monitor.on_drift is retrain, or the alarm and new reviewed labels together
+# when it is retrain_with_reviews.
 ASSETS = INCOMING
 if PARAMS.sweep.retrain_on_best:
     ASSETS = ASSETS | SWEEP_BEST
 if PARAMS.monitor.on_drift == "retrain":
     ASSETS = ASSETS | DRIFT
+elif PARAMS.monitor.on_drift == "retrain_with_reviews":
+    ASSETS = ASSETS | (DRIFT & REVIEWED)
 SCHEDULE = (
     AssetOrTimeSchedule(timetable=CronTriggerTimetable(ORCH.schedule, timezone="UTC"), assets=ASSETS)
     if ORCH.schedule
@@ -80,6 +85,7 @@ def heara_retrain():
             else ("scheduled" if "scheduled" in run_type else "manual")
         )
         drift = [(event.extra or {})["drift"] for event in events if (event.extra or {}).get("drift")]
+        reviews = [(event.extra or {})["reviews"] for event in events if (event.extra or {}).get("reviews")]
         form = dict(context["params"])
         if overlays and not form.get("overlay"):  # a sweep's best configuration (the latest event's)
             form["overlay"] = overlays[-1]
@@ -90,6 +96,7 @@ def heara_retrain():
             trigger=trigger,
             trigger_files=files,
             trigger_drift=drift[-1] if drift else None,
+            trigger_reviews=reviews[-1] if reviews else None,
         )
 
     @task

@@ -393,9 +393,10 @@ class MonitorConfig(_Section):
     """`heara monitor`: windows of served predictions against the reference stored with the model."""
 
     schedule: str | None = Field("@hourly", description="the heara_monitor DAG's schedule; null: none")
-    on_drift: Literal["retrain", "review"] = Field(
+    on_drift: Literal["retrain", "review", "retrain_with_reviews"] = Field(
         "retrain",
-        description="a persistent alarm's Asset event triggers heara_retrain (retrain) or not (review)",
+        description="a persistent alarm's Asset event triggers heara_retrain (retrain), not (review), or "
+        "only once review.min_new_reviews new labels were also reviewed (retrain_with_reviews)",
     )
     retention_days: float | None = Field(
         90, gt=0, description="the monitor DAG deletes logged predictions older than this; null: keep all"

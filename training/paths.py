@@ -101,6 +101,11 @@ class StatePaths:
         return self.airflow / "announced.json"
 
     @property
+    def reviews_announced(self) -> Path:
+        """Until when reviewed labels were counted into the last heara://review/labels event."""
+        return self.airflow / "reviews_announced.json"
+
+    @property
     def models(self) -> Path:
         return self.home / "models"
 

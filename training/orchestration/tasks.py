@@ -40,10 +40,12 @@ def resolve_run(
     trigger: str = "manual",
     trigger_files: list[dict] | None = None,
     trigger_drift: dict | None = None,
+    trigger_reviews: dict | None = None,
 ) -> dict:
     """Validate the form against params.yaml (plus the form's overlay file, if any) and write the run's
     resolved params file and record. `trigger_drift`: the monitor's evidence when a drift event started
-    the run (training.orchestration.tasks.monitor_window), kept in the record and as an MLflow tag."""
+    the run (training.orchestration.tasks.monitor_window), kept in the record and as an MLflow tag;
+    `trigger_reviews`: the reviewed-labels event that came with it (`new_reviews`, `since`, `until`)."""
 
     overlays = form_overlays(form)
     try:
@@ -58,6 +60,7 @@ def resolve_run(
         "trigger": trigger,
         "trigger_files": trigger_files or [],
         "trigger_drift": trigger_drift,
+        "trigger_reviews": trigger_reviews,
         "force_promote": bool(form.get("force_promote")),
         "form": form,
         "overlays": [str(o) for o in overlays],
@@ -161,6 +164,41 @@ def review_window(params_file: str | None = None) -> dict:
     except NoChampionError as e:  # nothing served yet: nothing to review
         log.info("review: %s", e)
         return {"queued": 0, "skipped": str(e)}
+
+
+def new_reviews(params_file: str | None = None) -> dict:
+    """The monitor DAG's `reviews_ready`: how many predictions people labeled since the last reviewed-labels
+    event (`$HEARA_HOME/airflow/reviews_announced.json`); `ready` when at least review.min_new_reviews."""
+    from training.orchestration.review import open_queue
+
+    params = load_params(params_file) if params_file else load_params()
+    marker = state().reviews_announced
+    since = json.loads(marker.read_text(encoding="utf-8"))["until"] if marker.exists() else None
+    until = datetime.now(timezone.utc)
+    start = datetime.fromisoformat(since) if since else datetime(1970, 1, 1, tzinfo=timezone.utc)
+    count = open_queue().labeled_since(start)
+    ready = count >= params.review.min_new_reviews
+    log.info(
+        "review: %d labels since %s (%s %d)",
+        count,
+        since or "the start",
+        "ready," if ready else "need",
+        params.review.min_new_reviews,
+    )
+    return {
+        "ready": ready,
+        "new_reviews": count,
+        "min_new_reviews": params.review.min_new_reviews,
+        "since": since,
+        "until": until.isoformat(timespec="microseconds"),
+    }
+
+
+def mark_reviews_announced(reviews: dict) -> None:
+    """After the reviewed-labels event went out: the next count starts where this one ended."""
+    marker = state().reviews_announced
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"until": reviews["until"], "new_reviews": reviews["new_reviews"]}), "utf-8")
 
 
 def prune_predictions(params_file: str | None = None) -> dict:

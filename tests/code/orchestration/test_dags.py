@@ -243,7 +243,7 @@ def test_monitor_wiring_and_the_drift_policy(tmp_path, monkeypatch, repo_root, d
     that event with monitor.on_drift retrain (params.yaml's default), not with review."""
     import yaml
     from airflow.dag_processing.dagbag import DagBag
-    from heara_common import DRIFT
+    from heara_common import DRIFT, REVIEWED
 
     dag = dagbag.dags["heara_monitor"]
     assert "judge" in dag.get_task("prune").downstream_task_ids
@@ -262,3 +262,13 @@ def test_monitor_wiring_and_the_drift_policy(tmp_path, monkeypatch, repo_root, d
     review = DagBag(dag_folder=f"{folder}/heara_retrain.py")
     condition = str(review.dags["heara_retrain"].timetable.asset_condition)
     assert DRIFT.name not in condition and "heara_incoming_labeled_data" in condition
+
+    # retrain_with_reviews: drift alone does not retrain; drift and new reviewed labels together do.
+    assert dag.get_task("reviews_ready").upstream_task_ids == {"review"}
+    assert [o.name for o in dag.get_task("publish_reviews").outlets] == [REVIEWED.name]
+    tree["monitor"]["on_drift"] = "retrain_with_reviews"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tree, allow_unicode=True), encoding="utf-8")
+    both = DagBag(dag_folder=f"{folder}/heara_retrain.py").dags["heara_retrain"].timetable.asset_condition
+    assert type(both).__name__ == "AssetAny"  # incoming | (drift & reviewed)
+    inner = [c for c in both.objects if type(c).__name__ == "AssetAll"]
+    assert len(inner) == 1 and {a.name for a in inner[0].objects} == {DRIFT.name, REVIEWED.name}

@@ -87,6 +87,39 @@ def test_a_run_started_by_a_drift_alarm_records_the_evidence(home):
     assert flow.resolve_run({}, "manual__plain")["trigger_drift"] == ""
 
 
+def test_reviewed_labels_are_counted_once_per_event(home, monkeypatch):
+    """Policy retrain_with_reviews: `reviews_ready` counts labels since the last event, on the queue in the
+    prediction database (SQLite here), and is ready at review.min_new_reviews."""
+    from serving.review_queue import ReviewQueue
+
+    db = f"sqlite:///{home / 'predictions.sqlite'}"
+    monkeypatch.setenv("HEARA_PREDICTION_DB", db)
+    overlay = home / "params.yaml"
+    load_params(overrides={"review": {"min_new_reviews": 3}}).save(overlay)
+    queue = ReviewQueue(db)
+    queue.enqueue({"prediction_id": i, "stratum": "random", "label": "normal"} for i in range(1, 6))
+    ids = [it["id"] for it in queue.items("queued", limit=10)]
+    assert len(ids) == 5
+    for item_id in ids[:2]:
+        queue.record(item_id, "labeled", "emergency", reviewer="kim")
+    queue.record(ids[2], "skipped", reviewer="kim")  # a skip is not a label
+    first = flow.new_reviews(str(overlay))
+    assert (first["ready"], first["new_reviews"], first["since"]) == (False, 2, None)
+
+    queue.record(ids[3], "labeled", "normal", reviewer="lee")
+    ready = flow.new_reviews(str(overlay))
+    assert ready["ready"] and ready["new_reviews"] == 3
+    flow.mark_reviews_announced(ready)  # the event went out
+    again = flow.new_reviews(str(overlay))
+    assert (again["ready"], again["new_reviews"], again["since"]) == (False, 0, ready["until"])
+    queue.record(ids[4], "labeled", "normal", reviewer="lee")
+    assert flow.new_reviews(str(overlay))["new_reviews"] == 1
+
+    run = flow.resolve_run({}, "asset__both", trigger="asset", trigger_reviews=ready)
+    record = json.loads((home / "airflow" / "runs" / "asset__both" / "run.json").read_text())
+    assert run["trigger"] == "asset" and record["trigger_reviews"]["new_reviews"] == 3
+
+
 def test_the_monitor_skips_when_nothing_is_served_yet(registry_home):
     verdict = flow.monitor_window()
     assert verdict["skipped"].startswith("no model to serve")

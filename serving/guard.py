@@ -2,8 +2,9 @@
 
 - API key (`HEARA_API_KEY`): without `Authorization: Bearer <key>` a request gets 401, except the
   probes and the docs (OPEN_PATHS), which load balancers and Prometheus call without credentials,
-  and the try-it page `/try` (static: a browser cannot send the header when it opens a page; the
-  page sends the key it is given on its own calls, so `/recent`, which shows utterances, stays closed).
+  and the pages `/try` and `/review` (static: a browser cannot send the header when it opens a page;
+  a page sends the key it is given on its own calls, so `/recent` and `/review/next`, which show
+  utterances, stay closed).
   The timeline page `/timeline/page` is open too; what it shows comes from `/timeline`, behind the key.
   Deny by default, so a route added later is protected too.
 - Body cap: a POST body beyond what any valid request needs gets 413 before it is read into memory
@@ -35,7 +36,7 @@ from training import env
 from training.pii import mask_pii
 
 OPEN_PATHS = frozenset(
-    {"/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json", "/schema.json", "/try"}
+    {"/healthz", "/livez", "/readyz", "/metrics", "/", "/docs.json", "/schema.json", "/try", "/review"}
     | {"/timeline/page"}  # a page like /try: its data (GET /timeline) needs the key
 )
 OPEN_PREFIXES = ("/static_content/", "/assets/")

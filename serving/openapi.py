@@ -10,7 +10,9 @@ pydantic's list. `build()` starts from BentoML's schema and states what actually
 - every answer of every operation is declared, with its body: 400 (with `detail` for validation),
   401 (with WWW-Authenticate) on routes behind the API key, 408 (body too slow), 413, 415 and
   503 (with Retry-After) on /classify and /explain, 503 from /readyz while the model loads;
-- `/recent?limit` is an integer of at least 1 (anything else: 400, not FastAPI's 422).
+- `/recent?limit` is an integer of at least 1 (anything else: 400, not FastAPI's 422);
+- the review routes: `/review/next?since`, and the body of `POST /review/label` (read by the route
+  itself, so that a wrong field is a 400 naming it), with its 404 and 409.
 tests/system/test_service_probe.py fuzzes the service against this schema with schemathesis.
 """
 
@@ -28,6 +30,8 @@ _MODELS = (
     schemas.ReloadResult,
     schemas.RecentPredictions,
     schemas.ExplainResponse,
+    schemas.ReviewNext,
+    schemas.ReviewRecorded,
 )
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 _TEXT = {"text/plain": {"schema": {"type": "string"}}}
@@ -45,6 +49,10 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
 
 def _json(ref_or_schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ref_or_schema}}}
+
+
+def _optional_query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
 
 RETRY_AFTER = {
@@ -167,14 +175,64 @@ def build(base: dict[str, Any], *, max_texts: int, max_chars: int, keyed: bool) 
     recent = paths.get("/recent", {}).get("get")
     if recent is not None:
         recent["parameters"] = [
-            {
-                "name": "limit",
-                "in": "query",
-                "required": False,
-                "description": "at most this many predictions (a whole number of at least 1)",
-                "schema": {"type": "integer", "minimum": 1},
-            }
+            _optional_query(
+                "limit",
+                "at most this many predictions (a whole number of at least 1)",
+                {"type": "integer", "minimum": 1},
+            )
         ]
         recent["responses"]["200"] = _json({"$ref": _REF.format(model="RecentPredictions")})
         recent["responses"]["400"] = _error("limit is not a whole number of at least 1")
+    _review(paths)
     return spec
+
+
+def _review(paths: dict[str, Any]) -> None:
+    """GET /review/next and POST /review/label (serving.schemas.review_answer states the rules)."""
+    from serving.review_queue import REVIEWED
+
+    nxt = paths.get("/review/next", {}).get("get")
+    if nxt is not None:
+        nxt["parameters"] = [
+            _optional_query(
+                "since",
+                "count the items labeled since this time (ISO 8601, e.g. the reviewer's local midnight "
+                "2026-11-28T00:00:00+09:00); default: UTC midnight",
+                {"type": "string"},
+            )
+        ]
+        nxt["responses"]["200"] = _json({"$ref": _REF.format(model="ReviewNext")})
+        nxt["responses"]["400"] = _error("since is not an ISO 8601 time")
+    label = paths.get("/review/label", {}).get("post")
+    if label is not None:
+        body = {
+            "type": "object",
+            "properties": {
+                "id": {"type": "integer", "minimum": 1, "description": "the review item's id"},
+                "status": {"type": "string", "enum": list(REVIEWED)},
+                "label": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "one of the served model's labels: required with labeled, a guess "
+                    "with unsure, none with skipped",
+                },
+                "reviewer": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": schemas.MAX_REVIEWER_CHARS,
+                    "description": "who answered",
+                },
+            },
+            "required": ["id", "status", "reviewer"],
+            "additionalProperties": False,
+        }
+        label["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        r = label["responses"]
+        r["200"] = _json({"$ref": _REF.format(model="ReviewRecorded")}, "recorded")
+        r["400"] = _error(
+            "invalid body: `detail[].loc` names the field (a label the served model does not have, no "
+            "reviewer, an unknown status, ...)"
+        )
+        r["404"] = _error("no review item has this id")
+        r["409"] = _error("the item was reviewed already (or exported)")
+        r["415"] = _error("not JSON, or a charset other than UTF-8")

@@ -53,6 +53,13 @@ class UnknownItem(LookupError):
     """No review item has this id (the page answers 404)."""
 
 
+class AlreadyReviewed(ValueError):
+    """record(only_queued=True) on an item that was reviewed already (the page answers 409)."""
+
+
+_NOT_QUEUED = object()  # record()'s work: the guarded UPDATE found the item reviewed already
+
+
 class ReviewQueue:
     """The `review_queue` table of the prediction database.
 
@@ -188,13 +195,16 @@ class ReviewQueue:
         reviewer: str | None = None,
         *,
         now: datetime | None = None,
+        only_queued: bool = False,
     ) -> dict[str, Any]:
         """Record a reviewer's decision on an item and return the item as stored.
 
         status: `labeled` (label required), `skipped` or `unsure` (a label is kept as a guess). The
         caller checks the label against the model's label map. A decision may be changed until the
         item is exported. Raises ValueError for a bad status or a missing label or an exported item,
-        UnknownItem for an id that is not in the queue.
+        UnknownItem for an id that is not in the queue. With `only_queued` (the review page: two
+        reviewers shown the same item) the item must still be queued, checked in the same UPDATE, else
+        AlreadyReviewed.
         """
         if status not in REVIEWED:
             raise ValueError(f"review: status must be one of {', '.join(REVIEWED)}, got {status!r}")
@@ -215,14 +225,16 @@ class ReviewQueue:
                 return found[0]
             cur.execute(
                 f"UPDATE {self.table} SET status = {ph}, label = {ph}, reviewer = {ph}, ts_reviewed = {ph} "
-                f"WHERE id = {ph} AND export_id IS NULL",
+                f"WHERE id = {ph} AND export_id IS NULL" + (" AND status = 'queued'" if only_queued else ""),
                 params,
             )
-            return None
+            return None if cur.rowcount else _NOT_QUEUED
 
         outcome = self._write(work)
         if outcome == "missing":
             raise UnknownItem(f"review: no item {item_id} in the queue")
+        if outcome is _NOT_QUEUED:
+            raise AlreadyReviewed(f"review: item {item_id} was reviewed already")
         if outcome is not None:
             raise ValueError(f"review: item {item_id} was exported already ({outcome}) and cannot change")
         return self.get(item_id)  # type: ignore[return-value]
@@ -274,6 +286,14 @@ class ReviewQueue:
             f"SELECT {', '.join(COLUMNS)} FROM {self.table}{where} ORDER BY ts_queued DESC, id DESC LIMIT ?",
             [*params, int(limit)],
         )
+
+    def labeled_since(self, since: datetime) -> int:
+        """How many items were labeled at or after `since` (the review page's "labeled today")."""
+        rows = self._store.query(
+            f"SELECT COUNT(*) FROM {self.table} WHERE status = 'labeled' AND ts_reviewed >= ?",
+            (self._ts(since),),
+        )
+        return int(rows[0][0]) if rows else 0
 
     def counts(self) -> dict[str, Any]:
         """{"total": n, "status": {status: n}, "stratum": {stratum: n}, "by_stratum": {stratum: {status:

@@ -17,6 +17,9 @@ ROUTES = frozenset(
         "/timeline",
         "/timeline/page",
         "/try",
+        "/review",  # the reviewer page, and its calls
+        "/review/next",
+        "/review/label",
         "/healthz",
         "/livez",
         "/readyz",

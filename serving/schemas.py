@@ -15,6 +15,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -429,3 +430,118 @@ class RecentPredictions(BaseModel):
     total: int
     capacity: int = Field(description="how many predictions the process keeps (HEARA_RECENT_SIZE)")
     since: str = Field(description="when the process started")
+
+
+# --- the review page's API (GET /review/next, POST /review/label) ------------------------------------
+
+MAX_REVIEWER_CHARS = 64
+_REVIEW_KEYS = ("id", "status", "label", "reviewer")
+
+
+class ReviewProblem(ValueError):
+    """A reviewer's answer breaking a rule: `field` names the key (the 400's `detail[].loc`)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+    def body(self) -> dict[str, Any]:
+        detail = [{"type": "value_error", "loc": [self.field], "msg": self.message}]
+        return {"error": str(self), "detail": detail}
+
+
+def review_answer(body: Any, labels: Sequence[str], statuses: Sequence[str]) -> dict[str, Any]:
+    """The JSON body of POST /review/label, checked: {"id", "status", "label", "reviewer"} with the
+    reviewer's name stripped. `labels`: the served model's; `statuses`: what the queue records
+    (serving.review_queue.REVIEWED). A label is required with `labeled`, may be given with `unsure`
+    (a guess) and not with `skipped`. Raises ReviewProblem naming the first field that is wrong."""
+    if not isinstance(body, dict):
+        raise ReviewProblem("body", 'send a JSON object {"id", "status", "label", "reviewer"}')
+    unknown = [k for k in body if k not in _REVIEW_KEYS]
+    if unknown:
+        raise ReviewProblem(str(unknown[0])[:40], f"unknown key (the keys are {', '.join(_REVIEW_KEYS)})")
+    item_id = body.get("id")
+    if isinstance(item_id, bool) or not isinstance(item_id, int) or item_id < 1:
+        raise ReviewProblem("id", "the review item's id, a whole number of at least 1, is required")
+    status = body.get("status")
+    if status not in statuses:
+        raise ReviewProblem("status", f"must be one of {', '.join(statuses)}")
+    reviewer = body.get("reviewer")
+    if not isinstance(reviewer, str) or not reviewer.strip():
+        raise ReviewProblem("reviewer", "the reviewer's name is required")
+    reviewer = " ".join(reviewer.split())
+    hidden = any(unicodedata.category(ch) in _INVISIBLE - {"Zs"} for ch in reviewer)  # control, format, ...
+    if len(reviewer) > MAX_REVIEWER_CHARS or hidden:
+        raise ReviewProblem("reviewer", f"at most {MAX_REVIEWER_CHARS} visible characters")
+    label = body.get("label")
+    if label is not None and not isinstance(label, str):
+        raise ReviewProblem("label", "must be a string (one of the model's labels) or null")
+    if status == "labeled" and not label:
+        raise ReviewProblem("label", "is required with status labeled")
+    if label and status == "skipped":
+        raise ReviewProblem("label", "is not taken with status skipped (a skipped item has no label)")
+    if label and label not in labels:
+        shown = ", ".join(labels[:20]) + (", ..." if len(labels) > 20 else "")
+        raise ReviewProblem("label", f"{mask_pii(label)[:40]!r} is not a label of the served model ({shown})")
+    return {"id": item_id, "status": status, "label": label or None, "reviewer": reviewer}
+
+
+def review_since(value: str | None, now: datetime) -> datetime:
+    """GET /review/next's `since` (ISO 8601; the page sends the reviewer's local midnight, so that
+    "labeled today" is the reviewer's day) as aware UTC; without it, UTC midnight of `now`. A time
+    without an offset is taken as UTC. Raises ReviewProblem for anything else."""
+    if value is None:
+        return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    try:
+        since = datetime.fromisoformat(value)
+        return since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: a year-1 time east of UTC
+        raise ReviewProblem("since", "an ISO 8601 time, e.g. 2026-11-28T00:00:00+09:00") from None
+
+
+def review_item(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A queue row (serving.review_queue) -> what the review page shows: the masked text only."""
+    return {
+        "id": row["id"],
+        "masked_text": row["masked_text"] or "",
+        "suggestion": row["suggested_label"],
+        "scores": row.get("scores") or {},
+        "stratum": row["stratum"],
+        "model_version": row["model_version"],
+        "ts_predicted": row["ts_predicted"],
+        "ts_queued": row["ts_queued"],
+    }
+
+
+class ReviewItem(BaseModel):
+    id: int = Field(description="the review item's id (POST /review/label takes it)")
+    masked_text: str = Field(description="the utterance with personal data masked ([PHONE], [RRN], ...)")
+    suggestion: str | None = Field(description="the label the serving model predicted")
+    scores: dict[str, float] = Field(description="that model's probability of every label")
+    stratum: str = Field(description="why it was queued: danger, uncertain, novel or random")
+    model_version: str | None
+    ts_predicted: str | None = Field(description="when it was predicted (UTC, ISO 8601)")
+    ts_queued: str
+
+
+class ReviewCounts(BaseModel):
+    queued: int = Field(description="items left to review")
+    labeled: int
+    skipped: int
+    unsure: int
+    labeled_since: int = Field(description="items labeled since `since`")
+    since: str = Field(description="the start of the reviewer's day (`since`, else UTC midnight)")
+
+
+class ReviewNext(BaseModel):
+    item: ReviewItem | None = Field(description="the next item to review; null when the queue is empty")
+    counts: ReviewCounts
+
+
+class ReviewRecorded(BaseModel):
+    id: int
+    status: Literal["labeled", "skipped", "unsure"]
+    label: str | None
+    reviewer: str
+    ts_reviewed: str = Field(description="when the answer was recorded (UTC, ISO 8601)")

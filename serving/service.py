@@ -1,7 +1,8 @@
 """Heara's BentoML service: `bentoml serve serving.service:HearaService` (or `heara serve`).
 
 Routes: POST /classify, POST /explain, POST /reload, GET /model, GET /recent, GET /try (the try-it
-page), /healthz, /readyz, /metrics, OpenAPI docs at / (BentoML's).
+page), GET /review (the reviewer page) with GET /review/next and POST /review/label (the review queue,
+serving.review_queue), /healthz, /readyz, /metrics, OpenAPI docs at / (BentoML's).
 
 `HearaService` answers every route: it validates the body (serving.schemas), checks the API key and
 the body size (serving.guard), gives each request an id and hands its predictions to the prediction
@@ -38,11 +39,13 @@ import asyncio
 import logging
 import time
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from pathlib import Path
 
 import bentoml
 import orjson
 from fastapi import FastAPI
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from serving import metrics, protocol, schemas
@@ -70,7 +73,8 @@ LOGGING = {
     "access": {"enabled": SERVE.access_log, "skip_paths": ["/metrics", "/healthz", "/livez", "/readyz"]}
 }
 TRY_PAGE = Path(__file__).resolve().parent / "static" / "try.html"
-# The page is one file with inline CSS and JS that talks only to this service: the policy holds it to that.
+REVIEW_PAGE = TRY_PAGE.with_name("review.html")
+# Each page is one file with inline CSS and JS that talks only to this service: the policy holds it to that.
 TRY_PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
     "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
@@ -242,11 +246,14 @@ class HearaService:
 
     def __init__(self) -> None:
         from serving import logsafe, model_host, supervisor, timeline
+        from serving.drift_gauges import DriftGauges
         from serving.limiter import Slots
         from serving.predlog import PredictionLog
         from serving.recent import DEFAULT_SIZE, RecentPredictions
+        from serving.review_queue import ReviewQueue
         from training import env
         from training.env import store_raw_text
+        from training.paths import state
 
         logsafe.install()  # before anything logs: no personal data or raw path in any line
         supervisor.bind_to_supervisor(SERVE.shutdown_grace_s)  # stop when `heara serve` dies
@@ -264,6 +271,9 @@ class HearaService:
         self.predlog_counters = metrics.PredictionLogCounters()
         self.recent = RecentPredictions(env.recent_size(DEFAULT_SIZE))  # GET /recent: masked text only
         self.explain_slots = Slots(EXPLAIN.max_concurrency, EXPLAIN.max_waiting)  # POST /explain
+        self.review = ReviewQueue(env.prediction_db())  # /review: the queue beside the prediction log
+        # heara monitor's newest verdict, as gauges on /metrics (serving/drift_gauges.py)
+        self.drift_gauges = DriftGauges(state().monitoring(PARAMS.task) / "report.json").start()
         model_host.settle()
         self.ready = True
 
@@ -276,6 +286,8 @@ class HearaService:
             self.model.close()
         if hasattr(self, "predlog"):
             self.predlog.close()
+        if hasattr(self, "drift_gauges"):
+            self.drift_gauges.stop()
 
     @bentoml.api(input_spec=ClassifyRequest)
     async def classify(
@@ -484,6 +496,75 @@ class HearaService:
         """The try-it page (Korean): classify an utterance; scores, danger flag, recent predictions."""
         return HTMLResponse(TRY_PAGE.read_text(encoding="utf-8"), headers=TRY_PAGE_HEADERS)
 
+    @app.get("/review", response_class=HTMLResponse)
+    async def review_page(self) -> HTMLResponse:
+        """The reviewer page (Korean): label the review queue's items one at a time from the keyboard.
+        The page itself holds no data; it sends the API key typed into it on its own calls."""
+        return HTMLResponse(REVIEW_PAGE.read_text(encoding="utf-8"), headers=TRY_PAGE_HEADERS)
+
+    @app.get("/review/next")
+    async def review_next(self, since: str | None = None) -> Response:
+        """The next queued item (masked text, the model's suggestion and scores, stratum, version), the
+        danger stratum first, or `"item": null` when the queue is empty; and the counts per status,
+        with how many were labeled since `since` (ISO 8601; default: UTC midnight). Needs the API key."""
+        import anyio
+
+        from serving.schemas import ReviewProblem, review_since
+
+        try:
+            start = review_since(since, datetime.now(UTC))
+        except ReviewProblem as problem:
+            return _json(problem.body(), 400)
+        return _json(await anyio.to_thread.run_sync(self._review_next, start))  # the DB off the loop
+
+    @app.post("/review/label")
+    async def review_label(self, request: Request) -> Response:
+        """Record a reviewer's answer `{"id", "status": "labeled|skipped|unsure", "label", "reviewer"}`:
+        400 naming the field for a label the served model does not have, a missing reviewer or a bad
+        status; 404 for an unknown id; 409 when the item was reviewed already. Needs the API key."""
+        import anyio
+
+        from serving.review_queue import REVIEWED
+        from serving.schemas import ReviewProblem, review_answer
+
+        try:
+            body = orjson.loads(await request.body())  # the guard checked it is UTF-8 JSON
+            answer = review_answer(body, (await self.model.info())["labels"], REVIEWED)
+        except orjson.JSONDecodeError:
+            return _json({"error": "the body is not valid JSON"}, 400)
+        except ReviewProblem as problem:
+            return _json(problem.body(), 400)
+        status, result = await anyio.to_thread.run_sync(self._review_record, answer)
+        if status == 200:
+            log.info("review: item %s %s", answer["id"], answer["status"])
+        return _json(result, status)
+
+    def _review_next(self, since: datetime) -> dict:
+        from serving.review_queue import STATUSES
+        from serving.schemas import review_item
+
+        row = self.review.next_item()
+        per_status = self.review.counts()["status"]
+        counts = {s: per_status[s] for s in STATUSES}
+        counts["labeled_since"] = self.review.labeled_since(since)
+        counts["since"] = since.isoformat()
+        return {"item": review_item(row) if row else None, "counts": counts}
+
+    def _review_record(self, answer: dict) -> tuple[int, dict]:
+        """(HTTP status, body) of recording `answer` (checked by schemas.review_answer)."""
+        from serving.review_queue import UnknownItem
+
+        item_id = answer["id"]
+        try:  # only_queued: of two reviewers shown the same item, the second gets 409
+            stored = self.review.record(
+                item_id, answer["status"], answer["label"], answer["reviewer"], only_queued=True
+            )
+        except UnknownItem:
+            return 404, {"error": f"no review item {item_id}"}
+        except ValueError as exc:  # AlreadyReviewed, or exported (which cannot change any more)
+            return 409, {"error": str(exc).removeprefix("review: ")}
+        return 200, {k: stored[k] for k in ("id", "status", "label", "reviewer", "ts_reviewed")}
+
 
 def _openapi(keyed: bool) -> dict:
     """The schema /docs.json answers: BentoML's, made to match the service (serving/openapi.py)."""
@@ -498,6 +579,6 @@ HearaService.add_asgi_middleware(
     RequestGuard,
     max_body_bytes=schemas.max_body_bytes(SERVE.max_texts, SERVE.max_chars, TIMELINE.max_id_chars),
     body_timeout_s=SERVE.body_timeout_s,
-    json_paths=("/classify", "/explain"),
+    json_paths=("/classify", "/explain", "/review/label"),
     openapi=_openapi,
 )

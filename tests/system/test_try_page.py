@@ -1,16 +1,13 @@
 """The try-it page (GET /try) in headless Chromium against the real `bentoml serve` (server A of
 conftest.py: a tiny model, API key set), checked against what POST /classify and GET /recent answer.
 
-Driver: Playwright for Python, launching Debian's /usr/bin/chromium (`make browser` installs it;
-Playwright never downloads a browser here). Chosen over Selenium because it needs only the browser,
-not a chromedriver matched to its version, and its `expect` assertions wait for the page's
-asynchronous updates instead of sleeping. Without Chromium these tests fail and say how to get it;
-HEARA_SKIP_BROWSER=1 skips them explicitly. HEARA_CHROMIUM points at another Chromium binary.
+Driver: Playwright for Python (tests/system/chromium.py), chosen over Selenium because it needs only
+the browser, not a chromedriver matched to its version, and its `expect` assertions wait for the page's
+asynchronous updates instead of sleeping. HEARA_SKIP_BROWSER=1 skips these tests.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from chromium import chromium, expect
 from live_service import API_KEY, AUTH, LABELS
 
 from training.bench.serve import Server
@@ -31,43 +29,15 @@ def _one_topology(topology: str) -> None:
         pytest.skip("the try-it page is tested once, against serve.topology single")
 
 
-CHROMIUM = os.environ.get("HEARA_CHROMIUM", "/usr/bin/chromium")
-# Without the background-networking flags Chromium keeps trying to reach Google on this closed network.
-CHROMIUM_ARGS = [
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PHONE_TEXT = "010-1234-5678로 연락해 주세요 넘어졌어요"
 TIMEOUT_MS = 15_000
 
 
-@pytest.fixture(
-    scope="session"
-)  # session: set up before the (session-scoped) servers, so no Chromium fails fast
+# session: set up before the (session-scoped) servers, so that a missing Chromium fails fast
+@pytest.fixture(scope="session")
 def browser() -> Iterator:
-    if os.environ.get("HEARA_SKIP_BROWSER") == "1":
-        pytest.skip("HEARA_SKIP_BROWSER=1: browser tests skipped on request")
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(
-            f"Chromium not found at {CHROMIUM}: run `make browser` (Debian: apt-get install chromium) or "
-            "set HEARA_CHROMIUM=/path/to/chromium; HEARA_SKIP_BROWSER=1 skips the browser tests",
-            pytrace=False,
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail(
-            "the Python package playwright is missing: run `make install` (it is in the dev extra)",
-            pytrace=False,
-        )
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @dataclass
@@ -89,12 +59,6 @@ def try_page(browser, server: Server) -> Iterator[TryPage]:
     page.goto(f"{server.url}/try")
     yield out
     context.close()
-
-
-def expect(locator):
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
 
 
 def classify_api(server: Server, texts: list[str]) -> tuple[str, list[dict]]:

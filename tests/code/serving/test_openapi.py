@@ -55,3 +55,16 @@ def test_recent_limit_is_a_positive_integer(specs: dict[bool, dict]) -> None:
     (limit,) = op["parameters"]
     assert limit["schema"] == {"type": "integer", "minimum": 1}
     assert "422" not in op["responses"] and "400" in op["responses"]
+
+
+def test_review_routes_declare_their_answers(specs: dict[bool, dict]) -> None:
+    paths = specs[True]["paths"]
+    assert "401" not in paths["/review"]["get"]["responses"]  # the page is open; its calls are not
+    label = paths["/review/label"]["post"]
+    assert set(label["responses"]) == {"200", "400", "401", "404", "408", "409", "413", "415"}
+    body = label["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["id", "status", "reviewer"] and body["additionalProperties"] is False
+    assert body["properties"]["status"]["enum"] == ["labeled", "skipped", "unsure"]
+    nxt = paths["/review/next"]["get"]
+    assert [p["name"] for p in nxt["parameters"]] == ["since"]
+    assert set(nxt["responses"]) == {"200", "400", "401"}

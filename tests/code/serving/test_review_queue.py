@@ -11,7 +11,7 @@ import pytest
 from test_predlog import pg_url  # noqa: F401  the session's PostgreSQL database, as a fixture
 
 from serving.predlog import PredictionLog, make_records
-from serving.review_queue import STATUSES, STRATA, ReviewQueue, UnknownItem
+from serving.review_queue import STATUSES, STRATA, AlreadyReviewed, ReviewQueue, UnknownItem
 from training.model.predictor import Prediction
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -123,6 +123,21 @@ def test_record_validates_and_stores_the_decision(queue):
     counts = queue.counts()
     assert counts["status"] == {"queued": 0, "labeled": 1, "skipped": 1, "unsure": 1}
     assert counts["unexported"] == 1
+
+
+def test_only_queued_refuses_a_second_answer_and_labeled_since_counts_the_day(queue):
+    """The review page records with only_queued: of two reviewers shown the same item, the second gets
+    AlreadyReviewed (checked in the UPDATE itself) and the first answer stays."""
+    queue.enqueue([item(1), item(2), item(3)])
+    a, b, c = sorted(r["id"] for r in queue.items())
+    queue.record(a, "labeled", label="불만", reviewer="kim", now=T0, only_queued=True)
+    with pytest.raises(AlreadyReviewed, match="reviewed already"):
+        queue.record(a, "labeled", label="일상", reviewer="lee", only_queued=True)
+    assert (queue.get(a)["label"], queue.get(a)["reviewer"]) == ("불만", "kim")
+    queue.record(b, "labeled", label="일상", reviewer="kim", now=T0 + timedelta(days=1))
+    queue.record(c, "skipped", reviewer="kim", now=T0 + timedelta(days=1))
+    assert queue.labeled_since(T0) == 2 and queue.labeled_since(T0 + timedelta(hours=1)) == 1
+    assert queue.labeled_since(T0 + timedelta(days=2)) == 0
 
 
 def test_export_bookkeeping_and_exported_items_are_frozen(queue):

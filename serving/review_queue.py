@@ -15,6 +15,8 @@ Status: `queued` until reviewed, then `labeled` (with a label from the model's l
 caller checks), `skipped` (not a fit for the task) or `unsure` (the reviewer could not tell; a label
 given then is kept as a guess and never exported). `export_id` stays null until the row was written
 to an export; an exported row can no longer be changed, so a training set never disagrees with it.
+Labeled rows of the `random` stratum are the production holdout and are never exported: a model trained
+on them would be scored on its own training rows.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from serving.predlog import _as_utc, _Store, _utc_iso
 STRATA = ("danger", "uncertain", "novel", "random")  # danger is reviewed first (next_item)
 STATUSES = ("queued", "labeled", "skipped", "unsure")
 REVIEWED = ("labeled", "skipped", "unsure")  # what record() accepts
+HOLDOUT = "random"  # the stratum whose labeled rows are the production holdout, never exported
 
 COLUMNS = (
     "id",
@@ -252,7 +255,7 @@ class ReviewQueue:
                 chunk = ids[start : start + 500]
                 cur.execute(
                     f"UPDATE {self.table} SET export_id = {ph} "
-                    f"WHERE export_id IS NULL AND status = 'labeled' "
+                    f"WHERE export_id IS NULL AND status = 'labeled' AND stratum <> '{HOLDOUT}' "
                     f"AND id IN ({', '.join([ph] * len(chunk))})",
                     (export_id, *chunk),
                 )
@@ -297,10 +300,11 @@ class ReviewQueue:
 
     def counts(self) -> dict[str, Any]:
         """{"total": n, "status": {status: n}, "stratum": {stratum: n}, "by_stratum": {stratum: {status:
-        n}}, "unexported": labeled rows not exported yet}; every status and stratum present, 0 included."""
+        n}}, "unexported": labeled rows awaiting export (the random stratum is never exported)}; every status
+        and stratum present, 0 included."""
         rows = self._store.query(
             f"SELECT stratum, status, COUNT(*), SUM(CASE WHEN export_id IS NULL AND status = 'labeled' "
-            f"THEN 1 ELSE 0 END) FROM {self.table} GROUP BY stratum, status",
+            f"AND stratum <> '{HOLDOUT}' THEN 1 ELSE 0 END) FROM {self.table} GROUP BY stratum, status",
             (),
         )
         by = {s: dict.fromkeys(STATUSES, 0) for s in STRATA}
@@ -320,10 +324,10 @@ class ReviewQueue:
 
     def reviewed_unexported(self) -> list[dict[str, Any]]:
         """Labeled items not exported yet, oldest review first: what `heara review export` writes
-        (skipped and unsure items are never exported)."""
+        (skipped and unsure items are never exported, nor the random stratum: the holdout)."""
         return self._read(
             f"SELECT {', '.join(COLUMNS)} FROM {self.table} WHERE status = 'labeled' AND export_id IS NULL "
-            "ORDER BY ts_reviewed, id"
+            f"AND stratum <> '{HOLDOUT}' ORDER BY ts_reviewed, id"
         )
 
     def holdout(self, limit: int = 1000) -> list[dict[str, Any]]:

@@ -9,7 +9,11 @@ single row, which says nothing about the model; at seed 001's 359 categories mos
 small. The decision says how many classes the guard left out.) With no champion yet, the first
 version reaching `min_f1` becomes champion. Either way, with `require_beat_baseline`, its
 macro-F1 must also be at least the linear baseline's (TF-IDF + logistic regression) on the same test
-split: a neural model that a linear one beats is not worth serving. Every decision is logged as an
+split: a neural model that a linear one beats is not worth serving. Beside the test split, the production
+holdout (the review queue's labeled random stratum, training/steps/review.py) is reported for both when it
+has review.holdout_min_rows rows; with review.holdout_blocking it is a check: refused when the champion's
+production macro-F1 lies above the challenger's whole 95 % interval (first champion: its production
+macro-F1 must reach min_f1). Every decision is logged as an
 MLflow run, as tags on the version and in the audit ledger; a refused or failed run never touches the
 champion.
 """
@@ -104,6 +108,8 @@ def decide(
     bootstrap=None,
     baseline_macro_f1: float | None = None,
     explanations: dict[str, float] | None = None,
+    production: dict[str, dict] | None = None,
+    production_blocking: bool = False,
 ) -> Decision:
     """Apply the gate. `bootstrap(y, pred_a, pred_b, n, level, seed) -> (delta, lo, hi)`.
 
@@ -114,7 +120,11 @@ def decide(
 
     `explanations`: the challenger's faithfulness from `heara evaluate` (comprehensiveness at 20 % for its
     explanations and for a random ranking). Shown in the decision; a check (`faithful`) only with
-    `cfg.min_comprehensiveness`, which then also refuses a version whose explanations were not measured."""
+    `cfg.min_comprehensiveness`, which then also refuses a version whose explanations were not measured.
+
+    `production`: {"challenger": report, "champion": report or None}, each `holdout_report()`'s (rows,
+    enough, macro_f1, ci_low, ci_high, note) on the production holdout; a check (`production_holdout`) only
+    with `production_blocking` and enough rows."""
     metrics = {
         "challenger_macro_f1": challenger.macro_f1,
         "challenger_latency_p95_ms": challenger.latency_p95_ms,
@@ -131,8 +141,9 @@ def decide(
             f"baseline {baseline_macro_f1:.4f}"
         )
     faith, faith_text = _faithfulness(cfg, explanations, metrics)
-    floor = {**floor, **faith}
-    floor_text += faith_text
+    prod, prod_text = _production(production, production_blocking, cfg.min_f1, metrics)
+    floor = {**floor, **faith, **prod}
+    floor_text += faith_text + prod_text
     if champion is None:
         checks = {
             "min_f1": challenger.macro_f1 >= cfg.min_f1,
@@ -255,6 +266,32 @@ def _faithfulness(
         return {}, text + " (not blocking)"
     ok = round(ours - rand, 6) >= cfg.min_comprehensiveness
     return {"faithful": ok}, text + f" (margin {'>=' if ok else '<'} {cfg.min_comprehensiveness})"
+
+
+def _production(
+    production: dict[str, dict] | None, blocking: bool, min_f1: float, metrics: dict[str, float]
+) -> tuple[dict[str, bool], str]:
+    """The production holdout's figures into the decision's metrics and reason, and the optional check."""
+    ours = (production or {}).get("challenger")
+    if not ours:
+        return {}, ""
+    if not ours.get("enough"):
+        return {}, f"; production holdout: {ours['note']}"
+    theirs = (production or {}).get("champion") or {}
+    metrics.update(
+        challenger_production_macro_f1=ours["macro_f1"],
+        challenger_production_ci_low=ours["ci_low"],
+        challenger_production_ci_high=ours["ci_high"],
+        production_rows=ours["rows"],
+    )
+    text = f"; challenger {ours['note']}"
+    if theirs.get("enough"):
+        metrics["champion_production_macro_f1"] = theirs["macro_f1"]
+        text += f", champion {theirs['macro_f1']:.3f}"
+    if not blocking:
+        return {}, text + " (not blocking)"
+    ok = ours["ci_high"] >= theirs["macro_f1"] if theirs.get("enough") else ours["macro_f1"] >= min_f1
+    return {"production_holdout": bool(ok)}, text
 
 
 def decision_record(d: Decision) -> dict:

@@ -1,7 +1,9 @@
 """Step `evaluate`: score the candidate on the frozen test split; metrics and plots go to its MLflow run.
 
 Beside the full-precision figures it scores the candidate quantized to int8 (the service's CPU runtime)
-on the same rows: the service serves int8 only when this drop is known and small enough.
+on the same rows: the service serves int8 only when this drop is known and small enough. And beside the
+frozen test split, the production holdout (training/steps/review.py: reviewed rows of served traffic,
+sampled uniformly): production macro-F1 with a 95 % interval once review.holdout_min_rows rows exist.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from training.data.reports import write_json
 from training.data.validate import require_known_labels
 from training.evaluation.explanations import GATE_METRIC as COMPREHENSIVENESS
 from training.model.onnx_runtime import INT8_MACRO_F1, INT8_MACRO_F1_DROP
+from training.steps.review import holdout_metrics, holdout_report
 from training.steps.workspace import DataFiles, read_candidate, task_dir
 
 if TYPE_CHECKING:
@@ -58,6 +61,9 @@ def evaluate_step(params: Params, files: DataFiles | None = None, out_dir: Path 
         result = evaluate(predictor.predict_proba, test, predictor.labels, params.evaluate)
         artifacts = write_artifacts(result, out, texts=test["text"].tolist())
         metrics = {**flat_metrics(result), **_int8_metrics(predictor, cand["model_dir"], result)}
+        production = _production(params, predictor, out)
+        metrics.update(holdout_metrics(production))
+        artifacts = [*artifacts, out / "production.json"]
     explained, page, method = _explanations(params, predictor, result, out)
     metrics.update(explained)
     artifacts = [*artifacts, page]
@@ -119,6 +125,16 @@ def _explanations(
         measure=cfg.faithfulness,
     )
     return metrics, page, explainer.method
+
+
+def _production(params: Params, predictor: Predictor, out: Path) -> dict:
+    """The candidate on the production holdout, written to production.json and logged as one line."""
+    report = holdout_report(
+        params, lambda texts: [p.label for p in predictor.predict(texts)], labels=predictor.labels
+    )
+    write_json(out / "production.json", report)
+    log.info("evaluate: production holdout: %s", report["note"])
+    return report
 
 
 def _int8_metrics(predictor: Predictor, model_dir: str, result: EvalResult) -> dict[str, float]:

@@ -118,9 +118,10 @@ def _gate(
     )
     budget = params.promote.latency_budget_ms
     challenger = score(predictor, challenger_v, test, labels, latency_budget_ms=budget)
+    champion_predictor = _load_version(name, champion_v) if champion_v else None
     champion = (
-        score(_load_version(name, champion_v), champion_v, test, labels, latency_budget_ms=budget)
-        if champion_v
+        score(champion_predictor, champion_v, test, labels, latency_budget_ms=budget)
+        if champion_predictor is not None
         else None
     )
     decision = decide(
@@ -133,8 +134,29 @@ def _gate(
         force=force,
         baseline_macro_f1=baseline["test_macro_f1"] if baseline else None,
         explanations=_explanation_metrics(name, challenger_v),
+        production=_production(params, predictor, champion_predictor),
+        production_blocking=params.review.holdout_blocking,
     )
     return decision, baseline
+
+
+def _production(params, challenger, champion) -> dict | None:
+    """Both versions on the production holdout (training/steps/review.py), single-label models only."""
+    from training.steps.review import holdout_report, read_holdout
+
+    if challenger.multilabel:
+        return None
+    holdout = read_holdout(params)
+    reports = {}
+    for role, predictor in (("challenger", challenger), ("champion", champion)):
+        if predictor is not None:
+            reports[role] = holdout_report(
+                params,
+                lambda texts, p=predictor: [r.label for r in p.predict(texts)],
+                holdout,
+                labels=predictor.labels,
+            )
+    return reports
 
 
 def _explanation_metrics(name: str, version: int) -> dict[str, float]:

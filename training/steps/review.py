@@ -8,6 +8,8 @@ the production holdout those labels make.
   in the columns the ingest step reads (data.id_col, data.text_col, data.label_col) plus reviewer,
   reviewed_at, stratum and model_version. The incoming watcher then triggers heara_retrain on it. Row ids
   start with `review-` (split.PRODUCTION_ID_PREFIX): the split never draws them into the test split.
+  The random stratum is not exported: its labeled rows are the production holdout, and a model trained
+  on them would be scored on its own training rows.
 - The production holdout: the caller (CLI, DAG task) writes the queue's labeled random-stratum rows to
   `<task>/review/holdout.parquet` (`write_holdout`); evaluate and promote read that file
   (`holdout_report`), so no step reads the prediction database itself.
@@ -35,6 +37,7 @@ log = logging.getLogger("heara.pipeline")
 
 HOLDOUT_COLUMNS = ["prediction_id", "text", "label", "served_label", "model_version", "reviewed_at"]
 NOT_ENOUGH = "not enough reviewed rows"
+HOLDOUT_STRATUM = "random"  # its labeled rows are the production holdout, never exported for training
 
 
 # Selection --------------------------------------------------------------------------------------
@@ -115,6 +118,13 @@ def new_export_id(now: datetime | None = None) -> str:
     return f"{(now or datetime.now(UTC)):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
+def _exportable(item: Mapping[str, Any]) -> bool:
+    """Labeled, and not the production holdout (the random stratum): a model is never scored on rows it
+    was trained on. (ReviewQueue.reviewed_unexported() leaves those out already.)"""
+    labeled = item.get("status", "labeled") == "labeled" and bool(item.get("label"))
+    return labeled and item.get("stratum") != HOLDOUT_STRATUM
+
+
 def export_frame(
     params: Params, items: Sequence[Mapping[str, Any]], *, store_raw: bool = False
 ) -> pd.DataFrame:
@@ -123,7 +133,7 @@ def export_frame(
     data = params.data
     rows = []
     for item in items:
-        if item.get("status", "labeled") != "labeled" or not item.get("label"):
+        if not _exportable(item):
             continue
         text = item.get("raw_text") if store_raw and item.get("raw_text") else item.get("masked_text")
         rows.append(
@@ -153,7 +163,7 @@ def export_step(
     Returns {path (None when nothing to export), export_id, rows, ids (review item ids written), labels}.
     The file appears whole (written aside, then renamed): the watcher never reads half of it."""
     frame = export_frame(params, items, store_raw=store_raw)
-    written = [int(i["id"]) for i in items if i.get("status", "labeled") == "labeled" and i.get("label")]
+    written = [int(i["id"]) for i in items if _exportable(i)]
     export_id = export_id or new_export_id()
     if frame.empty:
         return {"path": None, "export_id": None, "rows": 0, "ids": [], "labels": {}}

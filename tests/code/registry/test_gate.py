@@ -444,3 +444,45 @@ def test_score_leaves_out_a_label_neither_in_the_test_rows_nor_predicted() -> No
     s = score(FakePredictor(), 1, test, labels=["normal", "emergency", "distress"], latency_n=1)
     assert s.per_class_f1 == {"normal": 1.0, "emergency": 0.0, "distress": 0.0}
     assert s.macro_f1 == pytest.approx(1.0)
+
+
+def _holdout(f1: float, lo: float, hi: float, rows: int = 150) -> dict:
+    return {
+        "rows": rows,
+        "enough": True,
+        "macro_f1": f1,
+        "ci_low": lo,
+        "ci_high": hi,
+        "note": f"production {f1}",
+    }
+
+
+def test_the_production_holdout_is_reported_and_blocks_only_when_asked() -> None:
+    boot = FakeBootstrap(0.1, 0.05, 0.15)
+    worse = {"challenger": _holdout(0.6, 0.55, 0.65), "champion": _holdout(0.75, 0.7, 0.8)}
+    d = decide(CFG, model(2, 0.8), model(1, 0.7), Y, bootstrap=boot, production=worse)
+    assert d.promote and "production_holdout" not in d.checks and "(not blocking)" in d.reason
+    assert (
+        d.metrics["challenger_production_macro_f1"] == 0.6
+        and d.metrics["champion_production_macro_f1"] == 0.75
+    )
+    d = decide(
+        CFG, model(2, 0.8), model(1, 0.7), Y, bootstrap=boot, production=worse, production_blocking=True
+    )
+    assert not d.promote and d.checks["production_holdout"] is False
+    close = {"challenger": _holdout(0.7, 0.64, 0.76), "champion": _holdout(0.75, 0.7, 0.8)}  # within noise
+    assert decide(
+        CFG, model(2, 0.8), model(1, 0.7), Y, bootstrap=boot, production=close, production_blocking=True
+    ).promote
+    few = {"challenger": {"rows": 20, "enough": False, "note": "not enough reviewed rows (20 < 100)"}}
+    d = decide(CFG, model(2, 0.8), model(1, 0.7), Y, bootstrap=boot, production=few, production_blocking=True)
+    assert d.promote and "not enough reviewed rows" in d.reason and "production_rows" not in d.metrics
+    first = decide(
+        CFG,
+        model(1, 0.9),
+        None,
+        Y,
+        production={"challenger": _holdout(0.3, 0.2, 0.4)},
+        production_blocking=True,
+    )
+    assert not first.promote and first.checks["production_holdout"] is False  # below min_f1 in production

@@ -107,7 +107,7 @@ def test_next_item_shows_danger_first_then_the_oldest_and_honours_exclusions(que
 
 
 def test_record_validates_and_stores_the_decision(queue):
-    queue.enqueue([item(1), item(2), item(3)])
+    queue.enqueue([item(1, "uncertain"), item(2), item(3)])
     a, b, c = sorted(r["id"] for r in queue.items())
     with pytest.raises(ValueError, match="label is required"):
         queue.record(a, "labeled", label="  ")
@@ -141,15 +141,18 @@ def test_only_queued_refuses_a_second_answer_and_labeled_since_counts_the_day(qu
 
 
 def test_export_bookkeeping_and_exported_items_are_frozen(queue):
-    queue.enqueue([item(i) for i in range(1, 5)])
-    a, b, c, d = sorted(r["id"] for r in queue.items())
+    queue.enqueue([item(i, "uncertain") for i in range(1, 5)] + [item(5, "random")])
+    a, b, c, d, holdout = sorted(r["id"] for r in queue.items())
     queue.record(a, "labeled", label="불만", now=T0 + timedelta(minutes=2))
     queue.record(b, "labeled", label="일상", now=T0 + timedelta(minutes=1))
     queue.record(c, "unsure", label="일상")
     queue.record(d, "skipped")
+    queue.record(holdout, "labeled", label="일상")  # the production holdout: never trained on
     assert [r["id"] for r in queue.reviewed_unexported()] == [b, a]  # oldest review first, labeled only
-    assert queue.mark_exported([a, b, c, d], "20260501T090000Z") == 2
+    assert queue.counts()["unexported"] == 2
+    assert queue.mark_exported([a, b, c, d, holdout], "20260501T090000Z") == 2
     assert queue.reviewed_unexported() == [] and queue.counts()["unexported"] == 0
+    assert queue.get(holdout)["export_id"] is None
     assert queue.get(a)["export_id"] == "20260501T090000Z"
     with pytest.raises(ValueError, match="exported already"):
         queue.record(a, "labeled", label="일상")

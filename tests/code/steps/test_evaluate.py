@@ -115,3 +115,26 @@ def test_evaluate_logs_explanations_and_their_faithfulness(candidate, tmp_path: 
     wrong = int(round((1 - metrics["test_accuracy"]) * test_rows))
     assert page.count('class="u"') >= min(wrong, 30)  # each shown text has its words highlighted
     assert any("comprehensiveness@20%" in r.getMessage() for r in caplog.records)
+
+
+def test_evaluate_reports_the_production_holdout_beside_the_test_split(candidate, tmp_path: Path) -> None:
+    from training.steps.evaluate import evaluate_step
+    from training.steps.review import holdout_path, write_holdout
+
+    files, _, _ = candidate
+    rows = pd.read_csv(SAMPLE).groupby("label").head(5)
+    params = _params().override({"review": {"holdout_min_rows": 10, "holdout_bootstrap": 100}})
+    reviewed = [
+        {"prediction_id": i, "masked_text": t, "label": lab, "ts_reviewed": f"2026-11-28T09:{i % 60:02d}:00"}
+        for i, (t, lab) in enumerate(zip(rows["text"], rows["label"]))
+    ]
+    try:
+        assert evaluate_step(_params(), files, out_dir=tmp_path / "few")["production_rows"] == 0
+        note = json.loads((tmp_path / "few" / "production.json").read_text(encoding="utf-8"))["note"]
+        assert note.startswith("not enough reviewed rows")
+        write_holdout(params, reviewed)
+        metrics = evaluate_step(params, files, out_dir=tmp_path / "eval")
+    finally:
+        holdout_path(params.task).unlink(missing_ok=True)
+    assert metrics["production_rows"] == len(reviewed)
+    assert metrics["production_ci_low"] <= metrics["production_macro_f1"] <= metrics["production_ci_high"]

@@ -100,6 +100,7 @@ def test_a_good_version_is_promoted_with_its_check_on_record(
     challenger = register_tiny()
     record = promote_step(_params(), challenger, force=True, test_path=test_path)
     assert record["promote"] is True and _champion() == challenger
+    assert "production holdout: not enough reviewed rows" in record["reason"]  # none reviewed here
     assert record["smoke"]["version"] == str(challenger) and record["metrics"]["smoke_seconds"] > 0
     assert AuditLedger().entries("heara-danger")[-1]["smoke"] == record["smoke"]
     assert MlflowClient().get_run(record["mlflow_run_id"]).data.metrics["smoke_seconds"] > 0

@@ -59,7 +59,7 @@ def test_select_picks_strata_with_novelty_and_leaves_out_what_is_queued(model, s
     assert select_step(params, rows.iloc[:0])["picks"] == []
 
 
-def reviewed(n: int, status: str = "labeled") -> list[dict]:
+def reviewed(n: int, status: str = "labeled", stratum: str = "uncertain") -> list[dict]:
     return [
         {
             "id": i + 1,
@@ -71,7 +71,7 @@ def reviewed(n: int, status: str = "labeled") -> list[dict]:
             "status": status,
             "reviewer": "kim",
             "ts_reviewed": f"2026-11-28T09:{i:02d}:00+00:00",
-            "stratum": "random",
+            "stratum": stratum,
             "model_version": "1",
         }
         for i in range(n)
@@ -80,7 +80,7 @@ def reviewed(n: int, status: str = "labeled") -> list[dict]:
 
 def test_export_writes_what_ingest_reads_masked_unless_raw_is_stored(tmp_path):
     params = Params()
-    items = reviewed(3) + reviewed(2, "skipped") + reviewed(1, "unsure")
+    items = reviewed(3) + reviewed(2, "skipped") + reviewed(1, "unsure") + reviewed(2, stratum="random")
     result = export_step(params, items, out_dir=tmp_path, export_id="20261128T090000Z-abc123")
     assert result["rows"] == 3 and result["ids"] == [1, 2, 3]
     path = Path(result["path"])
@@ -106,11 +106,11 @@ def test_export_writes_what_ingest_reads_masked_unless_raw_is_stored(tmp_path):
 
 def test_holdout_report_needs_enough_rows(tmp_path, monkeypatch):
     params = Params().override(REVIEW)
-    path = write_holdout(params, reviewed(6))
+    path = write_holdout(params, reviewed(6, stratum="random"))
     assert path.name == "holdout.parquet" and len(pd.read_parquet(path)) == 6
     few = holdout_report(params, lambda texts: ["normal"] * len(texts))
     assert few == {"rows": 6, "enough": False, "note": f"{NOT_ENOUGH} (6 < review.holdout_min_rows)"}
-    write_holdout(params, reviewed(20))
+    write_holdout(params, reviewed(20, stratum="random"))
     report = holdout_report(params, lambda texts: ["normal"] * len(texts), labels=["normal", "emergency"])
     assert report["enough"] and report["rows"] == 20
     assert report["ci_low"] <= report["macro_f1"] <= report["ci_high"]
@@ -137,17 +137,23 @@ def test_heara_review_select_label_export_status(model, sample, tmp_path, monkey
     result = CliRunner().invoke(app, ["review", "export", "--out", str(tmp_path / "in")])
     assert result.exit_code == 0 and "nothing to export" in result.output
     queue = ReviewQueue(db)
-    items = queue.items(limit=100)
+    items = [i for i in queue.items(limit=100) if i["stratum"] != "random"]  # random: the holdout
     queue.record(items[0]["id"], "labeled", label="normal", reviewer="kim")
     queue.record(items[1]["id"], "skipped", reviewer="kim")
+    holdout = [i for i in queue.items(limit=100) if i["stratum"] == "random"][0]
+    queue.record(holdout["id"], "labeled", label="emergency", reviewer="lee")
     result = CliRunner().invoke(app, ["review", "export", "--out", str(tmp_path / "in")])
     assert result.exit_code == 0, result.output
     exported = json.loads(result.stdout.strip().splitlines()[-1])
     assert exported["rows"] == 1 and Path(exported["path"]).parent == tmp_path / "in"
+    from training.steps.review import read_holdout
+
+    assert read_holdout(Params()).shape[0] == 1  # the export refreshed the holdout file
     assert queue.get(items[0]["id"])["export_id"] == exported["export_id"]
     result = CliRunner().invoke(app, ["review", "status"])
     status = json.loads(result.stdout.strip().splitlines()[-1])
-    assert status["status"]["labeled"] == 1 and status["status"]["skipped"] == 1 and status["unexported"] == 0
+    assert status["status"]["labeled"] == 2 and status["status"]["skipped"] == 1 and status["unexported"] == 0
+    assert status["holdout_rows"] == 1 and queue.get(holdout["id"])["export_id"] is None
     assert "production holdout" in result.output
 
     # The heara_monitor DAG's review task does the same from a params file (its wiring: test_dags.py).

@@ -17,6 +17,7 @@ training.data.preprocess and training.registry; tests/code/test_code_maps.py kee
   inference.py      one adaptive batch: tokenised once, forward passes under a token cap
   reload.py         hot reload: swap in the new champion without downtime
   metrics.py        Heara's Prometheus metrics; BentoML's request metrics labelled by route template
+  drift_gauges.py   the newest `heara monitor` report as gauges on /metrics (re-read when it changes)
   predlog.py        the prediction log (SQLite or PostgreSQL), written off the request path
   journal.py        the prediction log's journal on disk (durable mode): group commit, replay
   review_queue.py   the review queue beside the prediction log: predictions people label, and the

@@ -936,6 +936,21 @@ class PredictionLog:
             for id_, ts, version, label, masked, scores_json, danger in reversed(rows)
         ]
 
+    def raw_texts(self, ids: Sequence[int]) -> dict[int, str]:
+        """{row id: raw text} for the rows of `ids` that stored one (raw storage on when they were
+        written): the review queue copies them for reviewers when raw storage is on."""
+        out: dict[int, str] = {}
+        ids = [int(i) for i in ids]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self._query(
+                f"SELECT id, raw_text FROM {self._store.table} WHERE raw_text IS NOT NULL "
+                f"AND id IN ({', '.join('?' * len(chunk))})",
+                tuple(chunk),
+            )
+            out.update({int(i): str(t) for i, t in rows})
+        return out
+
     def prune(self, before: datetime) -> int:
         """Delete the predictions made before `before` (naive means UTC): retention (`heara monitor
         prune`). Returns how many rows went; 0 when nothing was written yet."""

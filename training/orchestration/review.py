@@ -58,12 +58,15 @@ def fill_queue(params: Params, *, window: int | None = None, hours: float | None
         rows = predlog.window(
             window or params.monitor.window, since=since, model_version=source.version_label
         )
+        frame = pd.DataFrame(rows, columns=WINDOW_COLUMNS)
+        queue = open_queue()
+        known = queue.queued_among(frame["id"].tolist()) if len(frame) else set()
+        result = select_step(params, frame, model_dir=source.model_dir, exclude_ids=known)
+        if env.store_raw_text():  # reviewers then see what was said; the window itself is masked only
+            raw = predlog.raw_texts([p["id"] for p in result["picks"]])
+            result["picks"] = [{**p, "raw_text": raw.get(int(p["id"]))} for p in result["picks"]]
     finally:
         predlog.close()
-    frame = pd.DataFrame(rows, columns=WINDOW_COLUMNS)
-    queue = open_queue()
-    known = queue.queued_among(frame["id"].tolist()) if len(frame) else set()
-    result = select_step(params, frame, model_dir=source.model_dir, exclude_ids=known)
     added = queue.enqueue(result["picks"])
     holdout = refresh_holdout(params, queue)
     counts = queue.counts()

@@ -260,6 +260,16 @@ def test_a_monitoring_window_is_the_newest_rows_of_a_version_oldest_first(store)
         assert len(log.window(100, since=t0 + timedelta(minutes=6))) == 3
 
 
+def test_raw_texts_are_read_back_by_id_only_where_stored(store):
+    with open_log(store, store_raw=True) as log:
+        log.log(records(store_raw=True) + records("req-2", store_raw=False))
+        assert log.flush(10)
+        ids = [r["id"] for r in log.window(100)]
+        raw = log.raw_texts(ids)
+        assert sorted(raw) == ids[: len(TEXTS)] and set(raw.values()) == set(TEXTS)
+        assert log.raw_texts([]) == {}
+
+
 def test_prune_deletes_only_what_is_older_than_the_cutoff(store):
     t0 = datetime(2025, 5, 1, 9, 0, tzinfo=UTC)
     recs = [

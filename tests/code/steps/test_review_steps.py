@@ -168,3 +168,47 @@ def test_the_review_task_skips_when_nothing_is_served(tmp_path, monkeypatch, reg
     monkeypatch.delenv("HEARA_MODEL_DIR", raising=False)
     monkeypatch.setenv("HEARA_PREDICTION_DB", f"sqlite:///{tmp_path / 'p.sqlite'}")
     assert "skipped" in tasks.review_window(None)
+
+
+def test_with_raw_storage_on_reviewers_and_the_export_get_the_raw_text(model, sample, tmp_path, monkeypatch):
+    from serving.predlog import PredictionLog as Log
+    from training.orchestration.review import export_reviewed, fill_queue
+
+    db = f"sqlite:///{tmp_path / 'predictions.sqlite'}"
+    predictor = Predictor.load(model, device="cpu")
+    from training.registry.champion import from_dir
+
+    texts = [f"{t} 010-2345-6789" for t in sample["text"].iloc[300:340]]
+    with Log(db, store_raw=True) as log:
+        log.log(
+            make_records(
+                "b" * 16,
+                texts,
+                predictor.predict(texts),
+                "m",
+                from_dir(model).version_label,
+                1.0,
+                store_raw=True,
+            )
+        )
+        assert log.flush(10)
+    for key, value in {
+        "HEARA_MODEL_DIR": str(model),
+        "HEARA_PREDICTION_DB": db,
+        "HEARA_STORE_RAW_TEXT": "1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    params = Params().override({"review": {"budget": 5, "novel_share": 0.0, "uncertain_share": 0.6}})
+    assert fill_queue(params)["queued"] >= 5
+    queue = ReviewQueue(db)
+    item = [i for i in queue.items() if i["stratum"] != "random"][0]
+    assert "010-2345-6789" in item["raw_text"] and "010-2345-6789" not in item["masked_text"]
+    queue.record(item["id"], "labeled", label="normal")
+    written = export_reviewed(params, out_dir=tmp_path / "in")
+    assert pd.read_csv(written["path"])["text"].str.contains("010-2345-6789").all()
+    monkeypatch.setenv("HEARA_STORE_RAW_TEXT", "0")  # switched off: the export is masked again
+    queue.enqueue([{**item, "prediction_id": 10**6, "stratum": "uncertain"}])
+    added = [i for i in queue.items() if i["prediction_id"] == 10**6][0]
+    queue.record(added["id"], "labeled", label="normal")
+    written = export_reviewed(params, out_dir=tmp_path / "in2")
+    assert not pd.read_csv(written["path"])["text"].str.contains("010-2345-6789").any()

@@ -24,12 +24,19 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# The Browser a `chromium()` block holds open in this process. Playwright's sync API runs one instance
+# per thread ("Sync API inside the asyncio loop" otherwise), so a block opened while another is open
+# (two test modules' session fixtures, a helper called from a test that has one) shares it.
+_OPEN: list = []
 
 
 @contextmanager
 def chromium() -> Iterator:
-    """A launched headless Chromium (playwright.sync_api.Browser); skips or fails the test, saying
-    why, when there is none."""
+    """A launched headless Chromium (playwright.sync_api.Browser), or the one already open in this
+    process; skips or fails the test, saying why, when there is none."""
+    if _OPEN:
+        yield _OPEN[-1]
+        return
     if os.environ.get("HEARA_SKIP_BROWSER") == "1":
         pytest.skip("HEARA_SKIP_BROWSER=1: browser tests skipped on request")
     if not os.access(CHROMIUM, os.X_OK):
@@ -47,9 +54,11 @@ def chromium() -> Iterator:
         )
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        _OPEN.append(browser)
         try:
             yield browser
         finally:
+            _OPEN.remove(browser)
             browser.close()
 
 

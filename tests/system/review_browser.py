@@ -43,8 +43,9 @@ def shown_item(page: Any) -> dict[str, Any] | None:
         return None
     return {
         "id": int(page.locator("#item").get_attribute("data-item-id")),
-        "masked_text": page.locator("#item-text").inner_text(),
-        "suggestion": page.locator("#suggestion").inner_text(),
+        # textContent, not the rendered text: exactly the stored masked text (runs of spaces kept)
+        "masked_text": page.locator("#item-text").text_content(),
+        "suggestion": page.locator("#suggestion").text_content(),
     }
 
 
@@ -73,8 +74,9 @@ def label_items_in_browser(
     """Answer `n` items on the reviewer page from the keyboard. `key_for_item(item)` gets the item on
     screen ({"id", "masked_text", "suggestion"}) and returns the key to press: "1".."9" for the
     model's labels in order, "s" to skip, "u" for unsure. Returns the items with the key pressed
-    (`"key"`). Launches its own Chromium unless given `browser` (a Playwright Browser). Fails when
-    the queue empties before `n` items or the page raised a JavaScript error."""
+    (`"key"`). Uses `browser` (a Playwright Browser) when given, else the Chromium this process has
+    open (chromium.py), else launches one. Fails when the queue empties before `n` items or the page
+    raised a JavaScript error."""
     done: list[dict[str, Any]] = []
     with nullcontext(browser) if browser is not None else chromium() as b:
         context, page, errors = open_review_page(b, base_url)

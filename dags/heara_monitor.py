@@ -8,8 +8,9 @@
 **What it does**: `prune` deletes logged predictions older than `monitor.retention_days`. `judge` is
 `heara monitor`: the newest `monitor.window` predictions of the served version against the reference
 stored with that version (label shares, confidence, Korean text descriptors, embeddings, macro-F1
-estimated without labels; docs/monitoring.md). It appends to `$HEARA_HOME/<task>/monitoring/history.jsonl`,
-writes `report.html` and logs an MLflow run. When the alarm is persistent (`monitor.persistence_k` of
+estimated without labels; docs/monitoring.md). It appends to
+`$HEARA_HOME/models/<task>/monitoring/history.jsonl`, writes `report.html` and logs an MLflow run. When
+the alarm is persistent (`monitor.persistence_k` of
 the last `monitor.persistence_m` windows), `publish_drift` emits an event on the Asset
 `heara://monitoring/drift` whose extra carries the evidence: version, window, reasons, the main figures.
 No text is included. `review` is `heara review select`: it queues `review.budget` predictions of the same

@@ -305,6 +305,8 @@ class Stack:
             MLFLOW_TRACKING_URI=self.url("mlflow"),
             HEARA_SERVE_URL=self.url("serving"),
             HEARA_API_KEY=self.api_key,
+            # heara_monitor reads (and prunes) the service's prediction log, as in docker-compose.yml
+            HEARA_PREDICTION_DB=database_url(self.args.pg, self.dbs["predictions"], driver=""),
             AIRFLOW__CORE__EXECUTOR="LocalExecutor",
             AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=db,
             # Derived from the URL above Airflow would ask for asyncpg, which the lock does not hold.

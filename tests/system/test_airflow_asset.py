@@ -12,6 +12,8 @@ import json
 import os
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -58,24 +60,51 @@ def wait_for(what: str, check, timeout_s: float = 240.0, every_s: float = 2.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_new_labeled_file_triggers_a_retrain_run(tmp_path, monkeypatch, repo_root):
+@contextmanager
+def airflow_with(*dag_ids: str) -> Iterator[Api]:
+    """`heara airflow up` (standalone) on a free port, until `dag_ids` are parsed; stopped afterwards."""
     from training.orchestration import airflow_local
-    from training.orchestration import tasks as flow
-    from training.paths import state
 
-    monkeypatch.setenv("HEARA_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "home" / "airflow" / "home"))
     port = _free_port()
     info = airflow_local.up(port=port, timeout_s=300)
     try:
         api = Api(port, info["password"])
         wait_for(
             "the DAGs to be parsed",
-            lambda: (
-                {d["dag_id"] for d in api.call("GET", "/dags")["dags"]}
-                >= {"heara_retrain", "heara_incoming_watch"}
-            ),
+            lambda: {d["dag_id"] for d in api.call("GET", "/dags")["dags"]} >= set(dag_ids),
         )
+        yield api
+    finally:
+        airflow_local.down(grace_s=10)
+
+
+def asset_triggered_retrain(api: Api) -> tuple[str, dict]:
+    """The asset-triggered heara_retrain run once its `resolve_run` succeeded, stopped there (training is
+    test_airflow_dag.py's): (its run id, its run record)."""
+    from training.orchestration import tasks as flow
+
+    run = wait_for(
+        "an asset-triggered retrain run",
+        lambda: next((r for r in api.runs("heara_retrain") if r["run_type"] == "asset_triggered"), None),
+    )
+    run_id = run["dag_run_id"]
+    ti = wait_for(
+        "resolve_run to finish",
+        lambda: (lambda t: t if t["state"] in ("success", "failed") else None)(
+            api.call("GET", f"/dags/heara_retrain/dagRuns/{run_id}/taskInstances/resolve_run")
+        ),
+    )
+    api.call("PATCH", f"/dags/heara_retrain/dagRuns/{run_id}", {"state": "failed"})  # stop before training
+    assert ti["state"] == "success", ti
+    return run_id, json.loads((flow.run_dir(run_id) / "run.json").read_text(encoding="utf-8"))
+
+
+def test_new_labeled_file_triggers_a_retrain_run(tmp_path, monkeypatch, repo_root):
+    from training.paths import state
+
+    monkeypatch.setenv("HEARA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "home" / "airflow" / "home"))
+    with airflow_with("heara_retrain", "heara_incoming_watch") as api:
         # Nothing new yet: the watcher's first run sends no event, so no retrain starts.
         wait_for(
             "the watcher's first run",
@@ -95,21 +124,6 @@ def test_new_labeled_file_triggers_a_retrain_run(tmp_path, monkeypatch, repo_roo
         os.utime(batch, (old, old))
         api.call("POST", "/dags/heara_incoming_watch/dagRuns", {"logical_date": None})
 
-        run = wait_for("an asset-triggered retrain run", lambda: next(iter(api.runs("heara_retrain")), None))
-        assert run["run_type"] == "asset_triggered", run
-        run_id = run["dag_run_id"]
-        ti = wait_for(
-            "resolve_run to finish",
-            lambda: (lambda t: t if t["state"] in ("success", "failed") else None)(
-                api.call("GET", f"/dags/heara_retrain/dagRuns/{run_id}/taskInstances/resolve_run")
-            ),
-        )
-        assert ti["state"] == "success"
-        record = json.loads((flow.run_dir(run_id) / "run.json").read_text())
+        _, record = asset_triggered_retrain(api)
         assert record["trigger"] == "asset"
         assert [f["name"] for f in record["trigger_files"]] == [batch.name]
-        api.call(
-            "PATCH", f"/dags/heara_retrain/dagRuns/{run_id}", {"state": "failed"}
-        )  # stop before training
-    finally:
-        airflow_local.down(grace_s=10)

@@ -10,13 +10,12 @@ resolved params take the overlay (the run is stopped there: training is test_air
 
 from __future__ import annotations
 
-import json
 import os
 
 import pandas as pd
 import pytest
 import yaml
-from test_airflow_asset import Api, _free_port, wait_for
+from test_airflow_asset import airflow_with, asset_triggered_retrain, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # about 3-4 minutes on 2 cores
 
@@ -48,7 +47,6 @@ def test_sweep_dag_runs_two_parallel_workers_and_publishes_the_best(
 ):
     from mlflow import MlflowClient
 
-    from training.orchestration import airflow_local
     from training.orchestration import tasks as flow
     from training.registry import tracking
 
@@ -67,16 +65,7 @@ def test_sweep_dag_runs_two_parallel_workers_and_publishes_the_best(
     data = tmp_path / "data"
     _prepared(data, {"train": 10, "val": 4, "test": 4})
 
-    port = _free_port()
-    info = airflow_local.up(port=port, timeout_s=300)
-    try:
-        api = Api(port, info["password"])
-        wait_for(
-            "the DAGs to be parsed",
-            lambda: (
-                {d["dag_id"] for d in api.call("GET", "/dags")["dags"]} >= {"heara_sweep", "heara_retrain"}
-            ),
-        )
+    with airflow_with("heara_sweep", "heara_retrain") as api:
         conf = {"family": "linear", "trials": 8, "workers": 2, "storage": pg_storage, "data_dir": str(data)}
         run_id = api.call("POST", "/dags/heara_sweep/dagRuns", {"logical_date": None, "conf": conf})[
             "dag_run_id"
@@ -127,25 +116,10 @@ def test_sweep_dag_runs_two_parallel_workers_and_publishes_the_best(
         assert yaml.safe_load(open(extra["overlay"], encoding="utf-8"))["model"] == {"family": "linear"}
 
         # sweep.retrain_on_best: the event started heara_retrain, which takes the overlay.
-        retrain = wait_for(
-            "an asset-triggered retrain run", lambda: next(iter(api.runs("heara_retrain")), None)
-        )
-        assert retrain["run_type"] == "asset_triggered", retrain
-        retrain_id = retrain["dag_run_id"]
-        ti = wait_for(
-            "resolve_run to finish",
-            lambda: (lambda t: t if t["state"] in ("success", "failed") else None)(
-                api.call("GET", f"/dags/heara_retrain/dagRuns/{retrain_id}/taskInstances/resolve_run")
-            ),
-        )
-        api.call("PATCH", f"/dags/heara_retrain/dagRuns/{retrain_id}", {"state": "failed"})  # stop there
-        assert ti["state"] == "success"
-        record = json.loads((flow.run_dir(retrain_id) / "run.json").read_text())
+        retrain_id, record = asset_triggered_retrain(api)
         assert record["trigger"] == "asset" and record["overlays"] == [extra["overlay"]]
         resolved = yaml.safe_load((flow.run_dir(retrain_id) / "params.yaml").read_text())
         assert resolved["model"]["family"] == "linear"
-    finally:
-        airflow_local.down(grace_s=10)
 
 
 def _study(run_id: str, storage: str):

@@ -54,6 +54,7 @@ NOT_FOR_THE_STACK = {
     "which the image's user cannot read at mode 600",
     "HEARA_METRICS_TOKEN": "optional: Prometheus scrapes /metrics inside the compose network",
     "HEARA_METRICS_TOKEN_FILE": "optional, as HEARA_METRICS_TOKEN",
+    "HEARA_ID_SALT_FILE": "the stack passes HEARA_ID_SALT from .env (`heara serve` hands it on as a file)",
     "HEARA_SUPERVISOR_PID": "set by `heara serve` for its own workers",
     "HEARA_DEMO_PORT": "scripts/demo.sh (make demo) only",
     "HEARA_SWEEP_STORAGE": "optional: the Optuna study database of a sweep with parallel workers (the "
@@ -66,8 +67,8 @@ NOT_FOR_THE_STACK = {
 }
 # Read by training/env.py (the one reader of HEARA_*) for the service only.
 NOT_FOR_THE_WORKERS = {
-    "HEARA_PREDICTION_DB": "the service's prediction log",
     "HEARA_RECENT_SIZE": "the service's GET /recent buffer",
+    "HEARA_ID_SALT": "ids are pseudonymised by the service; the DAGs never look one up",
 }
 # Read by training/ (which the service imports) for the Airflow side only.
 NOT_FOR_THE_SERVICE = {
@@ -505,13 +506,15 @@ def test_prometheus_scrapes_the_service_and_the_dashboard_uses_real_metrics() ->
     assert all(t["datasource"]["uid"] == uid for p in dashboard["panels"] for t in p["targets"])
     # Exposition names: counters gain _total (prometheus_client strips it from the given name first),
     # histograms _bucket/_sum/_count. Compare base names.
-    used = {base_name(m) for e in exprs for m in re.findall(r"\b((?:heara|bentoml)_[a-z_]+)", e)}
+    used = {base_name(m) for e in exprs for m in re.findall(r"\b((?:heara|bentoml)_[a-z0-9_]+)", e)}
     exported = {base_name(m) for m in heara_metric_names() | bentoml_metric_names()}
     assert not used - exported, f"the dashboard queries metrics nobody exports: {used - exported}"
     for needed in (
         "heara_predictions",
         "heara_prediction_confidence",
         "bentoml_service_request_duration_seconds",
+        "heara_drift_alarm",
+        "heara_drift_estimated_macro_f1",
     ):
         assert needed in used, f"the dashboard lacks {needed}"
 
@@ -521,8 +524,11 @@ def base_name(metric: str) -> str:
 
 
 def heara_metric_names() -> set[str]:
-    source = (REPO / "serving" / "metrics.py").read_text(encoding="utf-8")
-    return set(re.findall(r'prom\.(?:Counter|Histogram|Gauge)\(\s*"(\w+)"', source))
+    names: set[str] = set()
+    for module in ("metrics.py", "drift_gauges.py"):
+        source = (REPO / "serving" / module).read_text(encoding="utf-8")
+        names |= set(re.findall(r'prom\.(?:Counter|Histogram|Gauge)\(\s*"(\w+)"', source))
+    return names
 
 
 def bentoml_metric_names() -> set[str]:

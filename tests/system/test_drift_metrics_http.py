@@ -17,7 +17,9 @@ from training.config import load_params
 
 def drift_samples(server: Server) -> dict[str, float]:
     text = httpx.get(f"{server.url}/metrics", headers=METRICS_AUTH, timeout=10).text
-    return {m[0]: float(m[1]) for m in re.findall(r"^(heara_drift_[a-z0-9_]+(?:\{[^}]*\})?) (\S+)$", text, re.M)}
+    return {
+        m[0]: float(m[1]) for m in re.findall(r"^(heara_drift_[a-z0-9_]+(?:\{[^}]*\})?) (\S+)$", text, re.M)
+    }
 
 
 def test_a_new_monitor_report_shows_on_metrics(server: Server) -> None:

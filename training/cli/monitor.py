@@ -52,7 +52,7 @@ def monitor_cmd(
         typer.Option(min=0, help="Only the last this-many hours (default: monitor.window_hours)."),
     ] = None,
     out: Annotated[
-        Optional[Path], typer.Option(help="Report folder (default: $HEARA_HOME/<task>/monitoring).")
+        Optional[Path], typer.Option(help="Report folder (default: $HEARA_HOME/models/<task>/monitoring).")
     ] = None,
     data_dir: DataDirOpt = None,
     params_file: ParamsOpt = None,

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import stat
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -38,6 +40,28 @@ def test_without_a_key_an_id_is_stored_as_given_but_masked():
     assert not keys.keyed
     assert keys.key("patient-17") == "patient-17"
     assert "1234" not in keys.key("010-1234-5678") and keys.key(None) is None
+
+
+def test_the_salt_is_a_secret_read_like_the_api_key(monkeypatch, tmp_path):
+    from serving import supervisor
+    from training import env
+    from training.errors import ConfigError
+
+    for name in ("HEARA_API_KEY", "HEARA_METRICS_TOKEN", "HEARA_ID_SALT"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(f"{name}_FILE", raising=False)
+    assert env.id_salt() is None
+    monkeypatch.setenv("HEARA_ID_SALT", "pepper")
+    hidden = supervisor.hide_secrets(tmp_path)  # `heara serve` hands it to the workers as a file
+    assert "HEARA_ID_SALT" not in hidden and "pepper" not in hidden.values()
+    salt_file = Path(hidden["HEARA_ID_SALT_FILE"])
+    assert stat.S_IMODE(salt_file.stat().st_mode) == 0o600
+    monkeypatch.delenv("HEARA_ID_SALT")
+    monkeypatch.setenv("HEARA_ID_SALT_FILE", str(salt_file))
+    assert env.id_salt() == "pepper"
+    salt_file.chmod(0o644)
+    with pytest.raises(ConfigError, match="HEARA_ID_SALT_FILE"):
+        env.id_salt()
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ import pandas as pd
 
 from training.config import Params
 from training.data.split import PRODUCTION_ID_PREFIX
-from training.evaluation.review import holdout_macro_f1, select_for_review
+from training.evaluation.review import STRATA, holdout_macro_f1, select_for_review
 from training.paths import state
 
 log = logging.getLogger("heara.pipeline")
@@ -67,21 +67,19 @@ def select_step(
     labels = sorted({lab for s in rows["scores"] for lab in s})
     scores_novelty = None
     if model_dir is not None and cfg.novel_share > 0 and len(rows) >= 2:
-        scores_novelty = _novelty(model_dir, rows["masked_text"].astype(str).tolist(), labels)
+        scores_novelty = _novelty(model_dir, rows["masked_text"].astype(str).tolist())
     keep = ~rows["id"].isin(set(int(i) for i in exclude_ids))
     candidates = rows[keep].reset_index(drop=True)
     novelty = None if scores_novelty is None else scores_novelty[keep.to_numpy()]
     summary["novelty"] = novelty is not None
-    seed = [
-        cfg.seed,
-        int(rows["id"].iloc[0]),
-    ]  # another window, another random draw; the same window, the same
+    first_id = int(rows["id"].iloc[0])  # another window, another random draw; the same window, the same
+    seed = int(np.random.SeedSequence([cfg.seed, first_id]).generate_state(1)[0])
     picked = select_for_review(
         _probs(candidates, labels),
         candidates["danger"].astype(bool).tolist() if "danger" in candidates else [False] * len(candidates),
         cfg,
         novelty=novelty,
-        seed=int(np.random.SeedSequence(seed).generate_state(1)[0]),
+        seed=seed,
     )
     picks = []
     for index, stratum in picked:
@@ -89,15 +87,13 @@ def select_step(
         if novelty is not None:
             row["novelty"] = float(novelty[index])
         picks.append({**row, "stratum": stratum})
-    counts = {
-        s: sum(1 for p in picks if p["stratum"] == s) for s in ("danger", "uncertain", "novel", "random")
-    }
+    counts = {s: sum(1 for p in picks if p["stratum"] == s) for s in STRATA}
     summary.update(candidates=int(len(candidates)), picked=counts)
     log.info("review: %d of %d predictions picked for review: %s", len(picks), len(candidates), counts)
     return {"picks": picks, "summary": summary}
 
 
-def _novelty(model_dir: Path, texts: list[str], labels: list[str]) -> np.ndarray | None:
+def _novelty(model_dir: Path, texts: list[str]) -> np.ndarray | None:
     """The domain classifier's novelty per row, or None without a reference (an older version)."""
     from training.evaluation.monitoring import Reference
     from training.evaluation.review import novelty

@@ -61,7 +61,9 @@ RETRY_AFTER = {
 WWW_AUTH = {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}}
 
 
-def _timeline(paths: dict[str, Any], components: dict[str, Any]) -> None:
+def _timeline(
+    paths: dict[str, Any], components: dict[str, Any], max_id_chars: int | None, max_entries: int | None
+) -> None:
     """GET /timeline: its query (checked by the route itself: 400 naming the parameter) and answer."""
     timeline = paths.get("/timeline", {}).get("get")
     if timeline is None:
@@ -73,18 +75,17 @@ def _timeline(paths: dict[str, Any], components: dict[str, Any]) -> None:
     def query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
         return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
+    an_id = {"type": "string", "minLength": 1, **({"maxLength": max_id_chars} if max_id_chars else {})}
+    limit = {"type": "integer", "minimum": 1, **({"maximum": max_entries} if max_entries else {})}
     timeline["parameters"] = [
         query(
             "speaker_id",
-            "the speaker, as /classify was sent it (exactly one of speaker_id and session_id)",
-            {"type": "string", "minLength": 1},
+            "the speaker, as /classify was sent it (exactly one of speaker_id and session_id; printable "
+            "characters only)",
+            an_id,
         ),
-        query("session_id", "the session, as /classify was sent it", {"type": "string", "minLength": 1}),
-        query(
-            "limit",
-            "at most this many predictions, the newest (default: timeline.max_entries)",
-            {"type": "integer", "minimum": 1},
-        ),
+        query("session_id", "the session, as /classify was sent it", an_id),
+        query("limit", "at most this many predictions, the newest (default: timeline.max_entries)", limit),
         query("since", "only predictions at or after this time (ISO-8601)", {"type": "string"}),
     ]
     timeline["responses"]["200"] = _json({"$ref": _REF.format(model="Timeline")})
@@ -94,9 +95,18 @@ def _timeline(paths: dict[str, Any], components: dict[str, Any]) -> None:
     timeline["responses"]["503"] = _error("the prediction log cannot be read now", RETRY_AFTER)
 
 
-def build(base: dict[str, Any], *, max_texts: int, max_chars: int, keyed: bool) -> dict[str, Any]:
+def build(
+    base: dict[str, Any],
+    *,
+    max_texts: int,
+    max_chars: int,
+    keyed: bool,
+    max_id_chars: int | None = None,
+    max_entries: int | None = None,
+) -> dict[str, Any]:
     """BentoML's schema `base` (not modified) -> the service's schema. `keyed`: an API key is set, so
-    the routes outside serving.guard.OPEN_PATHS may answer 401."""
+    the routes outside serving.guard.OPEN_PATHS may answer 401. `max_id_chars`, `max_entries`:
+    params.yaml timeline's limits on GET /timeline's query (None: not stated)."""
     spec = copy.deepcopy(base)
     components = spec.setdefault("components", {}).setdefault("schemas", {})
     for model in _MODELS:
@@ -171,7 +181,7 @@ def build(base: dict[str, Any], *, max_texts: int, max_chars: int, keyed: bool) 
         )
     if "/reload" in paths:
         paths["/reload"]["post"]["responses"]["200"] = _json({"$ref": _REF.format(model="ReloadResult")})
-    _timeline(paths, components)
+    _timeline(paths, components, max_id_chars, max_entries)
     recent = paths.get("/recent", {}).get("get")
     if recent is not None:
         recent["parameters"] = [

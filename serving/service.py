@@ -571,7 +571,12 @@ def _openapi(keyed: bool) -> dict:
     from serving import openapi
 
     return openapi.build(
-        HearaService.openapi_spec.asdict(), max_texts=SERVE.max_texts, max_chars=SERVE.max_chars, keyed=keyed
+        HearaService.openapi_spec.asdict(),
+        max_texts=SERVE.max_texts,
+        max_chars=SERVE.max_chars,
+        keyed=keyed,
+        max_id_chars=TIMELINE.max_id_chars,
+        max_entries=TIMELINE.max_entries,
     )
 
 

@@ -153,7 +153,9 @@ def test_the_page_is_public_and_self_contained(service: Server) -> None:
     assert "<script src" not in r.text and "<link" not in r.text
     docs = httpx.get(f"{service.url}/docs.json", timeout=10).json()  # the route is documented
     op = docs["paths"]["/timeline"]["get"]
-    assert {p["name"] for p in op["parameters"]} == {"speaker_id", "session_id", "limit", "since"}
+    params = {p["name"]: p["schema"] for p in op["parameters"]}
+    assert set(params) == {"speaker_id", "session_id", "limit", "since"}
+    assert params["limit"]["maximum"] == 1000 and params["speaker_id"]["maxLength"] == 64  # timeline.*
     assert {"200", "400", "401"} <= set(op["responses"]) and "Timeline" in docs["components"]["schemas"]
     body = docs["paths"]["/classify"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     speaker = body["properties"]["speaker_id"]

@@ -10,16 +10,15 @@
 stored with that version (label shares, confidence, Korean text descriptors, embeddings, macro-F1
 estimated without labels; docs/monitoring.md). It appends to
 `$HEARA_HOME/models/<task>/monitoring/history.jsonl`, writes `report.html` and logs an MLflow run. When
-the alarm is persistent (`monitor.persistence_k` of
-the last `monitor.persistence_m` windows), `publish_drift` emits an event on the Asset
+the alarm is persistent (`monitor.persistence_k` of the last `monitor.persistence_m` windows),
+`publish_drift` emits an event on the Asset
 `heara://monitoring/drift` whose extra carries the evidence: version, window, reasons, the main figures.
 No text is included. `review` is `heara review select`: it queues `review.budget` predictions of the same
 window for people to label on GET /review (uncertain, novel, random; every danger-flagged one) and
 refreshes the production holdout file (docs/monitoring.md, "Review queue and production holdout").
-
-`review` fills the review queue (`heara review select`: the least certain, danger, novel and random
-predictions of the window). When people have labeled at least `review.min_new_reviews` predictions since
-the last time, `publish_reviews` emits an event on `heara://review/labels` (extra: how many, since when).
+When people have labeled at least `review.min_new_reviews` predictions for training (the random
+stratum, the holdout, does not count) since the last time, `publish_reviews` emits an event on
+`heara://review/labels` (extra: how many, since when).
 
 **Then**: with `monitor.on_drift: retrain`, `heara_retrain` runs on that event and records the evidence
 (its run.json and the MLflow tag `heara.airflow.trigger_drift`). With `review`, nothing runs: the event and

@@ -290,10 +290,12 @@ class ReviewQueue:
             [*params, int(limit)],
         )
 
-    def labeled_since(self, since: datetime) -> int:
-        """How many items were labeled at or after `since` (the review page's "labeled today")."""
+    def labeled_since(self, since: datetime, *, for_training: bool = False) -> int:
+        """How many items were labeled at or after `since` (the review page's "labeled today"); with
+        `for_training`, only those an export gives to training (not the holdout's random stratum)."""
+        holdout = f" AND stratum <> '{HOLDOUT}'" if for_training else ""
         rows = self._store.query(
-            f"SELECT COUNT(*) FROM {self.table} WHERE status = 'labeled' AND ts_reviewed >= ?",
+            f"SELECT COUNT(*) FROM {self.table} WHERE status = 'labeled' AND ts_reviewed >= ?{holdout}",
             (self._ts(since),),
         )
         return int(rows[0][0]) if rows else 0

@@ -176,7 +176,7 @@ def new_reviews(params_file: str | None = None) -> dict:
     since = json.loads(marker.read_text(encoding="utf-8"))["until"] if marker.exists() else None
     until = datetime.now(timezone.utc)
     start = datetime.fromisoformat(since) if since else datetime(1970, 1, 1, tzinfo=timezone.utc)
-    count = open_queue().labeled_since(start)
+    count = open_queue().labeled_since(start, for_training=True)  # the holdout's rows never train
     ready = count >= params.review.min_new_reviews
     log.info(
         "review: %d labels since %s (%s %d)",

@@ -97,12 +97,15 @@ def test_reviewed_labels_are_counted_once_per_event(home, monkeypatch):
     overlay = home / "params.yaml"
     load_params(overrides={"review": {"min_new_reviews": 3}}).save(overlay)
     queue = ReviewQueue(db)
-    queue.enqueue({"prediction_id": i, "stratum": "random", "label": "normal"} for i in range(1, 6))
+    queue.enqueue({"prediction_id": i, "stratum": "uncertain", "label": "normal"} for i in range(1, 6))
     ids = [it["id"] for it in queue.items("queued", limit=10)]
     assert len(ids) == 5
     for item_id in ids[:2]:
         queue.record(item_id, "labeled", "emergency", reviewer="kim")
     queue.record(ids[2], "skipped", reviewer="kim")  # a skip is not a label
+    queue.enqueue([{"prediction_id": 99, "stratum": "random", "label": "normal"}])
+    held = next(it["id"] for it in queue.items("queued", limit=10) if it["prediction_id"] == 99)
+    queue.record(held, "labeled", "normal", reviewer="kim")  # the holdout's: never trains, not counted
     first = flow.new_reviews(str(overlay))
     assert (first["ready"], first["new_reviews"], first["since"]) == (False, 2, None)
 

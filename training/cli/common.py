@@ -18,6 +18,14 @@ from training.errors import NotFoundError
 
 console = Console(stderr=True)
 
+# The window of served predictions `heara monitor` and `heara review select` read.
+WindowOpt = Annotated[
+    Optional[int], typer.Option(min=1, help="Predictions per window (default: monitor.window).")
+]
+HoursOpt = Annotated[
+    Optional[float],
+    typer.Option(min=0, help="Only the last this-many hours (default: monitor.window_hours)."),
+]
 ParamsOpt = Annotated[
     Optional[Path],
     typer.Option("--params", help="params.yaml to use (default: the repo's, or $HEARA_PARAMS)."),

@@ -10,7 +10,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from training.cli.common import DataDirOpt, OverlayOpt, ParamsOpt, SetOpt, console, load_params_for
+from training.cli.common import (
+    DataDirOpt,
+    HoursOpt,
+    OverlayOpt,
+    ParamsOpt,
+    SetOpt,
+    WindowOpt,
+    console,
+    load_params_for,
+)
 
 app = typer.Typer()
 monitor_app = typer.Typer(
@@ -44,13 +53,8 @@ def prune_cmd(
 @monitor_app.callback()
 def monitor_cmd(
     ctx: typer.Context,
-    window: Annotated[
-        Optional[int], typer.Option(min=1, help="Predictions per window (default: monitor.window).")
-    ] = None,
-    hours: Annotated[
-        Optional[float],
-        typer.Option(min=0, help="Only the last this-many hours (default: monitor.window_hours)."),
-    ] = None,
+    window: WindowOpt = None,
+    hours: HoursOpt = None,
     out: Annotated[
         Optional[Path], typer.Option(help="Report folder (default: $HEARA_HOME/models/<task>/monitoring).")
     ] = None,
@@ -65,24 +69,11 @@ def monitor_cmd(
     report.html and history.jsonl; logs a run to MLflow."""
     if ctx.invoked_subcommand is not None:
         return
-    import pandas as pd
-
-    from serving.predlog import PredictionLog
-    from training import env
-    from training.registry.champion import resolve_model
+    from training.orchestration.review import served_window
     from training.steps.monitor import monitor_step
 
     p = load_params_for(data_dir, params_file, overrides, overlays=overlays)
-    source = resolve_model(p.task)
-    n = window or p.monitor.window
-    span = hours if hours is not None else p.monitor.window_hours
-    since = datetime.now(UTC) - timedelta(hours=span) if span else None
-    predlog = PredictionLog(env.prediction_db())
-    try:
-        rows = predlog.window(n, since=since, model_version=source.version_label)
-    finally:
-        predlog.close()
-    frame = pd.DataFrame(rows, columns=["ts", "model_version", "label", "masked_text", "scores"])
+    source, frame = served_window(p, window=window, hours=hours)
     record = monitor_step(p, frame, model_dir=source.model_dir, version=source.version_label, out_dir=out)
     verdict = (
         "[red]ALARM[/]: persistent drift"

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from training.cli.common import OverlayOpt, ParamsOpt, SetOpt, console, load_params_for
+from training.cli.common import HoursOpt, OverlayOpt, ParamsOpt, SetOpt, WindowOpt, console, load_params_for
 
 app = typer.Typer()
 review_app = typer.Typer(
@@ -21,13 +21,8 @@ app.add_typer(review_app, name="review")
 
 @review_app.command("select")
 def select_cmd(
-    window: Annotated[
-        Optional[int], typer.Option(min=1, help="Predictions per window (default: monitor.window).")
-    ] = None,
-    hours: Annotated[
-        Optional[float],
-        typer.Option(min=0, help="Only the last this-many hours (default: monitor.window_hours)."),
-    ] = None,
+    window: WindowOpt = None,
+    hours: HoursOpt = None,
     params_file: ParamsOpt = None,
     overlays: OverlayOpt = None,
     overrides: SetOpt = None,

@@ -40,15 +40,16 @@ def refresh_holdout(params: Params, queue=None) -> dict[str, Any]:
     return {"path": str(path), "rows": len(rows)}
 
 
-def fill_queue(params: Params, *, window: int | None = None, hours: float | None = None) -> dict[str, Any]:
-    """Queue the picks of the newest window of the served version (monitor.window / window_hours unless
-    given). Raises NoChampionError when nothing is served."""
+def served_window(params: Params, *, window: int | None = None, hours: float | None = None):
+    """(the served model's source, its newest window of logged predictions as a DataFrame): the newest
+    `window` (default monitor.window) predictions of the served version, of the last `hours` (default
+    monitor.window_hours) when set; masked text only. What `heara monitor`, `heara review select` and the
+    heara_monitor DAG's tasks read. Raises NoChampionError when nothing is served."""
     import pandas as pd
 
     from serving.predlog import PredictionLog
     from training import env
     from training.registry.champion import resolve_model
-    from training.steps.review import select_step
 
     source = resolve_model(params.task)
     span = hours if hours is not None else params.monitor.window_hours
@@ -58,15 +59,26 @@ def fill_queue(params: Params, *, window: int | None = None, hours: float | None
         rows = predlog.window(
             window or params.monitor.window, since=since, model_version=source.version_label
         )
-        frame = pd.DataFrame(rows, columns=WINDOW_COLUMNS)
-        queue = open_queue()
-        known = queue.queued_among(frame["id"].tolist()) if len(frame) else set()
-        result = select_step(params, frame, model_dir=source.model_dir, exclude_ids=known)
-        if env.store_raw_text():  # reviewers then see what was said; the window itself is masked only
-            raw = predlog.raw_texts([p["id"] for p in result["picks"]])
-            result["picks"] = [{**p, "raw_text": raw.get(int(p["id"]))} for p in result["picks"]]
     finally:
         predlog.close()
+    return source, pd.DataFrame(rows, columns=WINDOW_COLUMNS)
+
+
+def fill_queue(params: Params, *, window: int | None = None, hours: float | None = None) -> dict[str, Any]:
+    """Queue the picks of the newest window of the served version (monitor.window / window_hours unless
+    given). Raises NoChampionError when nothing is served."""
+    from serving.predlog import PredictionLog
+    from training import env
+    from training.steps.review import select_step
+
+    source, frame = served_window(params, window=window, hours=hours)
+    queue = open_queue()
+    known = queue.queued_among(frame["id"].tolist()) if len(frame) else set()
+    result = select_step(params, frame, model_dir=source.model_dir, exclude_ids=known)
+    if env.store_raw_text():  # reviewers then see what was said; the window itself is masked only
+        with PredictionLog(env.prediction_db()) as predlog:
+            raw = predlog.raw_texts([p["id"] for p in result["picks"]])
+        result["picks"] = [{**p, "raw_text": raw.get(int(p["id"]))} for p in result["picks"]]
     added = queue.enqueue(result["picks"])
     holdout = refresh_holdout(params, queue)
     counts = queue.counts()

@@ -105,33 +105,16 @@ def monitor_window(params_file: str | None = None) -> dict:
     """The monitor DAG's `judge`: `heara monitor` on the newest window of the served version (the
     prediction log HEARA_PREDICTION_DB names, the registry's champion). Returns the window's verdict and,
     for a drift event, its evidence (no texts: version, window, reasons, the main figures)."""
-    from datetime import timedelta
-
-    import pandas as pd
-
-    from serving.predlog import PredictionLog
-    from training import env
     from training.errors import NoChampionError
-    from training.registry.champion import resolve_model
+    from training.orchestration.review import served_window
     from training.steps.monitor import monitor_step
 
     params = load_params(params_file) if params_file else load_params()
     try:
-        source = resolve_model(params.task)
+        source, frame = served_window(params)
     except NoChampionError as e:  # nothing served yet (a fresh install): nothing to judge, not a failure
         log.info("monitor: %s", e)
         return {"persistent_alarm": False, "window_alarm": False, "enough": False, "skipped": str(e)}
-    since = (
-        datetime.now(timezone.utc) - timedelta(hours=params.monitor.window_hours)
-        if params.monitor.window_hours
-        else None
-    )
-    predlog = PredictionLog(env.prediction_db())
-    try:
-        rows = predlog.window(params.monitor.window, since=since, model_version=source.version_label)
-    finally:
-        predlog.close()
-    frame = pd.DataFrame(rows, columns=["ts", "model_version", "label", "masked_text", "scores"])
     record = monitor_step(params, frame, model_dir=source.model_dir, version=source.version_label)
     s = record["signals"]
     evidence = {

@@ -25,10 +25,11 @@ sums). 10,000 texts take a fraction of a second (tests/code/data/test_descriptor
   pii_rate           personal-data placeholders (training/pii.py's PLACEHOLDERS: [PHONE], [EMAIL], ...)
                      per eojeol: texts are masked before anyone sees them, so a surge of placeholders
                      is how a change in what callers paste (phone numbers, links) shows.
-  unk_rate           (with `pieces`) the tokenizer's unknown pieces over its pieces, and
-  pieces_per_eojeol  (with `pieces`) pieces per eojeol: both rise when the vocabulary meets words it
-                     does not know (new slang, a new product's names, another language): the word is cut
-                     into many short pieces or lost as unknown.
+  unk_rate           (with `pieces`, or `piece_counts` and `unk_counts`) the tokenizer's unknown pieces
+                     over its pieces, and
+  pieces_per_eojeol  (with `pieces` or `piece_counts`) pieces per eojeol: both rise when the vocabulary
+                     meets words it does not know (new slang, a new product's names, another language): the
+                     word is cut into many short pieces or lost as unknown.
   spacing_anomaly    (with `respaced`) 1.0 if the text's spacing differs from the re-spaced text's
                      (Kiwi's, which Heara's preprocessing computes anyway), else 0.0. Speech-to-text
                      engines often drop or misplace spaces (띄어쓰기), and a new STT engine upstream
@@ -36,8 +37,15 @@ sums). 10,000 texts take a fraction of a second (tests/code/data/test_descriptor
   spacing_edit_rate  (with `respaced`) the share of the positions between two non-space characters
                      whose space / no space differs from the re-spaced text (over non-space
                      characters - 1; 0 for a text of one character or none).
-  truncated          (with `pieces` and `max_length`) 1.0 if the pieces and the two special tokens do
-                     not fit in `max_length`, so the model never read the end of the text.
+  truncated          (with `pieces` or `piece_counts`, and `max_length`; or the caller's own flags,
+                     `truncated`) 1.0 if the pieces and the two special tokens do not fit in `max_length`,
+                     so the model never read the end of the text.
+
+Pieces come one of two ways. `pieces`: each text's pieces (strings), counted here, unknown ones by
+`unk_token`. `piece_counts` and `unk_counts`: the counts themselves, as the service takes them from the
+token ids it computed anyway (training.model.encoding.token_counts; the prediction log stores them per
+prediction, off the request path). Both give the same numbers for the same pieces: the counts are of the
+whole text, never of what was left after truncation.
 
 Spacing is compared on the non-space characters: whitespace runs and the ends do not matter, only
 where the spaces fall. Preprocessing may also change characters (NFC, ㅋㅋㅋㅋ squeezed to ㅋㅋ, regex
@@ -140,16 +148,32 @@ def describe(
     pieces: Sequence[Sequence[str]] | None = None,
     unk_token: str = "[UNK]",
     max_length: int | None = None,
+    piece_counts: Sequence[int] | np.ndarray | None = None,
+    unk_counts: Sequence[int] | np.ndarray | None = None,
+    truncated: Sequence[bool] | np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The descriptors of `texts` (the module docstring says what each means), one row per text.
 
     `respaced`: the same texts after spacing correction (same order); `pieces`: the tokenizer's pieces
     of each text, without special tokens; `unk_token`: its unknown piece; `max_length`: the model's
-    input length in tokens, special tokens included.
+    input length in tokens, special tokens included. Instead of `pieces`: `piece_counts` (pieces per
+    text, special tokens left out) and `unk_counts` (unknown pieces per text). `truncated`: whether each
+    text was cut, when the caller knows it (then `max_length` is not needed).
     """
     s = pd.Series(list(texts), dtype=object).fillna("").astype(str)
     n = len(s)
-    for name, other in (("respaced", respaced), ("pieces", pieces)):
+    if pieces is not None and (piece_counts is not None or unk_counts is not None):
+        raise ValueError("give pieces, or piece_counts and unk_counts, not both")
+    if unk_counts is not None and piece_counts is None:
+        raise ValueError("unk_counts needs piece_counts")
+    given = (
+        ("respaced", respaced),
+        ("pieces", pieces),
+        ("piece_counts", piece_counts),
+        ("unk_counts", unk_counts),
+        ("truncated", truncated),
+    )
+    for name, other in given:
         if other is not None and len(other) != n:
             raise ValueError(f"{name} has {len(other)} entries for {n} texts")
     nan = np.full(n, np.nan)
@@ -181,14 +205,22 @@ def describe(
         "spacing_edit_rate": nan,
         "truncated": nan,
     }
+    lengths, unknown = None, None
     if pieces is not None:
         lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=n)
         flat = np.array(list(chain.from_iterable(pieces)), dtype=object)
         unknown = _segment_sums(flat == unk_token, lengths)
-        out["unk_rate"] = _ratio(unknown, lengths.astype(float))
+    elif piece_counts is not None:
+        lengths = np.asarray(piece_counts, dtype=np.int64).reshape(n)
+        unknown = None if unk_counts is None else np.asarray(unk_counts, dtype=float).reshape(n)
+    if lengths is not None:
+        if unknown is not None:
+            out["unk_rate"] = _ratio(unknown, lengths.astype(float))
         out["pieces_per_eojeol"] = _ratio(lengths.astype(float), eojeols)
         if max_length is not None:
             out["truncated"] = (lengths + 2 > max_length).astype(float)  # + [CLS] and [SEP]
+    if truncated is not None:
+        out["truncated"] = np.asarray(truncated, dtype=bool).reshape(n).astype(float)
     if respaced is not None:
         r = pd.Series(list(respaced), dtype=object).fillna("").astype(str)
         edits = _spacing_edits(s, r)

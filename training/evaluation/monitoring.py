@@ -5,8 +5,9 @@ model saw it (its probabilities, calibrated by a temperature fitted on those row
 descriptors; its embeddings projected by a truncated SVD fitted on the train split) and the validation
 macro-F1. It travels with the version, so every served version is judged against its own data.
 
-A window of served predictions (the prediction log's probabilities and masked texts) is compared
-with that reference, signal by signal:
+A window of served predictions (the prediction log's probabilities and masked texts, and the projection
+and descriptors the service logged with each prediction: `Logged`; rows without them are computed from
+the masked text by `observe`) is compared with that reference, signal by signal:
 - prediction drift: predicted-label shares (chi-squared, Jensen-Shannon distance), confidence and
   entropy (Kolmogorov-Smirnov);
 - input drift: every Korean descriptor (KS; PSI reported beside it), the embedding projection (MMD
@@ -33,12 +34,16 @@ import pandas as pd
 from training.config import MonitorConfig
 from training.data.descriptors import DESCRIPTORS, describe
 from training.evaluation import drift
+from training.model.projection import REFERENCE_ARRAYS as _ARRAYS
+from training.model.projection import REFERENCE_DIR, as_stored, from_text, project
 from training.pii import mask_pii
 
-REFERENCE_DIR = "monitoring"  # inside the model folder
-_ARRAYS = "reference.npz"
 _DESCRIPTORS = "descriptors.parquet"
 _META = "reference.json"
+# Set in reference.json by references that count unknown pieces by id (training.model.encoding.token_counts).
+# Older ones counted the string "[UNK]", which KoBERT's tokenizer never returns: their unk_rate is all zeros,
+# so a window's real unk_rate is not compared with it (window_signals).
+UNK_BY_ID = "unk_counted_by_id"
 
 
 @dataclass
@@ -95,36 +100,105 @@ class Reference:
         )
 
 
-def project(embeddings, components: np.ndarray) -> np.ndarray:
-    """Embeddings (dense, or the linear family's sparse TF-IDF rows) -> their projection [n, dims]."""
-    out = embeddings @ np.asarray(components, dtype=np.float32).T
-    return np.asarray(out, dtype=np.float32)
-
-
 def text_descriptors(predictor, texts: list[str], model_texts: list[str]) -> pd.DataFrame:
     """The descriptors of `texts` (as the caller sent them, personal data masked) given what the model
-    read (`model_texts`: preprocessed, re-spaced): the tokenizer's pieces where the family has one."""
+    read (`model_texts`: preprocessed, re-spaced): the tokenizer's counts where the family has one, as
+    the service counts them (training.model.encoding.token_counts)."""
+    from training.model.encoding import token_counts  # torch: only where a tokenizer counts
+
     tok = getattr(predictor, "tokenizer", None)
-    pieces = [tok.tokenize(t) for t in model_texts] if tok is not None else None
+    if tok is None:
+        return describe(texts, respaced=model_texts)
+    counts = token_counts(tok, model_texts, predictor.max_length)
     return describe(
         texts,
         respaced=model_texts,
-        pieces=pieces,
-        unk_token=str(getattr(tok, "unk_token", "[UNK]") or "[UNK]") if tok is not None else "[UNK]",
-        max_length=predictor.max_length if tok is not None else None,
+        piece_counts=counts.pieces,
+        unk_counts=counts.unknown,
+        truncated=counts.truncated,
     )
 
 
-def observe(predictor, ref: Reference, texts: list[str], probs: np.ndarray | None = None) -> dict[str, Any]:
+@dataclass
+class Logged:
+    """What the service logged with a window's predictions (serving.predlog: `projection`, `descriptors`),
+    row by row; rows without it are computed by `observe`."""
+
+    projection: np.ndarray  # [n, dims] float32; zeros where not logged
+    has_projection: np.ndarray  # bool [n]
+    descriptors: pd.DataFrame  # [n, DESCRIPTORS]; NaN where not logged
+    has_descriptors: np.ndarray  # bool [n]
+
+    @classmethod
+    def from_rows(cls, projections: list | None, descriptors: list | None, n: int, dims: int) -> Logged:
+        """From the prediction log's columns (None: the window has no such column). A projection of other
+        dimensions than the reference's components, or descriptors lacking one of DESCRIPTORS, count as
+        not logged."""
+        projection, has_projection = from_text(projections if projections is not None else [None] * n, dims)
+        table = np.full((n, len(DESCRIPTORS)), np.nan)
+        has_descriptors = np.zeros(n, dtype=bool)
+        for i, row in enumerate(descriptors if descriptors is not None else ()):
+            if isinstance(row, dict) and all(name in row for name in DESCRIPTORS):
+                table[i] = [np.nan if row[name] is None else float(row[name]) for name in DESCRIPTORS]
+                has_descriptors[i] = True
+        frame = pd.DataFrame(table, columns=list(DESCRIPTORS))
+        return cls(projection, has_projection, frame, has_descriptors)
+
+    @property
+    def complete(self) -> bool:
+        """Every row has both: the window needs no model."""
+        return bool(self.has_projection.all() and self.has_descriptors.all())
+
+    def counts(self, computed: bool = True) -> dict[str, dict[str, int]]:
+        """Per feature, how many rows use the logged value and how many `observe` computes (0 when the
+        window is not `computed`: too few rows to judge)."""
+        out = {}
+        for name, has in (("projection", self.has_projection), ("descriptors", self.has_descriptors)):
+            logged = int(has.sum())
+            out[name] = {"logged": logged, "computed": int(len(has) - logged) if computed else 0}
+        return out
+
+
+def observe(
+    predictor,
+    ref: Reference,
+    texts: list[str],
+    probs: np.ndarray | None = None,
+    *,
+    logged: Logged | None = None,
+) -> dict[str, Any]:
     """What a window is judged on, from the texts as sent (masked): the model's probabilities (or the
-    ones the service logged, `probs`), the descriptors and the embedding projection."""
-    clean = predictor.preprocessor(list(texts))
+    ones the service logged, `probs`), the descriptors and the embedding projection.
+
+    `logged`: what the service logged per row; only the rows without it are computed (preprocessed and,
+    for the projection, run through the model), so `predictor` may be None when `logged.complete` and
+    `probs` is given (`logged.counts()` says how many rows were computed).
+    """
+    n = len(texts)
+    if logged is None:
+        logged = Logged.from_rows(None, None, n, ref.components.shape[0])
+    need_desc, need_proj = ~logged.has_descriptors, ~logged.has_projection
+    need = np.flatnonzero(need_desc | need_proj)
+    if (len(need) or probs is None) and predictor is None:
+        raise ValueError("observe: rows without logged features (or no probabilities) need the model")
+    descriptors, projection = logged.descriptors.copy(), logged.projection.copy()
+    read = np.arange(n) if probs is None else need  # the rows the model must read
+    clean = predictor.preprocessor([texts[i] for i in read]) if len(read) else []
+    at = {int(row): j for j, row in enumerate(read)}  # window row -> its place in `clean`
+    rows = np.flatnonzero(need_desc)
+    if len(rows):
+        computed = text_descriptors(predictor, [texts[i] for i in rows], [clean[at[i]] for i in rows])
+        descriptors.iloc[rows] = computed[list(DESCRIPTORS)].to_numpy(dtype=float)
+    rows = np.flatnonzero(need_proj)
+    if len(rows):
+        embedded = predictor.embed([clean[at[i]] for i in rows], preprocessed=True)
+        projection[rows] = project(embedded, ref.components)
     if probs is None:
         probs = predictor.predict_proba(clean, preprocessed=True)
     return {
         "probs": np.asarray(probs, dtype=np.float32),
-        "descriptors": text_descriptors(predictor, list(texts), clean),
-        "projection": project(predictor.embed(clean, preprocessed=True), ref.components),
+        "descriptors": descriptors,
+        "projection": projection,
     }
 
 
@@ -176,7 +250,11 @@ def build_reference(
         components=svd.components_.astype(np.float32),
         val_macro_f1=float(f1_score(y, raw.argmax(1), average="macro", zero_division=0)),
         estimated_macro_f1=float(drift.estimated_macro_f1(probs)["macro_f1"]),
-        extra={"projection_dims": int(dims), "spacing_from_sent_texts": val_sent_texts is not None},
+        extra={
+            "projection_dims": int(dims),
+            "spacing_from_sent_texts": val_sent_texts is not None,
+            UNK_BY_ID: True,
+        },
     )
 
 
@@ -227,6 +305,8 @@ def window_signals(
 
     shifts = {}
     for col in DESCRIPTORS:
+        if col == "unk_rate" and not ref.extra.get(UNK_BY_ID):
+            continue  # the reference counted no unknown piece at all (UNK_BY_ID): nothing to compare with
         a = ref.descriptors[col].to_numpy(dtype=float)
         b = descriptors[col].to_numpy(dtype=float)
         a, b = a[~np.isnan(a)], b[~np.isnan(b)]
@@ -243,10 +323,12 @@ def window_signals(
         }
     signals["descriptors"] = shifts
 
-    mmd = drift.mmd_permutation(ref.projection, projection, n_permutations=cfg.mmd_permutations, seed=seed)
+    # Both sides at the precision the prediction log stores, whether the rows were logged or computed.
+    ref_projection, projection = as_stored(ref.projection), as_stored(projection)
+    mmd = drift.mmd_permutation(ref_projection, projection, n_permutations=cfg.mmd_permutations, seed=seed)
     tests["embedding_mmd"] = mmd["p_value"]
     signals["embedding_mmd2"] = mmd["mmd2"]
-    domain = drift.domain_classifier_auc(ref.projection, projection, seed=seed)
+    domain = drift.domain_classifier_auc(ref_projection, projection, seed=seed)
     signals["domain_auc"] = domain["auc"]
     novelty = np.asarray(domain["novelty"], dtype=float)
 

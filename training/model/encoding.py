@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import torch
@@ -93,3 +94,60 @@ def collate(
     if data.type_ids:
         batch["token_type_ids"] = torch.zeros_like(input_ids)  # single sentences: segment 0 throughout
     return batch
+
+
+@dataclass(frozen=True)
+class TokenCounts:
+    """What the tokenizer made of each text (the descriptors' unk_rate, pieces_per_eojeol, truncated)."""
+
+    pieces: np.ndarray  # int64 [n]: the text's pieces, special tokens left out, none cut off
+    unknown: np.ndarray  # int64 [n]: pieces the vocabulary does not have (the tokenizer's unknown id)
+    truncated: np.ndarray  # bool [n]: more pieces than fit in max_length beside the special tokens
+
+
+def special_tokens(tokenizer) -> int:
+    """How many special tokens the tokenizer adds to one text ([CLS] and [SEP]: 2)."""
+    return len(tokenizer([""], max_length=8, padding=False, truncation=False)["input_ids"][0])
+
+
+def token_counts(
+    tokenizer,
+    texts: Sequence[str],
+    max_length: int,
+    *,
+    encoded: Encoded | None = None,
+    specials: int | None = None,
+) -> TokenCounts:
+    """Per text: its pieces, its unknown pieces and whether it was truncated.
+
+    Unknown pieces are counted by id: KoBertTokenizer.tokenize returns an unknown piece's own characters
+    (never the string "[UNK]"), so counting "[UNK]" strings finds none. `encoded`: the texts' ids as
+    `encode` made them (cut at max_length): then only the rows that reached max_length are tokenised again,
+    without the cut, and the rest is counted from those ids. `specials`: `special_tokens(tokenizer)`
+    when the caller has it already.
+    """
+    specials = special_tokens(tokenizer) if specials is None else specials
+    if encoded is None:
+        ids = tokenizer(list(texts), max_length=max_length, padding=False, truncation=False)["input_ids"]
+    else:
+        if len(encoded) != len(texts):
+            raise ValueError(f"token_counts: {len(encoded)} encoded rows for {len(texts)} texts")
+        ids = encoded.ids
+        capped = np.flatnonzero(encoded.lengths >= max_length)
+        if len(capped):
+            whole = [texts[i] for i in capped]
+            full = tokenizer(whole, max_length=max_length, padding=False, truncation=False)["input_ids"]
+            ids = list(ids)
+            for i, row in zip(capped, full):
+                ids[i] = row
+    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    unk_id = getattr(tokenizer, "unk_token_id", None)
+    if unk_id is None or not len(ids):
+        unknown = np.zeros(len(ids), dtype=np.int64)
+    else:
+        flat = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
+        ends = np.cumsum(lengths)
+        running = np.concatenate([[0], np.cumsum(flat == int(unk_id))])
+        unknown = running[ends] - running[ends - lengths]
+    pieces = np.maximum(lengths - specials, 0)
+    return TokenCounts(pieces, unknown.astype(np.int64), lengths > max_length)

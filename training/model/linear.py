@@ -92,11 +92,17 @@ def fit_pipeline(
     return pipe
 
 
-def ordered_proba(pipe, texts: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+def ordered_proba(pipe, texts: Sequence[str], labels: Sequence[str], transformed=None) -> np.ndarray:
     """Probabilities [len(texts), len(labels)] in `labels` order (scikit-learn sorts its classes);
-    a label the pipeline never saw gets probability 0."""
+    a label the pipeline never saw gets probability 0. `transformed`: the texts' TF-IDF rows, when the
+    caller has them already (the service's monitoring projects them too): not transformed again."""
     classes = getattr(pipe, "heara_labels_", None) or list(pipe.classes_)  # multi-label: fit order
-    raw = pipe.predict_proba(list(texts)) if len(texts) else np.zeros((0, len(classes)))
+    if not len(texts):
+        raw = np.zeros((0, len(classes)))
+    elif transformed is not None:
+        raw = pipe[-1].predict_proba(transformed)
+    else:
+        raw = pipe.predict_proba(list(texts))
     out = np.zeros((len(texts), len(labels)), dtype=np.float32)
     col = {str(c): j for j, c in enumerate(classes)}
     for i, lab in enumerate(labels):
@@ -153,13 +159,14 @@ class LinearPredictor(BasePredictor):
         return cls(joblib.load(model_dir / PIPELINE_FILE), meta)
 
     def predict_proba(
-        self, texts: list[str], *, preprocessed: bool = False, batch_size: int = 0
+        self, texts: list[str], *, preprocessed: bool = False, batch_size: int = 0, transformed=None
     ) -> np.ndarray:
-        """Probabilities [len(texts), len(labels)] in `labels` order (`batch_size` is ignored)."""
+        """Probabilities [len(texts), len(labels)] in `labels` order (`batch_size` is ignored;
+        `transformed`: the texts' `embed` rows, already computed)."""
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         clean = list(texts) if preprocessed else self.preprocessor(list(texts))
-        return ordered_proba(self.pipe, clean, self.labels)
+        return ordered_proba(self.pipe, clean, self.labels, transformed)
 
     def embed(self, texts: list[str], *, preprocessed: bool = False, batch_size: int = 0):
         """The TF-IDF vectors the logistic regression reads (sparse [len(texts), n-grams]): the linear

@@ -90,6 +90,33 @@ def test_tokenizer_descriptors_need_pieces():
     assert describe([""], pieces=[[]], max_length=2).iloc[0][["unk_rate", "truncated"]].tolist() == [0, 0]
 
 
+def test_piece_counts_give_what_the_pieces_give():
+    """The service logs counts, not pieces (serving.inference): the same numbers for the same pieces."""
+    texts = ["배송 조회", "얼죽아 먹고싶다", "", "ㅋㅋ"]
+    pieces = [["배송", "조회"], ["[UNK]", "먹", "##고", "##싶", "##다"], [], ["[UNK]"]]
+    with_pieces = describe(texts, respaced=texts, pieces=pieces, max_length=6)
+    counted = describe(
+        texts,
+        respaced=texts,
+        piece_counts=[len(p) for p in pieces],
+        unk_counts=[p.count("[UNK]") for p in pieces],
+        max_length=6,
+    )
+    pd.testing.assert_frame_equal(counted, with_pieces)
+    # The caller's own truncation flags (the service knows them from its encoding): max_length not needed.
+    flagged = describe(texts, piece_counts=[2, 5, 0, 1], unk_counts=[0, 1, 0, 1], truncated=[0, 1, 0, 0])
+    assert flagged["truncated"].tolist() == [0.0, 1.0, 0.0, 0.0]
+    # Counts without unknown counts: pieces per eojeol only.
+    only = describe(texts, piece_counts=[2, 5, 0, 1])
+    assert only["unk_rate"].isna().all() and only["pieces_per_eojeol"].tolist() == [1.0, 2.5, 0.0, 1.0]
+    with pytest.raises(ValueError, match="not both"):
+        describe(texts, pieces=pieces, piece_counts=[2, 5, 0, 1])
+    with pytest.raises(ValueError, match="unk_counts needs piece_counts"):
+        describe(texts, unk_counts=[0, 0, 0, 0])
+    with pytest.raises(ValueError, match="truncated has 1 entries for 4 texts"):
+        describe(texts, truncated=[True])
+
+
 def test_spacing_against_the_respaced_text():
     texts = ["나는학교에간다", "나는 학교에 간다", "  나는   학교에\t간다 ", "나 는학교에 간다", "가", ""]
     spaced = ["나는 학교에 간다"] * 4 + ["가", ""]

@@ -22,11 +22,13 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from serving.schemas import Runtime
+from serving.schemas import FEATURES_KEY, Runtime
 from training.model.base import to_proba
-from training.model.encoding import collate, encode
+from training.model.encoding import collate, encode, special_tokens, token_counts
 from training.model.onnx_runtime import INT8_MACRO_F1_DROP, Int8Runner
 from training.model.predictor import Predictor
+from training.model.projection import load_components, project, to_text
+from training.pii import mask_pii
 
 WARM_UP_TEXTS = ("할머니 괜찮으세요? 도와주세요", "오늘 날씨가 좋네요")
 
@@ -89,13 +91,17 @@ def choose_runtime(
 class Classifier:
     """A `Predictor` (model, tokenizer, label map, preprocessing saved with the model) run with a
     token cap per forward pass: by the Predictor's torch model (bf16 on a GPU, fp32 on a CPU) or, when
-    given `int8`, by the int8 ONNX Runtime session of the same folder."""
+    given `int8`, by the int8 ONNX Runtime session of the same folder.
+
+    `components`: the monitoring reference's projection components [dims, width]; with them every
+    prediction carries its monitoring features under FEATURES_KEY (the module docstring)."""
 
     def __init__(
         self,
         predictor: Predictor,
         max_tokens_per_batch: int,
         int8: Callable[[Mapping[str, Any]], np.ndarray] | None = None,
+        components: np.ndarray | None = None,
     ) -> None:
         self.predictor = predictor
         self.max_tokens = max_tokens_per_batch
@@ -110,21 +116,44 @@ class Classifier:
             if predictor.device == "cuda"
             else "torch-fp32"
         )
+        self.components = None if components is None else np.asarray(components, dtype=np.float32)
+        self._components_t = None  # torch's copy, [width, dims] on the model's device (torch runtimes)
+        self._specials = 0  # special tokens per text ([CLS], [SEP])
+        if self.components is not None and self.runtime != "sklearn":
+            import torch
+
+            self._specials = special_tokens(predictor.tokenizer)
+            if int8 is None:
+                self._components_t = torch.from_numpy(self.components.T.copy()).to(predictor.device)
 
     @classmethod
     def load(
-        cls, model_dir: Path | str, max_tokens_per_batch: int, device: str = "auto", *, int8: bool = False
+        cls,
+        model_dir: Path | str,
+        max_tokens_per_batch: int,
+        device: str = "auto",
+        *,
+        int8: bool = False,
+        log_features: bool = False,
     ) -> Classifier:
         """`int8`: run the model quantized to int8 in ONNX Runtime (a CPU only; exported on first use and
-        cached with the model, see training/model/onnx_runtime.py)."""
+        cached with the model, see training/model/onnx_runtime.py). `log_features`: capture monitoring
+        features when the folder has a monitoring reference (only its components are read)."""
         predictor = Predictor.load(model_dir, device=device)
+        components = load_components(model_dir) if log_features else None
         if not int8 or predictor.family == "linear":  # a linear model is no neural net to quantize
-            return cls(predictor, max_tokens_per_batch)
+            return cls(predictor, max_tokens_per_batch, components=components)
         if predictor.device != "cpu":
             raise ValueError(
                 f"int8 runs on the CPU; this model is on {predictor.device} (torch in bf16 there)"
             )
-        return cls(predictor, max_tokens_per_batch, Int8Runner.load(model_dir, model=predictor.model))
+        runner = Int8Runner.load(model_dir, model=predictor.model)
+        return cls(predictor, max_tokens_per_batch, runner, components=components)
+
+    @property
+    def captures(self) -> bool:
+        """Whether predictions carry monitoring features (logging on, and the folder has a reference)."""
+        return self.components is not None
 
     def runtime_info(self) -> dict[str, str]:
         """device, dtype and runtime, as GET /model reports them."""
@@ -135,15 +164,27 @@ class Classifier:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities [len(texts), len(labels)] in `labels` order, rows in input order."""
+        return self._score(texts, capture=False)[0]
+
+    def _score(self, texts: Sequence[str], capture: bool) -> tuple[np.ndarray, list[dict] | None]:
+        """(probabilities, each text's monitoring features, or None without `capture`)."""
         import torch
 
         p = self.predictor
         if not texts:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
+            return np.zeros((0, len(self.labels)), dtype=np.float32), [] if capture else None
         if self.runtime == "sklearn":
-            return p.predict_proba(list(texts))
-        enc = encode(p.tokenizer, p.preprocessor(list(texts)), None, self.labels, p.max_length)
+            if not capture:
+                return p.predict_proba(list(texts)), None
+            clean = p.preprocessor(list(texts))
+            tfidf = p.embed(clean, preprocessed=True)  # what the pipeline reads, transformed once
+            probs = p.predict_proba(clean, preprocessed=True, transformed=tfidf)
+            return probs, self._features(clean, project(tfidf, self.components), None)
+        clean = p.preprocessor(list(texts))
+        enc = encode(p.tokenizer, clean, None, self.labels, p.max_length)
         out = np.zeros((len(enc), len(self.labels)), dtype=np.float32)
+        hidden = capture and self._components_t is not None
+        projection = np.zeros((len(enc), len(self.components)), np.float32) if hidden else None
         with torch.inference_mode():
             for idx in token_capped_batches(enc.lengths, self.max_tokens):
                 batch = collate(enc, idx)
@@ -151,15 +192,43 @@ class Classifier:
                 if self.int8 is not None:
                     logits = torch.from_numpy(self.int8(batch))
                 else:
-                    logits = p.model(**{k: v.to(p.device) for k, v in batch.items()}).logits.float()
+                    inputs = {k: v.to(p.device) for k, v in batch.items()}
+                    result = p.model(**inputs, output_hidden_states=hidden)
+                    logits = result.logits.float()
+                    if hidden:  # what Predictor.embed reads: [CLS] of the last layer
+                        cls = result.hidden_states[-1][:, 0].float()
+                        projection[idx] = (cls @ self._components_t).cpu().numpy()
                 out[idx] = to_proba(logits, p.multilabel).cpu().numpy()
-        return out
+        if not capture:
+            return out, None
+        counts = token_counts(p.tokenizer, clean, p.max_length, encoded=enc, specials=self._specials)
+        return out, self._features(clean, projection, counts)
+
+    @staticmethod
+    def _features(clean: list[str], projection: np.ndarray | None, counts) -> list[dict]:
+        """Per text: {"projection": base64 float16 or None, "respaced": the text as the model read it with
+        personal data masked (the unmasked one never leaves here), "pieces", "unk", "truncated" (None
+        without a tokenizer)}, in plain JSON types: they cross the split topology's socket."""
+        stored = to_text(projection) if projection is not None else [None] * len(clean)
+        respaced = [mask_pii(t) for t in clean]
+        if counts is None:
+            return [
+                {"projection": v, "respaced": r, "pieces": None, "unk": None, "truncated": None}
+                for v, r in zip(stored, respaced)
+            ]
+        pieces, unknown, truncated = (x.tolist() for x in (counts.pieces, counts.unknown, counts.truncated))
+        return [
+            {"projection": v, "respaced": r, "pieces": k, "unk": u, "truncated": t}
+            for v, r, k, u, t in zip(stored, respaced, pieces, unknown, truncated)
+        ]
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """Per text: {"label", "score", "scores": {label: probability}}, and for a multi-label model
-        "labels": the labels at or above their thresholds, most probable first."""
+        "labels": the labels at or above their thresholds, most probable first; when capturing, its
+        monitoring features under FEATURES_KEY (the service removes them before answering)."""
+        probs, features = self._score(texts, capture=self.captures)
         out = []
-        for row in self.predict_proba(texts):
+        for i, row in enumerate(probs):
             one: dict[str, Any] = {
                 "label": self.labels[int(row.argmax())],
                 "score": float(row.max()),
@@ -167,6 +236,8 @@ class Classifier:
             }
             if self.predictor.multilabel:
                 one["labels"] = self.predictor.passing(row)
+            if features is not None:
+                one[FEATURES_KEY] = features[i]
             out.append(one)
         return out
 

@@ -32,8 +32,8 @@ def start(params: Params) -> HotModel:
 
     serve = params.serve
 
-    def load(source, previous=None):
-        return load_served(source, serve, previous)
+    def load(source, previous=None):  # at start and on every hot reload
+        return load_served(source, serve, previous, log_features=params.monitor.log_features)
 
     source = resolve_model(params.task)
     served = load(source)
@@ -45,12 +45,13 @@ def start(params: Params) -> HotModel:
     latest = (lambda: None) if from_folder else partial(champion_version, params.task)
     hot = HotModel(served, latest_version=latest, fetch=partial(from_registry, params.task), load=load)
     log.info(
-        "serving %s version %s from %s on %s (%s topology)",
+        "serving %s version %s from %s on %s (%s topology)%s",
         source.name,
         source.version_label,
         source.model_dir,
         served.classifier.runtime,
         serve.topology,
+        ", logging monitoring features" if served.classifier.captures else "",
     )
     if not from_folder:
         hot.start_polling(serve.reload_poll_s)

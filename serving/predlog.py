@@ -17,6 +17,14 @@ Stores: SQLite by default (`<HEARA_HOME>/predictions.sqlite`), `sqlite:///path`,
 URL (`postgresql://user:pass@host:5432/db`, psycopg 3). The caller reads `HEARA_PREDICTION_DB` and
 `HEARA_STORE_RAW_TEXT` (`training.env.store_raw_text()`) and passes them in.
 
+Monitoring features (`monitor.log_features`; serving.inference captures them where the served version has
+a monitoring reference): each row also stores `projection` (the pooled embedding projected with the
+version's components, base64 of float16) and `descriptors` (the Korean text descriptors as compact JSON,
+training/data/descriptors.py). The record carries what the model host measured (the projection, the text
+as the model read it with personal data masked, piece counts); the writer thread computes the descriptors
+from that, per batch, so the request only pays for the capture. `heara monitor` reads both and recomputes
+only the rows without them.
+
 Privacy: rows hold a hash and the PII-masked text; the raw utterance is stored only when both the
 records and the log were made with `store_raw=True`. Error messages are masked before they are logged.
 """
@@ -34,7 +42,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -65,8 +73,12 @@ COLUMNS = (
     "speaker_id",
     "session_id",
     "device_id",
+    "projection",
+    "descriptors",
 )
 ID_COLUMNS = ("speaker_id", "session_id", "device_id")  # added later: ALTER TABLE adds them to older tables
+FEATURE_COLUMNS = ("projection", "descriptors")  # added later still, the same way
+ADDED_COLUMNS = (*ID_COLUMNS, *FEATURE_COLUMNS)
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _ERROR_LOG_EVERY_S = 60.0  # a dead store fails every batch: log the first failure, then once a minute
 DURABILITY = ("async", "durable")  # serve.predlog_durability
@@ -94,6 +106,17 @@ class PredictionRecord:
     speaker_id: str | None = None
     session_id: str | None = None
     device_id: str | None = None
+    # Monitoring (the module docstring): the projection as stored; the descriptors as stored (JSON), which
+    # the writer computes from `features` when None; `features`: what the descriptors are computed from,
+    # {"respaced": masked text as the model read it, "pieces", "unk", "truncated"}. Journaled, never stored.
+    projection: str | None = None
+    descriptors: str | None = None
+    features: Mapping[str, Any] | None = None
+
+
+JOURNALED = tuple(f.name for f in fields(PredictionRecord))  # a journal line's keys: every field
+_FEATURE_INPUTS = ("respaced", "pieces", "unk", "truncated")  # what the writer computes descriptors from
+_DESCRIPTOR_DIGITS = 6  # stored rounded: drift statistics compare distributions, not the 15th digit
 
 
 def text_hash(text: str) -> str:
@@ -123,19 +146,26 @@ def make_records(
     store_raw: bool = False,
     danger_flags: Sequence[bool] | None = None,
     ids: Mapping[str, str | None] | None = None,
+    features: Sequence[Mapping[str, Any] | None] | None = None,
 ) -> list[PredictionRecord]:
     """One record per text of a request: texts[i] was predicted as predictions[i].
 
     `predictions` are `Prediction` objects or mappings with `label`, `score` and `scores` (or
     `prob_<label>` keys). `latency_ms` is the request's model latency, shared by its records.
     The raw text is kept only when `store_raw` is true. `ids`: the request's speaker_id, session_id and
-    device_id, already pseudonymised (serving.timeline.IdKeys), shared by its records. Raises ValueError
-    on mismatched lengths.
+    device_id, already pseudonymised (serving.timeline.IdKeys), shared by its records. `features`: per
+    text the model host's monitoring features (serving.inference: projection, respaced, pieces, unk,
+    truncated) or None. Raises ValueError on mismatched lengths.
     """
-    if len(texts) != len(predictions) or (danger_flags is not None and len(danger_flags) != len(texts)):
+    if (
+        len(texts) != len(predictions)
+        or (danger_flags is not None and len(danger_flags) != len(texts))
+        or (features is not None and len(features) != len(texts))
+    ):
         raise ValueError(
-            f"make_records: {len(texts)} texts, {len(predictions)} predictions and "
-            f"{'no' if danger_flags is None else len(danger_flags)} danger flags do not match"
+            f"make_records: {len(texts)} texts, {len(predictions)} predictions, "
+            f"{'no' if danger_flags is None else len(danger_flags)} danger flags and "
+            f"{'no' if features is None else len(features)} feature sets do not match"
         )
     ts = datetime.now(UTC)
     ids = ids or {}
@@ -143,6 +173,12 @@ def make_records(
     records = []
     for i, (text, prediction) in enumerate(zip(texts, predictions)):
         label, score, scores = _label_scores(prediction)
+        captured = features[i] if features is not None else None
+        projection, inputs = None, None
+        if captured:
+            projection = captured.get("projection")
+            if captured.get("respaced") is not None:
+                inputs = {k: captured.get(k) for k in _FEATURE_INPUTS}
         records.append(
             PredictionRecord(
                 request_id=str(request_id),
@@ -160,9 +196,38 @@ def make_records(
                 speaker_id=speaker,
                 session_id=session,
                 device_id=device,
+                projection=projection if isinstance(projection, str) else None,
+                features=inputs,
             )
         )
     return records
+
+
+def descriptors_json(records: Sequence[PredictionRecord]) -> list[str | None]:
+    """Each record's descriptors as stored: its own `descriptors`, else computed from its `features`
+    (training/data/descriptors.py on the masked text, re-spaced text and piece counts; one call per
+    batch, the rows with piece counts apart from those without), else None. {name: value}, NaN as null."""
+    from training.data.descriptors import DESCRIPTORS, describe
+
+    out: list[str | None] = [r.descriptors for r in records]
+    todo = [i for i, r in enumerate(records) if r.descriptors is None and r.features]
+    counted = [i for i in todo if records[i].features.get("pieces") is not None]
+    for group in (counted, [i for i in todo if records[i].features.get("pieces") is None]):
+        if not group:
+            continue
+        feats = [records[i].features for i in group]
+        has_counts = group is counted
+        table = describe(
+            [records[i].masked_text for i in group],
+            respaced=[str(f.get("respaced") or "") for f in feats],
+            piece_counts=[int(f["pieces"]) for f in feats] if has_counts else None,
+            unk_counts=[int(f.get("unk") or 0) for f in feats] if has_counts else None,
+            truncated=[bool(f.get("truncated")) for f in feats] if has_counts else None,
+        )
+        values = table[list(DESCRIPTORS)].to_numpy(dtype=float).round(_DESCRIPTOR_DIGITS)
+        for i, row in zip(group, values.tolist()):
+            out[i] = orjson.dumps(dict(zip(DESCRIPTORS, row))).decode()  # orjson writes NaN as null
+    return out
 
 
 def _as_utc(ts: datetime) -> datetime:
@@ -188,18 +253,20 @@ def _safe_message(exc: BaseException, url: str, password: str | None = None) -> 
 
 
 def journal_line(rec: PredictionRecord, store_raw: bool) -> bytes:
-    """A record as one line of the journal (JSON): the row's fields; the raw text only when it is stored."""
-    fields = {name: getattr(rec, name) for name in COLUMNS}
-    fields["ts"] = _utc_iso(rec.ts)
+    """A record as one line of the journal (JSON): every field of the record (the monitoring features too:
+    masked, like the rest); the raw text only when it is stored."""
+    line = {name: getattr(rec, name) for name in JOURNALED}
+    line["ts"] = _utc_iso(rec.ts)
     if not store_raw:
-        fields["raw_text"] = None
-    return orjson.dumps(fields) + b"\n"  # on the request path: orjson takes a third of json's time
+        line["raw_text"] = None
+    return orjson.dumps(line) + b"\n"  # on the request path: orjson takes a third of json's time
 
 
 def _record_from_line(line: bytes) -> PredictionRecord:
-    """Raises ValueError, KeyError or TypeError for a line that is not a journaled record."""
-    fields = orjson.loads(line)
-    return PredictionRecord(**{**fields, "ts": datetime.fromisoformat(fields["ts"])})
+    """Raises ValueError, KeyError or TypeError for a line that is not a journaled record. A line written
+    before a field existed (ids, monitoring features) has none of it."""
+    fields_ = orjson.loads(line)
+    return PredictionRecord(**{**fields_, "ts": datetime.fromisoformat(fields_["ts"])})
 
 
 def _transient(exc: Exception) -> bool:
@@ -265,7 +332,7 @@ class _Store:
                 "id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, ts TEXT NOT NULL, model_name TEXT, "
                 "model_version TEXT, label TEXT, score REAL, latency_ms REAL, text_hash TEXT, "
                 "masked_text TEXT, raw_text TEXT, danger INTEGER NOT NULL, scores_json TEXT, "
-                "speaker_id TEXT, session_id TEXT, device_id TEXT"
+                "speaker_id TEXT, session_id TEXT, device_id TEXT, projection TEXT, descriptors TEXT"
             )
         else:
             cols = (
@@ -273,7 +340,7 @@ class _Store:
                 "ts TIMESTAMPTZ NOT NULL, model_name TEXT, model_version TEXT, label TEXT, "
                 "score DOUBLE PRECISION, latency_ms DOUBLE PRECISION, text_hash TEXT, masked_text TEXT, "
                 "raw_text TEXT, danger BOOLEAN NOT NULL, scores_json TEXT, speaker_id TEXT, session_id TEXT, "
-                "device_id TEXT"
+                "device_id TEXT, projection TEXT, descriptors TEXT"
             )
         statements = [
             f"CREATE TABLE IF NOT EXISTS {self.table} ({cols})",
@@ -281,15 +348,16 @@ class _Store:
             f"CREATE INDEX IF NOT EXISTS {self.table}_version_idx ON {self.table} (model_version)",
         ]
         self.run_in_transaction(con, lambda cur: [cur.execute(s) for s in statements])
-        self.add_id_columns(con)
+        self.add_columns(con)
 
-    def add_id_columns(self, con: Any) -> None:
-        """A table made before the id columns existed gets them (NULL in its old rows), then the
-        timeline's indexes. Several workers may start at once: a column another one added meanwhile is
-        not an error (PostgreSQL: IF NOT EXISTS; SQLite has no such clause, so its error is taken as that)."""
+    def add_columns(self, con: Any) -> None:
+        """A table made before the id columns or the monitoring features' columns existed gets them (NULL
+        in its old rows), then the timeline's indexes. Several workers may start at once: a column another
+        one added meanwhile is not an error (PostgreSQL: IF NOT EXISTS; SQLite has no such clause, so its
+        error is taken as that)."""
         if self.kind == "sqlite":
             present = {row[1] for row in con.execute(f"PRAGMA table_info({self.table})")}
-            for column in ID_COLUMNS:
+            for column in ADDED_COLUMNS:
                 if column not in present:
                     try:
                         with con:
@@ -303,7 +371,7 @@ class _Store:
                 "AND table_name = %s",
                 (self.table.lower(),),
             )
-            missing = [c for c in ID_COLUMNS if c not in {row[0] for row in cur.fetchall()}]
+            missing = [c for c in ADDED_COLUMNS if c not in {row[0] for row in cur.fetchall()}]
             if missing:
                 alter = ", ".join(f"ADD COLUMN IF NOT EXISTS {c} TEXT" for c in missing)
                 self.run_in_transaction(con, lambda cur: cur.execute(f"ALTER TABLE {self.table} {alter}"))
@@ -324,7 +392,8 @@ class _Store:
             with con.transaction(), con.cursor() as cur:
                 work(cur)
 
-    def row(self, rec: PredictionRecord, store_raw: bool) -> tuple:
+    def row(self, rec: PredictionRecord, store_raw: bool, descriptors: str | None = None) -> tuple:
+        """The record as a row (COLUMNS' order); `descriptors`: computed by the writer (descriptors_json)."""
         sqlite = self.kind == "sqlite"
         ts = _utc_iso(rec.ts) if sqlite else _as_utc(rec.ts)
         return (
@@ -343,7 +412,20 @@ class _Store:
             rec.speaker_id,
             rec.session_id,
             rec.device_id,
+            rec.projection,
+            descriptors if descriptors is not None else rec.descriptors,
         )
+
+    def rows(self, records: Sequence[PredictionRecord], store_raw: bool) -> list[tuple]:
+        """Rows of a batch, the descriptors computed for the whole batch at once. A failure there (a bug, a
+        strange text) costs the descriptors of this batch, never its rows: `heara monitor` computes them."""
+        try:
+            descriptors = descriptors_json(records)
+        except Exception as exc:  # noqa: BLE001  the predictions matter more than their descriptors
+            why = _safe_message(exc, self.url, self.password)
+            logger.warning("prediction log: descriptors not computed for %d records: %s", len(records), why)
+            descriptors = [r.descriptors for r in records]
+        return [self.row(r, store_raw, d) for r, d in zip(records, descriptors)]
 
     def key(self) -> str:
         """Names this store's journal folder: its URL (password hidden) and table."""
@@ -559,7 +641,7 @@ class PredictionLog:
                 if con is None:
                     con = self._store.connect()
                     self._store.create_table(con)
-                self._store.insert(con, [self._store.row(r, self.store_raw) for r in batch])
+                self._store.insert(con, self._store.rows(batch, self.store_raw))
                 with self._lock:
                     self.written += len(batch)
                     self._pending -= len(batch)
@@ -702,12 +784,13 @@ class PredictionLog:
         store that answers but refuses the batch (a value it cannot hold, e.g. a NUL character in
         PostgreSQL text) then gets the rows one at a time; those it refuses alone are counted as failed.
         """
-        rows, bad = [], 0
+        records, bad = [], 0
         for line in lines:
             try:
-                rows.append(self._store.row(_record_from_line(line), self.store_raw))
+                records.append(_record_from_line(line))
             except (ValueError, KeyError, TypeError):
                 bad += 1
+        rows = self._store.rows(records, self.store_raw)
         if bad:
             logger.warning("prediction log: %d unreadable journal lines skipped", bad)
         written = duplicates = failures = 0
@@ -908,8 +991,9 @@ class PredictionLog:
         self, limit: int, *, since: datetime | None = None, model_version: str | None = None
     ) -> list[dict[str, Any]]:
         """A monitoring window: the newest `limit` predictions (of `model_version`, at or after `since`
-        when given), oldest first, with the row id, ts, label, masked text, scores and the danger flag
-        (never the raw text)."""
+        when given), oldest first, with the row id, ts, label, masked text, scores, the danger flag and the
+        monitoring features (`projection`: base64 float16, `descriptors`: {name: value}; None where not
+        logged), never the raw text."""
         where, params = [], []
         if since is not None:
             where.append("ts >= ?")
@@ -918,11 +1002,17 @@ class PredictionLog:
             where.append("model_version = ?")
             params.append(str(model_version))
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        rows = self._query(
-            f"SELECT id, ts, model_version, label, masked_text, scores_json, danger FROM {self._store.table}"
-            f"{clause} ORDER BY ts DESC, id DESC LIMIT ?",
-            (*params, int(limit)),
-        )
+        columns = "id, ts, model_version, label, masked_text, scores_json, danger"
+        query = f"SELECT {{}} FROM {self._store.table}{clause} ORDER BY ts DESC, id DESC LIMIT ?"
+        try:
+            rows = self._query(query.format(f"{columns}, projection, descriptors"), (*params, int(limit)))
+        except Exception as exc:
+            message = str(exc)
+            missing = "no such column" in message or "does not exist" in message
+            if "projection" not in message or not missing:
+                raise
+            # written only by the code before the feature columns, not migrated yet: none logged
+            rows = [(*r, None, None) for r in self._query(query.format(columns), (*params, int(limit)))]
         return [
             {
                 "id": int(id_),  # the row's id: the review queue names the prediction by it
@@ -932,8 +1022,10 @@ class PredictionLog:
                 "masked_text": masked,
                 "scores": json.loads(scores_json or "{}"),
                 "danger": bool(danger),
+                "projection": projection,
+                "descriptors": orjson.loads(described) if described else None,
             }
-            for id_, ts, version, label, masked, scores_json, danger in reversed(rows)
+            for id_, ts, version, label, masked, scores_json, danger, projection, described in reversed(rows)
         ]
 
     def raw_texts(self, ids: Sequence[int]) -> dict[int, str]:

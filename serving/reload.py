@@ -38,8 +38,14 @@ class Served:
     classifier: Classifier
 
 
-def load_served(source: ModelSource, serve: ServeConfig, previous: Served | None = None) -> Served:
+def load_served(
+    source: ModelSource, serve: ServeConfig, previous: Served | None = None, *, log_features: bool = False
+) -> Served:
     """Load the model folder of `source` (not warmed up); refuse a model without the danger labels.
+
+    `log_features` (`monitor.log_features`): its predictions carry monitoring features when the folder
+    has a monitoring reference (serving.inference), this version's own components: a hot reload loads
+    the new version's.
 
     On a CPU with `serve.cpu_runtime: onnx` the model runs in int8 when its run's measured drop is
     within `serve.max_quantization_drop`; a refusal is one WARNING naming the reason
@@ -61,7 +67,11 @@ def load_served(source: ModelSource, serve: ServeConfig, previous: Served | None
             choice.refusal,
         )
     classifier = Classifier.load(
-        source.model_dir, serve.max_tokens_per_batch, device, int8=choice.runtime == "onnx-int8"
+        source.model_dir,
+        serve.max_tokens_per_batch,
+        device,
+        int8=choice.runtime == "onnx-int8",
+        log_features=log_features,
     )
     missing = set(serve.danger_labels) - set(classifier.labels)
     if missing:

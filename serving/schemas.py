@@ -36,6 +36,9 @@ from training.pii import mask_pii
 # What runs the model: torch in bf16 (a GPU), torch in fp32 or ONNX Runtime with int8 weights (a CPU).
 Runtime = Literal["torch-bf16", "torch-fp32", "onnx-int8", "sklearn"]
 EXAMPLE_TEXTS = ["할머니가 쓰러지셨어요 빨리 와주세요", "오늘 점심은 맛있었어요"]
+# Where the model host puts a prediction's monitoring features (serving.inference): for the prediction log
+# only. `pop_features` takes them out before anything is answered or copied.
+FEATURES_KEY = "_monitor"
 # A caller's X-Request-ID is kept only in a format that cannot carry text: a UUID, or 16 to 64 hex digits
 # (W3C trace ids, our own ids). Anything else (a phone number sent as an id, say) is replaced.
 _REQUEST_ID = re.compile(
@@ -278,6 +281,13 @@ def to_predictions(
         for p, text in zip(out, texts):
             p["reply"] = choose_reply(text, responses.get(p["label"], ()))
     return out
+
+
+def pop_features(predictions: Sequence[dict[str, Any]]) -> list[dict[str, Any] | None] | None:
+    """Remove each prediction's monitoring features (FEATURES_KEY; the dicts are changed in place, each
+    belongs to one request) and return them in order; None when the model host captured none."""
+    features = [p.pop(FEATURES_KEY, None) for p in predictions]
+    return features if any(f is not None for f in features) else None
 
 
 def top_labels(scores: Mapping[str, float], k: int) -> list[dict[str, Any]]:

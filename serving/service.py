@@ -7,7 +7,10 @@ serving.review_queue), /healthz, /readyz, /metrics, OpenAPI docs at / (BentoML's
 `HearaService` answers every route: it validates the body (serving.schemas), checks the API key and
 the body size (serving.guard), gives each request an id and hands its predictions to the prediction
 log before the answer leaves (`serve.predlog_durability: durable`, the default: the answer waits until
-they are synced to its journal on disk). Where the model runs is `serve.topology`:
+they are synced to its journal on disk). When the served version has a monitoring reference
+(`monitor.log_features`), each prediction also brings its embedding projection and descriptor inputs
+from the model (serving.inference); they go to the prediction log only, never into an answer. Where the
+model runs is `serve.topology`:
 - `single` (the default): in this same process. Concurrent /classify requests are merged into one
   model call by an in-process batcher (serving/batcher.py); no second process, no socket hop, no
   second (de)serialisation. Measured fastest on a CPU host (docs/benchmarks.md).
@@ -318,6 +321,9 @@ class HearaService:
             error = "overloaded: the model cannot answer within serve.max_latency_ms; retry later"
             return _json({"error": error, "request_id": rid}, 503, {"Retry-After": "1", "X-Request-ID": rid})
         latency_ms = (time.perf_counter() - start) * 1000
+        # The model host's monitoring features go to the prediction log only: out of every dict now, before
+        # anything is answered, copied (top_k, escalation) or kept (/recent).
+        features = schemas.pop_features(predictions)
         if self.model_name is None:
             self.model_name = (await self.model.info())["name"]
         ids = None  # pseudonymised once per request (an HMAC or a PII mask: microseconds)
@@ -325,7 +331,7 @@ class HearaService:
             given = {"speaker_id": speaker_id, "session_id": session_id, "device_id": device_id}
             ids = self.id_keys.keys(given)
         # queued before the answer leaves
-        records, journaled = self._log(rid, texts, predictions, latency_ms, ids)
+        records, journaled = self._log(rid, texts, predictions, latency_ms, ids, features)
         if journaled is not None and not await _on_disk(journaled):  # durable: synced before it leaves
             ctx.response.status_code = 503
             error = "prediction log unavailable: the prediction could not be recorded; retry later"
@@ -385,9 +391,11 @@ class HearaService:
         predictions: list[dict],
         latency_ms: float,
         ids: dict[str, str | None] | None = None,
+        features: list | None = None,
     ) -> tuple[list, Future | None]:
         """PII masking and hashing, then a non-blocking queue put (async) or journal append (durable):
-        (the records, the future of the journal's sync or None)."""
+        (the records, the future of the journal's sync or None). `features`: the model host's monitoring
+        features per prediction (schemas.pop_features), logged with them."""
         from serving.predlog import make_records
 
         try:
@@ -401,6 +409,7 @@ class HearaService:
                 store_raw=self.store_raw,
                 danger_flags=[p["danger"] for p in predictions],
                 ids=ids,
+                features=features,
             )
             journaled = self.predlog.log(records)
             self.predlog_counters.sync(self.predlog.stats())

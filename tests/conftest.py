@@ -100,20 +100,25 @@ SAMPLE_CSV = REPO_ROOT / "data" / "sample" / "utterances.csv"
 DANGER_LABELS = ["normal", "emergency", "confusion", "distress"]
 
 
-def _build_tiny_model_dir(out: Path, n_texts: int = 120, spacing: str = "kiwi") -> Path:
+def _build_tiny_model_dir(
+    out: Path, n_texts: int = 120, spacing: str = "kiwi", *, reference: bool = False
+) -> Path:
     """A tiny, untrained KoBERT-format classifier saved as a Heara model folder (a few seconds).
-    spacing: the preprocessing's spacing backend saved with it ("none": serving needs no Kiwi)."""
+    spacing: the preprocessing's spacing backend saved with it ("none": serving needs no Kiwi).
+    reference: also store a monitoring reference, as `heara register` does (about a second): a service
+    serving the folder then logs monitoring features with its predictions."""
     import pandas as pd
 
     from training.config import ModelConfig, PreprocessConfig
     from training.model.build import build_model
     from training.model.predictor import save_model_dir
 
-    texts = pd.read_csv(SAMPLE_CSV)["text"].head(n_texts).tolist()
+    sample = pd.read_csv(SAMPLE_CSV)
+    texts = sample["text"].head(n_texts).tolist()
     model, tokenizer, base = build_model(
         ModelConfig(profile="tiny", tiny_vocab_size=300), DANGER_LABELS, texts, out.parent / "tiny-base"
     )
-    return save_model_dir(
+    folder = save_model_dir(
         model,
         tokenizer,
         out,
@@ -124,6 +129,21 @@ def _build_tiny_model_dir(out: Path, n_texts: int = 120, spacing: str = "kiwi") 
         preprocess=PreprocessConfig(spacing=spacing),
         base_model=base,
     )
+    if reference:
+        from training.config import Params
+        from training.evaluation.monitoring import build_reference
+        from training.model.predictor import Predictor
+
+        predictor = Predictor.load(folder, device="cpu")
+        val = sample.iloc[n_texts : n_texts + 60]  # taken as already preprocessed: no Kiwi load for this
+        build_reference(
+            predictor,
+            train_texts=texts,
+            val_texts=val["text"].tolist(),
+            val_labels=val["label"].tolist(),
+            cfg=Params().monitor,
+        ).save(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

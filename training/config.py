@@ -413,6 +413,11 @@ class MonitorConfig(_Section):
     persistence_k: int = Field(3, ge=1, description="an alarm needs k alarmed windows ...")
     persistence_m: int = Field(5, ge=1, description="... among the last m")
     projection_dims: int = Field(64, ge=2, le=512, description="embedding projection stored with the model")
+    log_features: bool = Field(
+        True,
+        description="the service logs each prediction's embedding projection and descriptor inputs when the "
+        "served version has a monitoring reference; heara monitor then recomputes only what is missing",
+    )
     mmd_permutations: int = Field(200, ge=20, description="permutations of the MMD test")
     max_reference_rows: int = Field(2000, ge=50, description="validation rows kept as the reference")
 

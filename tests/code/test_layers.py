@@ -8,8 +8,9 @@ Layers, lowest first; a module may import its own layer and the layers below it:
   steps       training.steps: core, library and other steps
   adapters    training.{cli, orchestration, bench}: anything in training and serving
   serving     the service: serving itself and training's model, preprocessing and registry surface
-              (training.model, training.data.preprocess, training.registry) plus core; never the
-              trainer, evaluation, steps or adapters, so a serving image needs none of them
+              (training.model, training.data.preprocess, training.registry) plus core, and the text
+              descriptors its prediction log stores (training.data.descriptors); never the trainer,
+              evaluation, steps or adapters, so a serving image needs none of them
   dags        Airflow wiring: at module level only training.config, training.env and the trigger form's
               table (training.orchestration.form, itself light: the scheduler parses these files every
               few seconds); inside task functions also training.errors,
@@ -44,7 +45,7 @@ DATA, MODEL, TRAINER, EVALUATION, REGISTRY = (
 LIBRARY = (DATA, MODEL, TRAINER, EVALUATION, REGISTRY)
 STEPS = ("training.steps",)
 ADAPTERS = ("training.cli", "training.orchestration", "training.bench")
-SERVING_SURFACE = (MODEL, "training.data.preprocess", REGISTRY, *CORE)
+SERVING_SURFACE = (MODEL, "training.data.preprocess", "training.data.descriptors", REGISTRY, *CORE)
 
 RULES = (
     Rule("core", CORE, CORE, why="core is what everything else stands on"),
@@ -64,7 +65,7 @@ RULES = (
         "serving",
         ("serving",),
         ("serving", *SERVING_SURFACE),
-        why="serving uses the model, preprocessing and registry surface only",
+        why="serving uses the model, preprocessing, descriptors and registry surface only",
     ),
     Rule(
         "dags",

@@ -86,6 +86,35 @@ def test_the_service_classifier_runs_it_with_scikit_learn(linear_dir: Path) -> N
     assert answer["label"] == "distress" and abs(sum(answer["scores"].values()) - 1) < 1e-5
 
 
+def test_the_service_classifier_logs_the_tfidf_projection(linear_dir: Path, tmp_path: Path) -> None:
+    """Monitoring features of the linear family: the TF-IDF row projected (transformed once, for the
+    probabilities too), the re-spaced text; no tokenizer, so no piece counts."""
+    import shutil
+
+    from serving.schemas import FEATURES_KEY
+    from training.config import Params
+    from training.evaluation.monitoring import build_reference
+    from training.model.projection import from_text, project
+
+    folder = Path(shutil.copytree(linear_dir, tmp_path / "model"))
+    predictor = Predictor.load(folder)
+    texts = [t for ts in TEXTS.values() for t in ts]
+    cfg = Params().override({"monitor": {"projection_dims": 4}}).monitor
+    ref = build_reference(predictor, train_texts=texts, val_texts=texts, val_labels=frame()["label"], cfg=cfg)
+    ref.save(folder)
+    clf = Classifier.load(folder, max_tokens_per_batch=64, device="cpu", log_features=True)
+    asked = ["살기 싫어 다 귀찮아", "넘어져서 못 일어나겠어 010-1234-5678"]
+    out = clf.predict(asked)
+    features = [o[FEATURES_KEY] for o in out]
+    got, found = from_text([f["projection"] for f in features], 4)
+    expected = project(predictor.embed(asked), ref.components)
+    assert found.all() and np.allclose(got, expected, rtol=2e-3, atol=2e-3)
+    assert [(f["pieces"], f["unk"], f["truncated"]) for f in features] == [(None, None, None)] * 2
+    assert "[PHONE]" in features[1]["respaced"]
+    probs = np.array([[o["scores"][lab] for lab in LABELS] for o in out])
+    np.testing.assert_allclose(probs, predictor.predict_proba(asked), atol=1e-6)
+
+
 def test_the_smoke_test_checks_the_pipeline_file(linear_dir: Path, tmp_path: Path) -> None:
     import shutil
 

@@ -137,6 +137,11 @@ def silent_server():
     s.close()
 
 
+def as_stored(rec: PredictionRecord) -> dict:
+    """A record's fields as its row holds them: `features` is journaled, never stored (serving.predlog)."""
+    return {k: v for k, v in dataclasses.asdict(rec).items() if k != "features"}
+
+
 def assert_accounted(log: PredictionLog, logged: int) -> None:
     st = log.stats()
     assert st["queued"] == 0
@@ -192,7 +197,7 @@ def test_records_written_match_what_was_logged(store):
     rows = store.rows()
     assert len(rows) == len(logged)
     for row, rec in zip(rows, logged):
-        assert row == {**dataclasses.asdict(rec), "raw_text": None}
+        assert row == {**as_stored(rec), "raw_text": None}
     assert not any(PHONE in str(v) for row in rows for v in row.values())
     assert "[PHONE]" in rows[0]["masked_text"]
 
@@ -254,7 +259,11 @@ def test_a_monitoring_window_is_the_newest_rows_of_a_version_oldest_first(store)
             (t0 + timedelta(minutes=i)).isoformat(timespec="microseconds") for i in (5, 6, 7)
         ]
         assert {r["model_version"] for r in rows} == {"2"}
-        assert set(rows[0]) == {"id", "ts", "model_version", "label", "masked_text", "scores", "danger"}
+        assert set(rows[0]) == {
+            *("id", "ts", "model_version", "label", "masked_text", "scores", "danger"),
+            *("projection", "descriptors"),  # the monitoring features: None, none were logged here
+        }
+        assert rows[0]["projection"] is None and rows[0]["descriptors"] is None
         assert rows[0]["id"] < rows[1]["id"] < rows[2]["id"]  # never the raw text
         assert not any(PHONE in json.dumps(r, ensure_ascii=False) for r in log.window(100))
         assert len(log.window(100, since=t0 + timedelta(minutes=6))) == 3
@@ -493,7 +502,7 @@ def test_durable_log_writes_through_the_journal(store, tmp_path):
         assert [x["request_id"] for x in lines] == ["d-1"] * 3 + ["d-2"] * 3
     rows = store.rows()
     for row, rec in zip(rows, logged, strict=True):
-        assert row == {**dataclasses.asdict(rec), "raw_text": None}
+        assert row == {**as_stored(rec), "raw_text": None}
     assert not list((tmp_path / "journal").rglob("*.jsonl"))  # closed with everything in the store: gone
 
 

@@ -404,7 +404,9 @@ def test_guard_accepts_only_json_on_classify(
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_factory) -> Path:
-    return tiny_model_factory(tmp_path_factory.mktemp("svc") / "model")
+    """With a monitoring reference: the service logs monitoring features (monitor.log_features), which
+    must never show in an answer (test_classify_response_shape lists every key)."""
+    return tiny_model_factory(tmp_path_factory.mktemp("svc") / "model", reference=True)
 
 
 def test_classifier_matches_predictor(tiny_model_dir: Path) -> None:
@@ -502,7 +504,8 @@ def test_predictions_are_logged(client) -> None:
             try:
                 with sqlite3.connect(client.db) as con:
                     rows = con.execute(
-                        "SELECT request_id, raw_text, masked_text FROM predictions WHERE request_id = ?",
+                        "SELECT request_id, raw_text, masked_text, projection, descriptors FROM predictions "
+                        "WHERE request_id = ?",
                         ("0000000000000000000000000000109a",),
                     ).fetchall()
             except sqlite3.OperationalError:  # the writer made the file but not yet its table
@@ -511,7 +514,9 @@ def test_predictions_are_logged(client) -> None:
                 break
         deadline -= 1
         asyncio.run(asyncio.sleep(0.1))
-    assert len(rows) == 2 and all(raw is None for _, raw, _ in rows)  # raw text only when opted in
+    assert len(rows) == 2 and all(raw is None for _, raw, *_ in rows)  # raw text only when opted in
+    for _, _, masked, projection, descriptors in rows:  # the monitoring features, beside the prediction
+        assert projection and json.loads(descriptors)["chars"] == len(masked)
 
 
 def test_overload_is_503_with_a_reason(client, monkeypatch: pytest.MonkeyPatch) -> None:

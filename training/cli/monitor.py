@@ -102,6 +102,7 @@ def monitor_cmd(
                 "reference_val_macro_f1": s.get("reference_val_macro_f1"),
                 "domain_auc": s.get("domain_auc"),
                 "label_js": s.get("label_js"),
+                "features": record["features"],
             },
             ensure_ascii=False,
         )

@@ -140,12 +140,20 @@ def holdout_macro_f1(
     return {"n": int(n), "macro_f1": score(np.arange(n)), "ci_low": float(low), "ci_high": float(high)}
 
 
-def novelty(predictor, ref, texts: list[str], *, seed: int = 0) -> np.ndarray:
+def novelty(predictor, ref, texts: list[str], *, seed: int = 0, logged=None) -> np.ndarray:
     """Per row of `texts` (masked, as logged), how new it looks: the out-of-fold probability of the
-    domain classifier telling the window's embedding projection from the reference's (drift.py)."""
+    domain classifier telling the window's embedding projection from the reference's (drift.py).
+    `logged`: the window's monitoring features (monitoring.Logged): only rows without a logged projection
+    are embedded, and `predictor` may be None when none is missing."""
     from training.evaluation import drift
-    from training.evaluation.monitoring import project
+    from training.evaluation.monitoring import Logged, project
+    from training.model.projection import as_stored
 
-    clean = predictor.preprocessor(list(texts))
-    projection = project(predictor.embed(clean, preprocessed=True), ref.components)
-    return np.asarray(drift.domain_classifier_auc(ref.projection, projection, seed=seed)["novelty"], float)
+    logged = logged or Logged.from_rows(None, None, len(texts), len(ref.components))
+    projection = logged.projection.copy()
+    missing = np.flatnonzero(~logged.has_projection)
+    if len(missing):
+        clean = predictor.preprocessor([texts[i] for i in missing])
+        projection[missing] = project(predictor.embed(clean, preprocessed=True), ref.components)
+    domain = drift.domain_classifier_auc(as_stored(ref.projection), as_stored(projection), seed=seed)
+    return np.asarray(domain["novelty"], float)

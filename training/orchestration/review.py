@@ -19,7 +19,18 @@ from training.config import Params
 
 log = logging.getLogger("heara.flow")
 
-WINDOW_COLUMNS = ["id", "ts", "model_version", "label", "masked_text", "scores", "danger"]
+# PredictionLog.window's keys; projection and descriptors: the monitoring features the service logged
+WINDOW_COLUMNS = [
+    "id",
+    "ts",
+    "model_version",
+    "label",
+    "masked_text",
+    "scores",
+    "danger",
+    "projection",
+    "descriptors",
+]
 
 
 def open_queue():
@@ -43,8 +54,9 @@ def refresh_holdout(params: Params, queue=None) -> dict[str, Any]:
 def served_window(params: Params, *, window: int | None = None, hours: float | None = None):
     """(the served model's source, its newest window of logged predictions as a DataFrame): the newest
     `window` (default monitor.window) predictions of the served version, of the last `hours` (default
-    monitor.window_hours) when set; masked text only. What `heara monitor`, `heara review select` and the
-    heara_monitor DAG's tasks read. Raises NoChampionError when nothing is served."""
+    monitor.window_hours) when set; masked text only, and the monitoring features the service logged.
+    What `heara monitor`, `heara review select` and the heara_monitor DAG's tasks read. Raises
+    NoChampionError when nothing is served."""
     import pandas as pd
 
     from serving.predlog import PredictionLog

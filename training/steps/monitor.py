@@ -2,9 +2,11 @@
 the served version (training/evaluation/monitoring.py), the alarm after persistence, and the report.
 
 The caller (the CLI, the monitor DAG's task) reads the window from the prediction log and passes its
-rows in: `ts`, `masked_text` and `scores` ({label: probability} as the service answered). Nothing
-here needs the raw utterances: the descriptors are computed on the masked text, and the model re-reads
-it only for the embedding projection.
+rows in: `ts`, `masked_text` and `scores` ({label: probability} as the service answered), and where the
+service logged them `projection` and `descriptors` (serving.predlog). Nothing here needs the raw
+utterances: a row without logged descriptors gets them from its masked text, and the model re-reads that
+text only for a row without a logged projection (a model that logged both for every row is not loaded).
+The report says how many rows used logged features and how many were computed (`features`).
 
 Every window is appended to `<task>/monitoring/history.jsonl`; the newest report is
 `<task>/monitoring/report.json` and `report.html` (plots), and the run is logged to MLflow in the task's
@@ -24,7 +26,7 @@ import pandas as pd
 
 from training.config import Params
 from training.errors import DataError, NotFoundError
-from training.evaluation.monitoring import Reference, observe, persistence, window_signals
+from training.evaluation.monitoring import Logged, Reference, observe, persistence, window_signals
 from training.paths import state
 
 log = logging.getLogger("heara.pipeline")
@@ -69,13 +71,21 @@ def monitor_step(
             "registered before monitoring existed; register a newly trained version"
         )
     cfg = params.monitor
-    predictor = Predictor.load(model_dir, device="cpu")
     probs = window_probs(rows, ref.labels) if len(rows) else np.zeros((0, len(ref.labels)), np.float32)
-    if len(rows) >= cfg.min_texts:
-        obs = observe(predictor, ref, rows["masked_text"].astype(str).tolist(), probs=probs)
+    logged = Logged.from_rows(
+        rows["projection"].tolist() if "projection" in rows else None,
+        rows["descriptors"].tolist() if "descriptors" in rows else None,
+        len(rows),
+        ref.components.shape[0],
+    )
+    judged = len(rows) >= cfg.min_texts
+    if judged:
+        predictor = None if logged.complete else Predictor.load(model_dir, device="cpu")
+        obs = observe(predictor, ref, rows["masked_text"].astype(str).tolist(), probs=probs, logged=logged)
         result = window_signals(ref, **obs, cfg=cfg)
     else:
         result = window_signals(ref, probs=probs, descriptors=pd.DataFrame(), projection=probs, cfg=cfg)
+    features = logged.counts(computed=judged)
     out_dir = out_dir or monitoring_dir(params.task)
     out_dir.mkdir(parents=True, exist_ok=True)
     history_path = out_dir / "history.jsonl"
@@ -99,6 +109,7 @@ def monitor_step(
         "tests": result.get("tests", {}),
         "bonferroni_cut": result.get("bonferroni_cut"),
         "signals": result.get("signals", {}),
+        "features": features,  # per feature: rows whose logged value was used, rows computed here
     }
     with history_path.open("a", encoding="utf-8") as f:
         f.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -109,10 +120,15 @@ def monitor_step(
     if log_to_mlflow:
         _log_run(params.task, record, [out_dir / "report.json", page])
     log.info(
-        "monitor: %s version %s, %d predictions: %s%s",
+        "monitor: %s version %s, %d predictions (features logged / computed: projection %d / %d, "
+        "descriptors %d / %d): %s%s",
         params.task,
         version,
         result["n"],
+        features["projection"]["logged"],
+        features["projection"]["computed"],
+        features["descriptors"]["logged"],
+        features["descriptors"]["computed"],
         "ALARM (persistent)" if record["persistent_alarm"] else "window alarmed" if result["alarm"] else "ok",
         "; " + "; ".join(result["reasons"]) if result["reasons"] else "",
     )

@@ -67,7 +67,7 @@ def select_step(
     labels = sorted({lab for s in rows["scores"] for lab in s})
     scores_novelty = None
     if model_dir is not None and cfg.novel_share > 0 and len(rows) >= 2:
-        scores_novelty = _novelty(model_dir, rows["masked_text"].astype(str).tolist())
+        scores_novelty = _novelty(model_dir, rows)
     keep = ~rows["id"].isin(set(int(i) for i in exclude_ids))
     candidates = rows[keep].reset_index(drop=True)
     novelty = None if scores_novelty is None else scores_novelty[keep.to_numpy()]
@@ -93,9 +93,10 @@ def select_step(
     return {"picks": picks, "summary": summary}
 
 
-def _novelty(model_dir: Path, texts: list[str]) -> np.ndarray | None:
-    """The domain classifier's novelty per row, or None without a reference (an older version)."""
-    from training.evaluation.monitoring import Reference
+def _novelty(model_dir: Path, rows: pd.DataFrame) -> np.ndarray | None:
+    """The domain classifier's novelty per row, or None without a reference (an older version). Rows
+    with the projection the service logged are not embedded again (the model is loaded only for the rest)."""
+    from training.evaluation.monitoring import Logged, Reference
     from training.evaluation.review import novelty
     from training.model.predictor import Predictor
 
@@ -103,7 +104,10 @@ def _novelty(model_dir: Path, texts: list[str]) -> np.ndarray | None:
     if ref is None:
         log.warning("review: %s has no monitoring reference: no novel stratum", model_dir)
         return None
-    return novelty(Predictor.load(model_dir, device="cpu"), ref, texts)
+    projections = rows["projection"].tolist() if "projection" in rows else None
+    logged = Logged.from_rows(projections, None, len(rows), len(ref.components))
+    predictor = None if logged.has_projection.all() else Predictor.load(model_dir, device="cpu")
+    return novelty(predictor, ref, rows["masked_text"].astype(str).tolist(), logged=logged)
 
 
 # Export -----------------------------------------------------------------------------------------

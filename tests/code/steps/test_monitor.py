@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -133,6 +134,86 @@ def test_drift_gauges_skip_a_missing_or_broken_report(tmp_path: Path) -> None:
     assert gauges.refresh() and gauge("heara_drift_window_texts") == 7
     report.write_text("{not json", "utf-8")
     assert not gauges.refresh() and gauge("heara_drift_window_texts") == 7  # kept as it was
+
+
+def logged_window(model: Path, texts: list[str], db: Path) -> pd.DataFrame:
+    """A window as the service logs it: the real Classifier capturing monitoring features, the prediction
+    log's writer computing the descriptors, read back as `heara monitor` reads it."""
+    from serving.inference import Classifier
+    from serving.predlog import PredictionLog, make_records
+    from serving.schemas import pop_features
+
+    clf = Classifier.load(model, max_tokens_per_batch=256, device="cpu", log_features=True)
+    answered = clf.predict(texts)
+    features = pop_features(answered)
+    with PredictionLog(f"sqlite:///{db}") as log:
+        log.log(make_records("0" * 16, texts, answered, "heara-danger", "3", 1.0, features=features))
+        assert log.flush(10)
+        return pd.DataFrame(log.window(len(texts)))
+
+
+def test_the_monitor_uses_what_the_service_logged(model: Path, sample: pd.DataFrame, tmp_path: Path) -> None:
+    """Every row logged: nothing computed (the model is not even loaded); the same figures as computing
+    them all from the masked text. Rows without them (a gap, another version's components) are computed."""
+    from training.evaluation.monitoring import Logged, observe
+
+    params = Params().override(QUICK)
+    frame = logged_window(model, sample["text"].iloc[120:180].tolist(), tmp_path / "p.sqlite")
+    assert frame["projection"].notna().all() and frame["descriptors"].notna().all()
+    record = monitor_step(
+        params, frame, model_dir=model, version="3", out_dir=tmp_path / "a", log_to_mlflow=False
+    )
+    assert record["features"] == {
+        "projection": {"logged": 60, "computed": 0},
+        "descriptors": {"logged": 60, "computed": 0},
+    }
+    bare = frame.drop(columns=["projection", "descriptors"])  # a log written before the features
+    again = monitor_step(
+        params, bare, model_dir=model, version="3", out_dir=tmp_path / "b", log_to_mlflow=False
+    )
+    assert (
+        again["features"]["projection"] == again["features"]["descriptors"] == {"logged": 0, "computed": 60}
+    )
+    assert again["signals"]["domain_auc"] == pytest.approx(record["signals"]["domain_auc"], abs=0.05)
+    assert again["tests"].keys() == record["tests"].keys()
+
+    # Logged and computed features agree row by row (float16 aside): the same model read the same text.
+    ref, predictor = Reference.load(model), Predictor.load(model, device="cpu")
+    texts = frame["masked_text"].tolist()
+    n, dims = len(frame), ref.components.shape[0]
+    logged = Logged.from_rows(frame["projection"].tolist(), frame["descriptors"].tolist(), n, dims)
+    computed = observe(predictor, ref, texts, probs=np.zeros((n, 4)))
+    np.testing.assert_allclose(logged.projection, computed["projection"], rtol=2e-3, atol=2e-3)
+    pd.testing.assert_frame_equal(logged.descriptors, computed["descriptors"], atol=1e-5)
+
+    # A gap: half the rows without descriptors, a third with another version's projection (other dims).
+    mixed = frame.copy()
+    mixed.loc[::2, "descriptors"] = None
+    mixed.loc[::3, "projection"] = mixed["projection"].iloc[0][:-4]  # 2 dimensions fewer
+    part = monitor_step(
+        params, mixed, model_dir=model, version="3", out_dir=tmp_path / "c", log_to_mlflow=False
+    )
+    assert part["features"] == {
+        "projection": {"logged": 40, "computed": 20},
+        "descriptors": {"logged": 30, "computed": 30},
+    }
+    assert part["tests"].keys() == record["tests"].keys()
+
+
+def test_an_older_reference_is_not_compared_on_unk_rate(model: Path, sample: pd.DataFrame) -> None:
+    """References made before unknown pieces were counted by id hold an unk_rate of zeros (KoBERT's
+    tokenize() never returns "[UNK]"): a window's real unk_rate is not tested against them."""
+    import dataclasses
+
+    from training.evaluation.monitoring import UNK_BY_ID, observe, window_signals
+
+    ref = Reference.load(model)
+    assert ref.extra[UNK_BY_ID] and (ref.descriptors["unk_rate"] > 0).any()  # counted by id
+    obs = observe(Predictor.load(model, device="cpu"), ref, sample["text"].iloc[120:180].tolist())
+    cfg = Params().override(QUICK).monitor
+    assert "descriptor:unk_rate" in window_signals(ref, **obs, cfg=cfg)["tests"]
+    older = dataclasses.replace(ref, extra={k: v for k, v in ref.extra.items() if k != UNK_BY_ID})
+    assert "descriptor:unk_rate" not in window_signals(older, **obs, cfg=cfg)["tests"]
 
 
 def test_a_version_without_a_reference_is_named(tiny_model_folder: Path, tmp_path: Path) -> None:

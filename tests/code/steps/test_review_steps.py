@@ -59,6 +59,23 @@ def test_select_picks_strata_with_novelty_and_leaves_out_what_is_queued(model, s
     assert select_step(params, rows.iloc[:0])["picks"] == []
 
 
+def test_novelty_reads_the_projections_the_service_logged(model, sample, tmp_path):
+    """A window the service logged with monitoring features: the novel stratum's scores come from the
+    logged projections (no model loaded), the same as from projections computed again."""
+    from training.evaluation.monitoring import Logged, Reference
+    from training.evaluation.review import novelty
+
+    rows = test_monitor.logged_window(model, sample["text"].iloc[120:220].tolist(), tmp_path / "p.db")
+    assert rows["projection"].notna().all()
+    ref, texts = Reference.load(model), rows["masked_text"].tolist()
+    logged = Logged.from_rows(rows["projection"].tolist(), None, len(rows), len(ref.components))
+    from_log = novelty(None, ref, texts, logged=logged)
+    computed = novelty(Predictor.load(model, device="cpu"), ref, texts)
+    assert abs(from_log - computed).max() < 0.05
+    result = select_step(Params().override(REVIEW), rows, model_dir=model)
+    assert result["summary"]["novelty"] and result["summary"]["picked"]["novel"] == 4
+
+
 def reviewed(n: int, status: str = "labeled", stratum: str = "uncertain") -> list[dict]:
     return [
         {

@@ -124,6 +124,36 @@ def test_placeholders_list_every_pattern_once_and_look_like_placeholders() -> No
     assert all(re.fullmatch(r"\[[A-Z]+\]", token) for token in PLACEHOLDERS)
 
 
+def test_the_quick_check_never_skips_what_a_pattern_masks() -> None:
+    """mask_pii skips the patterns for a text without a digit, "@", "://" or "www." (_MAY_HOLD_PII): every
+    match of every pattern holds one, on the sample's utterances and on seeded random texts glued from
+    personal data, its look-alikes and noise (fullwidth digits too: `\d` matches them)."""
+    import random
+    from collections import Counter
+
+    from training.paths import PROJECT_ROOT
+    from training.pii import _MAY_HOLD_PII
+
+    sample = (PROJECT_ROOT / "data" / "sample" / "utterances.csv").read_text(encoding="utf-8").splitlines()
+    pieces = [
+        *("010-1234-5678", "(02)123-4567", "+82 10 1234 5678", "1588-1234", "０１０-１２３４-５６７８"),
+        *("900101-1234567", "1234-5678-9012-3456", "3782 822463 10005", "110-123-456789", "3333-01-1234567"),
+        *("a@b.co", "x.y+z@mail.example.kr", "www.x.kr", "HTTPS://A.B/c?d", "http://x.y:80/z"),
+        *("전화", "주세요", "번호는", "-", ".", " ", "(", ")", "@", ":", "/", "www", "12", "ㅋㅋ", "abc"),
+    ]
+    rng = random.Random(0)
+    texts = [*sample, *("".join(rng.choices(pieces, k=rng.randint(1, 6))) for _ in range(5000))]
+    matched: Counter[str] = Counter()
+    for text in texts:
+        for token, pattern in PII_PATTERNS:
+            for match in pattern.finditer(text):
+                matched[token] += 1
+                assert _MAY_HOLD_PII.search(match.group(0)), (text, match.group(0))
+        if _MAY_HOLD_PII.search(text) is None:
+            assert mask_pii(text) == text
+    assert set(matched) == set(PLACEHOLDERS) and min(matched.values()) > 50, matched
+
+
 def test_masking_is_idempotent() -> None:
     text = "연락처 (02)123-4567, 카드 1234-5678-9012-3456, 계좌 110-123-456789, a@b.co, www.x.kr"
     once = mask_pii(text)

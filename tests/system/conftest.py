@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from chromium import chromium
 from live_service import API_KEY, METRICS_TOKEN, register_champion
 
 from training.bench.serve import Server, start_service, stop, wait_ready
@@ -36,7 +37,7 @@ def servers(
     # Short slow-client limits, so that the probe tests (test_service_probe.py) wait seconds, not minutes.
     serve = {"topology": topology, "header_timeout_s": 3, "body_timeout_s": 3}
     params_file = load_params(overrides={"serve": serve}).save(root / "params.yaml")
-    model_dir = tiny_model_factory(root / "model")
+    model_dir = tiny_model_factory(root / "model", reference=True)  # logs monitoring features when served
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:  # mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI
         mp.setenv("MLFLOW_TRACKING_URI", tracking_uri)
@@ -80,3 +81,13 @@ def server(servers) -> Server:
 def topology(servers) -> str:
     """The `serve.topology` of the servers under test."""
     return servers[2]["topology"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    """Headless Chromium (chromium.py) for one module's page tests, closed when the module ends: Playwright's
+    sync API keeps an asyncio event loop running in this thread while it is open, and asyncio.run, which
+    later modules on the same xdist worker call (test_limiter.py, test_batcher.py), refuses to start
+    under one."""
+    with chromium() as b:
+        yield b

@@ -7,7 +7,6 @@ keeps answering. Latency figures are the benchmark's (`heara bench explain`), no
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -108,10 +107,7 @@ def test_saturation_is_a_503_with_retry_after_while_classify_answers(server: Ser
             answers = await asyncio.gather(*explains, *classifies)
         return list(answers[:n]), list(answers[n:])
 
-    # In a thread of its own: a session's Playwright browser (test_try_page.py) keeps an event loop
-    # running in this one, where asyncio.run refuses to start.
-    with ThreadPoolExecutor(1) as pool:
-        explained, classified = pool.submit(asyncio.run, burst()).result()
+    explained, classified = asyncio.run(burst())
     codes = [r.status_code for r in explained]
     assert set(codes) <= {200, 503}, [(r.status_code, r.text[:200]) for r in explained]
     assert codes.count(503) >= 1 and codes.count(200) >= cfg.max_concurrency, codes

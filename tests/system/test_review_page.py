@@ -8,12 +8,11 @@ reuse."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from chromium import chromium, expect
+from chromium import expect
 from live_service import API_KEY, AUTH, LABELS, REVIEW_SCORES, queue_for_review, review_queue
 from review_browser import answer_with_key, label_items_in_browser, open_review_page, shown_item, sign_in
 
@@ -27,13 +26,6 @@ REVIEWER = "김검토"
 def _one_topology(topology: str) -> None:
     if topology != "single":  # the page is served by the same route code in both
         pytest.skip("the reviewer page is tested once, against serve.topology single")
-
-
-# session: set up before the (session-scoped) servers, so that a missing Chromium fails fast
-@pytest.fixture(scope="session")
-def browser() -> Iterator:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

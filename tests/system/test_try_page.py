@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from chromium import chromium, expect
+from chromium import expect
 from live_service import API_KEY, AUTH, LABELS
 
 from training.bench.serve import Server
@@ -31,13 +31,6 @@ def _one_topology(topology: str) -> None:
 
 PHONE_TEXT = "010-1234-5678로 연락해 주세요 넘어졌어요"
 TIMEOUT_MS = 15_000
-
-
-# session: set up before the (session-scoped) servers, so that a missing Chromium fails fast
-@pytest.fixture(scope="session")
-def browser() -> Iterator:
-    with chromium() as b:
-        yield b
 
 
 @dataclass

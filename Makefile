@@ -93,18 +93,20 @@ load-tool:
 # Every test but those marked heavy (the Airflow end-to-end run with a fault and a resume, ~7 min; the
 # serving benchmark's three servers, ~4 min; the sweep DAG with two parallel workers, ~2 min; the GPU
 # check's dry run, ~1.5 min), which `make test-heavy` runs; CI runs both.
-# Two pytest-xdist workers, each module on one of them (--dist loadfile: a module's servers and fixtures are
-# built once): most system tests wait on servers, subprocesses and Airflow, so two share the 2 CPU cores
-# well. TEST_WORKERS=0 runs everything in one process.
+# Two pytest-xdist workers. Work units (tests/conftest.py `pytest_xdist_make_scheduler`): every test on the shared live
+# servers is one unit, so that one worker starts each serve.topology's pair of servers once; every other
+# module is a unit (its fixtures built once). Units are queued longest first (tests/system, tests/model,
+# then the unit tier), not by test count (--no-loadscope-reorder). Most system tests wait on servers,
+# subprocesses and Airflow, so two workers share the 2 CPU cores well. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 test: install browser compose-tool load-tool
 	$(VENV)/bin/python -m pytest -q --timeout=900 -m "not heavy and not evidence" \
-	  $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS) || { rc=$$?; \
+	  $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder) $(PYTEST_ARGS) || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc; }
 
 test-heavy: install load-tool
 	$(VENV)/bin/python -m pytest -q --timeout=1200 -m "heavy and not evidence" \
-	  $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS) || { rc=$$?; \
+	  $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder) $(PYTEST_ARGS) || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc; }
 
 # The compose topology without containers: MLflow and Airflow (LocalExecutor) on the local PostgreSQL,

@@ -38,6 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     keep = ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__LOAD_EXAMPLES")  # not the ports
     os.environ.update({k: v for k, v in airflow_env({}).items() if k in keep})
+    config.pluginmanager.register(_LongestFirst(), "heara-longest-first")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -51,10 +52,55 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
         if gpu in parents:
             item.add_marker(pytest.mark.gpu)
+        if "servers" in getattr(item, "fixturenames", ()):  # see `pytest_xdist_make_scheduler`
+            item.add_marker(pytest.mark.xdist_group(LIVE_SERVERS))
     gpu_items = [item for item in items if item.get_closest_marker("gpu")]
     reason = no_cuda_reason() if gpu_items else None  # torch is imported only when a gpu test is collected
     for item in gpu_items if reason else []:
         item.add_marker(pytest.mark.skip(reason=reason))
+
+
+LIVE_SERVERS = "live-servers"  # the xdist group of every test on tests/system/conftest.py's shared servers
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """The units of work `make test` hands its xdist workers (`--dist loadgroup`): every test on the
+    shared live servers (tests/system/conftest.py `servers`, one pair per serve.topology; marked
+    `xdist_group("live-servers")` above) is one unit, so that one worker starts each topology's pair
+    once: started per module and per worker, as `--dist loadfile` had it, they took 15 of the run's 36
+    minutes. Every other module is a unit of its own (its module fixtures built once), as with loadfile;
+    xdist's own loadgroup would scatter those test by test."""
+    if config.getoption("dist", None) != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ModulesAndGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return nodeid.split("::")[0] if scope == nodeid else scope
+
+    return ModulesAndGroups(config, log)
+
+
+def _unit_rank(item: pytest.Item) -> int:
+    """Longest first: the live-server unit, the rest of tests/system (Airflow, DVC, whole runs: minutes
+    each), tests/model, then the unit tier (seconds), so that no minutes-long module is the run's tail."""
+    if item.get_closest_marker("xdist_group"):
+        return 0
+    parts = Path(item.nodeid.split("::")[0]).parts
+    return {"system": 1, "model": 2}.get(parts[1] if len(parts) > 1 else "", 3)
+
+
+class _LongestFirst:
+    """Puts the items in `_unit_rank` order (stable: pytest's own grouping of parametrized session
+    fixtures, single topology then split, stays). trylast, so it runs after that grouping; xdist then
+    queues the units in this order (`--no-loadscope-reorder`: by default it queues the units with the
+    most tests first, which left the single 8-minute DVC test for last)."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        items.sort(key=_unit_rank)
 
 
 def no_cuda_reason() -> str | None:

@@ -17,7 +17,8 @@ Library (data -> model -> trainer, evaluation -> registry; none imports steps, a
                     labels.py: a multi-label task's label column (label sets, thresholds);
                     descriptors.py: Korean text descriptors (spacing, jamo, emoji, PII, UNK) for drift
   model/            KoBERT tokenizer, tiny profile, the classifier, encoding, the model folder and its
-                    Predictor (any family; base.py: what they share), the linear family (TF-IDF +
+                    Predictor (any family; base.py: what they share), projection.py (the embedding
+                    projection monitoring compares, as the service logs it), the linear family (TF-IDF +
                     logistic regression), the MLflow pyfunc, the int8 ONNX export and runner (the CPU path),
                     explanations (explain.py: Integrated Gradients, exact linear contributions, occlusion)
   trainer/          the training loop (CPU, one GPU, torchrun), batching, checkpoints; the linear fit

@@ -52,43 +52,64 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
         if gpu in parents:
             item.add_marker(pytest.mark.gpu)
-        if "servers" in getattr(item, "fixturenames", ()):  # see `pytest_xdist_make_scheduler`
-            item.add_marker(pytest.mark.xdist_group(LIVE_SERVERS))
+        module = item.nodeid.split("::")[0]
+        if "servers" in getattr(item, "fixturenames", ()) and module not in LIVE_SERVER_MODULES:
+            raise pytest.UsageError(
+                f"{module} uses the shared live servers (tests/system/conftest.py `servers`): add it to "
+                "LIVE_SERVER_MODULES in tests/conftest.py, so that make test runs it on the servers' worker"
+            )
     gpu_items = [item for item in items if item.get_closest_marker("gpu")]
     reason = no_cuda_reason() if gpu_items else None  # torch is imported only when a gpu test is collected
     for item in gpu_items if reason else []:
         item.add_marker(pytest.mark.skip(reason=reason))
 
 
-LIVE_SERVERS = "live-servers"  # the xdist group of every test on tests/system/conftest.py's shared servers
+# The modules whose tests use the shared live servers (tests/system/conftest.py `servers`, a pair of
+# `bentoml serve` per serve.topology): `make test` runs them as one unit on one worker. Collection
+# refuses a module that uses the servers and is missing here.
+LIVE_SERVER_MODULES = frozenset(
+    f"tests/system/{name}.py"
+    for name in (
+        "test_drift_metrics_http",
+        "test_explain_http",
+        "test_monitor_features_http",
+        "test_review_http",
+        "test_review_page",
+        "test_service_http",
+        "test_service_probe",
+        "test_try_page",
+    )
+)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """The units of work `make test` hands its xdist workers (`--dist loadgroup`): every test on the
-    shared live servers (tests/system/conftest.py `servers`, one pair per serve.topology; marked
-    `xdist_group("live-servers")` above) is one unit, so that one worker starts each topology's pair
-    once: started per module and per worker, as `--dist loadfile` had it, they took 15 of the run's 36
-    minutes. Every other module is a unit of its own (its module fixtures built once), as with loadfile;
-    xdist's own loadgroup would scatter those test by test."""
+    """The units of work `make test` hands its xdist workers (`--dist loadgroup`): the modules of
+    LIVE_SERVER_MODULES are one unit, so that one worker starts each topology's pair of servers once
+    (started per module and per worker, as `--dist loadfile` had it, they took 15 of the run's 36
+    minutes); every other module is a unit of its own (its module fixtures built once), as with loadfile.
+
+    Written here because xdist's own loadgroup does not group under pytest 9: it marks a group by
+    appending to `item._nodeid`, which pytest 9's nodes no longer read (they keep `_id`)."""
     if config.getoption("dist", None) != "loadgroup":
         return None
-    from xdist.scheduler import LoadGroupScheduling
+    from xdist.scheduler import LoadScopeScheduling
 
-    class ModulesAndGroups(LoadGroupScheduling):
+    class ModulesAndLiveServers(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            scope = super()._split_scope(nodeid)
-            return nodeid.split("::")[0] if scope == nodeid else scope
+            module = nodeid.split("::")[0]
+            return "live-servers" if module in LIVE_SERVER_MODULES else module
 
-    return ModulesAndGroups(config, log)
+    return ModulesAndLiveServers(config, log)
 
 
 def _unit_rank(item: pytest.Item) -> int:
     """Longest first: the live-server unit, the rest of tests/system (Airflow, DVC, whole runs: minutes
     each), tests/model, then the unit tier (seconds), so that no minutes-long module is the run's tail."""
-    if item.get_closest_marker("xdist_group"):
+    module = item.nodeid.split("::")[0]
+    if module in LIVE_SERVER_MODULES:
         return 0
-    parts = Path(item.nodeid.split("::")[0]).parts
+    parts = Path(module).parts
     return {"system": 1, "model": 2}.get(parts[1] if len(parts) > 1 else "", 3)
 
 

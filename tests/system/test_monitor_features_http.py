@@ -30,13 +30,15 @@ def logged_rows(server: Server, request_id: str) -> list[tuple]:
     db, rows = server.home / "predictions.sqlite", []
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and len(rows) < len(TEXTS):  # the writer flushes every 0.5 s
-        if db.exists():
-            with sqlite3.connect(db) as con:
+        try:  # the file may exist before the writer's first batch creates the table (the review queue's)
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
                 rows = con.execute(
                     "SELECT masked_text, projection, descriptors FROM predictions WHERE request_id = ? "
                     "ORDER BY id",
                     (request_id,),
                 ).fetchall()
+        except sqlite3.OperationalError:  # no file or no table yet
+            rows = []
         time.sleep(0.2)
     return rows
 

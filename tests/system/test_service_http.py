@@ -286,9 +286,11 @@ def test_prediction_log_holds_every_request(server: Server) -> None:
 
 
 def test_no_server_errors(server: Server) -> None:
-    """Every request of this module got a 2xx or 4xx: nothing reached BentoML's 500 handler."""
+    """Every request this server answered got a 2xx, a 4xx or a designed 503 (busy or overloaded, with
+    Retry-After: test_explain_http.py's burst, which shares the server, asks for those): nothing
+    reached BentoML's 500 handler."""
     totals = metric_values(server, "bentoml_service_request_total")
-    errors = {k: v for k, v in totals.items() if re.search(r'http_response_code="5\d\d"', k) and v > 0}
+    errors = {k: v for k, v in totals.items() if re.search(r'http_response_code="5(?!03)\d\d"', k) and v > 0}
     assert not errors, errors
 
 

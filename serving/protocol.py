@@ -7,6 +7,11 @@ protocol adds, per request head:
 - `serve.header_timeout_s`: the head (request line and headers) must be complete this long after its
   first byte (for a new connection: after it opened), else 408 and the connection is closed;
 - `serve.max_header_bytes`: a head larger than this gets 431 and the connection is closed.
+A refused connection is closed the way nginx's lingering close does it: the answer is written, the
+sending side shut down, and what the client still sends is read and dropped until it closes or
+`LINGER_S` passes. Closing a socket that holds unread data makes the kernel send a reset, which
+can discard the answer before the client reads it: a client still dribbling (or uploading a huge
+head) would see "connection reset" instead of the 408 or 431 that says what went wrong.
 The body's own time limit (`serve.body_timeout_s`) is enforced by the request guard
 (serving/guard.py), where the body is read. Idle keep-alive connections are closed by uvicorn's
 keep-alive timeout.
@@ -26,6 +31,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 LIMITS = {"header_timeout_s": 10.0, "max_header_bytes": 32768}
+LINGER_S = 5.0  # how long a refused connection is drained before it is closed (nginx's lingering_timeout)
 
 
 def _error(status: int, reason: bytes, message: str) -> bytes:
@@ -49,6 +55,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_open = True  # waiting for (or receiving) a request head
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
+        self._linger_timer: asyncio.TimerHandle | None = None  # set once refused: answered, draining
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -56,9 +63,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
         super().connection_lost(exc)
 
+    def eof_received(self) -> bool | None:
+        if self._linger_timer is not None:
+            return None  # the client has read the answer and closed: so do we
+        return super().eof_received()
+
     def data_received(self, data: bytes) -> None:
+        if self._linger_timer is not None:
+            return  # refused and answered: what the client still sends is dropped
         counting = self._head_open
         if counting:
             self._start_head_timer()
@@ -99,9 +115,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refuse(408, b"Request Timeout", f"request head not complete within {limit:g} s")
 
     def _refuse(self, status: int, reason: bytes, message: str) -> None:
+        """Answer, stop sending, drain until the client closes or LINGER_S passes (module docstring)."""
         self._stop_head_timer()
         self.transport.write(_error(status, reason, message))
-        self.transport.close()
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self._linger_timer = self.loop.call_later(LINGER_S, self.transport.close)
+        self.flow.resume_reading()
 
 
 def install(header_timeout_s: float, max_header_bytes: int) -> None:

@@ -125,7 +125,7 @@ def test_placeholders_list_every_pattern_once_and_look_like_placeholders() -> No
 
 
 def test_the_quick_check_never_skips_what_a_pattern_masks() -> None:
-    """mask_pii skips the patterns for a text without a digit, "@", "://" or "www." (_MAY_HOLD_PII): every
+    r"""mask_pii skips the patterns for a text without a digit, "@", "://" or "www." (_MAY_HOLD_PII): every
     match of every pattern holds one, on the sample's utterances and on seeded random texts glued from
     personal data, its look-alikes and noise (fullwidth digits too: `\d` matches them)."""
     import random

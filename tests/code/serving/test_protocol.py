@@ -97,3 +97,30 @@ def test_each_request_on_a_kept_alive_connection_gets_its_own_limit(port: int) -
         pause_s=0.4,
     )
     assert answer.count(b"HTTP/1.1 200") == 3 and b"408" not in answer
+
+
+def test_a_refused_head_is_read_to_the_end_so_the_answer_arrives(port: int) -> None:
+    """A client still sending when its head is refused: closing a socket with unread data makes the
+    kernel send a reset, which can discard the 431 before the client reads it. The server stops
+    writing, drains what keeps coming (up to protocol.LINGER_S) and then closes: the client reads the
+    answer and a clean end, every time."""
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            sent = 0
+            try:
+                for _ in range(64):
+                    s.sendall(b"a" * 16384)  # 1 MB in all, far past the 4096-byte limit
+                    sent += 16384
+            except OSError as e:
+                pytest.fail(f"the server reset the connection after {sent} bytes: {e!r}")
+            data = b""
+            while True:
+                try:
+                    part = s.recv(65536)
+                except ConnectionError as e:
+                    pytest.fail(f"reset before the end, after reading {data[:40]!r}: {e!r}")
+                if not part:
+                    break
+                data += part
+        assert data.startswith(b"HTTP/1.1 431"), data[:80]

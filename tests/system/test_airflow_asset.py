@@ -2,20 +2,23 @@
 
 A labeled file dropped into the incoming folder -> the watcher DAG emits an Asset event -> the
 scheduler creates an asset-triggered `heara_retrain` run, whose `resolve_run` records the file.
-The run is stopped there (training is covered by test_airflow_dag.py). Also checks that starting
-Airflow does not start a scheduled retrain by itself.
+The run is stopped there (training is covered by test_airflow_dag.py). Airflow runs here without
+the time schedule (airflow_with), so every retrain run a test sees was caused by the test.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.slow
 
@@ -60,22 +63,48 @@ def wait_for(what: str, check, timeout_s: float = 240.0, every_s: float = 2.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _unscheduled_params(folder: Path) -> Path:
+    """A copy of the params in use (HEARA_PARAMS, else params.yaml) with `orchestrate.schedule: null`.
+
+    heara_retrain's weekly CronTriggerTimetable runs at once when a DAG is first switched on within a tenth
+    of a period of its last tick (Airflow's run_immediately=False still does this): a test that starts
+    Airflow on a Sunday before 16:48 UTC would get a scheduled full retrain beside the runs it triggers.
+    """
+    from training.paths import params_path
+
+    params = yaml.safe_load(params_path().read_text(encoding="utf-8"))
+    params["orchestrate"]["schedule"] = None
+    out = folder / "params.unscheduled.yaml"
+    out.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    return out
+
+
 @contextmanager
 def airflow_with(*dag_ids: str) -> Iterator[Api]:
-    """`heara airflow up` (standalone) on a free port, until `dag_ids` are parsed; stopped afterwards."""
+    """`heara airflow up` (standalone) on a free port, until `dag_ids` are parsed; stopped afterwards.
+    Without a time schedule: only the runs a test triggers or its assets cause (_unscheduled_params)."""
     from training.orchestration import airflow_local
 
     port = _free_port()
-    info = airflow_local.up(port=port, timeout_s=300)
-    try:
-        api = Api(port, info["password"])
-        wait_for(
-            "the DAGs to be parsed",
-            lambda: {d["dag_id"] for d in api.call("GET", "/dags")["dags"]} >= set(dag_ids),
-        )
-        yield api
-    finally:
-        airflow_local.down(grace_s=10)
+    saved = os.environ.get("HEARA_PARAMS")
+    with tempfile.TemporaryDirectory(prefix="heara-airflow-params-") as folder:
+        os.environ["HEARA_PARAMS"] = str(_unscheduled_params(Path(folder)))
+        try:
+            info = airflow_local.up(port=port, timeout_s=300)
+        finally:  # the Airflow processes took their copy of the environment; the test keeps its own
+            if saved is None:
+                os.environ.pop("HEARA_PARAMS", None)
+            else:
+                os.environ["HEARA_PARAMS"] = saved
+        try:
+            api = Api(port, info["password"])
+            wait_for(
+                "the DAGs to be parsed",
+                lambda: {d["dag_id"] for d in api.call("GET", "/dags")["dags"]} >= set(dag_ids),
+            )
+            yield api
+        finally:
+            airflow_local.down(grace_s=10)
 
 
 def asset_triggered_retrain(api: Api) -> tuple[str, dict]:
@@ -110,7 +139,7 @@ def test_new_labeled_file_triggers_a_retrain_run(tmp_path, monkeypatch, repo_roo
             "the watcher's first run",
             lambda: any(r["state"] == "success" for r in api.runs("heara_incoming_watch")),
         )
-        assert api.runs("heara_retrain") == []  # no scheduled run on start-up either
+        assert api.runs("heara_retrain") == []  # the watcher's first run caused none
 
         st = state()
         st.incoming.mkdir(parents=True, exist_ok=True)

@@ -16,9 +16,9 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import pytest
-import yaml
 
 pytestmark = pytest.mark.slow
 
@@ -64,19 +64,16 @@ def wait_for(what: str, check, timeout_s: float = 240.0, every_s: float = 2.0):
 
 
 def _unscheduled_params(folder: Path) -> Path:
-    """A copy of the params in use (HEARA_PARAMS, else params.yaml) with `orchestrate.schedule: null`.
+    """The params in use (HEARA_PARAMS, else params.yaml) with `orchestrate.schedule: null`, as a file.
 
     heara_retrain's weekly CronTriggerTimetable runs at once when a DAG is first switched on within a tenth
     of a period of its last tick (Airflow's run_immediately=False still does this): a test that starts
     Airflow on a Sunday before 16:48 UTC would get a scheduled full retrain beside the runs it triggers.
     """
-    from training.paths import params_path
+    from training.config import load_params
 
-    params = yaml.safe_load(params_path().read_text(encoding="utf-8"))
-    params["orchestrate"]["schedule"] = None
-    out = folder / "params.unscheduled.yaml"
-    out.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
-    return out
+    unscheduled = load_params().override({"orchestrate": {"schedule": None}})
+    return unscheduled.save(folder / "params.yaml", header="tests: Airflow without the time schedule")
 
 
 @contextmanager
@@ -86,16 +83,10 @@ def airflow_with(*dag_ids: str) -> Iterator[Api]:
     from training.orchestration import airflow_local
 
     port = _free_port()
-    saved = os.environ.get("HEARA_PARAMS")
     with tempfile.TemporaryDirectory(prefix="heara-airflow-params-") as folder:
-        os.environ["HEARA_PARAMS"] = str(_unscheduled_params(Path(folder)))
-        try:
+        # The Airflow processes take their copy of the environment at start; the test keeps its own.
+        with mock.patch.dict(os.environ, {"HEARA_PARAMS": str(_unscheduled_params(Path(folder)))}):
             info = airflow_local.up(port=port, timeout_s=300)
-        finally:  # the Airflow processes took their copy of the environment; the test keeps its own
-            if saved is None:
-                os.environ.pop("HEARA_PARAMS", None)
-            else:
-                os.environ["HEARA_PARAMS"] = saved
         try:
             api = Api(port, info["password"])
             wait_for(
